@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The cairn command line. Pipelines and stages are TypeScript, loaded at run time through tsx.
+// A reader that goes away (`cairn dag | head`) ends the process quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0)
+    throw error
+  })
+}
+// Dependencies are imported before tsx's loader is registered: loaded that way they skip its
+// per-module hooks, which halves the start-up time.
+await Promise.all([import("effect"), import("@effect/cli"), import("@effect/platform-node/NodeContext")])
+const { register } = await import("tsx/esm/api")
+register()
+const { main } = await import("../src/cli/main.ts")
+process.exitCode = await main(process.argv.slice(2))

@@ -1,0 +1,98 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { Json } from "../core/canonical.js"
+import { readJsonFileSync } from "../core/fs-util.js"
+
+/** One `cairn run` as saved under `<cache>/history/<pipeline>/<id>.json`. */
+export interface HistoryEntry {
+  readonly runId: string
+  readonly pipeline: string
+  readonly startedAt: string
+  readonly seconds: number
+  readonly ok: boolean
+  readonly params: Readonly<Record<string, unknown>>
+  readonly metrics: Readonly<Record<string, Json>>
+  readonly stages: ReadonlyArray<{ readonly id: string; readonly status: string; readonly key: string | null; readonly seconds: number }>
+}
+
+export const listHistory = (cacheDir: string, pipeline?: string): Array<HistoryEntry> => {
+  const root = path.join(cacheDir, "history")
+  if (!fs.existsSync(root)) return []
+  const pipelines = pipeline ? [pipeline] : fs.readdirSync(root)
+  const out: Array<HistoryEntry> = []
+  for (const p of pipelines) {
+    const dir = path.join(root, p)
+    if (!fs.existsSync(dir)) continue
+    for (const f of fs.readdirSync(dir).sort()) {
+      const e = readJsonFileSync<Omit<HistoryEntry, "runId">>(path.join(dir, f))
+      if (e) out.push({ ...e, runId: f.replace(/\.json$/, "") })
+    }
+  }
+  return out.sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0))
+}
+
+const show = (v: unknown): string => (v === undefined ? "-" : typeof v === "number" ? formatNumber(v) : JSON.stringify(v))
+
+const formatNumber = (v: number): string => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toFixed(6).replace(/0+$/, "") : v.toExponential(4))
+
+/** Params that differ between two param records. */
+export const changedParams = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
+  [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).sort()
+
+/** The headline metric of a run: `cv_score` when there is one. */
+export const headline = (e: HistoryEntry): string => {
+  if (typeof e.metrics.cv_score === "number") return `cv ${formatNumber(e.metrics.cv_score)}`
+  const first = Object.entries(e.metrics).find(([, v]) => typeof v === "number")
+  return first ? `${first[0]} ${formatNumber(first[1] as number)}` : "-"
+}
+
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")
+}
+
+export const renderRuns = (entries: ReadonlyArray<HistoryEntry>): string => {
+  if (entries.length === 0) return "no runs recorded"
+  const rows: Array<Array<string>> = [["run", "started", "status", "ran/cached/failed", "metric", "changed params"]]
+  entries.forEach((e, i) => {
+    const prev = i > 0 ? entries[i - 1] : undefined
+    const count = (s: string) => e.stages.filter((x) => x.status === s).length
+    const changed = prev ? changedParams(prev.params, e.params).map((k) => `${k}=${show(e.params[k])}`).join(" ") : "(first)"
+    rows.push([
+      e.runId,
+      e.startedAt.replace("T", " ").slice(0, 19),
+      e.ok ? "ok" : "FAILED",
+      `${count("ran")}/${count("cached")}/${count("failed") + count("skipped")}`,
+      headline(e),
+      changed || "-",
+    ])
+  })
+  return table(rows)
+}
+
+export const renderDiff = (a: HistoryEntry, b: HistoryEntry): string => {
+  const lines: Array<string> = [`A: ${a.runId} (${a.pipeline}, ${a.startedAt})`, `B: ${b.runId} (${b.pipeline}, ${b.startedAt})`, ""]
+  const pkeys = [...new Set([...Object.keys(a.params), ...Object.keys(b.params)])].sort()
+  const prow: Array<Array<string>> = [["param", "A", "B", ""]]
+  for (const k of pkeys) prow.push([k, show(a.params[k]), show(b.params[k]), JSON.stringify(a.params[k]) === JSON.stringify(b.params[k]) ? "" : "*"])
+  lines.push(table(prow), "")
+  const mkeys = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].sort()
+  const mrow: Array<Array<string>> = [["metric", "A", "B", "B - A"]]
+  for (const k of mkeys) {
+    const va = a.metrics[k]
+    const vb = b.metrics[k]
+    const delta = typeof va === "number" && typeof vb === "number" ? formatNumber(vb - va) : ""
+    mrow.push([k, show(va), show(vb), delta])
+  }
+  lines.push(table(mrow))
+  return lines.join("\n")
+}
+
+/** Finds a run by id or unique prefix. */
+export const findRun = (entries: ReadonlyArray<HistoryEntry>, id: string): HistoryEntry | string => {
+  const exact = entries.find((e) => e.runId === id)
+  if (exact) return exact
+  const matches = entries.filter((e) => e.runId.startsWith(id))
+  if (matches.length === 1) return matches[0]!
+  return matches.length === 0 ? `no run "${id}" (see \`cairn runs\`)` : `run id "${id}" is ambiguous (${matches.length} runs match)`
+}

@@ -1,0 +1,92 @@
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect } from "effect"
+import { FileError } from "./errors.js"
+
+const isErrno = (error: unknown, code: string): boolean =>
+  typeof error === "object" && error !== null && (error as NodeJS.ErrnoException).code === code
+
+export const isNotFound = (error: unknown): boolean => isErrno(error, "ENOENT")
+export const isAlreadyExists = (error: unknown): boolean => isErrno(error, "EEXIST")
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/** A unique sibling name for a temp file or dir, tagged with this process id. */
+export const tempName = (base: string): string =>
+  `${base}.tmp-${process.pid}-${crypto.randomBytes(6).toString("hex")}`
+
+/** Writes a file by writing a sibling temp file and renaming it over the target. */
+export const atomicWriteFileSync = (file: string, data: string | Uint8Array): Effect.Effect<void, FileError> =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      const tmp = tempName(file)
+      fs.writeFileSync(tmp, data)
+      fs.renameSync(tmp, file)
+    },
+    catch: (error) => new FileError({ file, operation: "write", detail: errorText(error) }),
+  })
+
+/**
+ * Reads and parses a JSON file; undefined when it does not exist or is not valid JSON (a memo or a
+ * record torn by a crash is treated as absent, never trusted).
+ */
+export const readJsonFileSync = <T>(file: string): T | undefined => {
+  let text: string
+  try {
+    text = fs.readFileSync(file, "utf8")
+  } catch (error) {
+    if (isNotFound(error)) return undefined
+    throw error
+  }
+  try {
+    return JSON.parse(text) as T
+  } catch (error) {
+    if (error instanceof SyntaxError) return undefined
+    throw error
+  }
+}
+
+/** `fs.rmSync(recursive, force)` as an Effect. */
+export const removeTree = (target: string): Effect.Effect<void, FileError> =>
+  Effect.try({
+    try: () => fs.rmSync(target, { recursive: true, force: true }),
+    catch: (error) => new FileError({ file: target, operation: "remove", detail: errorText(error) }),
+  })
+
+/** Runs a synchronous file operation, mapping a thrown error to a FileError naming the file. */
+export const fsTry = <A>(file: string, operation: string, f: () => A): Effect.Effect<A, FileError> =>
+  Effect.try({ try: f, catch: (error) => new FileError({ file, operation, detail: errorText(error) }) })
+
+/** Whether a process with this pid is alive on this machine. */
+export const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return isErrno(error, "EPERM")
+  }
+}
+
+/** Parses sizes like "500M", "2G", "1.5GB", "1024" (bytes). */
+export const parseSize = (text: string): number | undefined => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text)
+  if (!m) return undefined
+  const units: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
+  const unit = units[(m[2] ?? "").toLowerCase()]
+  return unit === undefined ? undefined : Math.round(Number(m[1]) * unit)
+}
+
+/** Formats a byte count for humans. */
+export const formatSize = (bytes: number): string => {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"]
+  let value = bytes
+  let i = 0
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024
+    i++
+  }
+  return `${value.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
+}

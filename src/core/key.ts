@@ -1,0 +1,103 @@
+import { Either } from "effect"
+import { canonicalJson, type Json, sha256 } from "./canonical.js"
+import type { UnhashableValue } from "./errors.js"
+
+/** Bumped when the key record's shape changes: old entries then simply miss. */
+export const KEY_FORMAT = 1
+
+/** Everything that can change a stage's result, as one record hashed as canonical JSON. */
+export interface KeyRecord {
+  readonly format: number
+  readonly stage: string
+  readonly version: number
+  /** sha256 over the stage module's code closure (project files and their hashes). */
+  readonly code: string
+  readonly params: Json
+  /** Input name → content hash of the upstream artifact (an array for `allOf`). */
+  readonly inputs: Readonly<Record<string, string | ReadonlyArray<string>>>
+  readonly engine: {
+    readonly node: string
+    readonly packages: Readonly<Record<string, string>>
+    readonly [extra: string]: Json
+  }
+}
+
+export const computeKey = (record: KeyRecord): Either.Either<string, UnhashableValue> =>
+  Either.map(canonicalJson(record), sha256)
+
+/** One difference between the key a stage had last time and the key it has now. */
+export type KeyChange =
+  | { readonly field: "version"; readonly before: number; readonly after: number }
+  | { readonly field: "code"; readonly files: ReadonlyArray<{ readonly file: string; readonly change: "added" | "removed" | "modified" }> }
+  | { readonly field: "param"; readonly name: string; readonly before: Json | undefined; readonly after: Json | undefined }
+  | { readonly field: "input"; readonly name: string; readonly detail?: string }
+  | { readonly field: "engine"; readonly name: string; readonly before: Json | undefined; readonly after: Json | undefined }
+
+const same = (a: unknown, b: unknown): boolean => {
+  const ca = canonicalJson(a)
+  const cb = canonicalJson(b)
+  return Either.isRight(ca) && Either.isRight(cb) && ca.right === cb.right
+}
+
+/** Field by field, what changed between two key records (with the code closures' file hashes). */
+export const diffKeys = (
+  before: { readonly record: KeyRecord; readonly codeFiles: Readonly<Record<string, string>> },
+  after: { readonly record: KeyRecord; readonly codeFiles: Readonly<Record<string, string>> },
+): ReadonlyArray<KeyChange> => {
+  const changes: Array<KeyChange> = []
+  const b = before.record
+  const a = after.record
+  if (b.version !== a.version) changes.push({ field: "version", before: b.version, after: a.version })
+  if (b.code !== a.code) {
+    const files: Array<{ file: string; change: "added" | "removed" | "modified" }> = []
+    for (const [f, h] of Object.entries(after.codeFiles)) {
+      const old = before.codeFiles[f]
+      if (old === undefined) files.push({ file: f, change: "added" })
+      else if (old !== h) files.push({ file: f, change: "modified" })
+    }
+    for (const f of Object.keys(before.codeFiles)) if (!(f in after.codeFiles)) files.push({ file: f, change: "removed" })
+    changes.push({ field: "code", files })
+  }
+  const bp = (b.params ?? {}) as Record<string, Json>
+  const ap = (a.params ?? {}) as Record<string, Json>
+  for (const name of new Set([...Object.keys(bp), ...Object.keys(ap)])) {
+    if (!same(bp[name], ap[name])) changes.push({ field: "param", name, before: bp[name], after: ap[name] })
+  }
+  for (const name of new Set([...Object.keys(b.inputs), ...Object.keys(a.inputs)])) {
+    if (!same(b.inputs[name], a.inputs[name])) changes.push({ field: "input", name })
+  }
+  const be = b.engine as Record<string, Json>
+  const ae = a.engine as Record<string, Json>
+  for (const name of new Set([...Object.keys(be), ...Object.keys(ae)])) {
+    if (name === "packages") {
+      const bpk = b.engine.packages
+      const apk = a.engine.packages
+      for (const pkg of new Set([...Object.keys(bpk), ...Object.keys(apk)])) {
+        if (bpk[pkg] !== apk[pkg]) changes.push({ field: "engine", name: `package ${pkg}`, before: bpk[pkg], after: apk[pkg] })
+      }
+    } else if (!same(be[name], ae[name])) {
+      changes.push({ field: "engine", name, before: be[name], after: ae[name] })
+    }
+  }
+  return changes
+}
+
+const show = (v: Json | undefined): string => (v === undefined ? "(unset)" : JSON.stringify(v))
+
+/** One line per change, for `cairn status`. */
+export const describeChange = (c: KeyChange): string => {
+  switch (c.field) {
+    case "version":
+      return `version ${c.before} -> ${c.after}`
+    case "code":
+      return c.files.length === 0
+        ? "code changed"
+        : `code: ${c.files.map((f) => `${f.file} (${f.change})`).join(", ")}`
+    case "param":
+      return `param ${c.name}: ${show(c.before)} -> ${show(c.after)}`
+    case "input":
+      return `input ${c.name} changed${c.detail ? `: ${c.detail}` : ""}`
+    case "engine":
+      return `engine ${c.name}: ${show(c.before)} -> ${show(c.after)}`
+  }
+}

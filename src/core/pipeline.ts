@@ -1,0 +1,375 @@
+import { Effect, Either, ParseResult, Schema, SchemaAST } from "effect"
+import type { Json } from "./canonical.js"
+import { canonicalJson } from "./canonical.js"
+import { ConfigError, ParamError } from "./errors.js"
+import { type AllOf, type AnyStage, callerFile, type InputSpec, type Slot, type Stage } from "./stage.js"
+
+type FanValue = string | number
+
+/** One stage run once per value of one of its params (`train/fold-0` ... `train/fold-4`). */
+export interface FanOut {
+  readonly stage: AnyStage
+  readonly param: string
+  /** The values, from the pipeline-level params (defaults merged with `--param`). */
+  readonly values: (globals: Readonly<Record<string, unknown>>) => ReadonlyArray<FanValue>
+}
+
+export interface Binding {
+  readonly slot: Slot<any>
+  readonly stage: AnyStage
+}
+
+export interface PipelineDefinition {
+  readonly name: string
+  readonly description?: string
+  /** The stages to produce; everything they depend on is included. */
+  readonly stages: ReadonlyArray<AnyStage | AllOf<AnyStage>>
+  readonly bind?: ReadonlyArray<Binding>
+  readonly fanOut?: ReadonlyArray<FanOut>
+  /** Default values for params, by name: every stage that declares the name receives it. */
+  readonly params?: Readonly<Record<string, unknown>>
+  /** Default values for one stage's params, by stage name (they win over `params`). */
+  readonly stageParams?: Readonly<Record<string, Readonly<Record<string, unknown>>>>
+  /**
+   * Artifacts copied out of the store after a successful run, by destination folder relative to the
+   * project root (e.g. `{ "out/hms-quick/submission": infer }`): the files a user opens.
+   */
+  readonly publish?: Readonly<Record<string, AnyStage>>
+}
+
+export interface Pipeline extends PipelineDefinition {
+  readonly _tag: "Pipeline"
+  /** The pipeline's own file. */
+  readonly file: string
+}
+
+export const definePipeline = (def: PipelineDefinition): Pipeline => {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(def.name)) throw new Error(`definePipeline: name "${def.name}" must be kebab-case`)
+  return { _tag: "Pipeline", ...def, file: callerFile(["/src/core/pipeline.ts", "/src/core/pipeline.js"]) ?? "<pipeline>" }
+}
+
+export const fanOut = (
+  stage: AnyStage,
+  param: string,
+  values: (globals: Readonly<Record<string, unknown>>) => ReadonlyArray<FanValue>,
+): FanOut => ({ stage, param, values })
+
+export const bind = <V>(slot: Slot<V>, stage: Stage<string, any, any, V>): Binding => ({ slot, stage })
+
+/** One stage instance's wiring: a single upstream instance, or every instance of a fanned-out stage. */
+export type InputRef =
+  | { readonly kind: "one"; readonly id: string }
+  | { readonly kind: "all"; readonly ids: ReadonlyArray<string> }
+
+export interface Instance {
+  readonly id: string
+  readonly stage: AnyStage
+  readonly fan: { readonly param: string; readonly value: FanValue } | undefined
+  /** Decoded params (what `run` sees). */
+  readonly params: unknown
+  /** Encoded params (what the key hashes). */
+  readonly encodedParams: Json
+  readonly inputs: Readonly<Record<string, InputRef>>
+}
+
+export interface Plan {
+  readonly pipeline: Pipeline
+  /** Topological order: every instance after its inputs. */
+  readonly instances: ReadonlyArray<Instance>
+  readonly byId: ReadonlyMap<string, Instance>
+  /** Pipeline-level params after `--param` (for reports and `cairn runs`). */
+  readonly globals: Readonly<Record<string, unknown>>
+}
+
+/** A `--param` as given on the command line. */
+export interface ParamOverride {
+  /** `null` for a global param, else the stage name of `stage.param=value`. */
+  readonly stage: string | null
+  readonly name: string
+  readonly raw: string
+}
+
+export const parseOverride = (text: string): Either.Either<ParamOverride, ParamError> => {
+  const eq = text.indexOf("=")
+  if (eq <= 0) return Either.left(new ParamError({ param: text, value: "", detail: "expected k=v or stage.k=v" }))
+  const lhs = text.slice(0, eq)
+  const raw = text.slice(eq + 1)
+  const dot = lhs.lastIndexOf(".")
+  return Either.right(dot > 0 ? { stage: lhs.slice(0, dot), name: lhs.slice(dot + 1), raw } : { stage: null, name: lhs, raw })
+}
+
+/** A CLI value as JSON when it parses ("3", "1e-3", "true", "[1,2]"), else as the string itself. */
+const cliValue = (raw: string): unknown => {
+  try {
+    return JSON.parse(raw)
+  } catch (error) {
+    if (error instanceof SyntaxError) return raw
+    throw error
+  }
+}
+
+/** The names of the params a stage declares. */
+export const paramNames = (stage: AnyStage): ReadonlyArray<string> =>
+  SchemaAST.getPropertySignatures(stage.params.ast).map((p) => String(p.name))
+
+const inputStage = (spec: InputSpec, bindings: ReadonlyMap<Slot<any>, AnyStage>, file: string, consumer: string) => {
+  if (spec._tag === "Stage") return Either.right(spec)
+  if (spec._tag === "AllOf") return Either.right(spec.stage)
+  const bound = bindings.get(spec)
+  return bound
+    ? Either.right(bound)
+    : Either.left(new ConfigError({ file, detail: `stage ${consumer} needs slot "${spec.name}", which the pipeline does not bind` }))
+}
+
+const fanId = (stage: AnyStage, param: string, value: FanValue) => `${stage.name}/${param}-${value}`
+
+/**
+ * Expands a pipeline into its stage instances in topological order, with every instance's params
+ * decoded by its stage's schema. Unknown params and bad values fail here, before anything runs.
+ */
+export const planPipeline = (
+  pipeline: Pipeline,
+  overrides: ReadonlyArray<ParamOverride>,
+): Effect.Effect<Plan, ConfigError | ParamError> =>
+  Effect.gen(function* () {
+    const file = pipeline.file
+    const bindings = new Map<Slot<any>, AnyStage>((pipeline.bind ?? []).map((b) => [b.slot, b.stage]))
+    const fans = new Map<AnyStage, FanOut>((pipeline.fanOut ?? []).map((f) => [f.stage, f]))
+
+    // 1. Collect the stages reachable from the targets, depth first, inputs before consumers.
+    const order: Array<AnyStage> = []
+    const state = new Map<AnyStage, "visiting" | "done">()
+    const byName = new Map<string, AnyStage>()
+    const visit = (stage: AnyStage, trail: ReadonlyArray<string>): Either.Either<void, ConfigError> => {
+      const s = state.get(stage)
+      if (s === "done") return Either.right(undefined)
+      if (s === "visiting") {
+        return Either.left(new ConfigError({ file, detail: `cycle: ${[...trail, stage.name].join(" -> ")}` }))
+      }
+      const other = byName.get(stage.name)
+      if (other && other !== stage) {
+        return Either.left(new ConfigError({ file, detail: `two different stages are named "${stage.name}"` }))
+      }
+      byName.set(stage.name, stage)
+      state.set(stage, "visiting")
+      for (const spec of Object.values(stage.inputs as Record<string, InputSpec>)) {
+        const up = inputStage(spec, bindings, file, stage.name)
+        if (Either.isLeft(up)) return up
+        const r = visit(up.right, [...trail, stage.name])
+        if (Either.isLeft(r)) return r
+      }
+      state.set(stage, "done")
+      order.push(stage)
+      return Either.right(undefined)
+    }
+    for (const target of pipeline.stages) {
+      yield* visit(target._tag === "AllOf" ? target.stage : target, [])
+    }
+
+    // 2. Check param names: pipeline defaults and overrides must each be declared by some stage.
+    const declared = new Map<string, Set<string>>() // param -> stage names
+    for (const stage of order) {
+      for (const p of paramNames(stage)) {
+        if (!declared.has(p)) declared.set(p, new Set())
+        declared.get(p)!.add(stage.name)
+      }
+    }
+    for (const k of Object.keys(pipeline.params ?? {})) {
+      if (!declared.has(k)) yield* new ConfigError({ file, detail: `params.${k}: no stage of the pipeline declares "${k}"` })
+    }
+    for (const [stageName, values] of Object.entries(pipeline.stageParams ?? {})) {
+      const stage = byName.get(stageName)
+      if (!stage) yield* new ConfigError({ file, detail: `stageParams.${stageName}: no such stage in the pipeline` })
+      for (const k of Object.keys(values)) {
+        if (!paramNames(stage!).includes(k)) {
+          yield* new ConfigError({ file, detail: `stageParams.${stageName}.${k}: stage ${stageName} declares no param "${k}"` })
+        }
+      }
+    }
+    for (const o of overrides) {
+      if (o.stage === null) {
+        if (!declared.has(o.name)) {
+          yield* new ParamError({
+            param: o.name,
+            value: o.raw,
+            detail: `no stage of pipeline ${pipeline.name} declares it (known: ${[...declared.keys()].sort().join(", ")})`,
+          })
+        }
+      } else {
+        const stage = byName.get(o.stage)
+        if (!stage) {
+          yield* new ParamError({ param: `${o.stage}.${o.name}`, value: o.raw, detail: `no stage named ${o.stage} in pipeline ${pipeline.name}` })
+        } else if (!paramNames(stage).includes(o.name)) {
+          yield* new ParamError({
+            param: `${o.stage}.${o.name}`,
+            value: o.raw,
+            detail: `stage ${o.stage} declares no param "${o.name}" (it has: ${paramNames(stage).join(", ") || "none"})`,
+          })
+        }
+      }
+    }
+
+    for (const f of pipeline.fanOut ?? []) {
+      const o = overrides.find((x) => x.name === f.param && (x.stage === null || x.stage === f.stage.name))
+      if (o && (o.stage !== null || paramNames(f.stage).includes(o.name))) {
+        yield* new ParamError({
+          param: o.stage ? `${o.stage}.${o.name}` : o.name,
+          value: o.raw,
+          detail: `"${f.param}" is the fan-out param of stage ${f.stage.name}: the pipeline sets it per instance`,
+        })
+      }
+    }
+    const globals: Record<string, unknown> = { ...pipeline.params }
+    for (const o of overrides) if (o.stage === null) globals[o.name] = cliValue(o.raw)
+
+    // 3. Expand fan-outs and decode params per instance.
+    const instances: Array<Instance> = []
+    const idsOf = new Map<AnyStage, Array<{ id: string; fan: Instance["fan"] }>>()
+    for (const stage of order) {
+      const fan = fans.get(stage)
+      const names = paramNames(stage)
+      if (fan && !names.includes(fan.param)) {
+        yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}"): the stage declares no param "${fan.param}"` })
+      }
+      const values: ReadonlyArray<FanValue | undefined> = fan ? fan.values(globals) : [undefined]
+      if (fan && values.length === 0) yield* new ConfigError({ file, detail: `fanOut(${stage.name}) has no values` })
+      const made: Array<{ id: string; fan: Instance["fan"] }> = []
+      for (const value of values) {
+        const instFan = fan && value !== undefined ? { param: fan.param, value } : undefined
+        const id = instFan ? fanId(stage, instFan.param, instFan.value) : stage.name
+        const { decoded, encoded } = yield* decodeParams(pipeline, stage, names, overrides, instFan)
+        const inputs: Record<string, InputRef> = {}
+        for (const [name, spec] of Object.entries(stage.inputs as Record<string, InputSpec>)) {
+          const up = Either.getOrThrow(inputStage(spec, bindings, file, stage.name))
+          const upIds = idsOf.get(up)!
+          if (spec._tag === "AllOf") {
+            inputs[name] = { kind: "all", ids: upIds.map((u) => u.id) }
+          } else if (upIds.length === 1) {
+            inputs[name] = { kind: "one", id: upIds[0]!.id }
+          } else {
+            const match = instFan && upIds.find((u) => u.fan?.param === instFan.param && u.fan.value === instFan.value)
+            if (!match) {
+              yield* new ConfigError({
+                file,
+                detail: `stage ${stage.name} takes input "${name}" from fanned-out stage ${up.name}: use allOf(${up.name})`,
+              })
+            }
+            inputs[name] = { kind: "one", id: match!.id }
+          }
+        }
+        instances.push({ id, stage, fan: instFan, params: decoded, encodedParams: encoded, inputs })
+        made.push({ id, fan: instFan })
+      }
+      idsOf.set(stage, made)
+    }
+    return { pipeline, instances, byId: new Map(instances.map((i) => [i.id, i])), globals }
+  })
+
+const decodeParams = (
+  pipeline: Pipeline,
+  stage: AnyStage,
+  names: ReadonlyArray<string>,
+  overrides: ReadonlyArray<ParamOverride>,
+  fan: Instance["fan"],
+): Effect.Effect<{ decoded: unknown; encoded: Json }, ParamError> =>
+  Effect.gen(function* () {
+    const raw: Record<string, unknown> = {}
+    const fromCli = new Map<string, string>()
+    for (const name of names) {
+      if (pipeline.params && name in pipeline.params) raw[name] = pipeline.params[name]
+      const own = pipeline.stageParams?.[stage.name]
+      if (own && name in own) raw[name] = own[name]
+      for (const o of overrides) {
+        if (o.name === name && o.stage === null) {
+          raw[name] = cliValue(o.raw)
+          fromCli.set(name, o.raw)
+        }
+      }
+      for (const o of overrides) {
+        if (o.name === name && o.stage === stage.name) {
+          raw[name] = cliValue(o.raw)
+          fromCli.set(name, o.raw)
+        }
+      }
+    }
+    if (fan) raw[fan.param] = fan.value
+    const decode = Schema.decodeUnknownEither(stage.params)
+    let result = decode(raw)
+    if (Either.isLeft(result)) {
+      // A CLI value that looked like JSON may have been meant as a string ("007", "1e3").
+      const asStrings = { ...raw }
+      for (const [name, text] of fromCli) asStrings[name] = text
+      const retry = decode(asStrings)
+      if (Either.isRight(retry)) result = retry
+    }
+    if (Either.isLeft(result)) {
+      const first = [...fromCli.keys()][0]
+      return yield* new ParamError({
+        param: `${stage.name}${first ? `.${first}` : ""}`,
+        value: first ? fromCli.get(first)! : JSON.stringify(raw),
+        detail: ParseResult.TreeFormatter.formatErrorSync(result.left),
+      })
+    }
+    const encoded = Schema.encodeEither(stage.params)(result.right)
+    if (Either.isLeft(encoded)) {
+      return yield* new ParamError({
+        param: stage.name,
+        value: "",
+        detail: ParseResult.TreeFormatter.formatErrorSync(encoded.left),
+      })
+    }
+    const canon = canonicalJson(encoded.right)
+    if (Either.isLeft(canon)) {
+      return yield* new ParamError({ param: `${stage.name}.${canon.left.path}`, value: "", detail: canon.left.message })
+    }
+    return { decoded: result.right, encoded: JSON.parse(canon.right) as Json }
+  })
+
+/** Instances needed for `targets` (stage names or instance ids): the targets and their ancestors. */
+export const restrictPlan = (plan: Plan, targets: ReadonlyArray<string>): Either.Either<Plan, ConfigError> => {
+  if (targets.length === 0) return Either.right(plan)
+  const keep = new Set<string>()
+  const stack: Array<string> = []
+  for (const t of targets) {
+    const matches = plan.instances.filter((i) => i.id === t || i.stage.name === t)
+    if (matches.length === 0) {
+      return Either.left(
+        new ConfigError({
+          file: plan.pipeline.file,
+          detail: `no stage "${t}" in pipeline ${plan.pipeline.name} (stages: ${plan.instances.map((i) => i.id).join(", ")})`,
+        }),
+      )
+    }
+    stack.push(...matches.map((m) => m.id))
+  }
+  while (stack.length > 0) {
+    const id = stack.pop()!
+    if (keep.has(id)) continue
+    keep.add(id)
+    for (const ref of Object.values(plan.byId.get(id)!.inputs)) {
+      if (ref.kind === "one") stack.push(ref.id)
+      else stack.push(...ref.ids)
+    }
+  }
+  const instances = plan.instances.filter((i) => keep.has(i.id))
+  return Either.right({ ...plan, instances, byId: new Map(instances.map((i) => [i.id, i])) })
+}
+
+/** Ids of the instances that consume `id`, transitively. */
+export const downstreamOf = (plan: Plan, id: string): ReadonlySet<string> => {
+  const out = new Set<string>()
+  let frontier = new Set([id])
+  while (frontier.size > 0) {
+    const next = new Set<string>()
+    for (const inst of plan.instances) {
+      if (out.has(inst.id)) continue
+      const refs = Object.values(inst.inputs).flatMap((r) => (r.kind === "one" ? [r.id] : r.ids))
+      if (refs.some((r) => frontier.has(r))) {
+        out.add(inst.id)
+        next.add(inst.id)
+      }
+    }
+    frontier = next
+  }
+  return out
+}

@@ -1,0 +1,139 @@
+import { Context, Effect, Layer } from "effect"
+import type { ProgressEvent } from "./stage.js"
+
+export type StageStatus = "ran" | "cached" | "failed" | "skipped"
+
+/** How one stage instance ended in a run. */
+export interface StageOutcome {
+  readonly id: string
+  readonly status: StageStatus
+  readonly key: string | undefined
+  readonly seconds: number
+  /** One line: why it failed or was skipped. */
+  readonly error?: string
+}
+
+/** Where a run's human-facing output goes. Layers: pretty (TTY), plain (logs), collect (tests). */
+export interface Reporter {
+  readonly started: (id: string) => Effect.Effect<void>
+  readonly finished: (outcome: StageOutcome) => Effect.Effect<void>
+  readonly log: (id: string, message: string) => Effect.Effect<void>
+  readonly progress: (id: string, event: ProgressEvent) => Effect.Effect<void>
+  readonly waiting: (id: string, detail: string) => Effect.Effect<void>
+  /** Any other line (headers, summaries). */
+  readonly line: (text: string) => Effect.Effect<void>
+}
+
+export class RunReporter extends Context.Tag("cairn/RunReporter")<RunReporter, Reporter>() {}
+
+const STATUS_MARK: Record<StageStatus, string> = { ran: "ran   ", cached: "cached", failed: "FAILED", skipped: "skipped" }
+
+export const formatOutcome = (o: StageOutcome): string => {
+  const secs = `${o.seconds.toFixed(2)}s`.padStart(8)
+  return `${STATUS_MARK[o.status]} ${secs}  ${o.id}${o.error ? `  — ${o.error}` : ""}`
+}
+
+/** Plain lines, for logs and pipes: one per stage, one per progress step worth noting. */
+export const plainReporter = (write: (text: string) => void): Reporter => {
+  const lastProgress = new Map<string, string>()
+  return {
+    started: () => Effect.void,
+    finished: (o) => Effect.sync(() => write(formatOutcome(o))),
+    log: (id, message) => Effect.sync(() => write(`[${id}] ${message}`)),
+    progress: (id, event) =>
+      Effect.sync(() => {
+        // Without a terminal, only print when the coarse text changes (e.g. once per epoch).
+        const coarse = event.text.split(" step ")[0] ?? event.text
+        const tag = event.task ? `${id}:${event.task}` : id
+        if (lastProgress.get(tag) === coarse) return
+        lastProgress.set(tag, coarse)
+        write(`[${tag}] ${event.text}`)
+      }),
+    waiting: (id, detail) => Effect.sync(() => write(`[${id}] waiting: ${detail}`)),
+    line: (text) => Effect.sync(() => write(text)),
+  }
+}
+
+const BAR_WIDTH = 24
+
+const bar = (fraction: number | undefined) => {
+  if (fraction === undefined) return ""
+  const f = Math.max(0, Math.min(1, fraction))
+  const filled = Math.round(f * BAR_WIDTH)
+  return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}] ${(f * 100).toFixed(0).padStart(3)}% `
+}
+
+/**
+ * A terminal display: finished stages scroll up as plain lines, and below them one live line per
+ * running stage (or per task of a stage, e.g. per fold) with a progress bar, redrawn in place.
+ */
+export const prettyReporter = (stream: NodeJS.WriteStream): Reporter => {
+  const live = new Map<string, string>()
+  let drawn = 0
+  const clear = () => {
+    for (let i = 0; i < drawn; i++) stream.write("\x1b[1A\x1b[2K")
+    drawn = 0
+  }
+  const draw = () => {
+    const width = stream.columns ?? 100
+    for (const [tag, text] of live) {
+      stream.write(`${`▸ ${tag} ${text}`.slice(0, width - 1)}\n`)
+    }
+    drawn = live.size
+  }
+  const above = (text: string) => {
+    clear()
+    stream.write(`${text}\n`)
+    draw()
+  }
+  return {
+    started: (id) =>
+      Effect.sync(() => {
+        clear()
+        live.set(id, "running")
+        draw()
+      }),
+    finished: (o) =>
+      Effect.sync(() => {
+        for (const tag of [...live.keys()]) if (tag === o.id || tag.startsWith(`${o.id}:`)) live.delete(tag)
+        above(formatOutcome(o))
+      }),
+    log: (id, message) => Effect.sync(() => above(`[${id}] ${message}`)),
+    progress: (id, event) =>
+      Effect.sync(() => {
+        clear()
+        live.set(event.task ? `${id}:${event.task}` : id, `${bar(event.fraction)}${event.text}`)
+        draw()
+      }),
+    waiting: (id, detail) =>
+      Effect.sync(() => {
+        clear()
+        live.set(id, `waiting: ${detail}`)
+        draw()
+      }),
+    line: (text) => Effect.sync(() => above(text)),
+  }
+}
+
+/** Collects everything in memory (tests). */
+export const collectingReporter = () => {
+  const lines: Array<string> = []
+  const outcomes: Array<StageOutcome> = []
+  const reporter: Reporter = {
+    started: () => Effect.void,
+    finished: (o) => Effect.sync(() => void outcomes.push(o)),
+    log: (id, message) => Effect.sync(() => void lines.push(`[${id}] ${message}`)),
+    progress: () => Effect.void,
+    waiting: (id, detail) => Effect.sync(() => void lines.push(`[${id}] waiting: ${detail}`)),
+    line: (text) => Effect.sync(() => void lines.push(text)),
+  }
+  return { reporter, lines, outcomes }
+}
+
+export const ReporterLive = {
+  pretty: (stream: NodeJS.WriteStream) => Layer.succeed(RunReporter, prettyReporter(stream)),
+  plain: (write: (text: string) => void) => Layer.succeed(RunReporter, plainReporter(write)),
+  /** Pretty on a terminal, plain otherwise. */
+  auto: (stream: NodeJS.WriteStream) =>
+    Layer.succeed(RunReporter, stream.isTTY ? prettyReporter(stream) : plainReporter((t) => stream.write(`${t}\n`))),
+}

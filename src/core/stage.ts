@@ -1,0 +1,218 @@
+import { fileURLToPath } from "node:url"
+import type { Effect, Layer, Schema, Scope } from "effect"
+import type { Json } from "./canonical.js"
+import type { FileError } from "./errors.js"
+
+/** A stage's output as seen by the stages that consume it. */
+export interface Artifact<V> {
+  /** Id of the producing stage instance, e.g. `train/fold-0`. */
+  readonly id: string
+  /** Directory holding the artifact's files. Read-only: it lives in the content-addressed store. */
+  readonly dir: string
+  /** The small JSON value the stage returned. */
+  readonly value: V
+  /** Content hash of the artifact (its files and value): what consumers' cache keys depend on. */
+  readonly hash: string
+  /** Cache key of the run that produced it (a source's key is its content hash). */
+  readonly key: string
+}
+
+/** Progress of a long stage, for the terminal display. */
+export interface ProgressEvent {
+  /** 0..1 when known. */
+  readonly fraction?: number
+  /** One short line: "epoch 2/9 step 40/120 loss 0.812 31.2 img/s". */
+  readonly text: string
+  /** Optional sub-task label (a stage running several things at once). */
+  readonly task?: string
+}
+
+/** One item of a stage-internal cache (see `StageContext.memo`). */
+export interface MemoSpec {
+  /** Names the item within the stage, e.g. the spectrogram id. */
+  readonly name: string
+  /** Everything besides the stage's code that determines the item's result (file hashes, params used). */
+  readonly key: Json
+}
+
+/** What a stage's `run` receives. */
+export interface StageContext<P, I extends InputSpecs> {
+  readonly id: string
+  readonly params: P
+  readonly inputs: InputArtifacts<I>
+  /** Write the artifact's files here; it becomes the content-addressed output on success. */
+  readonly outDir: string
+  /** Engine identity fields resolved for this run (`engine` hook), e.g. `{ backend: "wasm" }`. */
+  readonly engine: Readonly<Record<string, string>>
+  readonly log: (message: string) => Effect.Effect<void>
+  readonly progress: (event: ProgressEvent) => Effect.Effect<void>
+  /** Numbers (or short strings) for reports; stored with the output and hashed with it. */
+  readonly metrics: (values: Readonly<Record<string, Json>>) => Effect.Effect<void>
+  /**
+   * A cache inside the stage: `compute` writes the item's files into the directory it is given and
+   * returns a JSON value; the result is stored under a key made of the stage's code, engine and
+   * `spec.key`, so a rerun recomputes only the items whose key changed (one file of a folder, say).
+   */
+  readonly memo: <A extends Json, E, R>(
+    spec: MemoSpec,
+    compute: (dir: string) => Effect.Effect<A, E, R>,
+  ) => Effect.Effect<{ readonly dir: string; readonly value: A; readonly cached: boolean }, E | FileError, R>
+  /**
+   * Places a file from the store (an input artifact's or a memo item's) into `outDir` at `rel`
+   * by hard link: no copy, and the commit knows its hash without reading it.
+   */
+  readonly linkFile: (storeFile: string, rel: string) => Effect.Effect<void, FileError>
+  /** Content hash of a data file, remembered by (path, size, mtime, inode): for memo keys. */
+  readonly hashFile: (file: string) => Effect.Effect<string, FileError>
+}
+
+export type AnyStage = Stage<string, any, any, any>
+
+/** Consumes every fan-out instance of a stage, in fan-out order. */
+export interface AllOf<S extends AnyStage> {
+  readonly _tag: "AllOf"
+  readonly stage: S
+}
+
+/** A named placeholder for a stage that a pipeline binds (a dataset that differs per pipeline, say). */
+export interface Slot<V> {
+  readonly _tag: "Slot"
+  readonly name: string
+  /** Phantom: the value type a bound stage must produce. */
+  readonly _value?: V
+}
+
+export type InputSpec = AnyStage | AllOf<AnyStage> | Slot<any>
+export type InputSpecs = Readonly<Record<string, InputSpec>>
+
+export type OutputOf<S> = S extends Stage<string, any, any, infer V> ? V : S extends Slot<infer V> ? V : never
+
+export type InputArtifacts<I extends InputSpecs> = {
+  readonly [K in keyof I]: I[K] extends AllOf<infer S>
+    ? ReadonlyArray<Artifact<OutputOf<S>>>
+    : Artifact<OutputOf<I[K]>>
+}
+
+export interface StageDefinition<Name extends string, P, I extends InputSpecs, V, E, R> {
+  readonly name: Name
+  /** Bump to invalidate every cached result of this stage by hand. */
+  readonly version?: number
+  readonly description?: string
+  /** Effect Schema of the params (a `Schema.Struct`); only declared params reach the stage and its key. */
+  readonly params: Schema.Schema<P, any, never>
+  readonly inputs?: I
+  /** Extra engine identity for the key, resolved before the key is computed (e.g. the TF.js backend). */
+  readonly engine?: (params: P) => Effect.Effect<Readonly<Record<string, string>>, unknown>
+  /** Services the stage's `run` needs. */
+  readonly layer?: Layer.Layer<R, unknown, never>
+  readonly run: (ctx: StageContext<P, I>) => Effect.Effect<V, E, R | Scope.Scope>
+  /** The module defining the stage (default: the file that called `defineStage`). */
+  readonly module?: string
+  /** Outputs are not cached (still run once per `cairn run`): for stages with side effects only. */
+  readonly cache?: boolean
+}
+
+export interface Stage<Name extends string, P, I extends InputSpecs, V> {
+  readonly _tag: "Stage"
+  readonly name: Name
+  readonly version: number
+  readonly description: string
+  readonly params: Schema.Schema<P, any, never>
+  readonly inputs: I
+  readonly engine: ((params: P) => Effect.Effect<Readonly<Record<string, string>>, unknown>) | undefined
+  readonly layer: Layer.Layer<any, unknown, never> | undefined
+  readonly run: (ctx: StageContext<P, I>) => Effect.Effect<V, unknown, any>
+  /** Absolute path of the module whose code closure is hashed into the key. */
+  readonly module: string
+  /** A source reads a directory in place: no run, its artifact hash is the directory's content hash. */
+  readonly source: { readonly param: string } | undefined
+  readonly cache: boolean
+  /** Phantom: the output value type. */
+  readonly _value?: V
+}
+
+/** The file that called the function calling this one, from the stack (tsx and vitest keep .ts paths). */
+export const callerFile = (skip: ReadonlyArray<string>): string | undefined => {
+  const stack = new Error().stack ?? ""
+  for (const line of stack.split("\n").slice(1)) {
+    const m = /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?\s*$/.exec(line.trim())
+    if (!m) continue
+    const file = m[1]!.startsWith("file://") ? fileURLToPath(m[1]!) : m[1]!
+    if (skip.some((s) => file.endsWith(s))) continue
+    return file
+  }
+  return undefined
+}
+
+const toPath = (module: string): string => (module.startsWith("file:") ? fileURLToPath(module) : module)
+
+const SELF = ["/src/core/stage.ts", "/src/core/stage.js"]
+
+/**
+ * Defines a cached stage. The stage's code closure is found from the module that calls this
+ * (or `module`), so editing any project file it imports invalidates it.
+ */
+export const defineStage = <const Name extends string, P, const I extends InputSpecs = {}, V = void, E = never, R = never>(
+  def: StageDefinition<Name, P, I, V, E, R>,
+): Stage<Name, P, I, V> => {
+  const module = def.module !== undefined ? toPath(def.module) : callerFile(SELF)
+  if (module === undefined) throw new Error(`defineStage(${def.name}): cannot find the defining module; pass \`module: import.meta.url\``)
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(def.name)) {
+    throw new Error(`defineStage: stage name "${def.name}" must be kebab-case ([a-z0-9-])`)
+  }
+  return {
+    _tag: "Stage",
+    name: def.name,
+    version: def.version ?? 1,
+    description: def.description ?? "",
+    params: def.params,
+    inputs: (def.inputs ?? {}) as I,
+    engine: def.engine,
+    layer: def.layer,
+    run: def.run as Stage<Name, P, I, V>["run"],
+    module,
+    source: undefined,
+    cache: def.cache ?? true,
+  }
+}
+
+/** The value of a source artifact. */
+export interface SourceValue {
+  readonly path: string
+}
+
+/**
+ * A directory of input data read in place (a Kaggle download, say), named by a string param.
+ * It is never copied: its artifact hash is the content hash of its files, remembered by
+ * (path, size, mtime, inode) so an unchanged folder is only stat-ed.
+ */
+export const defineSource = <const Name extends string, const Param extends string>(def: {
+  readonly name: Name
+  readonly param: Param
+  readonly params: Schema.Schema<{ readonly [K in Param]: string }, any, never>
+  readonly description?: string
+}): Stage<Name, { readonly [K in Param]: string }, {}, SourceValue> => {
+  const module = callerFile(SELF) ?? "<source>"
+  return {
+    _tag: "Stage",
+    name: def.name,
+    version: 1,
+    description: def.description ?? `files under --param ${def.param}=DIR`,
+    params: def.params,
+    inputs: {},
+    engine: undefined,
+    layer: undefined,
+    run: () => {
+      throw new Error(`source ${def.name} is not run`)
+    },
+    module,
+    source: { param: def.param },
+    cache: true,
+  }
+}
+
+/** Every fan-out instance of `stage`, as an input. */
+export const allOf = <S extends AnyStage>(stage: S): AllOf<S> => ({ _tag: "AllOf", stage })
+
+/** A placeholder input bound by each pipeline (`bind` in `definePipeline`). */
+export const slot = <V>(name: string): Slot<V> => ({ _tag: "Slot", name })

@@ -1,0 +1,85 @@
+import { Effect, Either } from "effect"
+import { describeError } from "./errors.js"
+import { describeChange, diffKeys, type KeyChange } from "./key.js"
+import type { Instance, Plan } from "./pipeline.js"
+import { instanceKey, planModules, type Resolved, resolveSource, UNKNOWN_INPUT } from "./runner.js"
+import { CacheStore } from "./store.js"
+
+export interface InstanceStatus {
+  readonly id: string
+  /** fresh: a run would be a cache hit. stale: it would run. */
+  readonly state: "fresh" | "stale"
+  readonly key: string | undefined
+  /** Why it is stale, one line each (which param, which code file, which input). */
+  readonly reasons: ReadonlyArray<string>
+  readonly changes: ReadonlyArray<KeyChange>
+}
+
+/**
+ * Says, without running anything, which instances a `cairn run` would rerun and why: each stale
+ * instance's key is compared field by field with the key it had in the last run of this pipeline.
+ */
+export const pipelineStatus = (plan: Plan): Effect.Effect<ReadonlyArray<InstanceStatus>, never, CacheStore> =>
+  Effect.gen(function* () {
+    const store = yield* CacheStore
+    const resolved = new Map<string, Resolved>()
+    const stale = new Set<string>()
+    const out: Array<InstanceStatus> = []
+    for (const inst of plan.instances) {
+      const st = yield* Effect.either(statusOf(plan, inst, resolved, stale))
+      const s: InstanceStatus = Either.isRight(st)
+        ? st.right
+        : { id: inst.id, state: "stale", key: undefined, reasons: [describeError(st.left)], changes: [] }
+      if (s.state === "stale") stale.add(inst.id)
+      out.push(s)
+    }
+    yield* Effect.orElse(store.saveMemos(), () => Effect.void)
+    return out
+  })
+
+const statusOf = (plan: Plan, inst: Instance, resolved: Map<string, Resolved>, stale: ReadonlySet<string>) =>
+  Effect.gen(function* () {
+    const store = yield* CacheStore
+    const last = yield* store.readState(plan.pipeline.name, inst.id)
+    if (inst.stage.source) {
+      const src = yield* resolveSource(store, inst)
+      resolved.set(inst.id, { artifact: src.artifact, output: undefined, record: undefined })
+      if (!last) return { id: inst.id, state: "stale" as const, key: src.artifact.key, reasons: ["never hashed"], changes: [] }
+      if (last.key === src.artifact.key) return { id: inst.id, state: "fresh" as const, key: src.artifact.key, reasons: [], changes: [] }
+      const before = last.manifest ?? {}
+      const changed: Array<string> = []
+      for (const [f, h] of Object.entries(src.manifest)) if (before[f] !== h) changed.push(`${f} (${before[f] ? "modified" : "added"})`)
+      for (const f of Object.keys(before)) if (!(f in src.manifest)) changed.push(`${f} (removed)`)
+      const shown = changed.slice(0, 10).join(", ") + (changed.length > 10 ? `, and ${changed.length - 10} more` : "")
+      return { id: inst.id, state: "stale" as const, key: src.artifact.key, reasons: [`data changed: ${shown}`], changes: [] }
+    }
+    const k = yield* instanceKey(store, inst, resolved, planModules(plan))
+    const staleUp = Object.values(inst.inputs)
+      .flatMap((r) => (r.kind === "one" ? [r.id] : r.ids))
+      .filter((id) => stale.has(id))
+    if (staleUp.length === 0) {
+      const hit = yield* store.lookup(k.key)
+      if (hit) {
+        resolved.set(inst.id, {
+          artifact: { id: inst.id, dir: store.treeDir(hit.output.tree), value: hit.output.value, hash: hit.output.hash, key: hit.key },
+          output: hit.output,
+          record: hit,
+        })
+        return { id: inst.id, state: "fresh" as const, key: k.key, reasons: [], changes: [] }
+      }
+    }
+    const reasons: Array<string> = []
+    let changes: ReadonlyArray<KeyChange> = []
+    if (staleUp.length > 0) reasons.push(`upstream stale: ${staleUp.join(", ")}`)
+    if (!last?.fields) {
+      reasons.push("never run in this pipeline")
+    } else {
+      changes = diffKeys({ record: last.fields, codeFiles: last.codeFiles }, { record: k.record, codeFiles: k.codeFiles }).filter(
+        // An input whose upstream is stale is already explained by "upstream stale".
+        (c) => !(c.field === "input" && JSON.stringify(k.record.inputs[c.name]).includes(UNKNOWN_INPUT)),
+      )
+      reasons.push(...changes.map(describeChange))
+      if (reasons.length === 0) reasons.push("its last result is no longer in the cache")
+    }
+    return { id: inst.id, state: "stale" as const, key: staleUp.length > 0 ? undefined : k.key, reasons, changes }
+  })

@@ -1,0 +1,15 @@
+/** cairn's public API: define stages and pipelines. */
+export type { Json } from "./core/canonical.js"
+export { ConfigError, FileError, ParamError, StageFailed, UnhashableValue } from "./core/errors.js"
+export { bind, definePipeline, fanOut, type Pipeline } from "./core/pipeline.js"
+export {
+  allOf,
+  type Artifact,
+  defineSource,
+  defineStage,
+  type ProgressEvent,
+  slot,
+  type SourceValue,
+  type Stage,
+  type StageContext,
+} from "./core/stage.js"

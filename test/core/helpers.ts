@@ -1,0 +1,65 @@
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
+export const CAIRN_INDEX = path.join(REPO, "src/index.ts")
+export const BIN = path.join(REPO, "bin/cairn.js")
+
+/**
+ * A throwaway project: files written under a temp dir with a package.json and the repo's
+ * node_modules linked in; stage files import cairn from this checkout by absolute path.
+ */
+export const makeProject = (files: Record<string, string>): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-test-"))
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "cairn-test-project", type: "module", private: true }))
+  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"))
+  for (const [rel, text] of Object.entries(files)) writeFile(dir, rel, text)
+  return dir
+}
+
+export const writeFile = (dir: string, rel: string, text: string) => {
+  const abs = path.join(dir, rel)
+  fs.mkdirSync(path.dirname(abs), { recursive: true })
+  fs.writeFileSync(abs, text.replaceAll("@cairn", CAIRN_INDEX))
+}
+
+export interface CliResult {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `cairn ...args` in `cwd` as a separate process (as a user would). */
+export const cli = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): CliResult => {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 })
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** Starts `cairn ...args` without waiting. */
+export const cliAsync = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.on("data", (d) => (stdout += d))
+  child.stderr.on("data", (d) => (stderr += d))
+  const done = new Promise<CliResult>((resolve) => child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr })))
+  return { child, done, output: () => stdout + stderr }
+}
+
+/** Polls until `cond` holds or the timeout passes. */
+export const waitFor = async (cond: () => boolean, timeoutMs: number, what: string) => {
+  const t0 = Date.now()
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Status of each stage in a `--json` report. */
+export const statuses = (reportFile: string): Record<string, string> =>
+  Object.fromEntries(
+    (JSON.parse(fs.readFileSync(reportFile, "utf8")) as { stages: Array<{ id: string; status: string }> }).stages.map((s) => [s.id, s.status]),
+  )
