@@ -9,10 +9,11 @@ import { renderDag } from "../core/dag.js"
 import { ConfigError, describeError, ParamError } from "../core/errors.js"
 import { formatSize, parseSize, readJsonFileSync } from "../core/fs-util.js"
 import { type ParamOverride, parseOverride, type Plan, planPipeline, restrictPlan } from "../core/pipeline.js"
-import { ReporterLive } from "../core/reporter.js"
+import { formatOutcome, ReporterLive } from "../core/reporter.js"
 import { reportJson, type RunReport, runPlan } from "../core/runner.js"
 import { pipelineStatus } from "../core/status.js"
 import { CacheStore } from "../core/store.js"
+import { removeStamp, writeStamp } from "./fast-path.js"
 import { findRun, listHistory, renderDiff, renderRuns } from "./history.js"
 import { cacheDirFor, defaultJobs, loadPipeline, projectRootOf } from "./project.js"
 
@@ -84,6 +85,48 @@ const summaryLines = (report: RunReport): Array<string> => {
   return lines
 }
 
+const runHeader = (plan: Plan, jobs: number, cacheDir: string) =>
+  `cairn run ${plan.pipeline.name}: ${plan.instances.length} stages, jobs ${jobs}, cache ${path.relative(process.cwd(), cacheDir) || "."}`
+
+const metricLines = (metrics: RunReport["metrics"]): Array<string> => {
+  const entries = Object.entries(metrics)
+  if (entries.length === 0) return []
+  return ["metrics:", ...entries.map(([k, v]) => `  ${k} = ${typeof v === "number" ? v : JSON.stringify(v)}`)]
+}
+
+const CLI_DIR = path.dirname(fileURLToPath(import.meta.url))
+
+/** Everything the fast path must see unchanged to replay this run (see fast-path.js). */
+const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, published: ReadonlyArray<[string, string]>) =>
+  Effect.gen(function* () {
+    const store = yield* CacheStore
+    const closure = yield* store.closures.closureOf(plan.pipeline.file)
+    const framework = [path.join(CLI_DIR, ".."), path.join(CLI_DIR, "..", "..", "bin")]
+    const watch = [
+      plan.pipeline.file,
+      ...Object.keys(closure.files).map((f) => path.resolve(l.root, f)),
+      ...report.watchFiles,
+      ...framework,
+      ...["package.json", "package-lock.json", "node_modules/.package-lock.json"].map((f) => path.join(l.root, f)),
+      ...published.map(([, dest]) => dest),
+    ]
+    const records = report.stages.flatMap((s) => {
+      const r = report.artifacts.get(s.id)?.record
+      return r ? [store.recordPath(r.key)] : []
+    })
+    const trees = [...report.artifacts.values()].flatMap((r) => (r.output ? [store.treeDir(r.output.tree)] : []))
+    const cachedStages = report.stages.map((s) => ({ ...s, status: "cached" as const, seconds: 0 }))
+    const lines = [
+      runHeader(plan, jobs, l.cacheDir),
+      ...cachedStages.map(formatOutcome),
+      ...summaryLines({ ...report, stages: cachedStages, seconds: 0 }),
+      ...metricLines(report.metrics),
+      ...published.map(([id, dest]) => `published ${id} -> ${path.relative(process.cwd(), dest) || "."}`),
+    ]
+    const json = reportJson({ ...report, stages: cachedStages })
+    return { watch, exists: [...records, ...trees], touch: records, lines, report: json, history: store.historyDir(plan.pipeline.name) }
+  })
+
 const runCommand = Command.make(
   "run",
   {
@@ -101,16 +144,13 @@ const runCommand = Command.make(
       const plan = yield* Either.match(restrictPlan(l.plan, o.target), { onLeft: Effect.fail, onRight: Effect.succeed })
       const jobs = Option.getOrElse(o.jobs, defaultJobs)
       if (jobs < 1) return yield* Effect.fail(new UsageError("--jobs must be at least 1"))
-      yield* Console.log(`cairn run ${plan.pipeline.name}: ${plan.instances.length} stages, jobs ${jobs}, cache ${path.relative(process.cwd(), l.cacheDir) || "."}`)
+      yield* Console.log(runHeader(plan, jobs, l.cacheDir))
+      removeStamp(cliArgv)
       const report = yield* runPlan(plan, { jobs, force: o.force }).pipe(
         Effect.provide(Layer.merge(storeLayer(l), ReporterLive.auto(process.stdout))),
       )
-      for (const line of summaryLines(report)) yield* Console.log(line)
-      const metrics = Object.entries(report.metrics)
-      if (metrics.length > 0) {
-        yield* Console.log("metrics:")
-        for (const [k, v] of metrics) yield* Console.log(`  ${k} = ${typeof v === "number" ? v : JSON.stringify(v)}`)
-      }
+      for (const line of [...summaryLines(report), ...metricLines(report.metrics)]) yield* Console.log(line)
+      const published: Array<[string, string]> = []
       if (report.ok && o.target.length === 0) {
         for (const [dest, stage] of Object.entries(plan.pipeline.publish ?? {})) {
           const inst = plan.instances.find((i) => i.stage === stage)
@@ -118,6 +158,7 @@ const runCommand = Command.make(
           if (!art) continue
           const abs = path.resolve(l.root, dest)
           yield* copyOut(art.artifact.dir, abs)
+          published.push([inst.id, abs])
           yield* Console.log(`published ${inst.id} -> ${path.relative(process.cwd(), abs) || "."}`)
         }
       }
@@ -126,7 +167,14 @@ const runCommand = Command.make(
         fs.mkdirSync(path.dirname(file), { recursive: true })
         fs.writeFileSync(file, `${JSON.stringify(reportJson(report), null, 2)}\n`)
       }
-      if (!report.ok) process.exitCode = EXIT_STAGE_FAILED
+      if (!report.ok) {
+        process.exitCode = EXIT_STAGE_FAILED
+        return
+      }
+      if (o.target.length === 0 && o.force.length === 0) {
+        const stamp = yield* Effect.either(stampFor(l, plan, report, jobs, published).pipe(Effect.provide(storeLayer(l))))
+        if (Either.isRight(stamp)) writeStamp(cliArgv, stamp.right)
+      }
     }),
 ).pipe(Command.withDescription("run a pipeline: only what changed reruns"))
 
@@ -356,7 +404,10 @@ const projectCommand = async (argv: ReadonlyArray<string>): Promise<number | und
 }
 
 /** Runs the CLI on `argv` (without node and script) and resolves to the exit code. */
+let cliArgv: ReadonlyArray<string> = []
+
 export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
+  cliArgv = argv
   const custom = await projectCommand(argv)
   if (custom !== undefined) return custom
   const app = Command.run(cli, { name: "cairn", version: VERSION })

@@ -6,20 +6,7 @@ import { Effect } from "effect"
 import { ConfigError } from "../core/errors.js"
 import type { Pipeline } from "../core/pipeline.js"
 
-/** The nearest folder at or above `from` holding a package.json (else `from`). */
-export const projectRootOf = (from: string): string => {
-  let dir = path.resolve(from)
-  for (;;) {
-    if (fs.existsSync(path.join(dir, "package.json"))) return dir
-    const parent = path.dirname(dir)
-    if (parent === dir) return path.resolve(from)
-    dir = parent
-  }
-}
-
-/** `--cache-dir`, else $CAIRN_CACHE_DIR, else `<project>/cache`. */
-export const cacheDirFor = (root: string, flag: string | undefined): string =>
-  path.resolve(flag ?? process.env.CAIRN_CACHE_DIR ?? path.join(root, "cache"))
+export { cacheDirFor, projectRootOf } from "./fast-path.js"
 
 export const defaultJobs = (): number => (typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length)
 

@@ -174,4 +174,34 @@ describe("cairn CLI", () => {
       await w.done
     }
   })
+
+  it("a no-op rerun is replayed from its stamp; any change to code, data, results or outputs takes the full path", () => {
+    const report = (f: string) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"))
+    expect(cli(dir, ["run", "pipelines/chain.ts", "--json", "r.json"], env()).code).toBe(0)
+    const replay = cli(dir, ["run", "pipelines/chain.ts", "--json", "r.json"], env())
+    expect(replay.code).toBe(0)
+    expect(report("r.json").replayed).toBe(true)
+    expect(report("r.json").stages.every((s: { status: string }) => s.status === "cached")).toBe(true)
+    expect(report("r.json").metrics).toEqual({ words: 4, total: 4 })
+    expect(replay.stdout).toContain("ok: 0 ran, 8 cached, 0 failed, 0 skipped")
+    expect(cli(dir, ["runs", "pipelines/chain.ts"]).stdout.trim().split("\n")).toHaveLength(3)
+
+    const again = (what: string, expected: Record<string, string>) => {
+      const r = cli(dir, ["run", "pipelines/chain.ts", "--json", "r.json"], env())
+      expect(r.code, what).toBe(0)
+      expect(report("r.json").replayed, what).toBeUndefined()
+      expect(statuses(path.join(dir, "r.json")), what).toMatchObject(expected)
+    }
+    fs.writeFileSync(path.join(dir, "data", "b.txt"), "Other Words\n")
+    again("data edit", { data: "ran", clean: "ran" })
+    writeFile(dir, "stages/count.ts", fs.readFileSync(path.join(dir, "stages/count.ts"), "utf8").replace("length >= ctx.params.min", "length >= ctx.params.min + 1"))
+    again("code edit", { clean: "cached", count: "ran" })
+    fs.rmSync(path.join(dir, "out", "other"), { recursive: true })
+    again("published output removed", { other: "cached" })
+    expect(fs.existsSync(path.join(dir, "out", "other", "tagged.txt"))).toBe(true)
+    expect(cli(dir, ["gc", "--max-size", "0"]).code).toBe(0)
+    again("results evicted", { clean: "ran", count: "ran", other: "ran" })
+    expect(cli(dir, ["run", "pipelines/chain.ts", "--json", "r.json"], env()).code).toBe(0)
+    expect(report("r.json").replayed).toBe(true)
+  })
 })
