@@ -16,7 +16,10 @@ export interface Stamp {
   readonly report: unknown
   /** Folder of the pipeline's run history. */
   readonly history: string
+  /** [from, to] folders copied on replay (after-run files rendered as a replay would show them). */
+  readonly copies: ReadonlyArray<readonly [string, string]>
 }
+export declare const replayDirFor: (argv: ReadonlyArray<string>) => string | undefined
 export declare const collectStamps: (paths: ReadonlyArray<string>) => { files: Record<string, unknown>; dirs: Record<string, unknown> }
 export declare const writeStamp: (argv: ReadonlyArray<string>, stamp: Stamp) => void
 export declare const removeStamp: (argv: ReadonlyArray<string>) => void

@@ -95,11 +95,27 @@ export const writeStamp = (argv, stamp) => {
   const file = stampFileFor(argv)
   if (!file) return
   const { files, dirs } = collectStamps(stamp.watch)
-  const body = { format: STAMP_FORMAT, files, dirs, exists: stamp.exists, lines: stamp.lines, report: stamp.report, history: stamp.history, touch: stamp.touch }
+  const body = {
+    format: STAMP_FORMAT,
+    files,
+    dirs,
+    exists: stamp.exists,
+    lines: stamp.lines,
+    report: stamp.report,
+    history: stamp.history,
+    touch: stamp.touch,
+    copies: stamp.copies,
+  }
   fs.mkdirSync(path.dirname(file), { recursive: true })
   const tmp = `${file}.tmp-${process.pid}`
   fs.writeFileSync(tmp, JSON.stringify(body))
   fs.renameSync(tmp, file)
+}
+
+/** A folder next to the stamp for files rendered for replays (see `copies`). */
+export const replayDirFor = (argv) => {
+  const file = stampFileFor(argv)
+  return file ? file.replace(/\.json$/, ".replay") : undefined
 }
 
 /** Drops the stamp (a run that did not end well must not be replayed). */
@@ -149,6 +165,11 @@ export const tryFastPath = (argv) => {
   if (stamp.format !== STAMP_FORMAT || !unchanged(stamp)) return undefined
   const started = new Date()
   const t0 = performance.now()
+  // Files an after-run hook wrote, rendered for this replay when the stamp was made.
+  for (const [from, to] of stamp.copies) {
+    fs.rmSync(to, { recursive: true, force: true })
+    fs.cpSync(from, to, { recursive: true })
+  }
   for (const line of stamp.lines) process.stdout.write(`${line}\n`)
   const seconds = Number(((performance.now() - t0) / 1000).toFixed(3))
   const report = { ...stamp.report, startedAt: started.toISOString(), seconds, replayed: true }

@@ -4,8 +4,8 @@ import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Console, Effect, Either, Layer, Option } from "effect"
-import { renderDag } from "../core/dag.js"
+import { Console, Data, Effect, Either, Layer, Option } from "effect"
+import { planEdges, renderDag } from "../core/dag.js"
 import { ConfigError, describeError, ParamError } from "../core/errors.js"
 import { formatSize, parseSize, readJsonFileSync } from "../core/fs-util.js"
 import { type ParamOverride, parseOverride, type Plan, planPipeline, restrictPlan } from "../core/pipeline.js"
@@ -13,7 +13,7 @@ import { formatOutcome, ReporterLive } from "../core/reporter.js"
 import { reportJson, type RunReport, runPlan } from "../core/runner.js"
 import { pipelineStatus } from "../core/status.js"
 import { CacheStore } from "../core/store.js"
-import { removeStamp, writeStamp } from "./fast-path.js"
+import { removeStamp, replayDirFor, writeStamp } from "./fast-path.js"
 import { findRun, listHistory, renderDiff, renderRuns } from "./history.js"
 import { cacheDirFor, defaultJobs, loadPipeline, projectRootOf } from "./project.js"
 
@@ -23,6 +23,13 @@ export const EXIT_STAGE_FAILED = 1
 export const EXIT_USAGE = 2
 
 class UsageError extends Error {}
+
+/** The pipeline's after-run hook failed (the run itself succeeded). */
+class AfterRunFailed extends Data.TaggedError("AfterRunFailed")<{ readonly detail: string }> {
+  override get message(): string {
+    return `after-run hook failed: ${this.detail}`
+  }
+}
 
 const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("a pipeline file, e.g. pipelines/hms-quick.ts"))
 const paramOpt = Options.text("param").pipe(
@@ -122,9 +129,41 @@ const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, publis
       ...summaryLines({ ...report, stages: cachedStages, seconds: 0 }),
       ...metricLines(report.metrics),
       ...published.map(([id, dest]) => `published ${id} -> ${path.relative(process.cwd(), dest) || "."}`),
+      ...(plan.pipeline.afterRun ? [`wrote ${path.relative(process.cwd(), path.resolve(l.root, plan.pipeline.afterRun.outDir)) || "."}`] : []),
     ]
     const json = reportJson({ ...report, stages: cachedStages })
-    return { watch, exists: [...records, ...trees], touch: records, lines, report: json, history: store.historyDir(plan.pipeline.name) }
+    const copies: Array<readonly [string, string]> = []
+    const after = plan.pipeline.afterRun
+    const replayDir = replayDirFor(cliArgv)
+    if (after && replayDir) {
+      // What the after-run hook writes on a replay, rendered now: every stage cached.
+      yield* writeAfterRun(plan, { ...report, stages: cachedStages, seconds: 0 }, replayDir)
+      copies.push([replayDir, path.resolve(l.root, after.outDir)])
+    }
+    return { watch, exists: [...records, ...trees], touch: records, lines, report: json, history: store.historyDir(plan.pipeline.name), copies }
+  })
+
+/** Runs the pipeline's after-run hook into a fresh `outDir`. */
+const writeAfterRun = (plan: Plan, report: RunReport, outDir: string) =>
+  Effect.gen(function* () {
+    const after = plan.pipeline.afterRun
+    if (!after) return
+    fs.rmSync(outDir, { recursive: true, force: true })
+    fs.mkdirSync(outDir, { recursive: true })
+    const artifacts = new Map([...report.artifacts].map(([id, r]) => [id, r.artifact] as const))
+    yield* Effect.mapError(
+      after.write({
+        pipeline: plan.pipeline.name,
+        startedAt: report.startedAt,
+        seconds: report.seconds,
+        params: plan.globals,
+        stages: report.stages.map((s) => ({ id: s.id, status: s.status, seconds: s.seconds })),
+        edges: planEdges(plan).map(([a, b]) => [a, b] as const),
+        artifacts,
+        outDir,
+      }),
+      (e) => new AfterRunFailed({ detail: describeError(e) }),
+    )
   })
 
 const runCommand = Command.make(
@@ -161,6 +200,11 @@ const runCommand = Command.make(
           published.push([inst.id, abs])
           yield* Console.log(`published ${inst.id} -> ${path.relative(process.cwd(), abs) || "."}`)
         }
+      }
+      if (report.ok && o.target.length === 0 && plan.pipeline.afterRun) {
+        const outDir = path.resolve(l.root, plan.pipeline.afterRun.outDir)
+        yield* writeAfterRun(plan, report, outDir)
+        yield* Console.log(`wrote ${path.relative(process.cwd(), outDir) || "."}`)
       }
       if (Option.isSome(o.json)) {
         const file = path.resolve(o.json.value)

@@ -2,7 +2,7 @@ import { Effect, Either, ParseResult, Schema, SchemaAST } from "effect"
 import type { Json } from "./canonical.js"
 import { canonicalJson } from "./canonical.js"
 import { ConfigError, ParamError } from "./errors.js"
-import { type AllOf, type AnyStage, callerFile, type InputSpec, type Slot, type Stage } from "./stage.js"
+import { type AllOf, type AnyStage, type Artifact, callerFile, type InputSpec, type Slot, type Stage } from "./stage.js"
 
 type FanValue = string | number
 
@@ -35,6 +35,31 @@ export interface PipelineDefinition {
    * project root (e.g. `{ "out/hms-quick/submission": infer }`): the files a user opens.
    */
   readonly publish?: Readonly<Record<string, AnyStage>>
+  /**
+   * Runs after every successful `cairn run` of the whole pipeline, also when everything was cached
+   * (a report of the run, say): `write` receives the run and a folder, relative to the project root,
+   * that it owns.
+   */
+  readonly afterRun?: AfterRun
+}
+
+/** What an `afterRun` hook sees of a run. */
+export interface RunInfo {
+  readonly pipeline: string
+  readonly startedAt: string
+  readonly seconds: number
+  readonly params: Readonly<Record<string, unknown>>
+  readonly stages: ReadonlyArray<{ readonly id: string; readonly status: "ran" | "cached" | "failed" | "skipped"; readonly seconds: number }>
+  readonly edges: ReadonlyArray<readonly [string, string]>
+  /** Each instance's artifact, by instance id. */
+  readonly artifacts: ReadonlyMap<string, Artifact<unknown>>
+  /** The folder to write into (absolute, created empty). */
+  readonly outDir: string
+}
+
+export interface AfterRun {
+  readonly outDir: string
+  readonly write: (run: RunInfo) => Effect.Effect<unknown, unknown>
 }
 
 export interface Pipeline extends PipelineDefinition {

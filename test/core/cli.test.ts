@@ -35,6 +35,7 @@ describe("cairn CLI", () => {
     }
     expect(report.metrics).toEqual({ words: 4, total: 4 })
     expect(fs.readFileSync(path.join(dir, "out/other/tagged.txt"), "utf8")).toBe("t:Hello World\nSecond File")
+    expect(fs.readFileSync(path.join(dir, "out/report/summary.txt"), "utf8")).toContain("clean ran\ncount ran")
 
     // A helper edit that changes behaviour: the stage using it and everything downstream rerun.
     writeFile(dir, "stages/text-helpers.ts", "export const normalize = (s: string, lower: boolean) => (lower ? s.toLowerCase() : s.toUpperCase()).trim()\n")
@@ -185,6 +186,11 @@ describe("cairn CLI", () => {
     expect(report("r.json").metrics).toEqual({ words: 4, total: 4 })
     expect(replay.stdout).toContain("ok: 0 ran, 8 cached, 0 failed, 0 skipped")
     expect(cli(dir, ["runs", "pipelines/chain.ts"]).stdout.trim().split("\n")).toHaveLength(3)
+    // The after-run hook's output shows this (replayed) run: everything cached.
+    const summary = fs.readFileSync(path.join(dir, "out/report/summary.txt"), "utf8")
+    expect(summary).toContain("clean cached")
+    expect(summary).toContain("words 4")
+    expect(summary).not.toContain(" ran")
 
     const again = (what: string, expected: Record<string, string>) => {
       const r = cli(dir, ["run", "pipelines/chain.ts", "--json", "r.json"], env())

@@ -169,6 +169,9 @@ export const afterBroken = defineStage({
 })
 `,
   "pipelines/chain.ts": `
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect } from "effect"
 import { definePipeline, fanOut } from "@cairn"
 import { merge } from "../stages/merge.js"
 import { other } from "../stages/other.js"
@@ -179,6 +182,10 @@ export default definePipeline({
   fanOut: [fanOut(split, "part", (g) => Array.from({ length: Number(g.parts) }, (_, i) => i))],
   params: { data: "data", lower: false, min: 1, parts: 3, tag: "t" },
   publish: { "out/merge": merge, "out/other": other },
+  afterRun: {
+    outDir: "out/report",
+    write: (run) => Effect.sync(() => fs.writeFileSync(path.join(run.outDir, "summary.txt"), run.stages.map((s) => s.id + " " + s.status).join("\\n") + "\\nwords " + String(run.artifacts.get("count")?.value))),
+  },
 })
 `,
   "pipelines/slow.ts": `
