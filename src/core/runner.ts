@@ -88,15 +88,21 @@ export const resolveSource = (
     const fail = (detail: string) => new StageFailed({ id: inst.id, detail })
     const st = yield* Effect.mapError(fsTry(dir, "stat", () => fs.statSync(dir)), (e) => fail(e.message))
     const entries: Array<ManifestEntry> = []
-    if (st.isDirectory()) {
-      const rels = yield* Effect.mapError(listFiles(dir), (e) => fail(e.message))
-      for (const rel of rels) {
-        const h = yield* Effect.mapError(store.fileHashes.hashFile(path.join(dir, rel)), (e) => fail(e.message))
-        entries.push({ path: rel, hash: h.hash, size: h.stamp.size })
-      }
-    } else {
+    const hashUnder = (rel: string) =>
+      Effect.gen(function* () {
+        const abs = path.join(dir, rel)
+        const sub = yield* Effect.mapError(fsTry(abs, "stat", () => fs.statSync(abs)), (e) => fail(e.message))
+        const files = sub.isDirectory() ? (yield* Effect.mapError(listFiles(abs), (e) => fail(e.message))).map((f) => (rel ? `${rel}/${f}` : f)) : [rel]
+        for (const f of files) {
+          const h = yield* Effect.mapError(store.fileHashes.hashFile(path.join(dir, f)), (e) => fail(e.message))
+          entries.push({ path: f, hash: h.hash, size: h.stamp.size })
+        }
+      })
+    if (!st.isDirectory()) {
       const h = yield* Effect.mapError(store.fileHashes.hashFile(dir), (e) => fail(e.message))
       entries.push({ path: path.basename(dir), hash: h.hash, size: h.stamp.size })
+    } else {
+      for (const rel of inst.stage.source!.include ?? [""]) yield* hashUnder(rel)
     }
     const hash = sha256(JSON.stringify(entries.map((e) => [e.path, e.hash, e.size])))
     return {
@@ -359,7 +365,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
     const watch = new Set<string>()
     for (const inst of plan.instances) {
       const r = resolved.get(inst.id)
-      if (inst.stage.source && r) watch.add(r.artifact.dir)
+      if (inst.stage.source && r) for (const rel of inst.stage.source.include ?? [""]) watch.add(path.join(r.artifact.dir, rel))
       for (const f of Object.keys(r?.record?.fields ? r.record.codeFiles : {})) watch.add(path.resolve(store.projectRoot, f))
       if (!inst.stage.source) watch.add(inst.stage.module)
     }

@@ -125,7 +125,7 @@ export interface Stage<Name extends string, P, I extends InputSpecs, V> {
   /** Absolute path of the module whose code closure is hashed into the key. */
   readonly module: string
   /** A source reads a directory in place: no run, its artifact hash is the directory's content hash. */
-  readonly source: { readonly param: string } | undefined
+  readonly source: { readonly param: string; readonly include: ReadonlyArray<string> | undefined } | undefined
   readonly cache: boolean
   /** Phantom: the output value type. */
   readonly _value?: V
@@ -191,6 +191,8 @@ export const defineSource = <const Name extends string, const Param extends stri
   readonly param: Param
   readonly params: Schema.Schema<{ readonly [K in Param]: string }, any, never>
   readonly description?: string
+  /** Only these paths under the directory are part of the source (and hashed); default: everything. */
+  readonly include?: ReadonlyArray<string>
 }): Stage<Name, { readonly [K in Param]: string }, {}, SourceValue> => {
   const module = callerFile(SELF) ?? "<source>"
   return {
@@ -206,7 +208,7 @@ export const defineSource = <const Name extends string, const Param extends stri
       throw new Error(`source ${def.name} is not run`)
     },
     module,
-    source: { param: def.param },
+    source: { param: def.param, include: def.include },
     cache: true,
   }
 }
