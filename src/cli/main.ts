@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Console, Data, Effect, Either, Layer, Option } from "effect"
+import { Console, Data, Effect, Either, Exit, Fiber, Layer, Option } from "effect"
 import { planEdges, renderDag } from "../core/dag.js"
 import { ConfigError, describeError, ParamError } from "../core/errors.js"
 import { formatSize, parseSize, readJsonFileSync } from "../core/fs-util.js"
@@ -108,7 +108,8 @@ const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, publis
   Effect.gen(function* () {
     const store = yield* CacheStore
     const closure = yield* store.closures.closureOf(plan.pipeline.file)
-    const framework = [path.join(CLI_DIR, ".."), path.join(CLI_DIR, "..", "..", "bin")]
+    // cairn itself: its core, its CLI and its launcher (the pipeline's closure covers the rest).
+    const framework = [path.join(CLI_DIR, "..", "core"), CLI_DIR, path.join(CLI_DIR, "..", "..", "bin")]
     const watch = [
       plan.pipeline.file,
       ...Object.keys(closure.files).map((f) => path.resolve(l.root, f)),
@@ -415,6 +416,7 @@ const watchCommand = Command.make(
       return Effect.promise(async () => {
         if (timer) clearTimeout(timer)
         await watcher?.close()
+        fs.rmSync(path.dirname(reportFile), { recursive: true, force: true })
       })
     }),
 ).pipe(Command.withDescription("rerun the pipeline whenever its code or input data changes"))
@@ -455,7 +457,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   const custom = await projectCommand(argv)
   if (custom !== undefined) return custom
   const app = Command.run(cli, { name: "cairn", version: VERSION })
-  return Effect.runPromise(
+  const fiber = Effect.runFork(
     app(["node", "cairn", ...argv]).pipe(
       Effect.provide(NodeContext.layer),
       Effect.map(() => (typeof process.exitCode === "number" ? process.exitCode : EXIT_OK)),
@@ -468,4 +470,18 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       ),
     ),
   )
+  // Ctrl-C / SIGTERM interrupt the run: finalizers release locks and remove staging.
+  const onSignal = (signal: NodeJS.Signals) => {
+    console.error(`cairn: ${signal}, stopping`)
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  process.once("SIGINT", onSignal)
+  process.once("SIGTERM", onSignal)
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  process.off("SIGINT", onSignal)
+  process.off("SIGTERM", onSignal)
+  return Exit.isSuccess(exit) ? exit.value : EXIT_INTERRUPTED
 }
+
+/** Exit status of a run stopped by a signal (128 + SIGINT's number, as shells report it). */
+export const EXIT_INTERRUPTED = 130

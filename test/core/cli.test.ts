@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { beforeEach, describe, expect, it } from "vitest"
+import { afterAll, beforeEach, describe, expect, it } from "vitest"
 import { fixtureFiles } from "./fixture-project.js"
-import { cli, cliAsync, makeProject, statuses, waitFor, writeFile } from "./helpers.js"
+import { cli, cliAsync, makeProject, removeProjects, statuses, waitFor, writeFile } from "./helpers.js"
 
 const objectHashes = (dir: string): Array<string> => {
   const root = path.join(dir, "cache", "objects")
@@ -12,6 +12,7 @@ const objectHashes = (dir: string): Array<string> => {
 }
 
 describe("cairn CLI", () => {
+  afterAll(removeProjects)
   let dir: string
   let log: string
   beforeEach(() => {

@@ -12,8 +12,16 @@ export const BIN = path.join(REPO, "bin/cairn.js")
  * A throwaway project: files written under a temp dir with a package.json and the repo's
  * node_modules linked in; stage files import cairn from this checkout by absolute path.
  */
+const made: Array<string> = []
+
+/** Removes every project made by this test file (call in afterAll). */
+export const removeProjects = () => {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+}
+
 export const makeProject = (files: Record<string, string>): string => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-test-"))
+  made.push(dir)
   fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "cairn-test-project", type: "module", private: true }))
   fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"))
   for (const [rel, text] of Object.entries(files)) writeFile(dir, rel, text)

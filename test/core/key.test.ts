@@ -1,10 +1,10 @@
 import * as path from "node:path"
 import { Effect, Either } from "effect"
-import { describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { canonicalJson, hashJson } from "../../src/core/canonical.js"
 import { ClosureResolver } from "../../src/core/closure.js"
 import { computeKey, describeChange, diffKeys, KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
-import { makeProject } from "./helpers.js"
+import { makeProject, removeProjects } from "./helpers.js"
 
 const golden: KeyRecord = {
   format: KEY_FORMAT,
@@ -17,6 +17,7 @@ const golden: KeyRecord = {
 }
 
 describe("cache key", () => {
+  afterAll(removeProjects)
   it("is the sha256 of one canonical JSON record (golden; same as Python's json.dumps(sort_keys=True))", () => {
     expect(KEY_FORMAT).toBe(1)
     expect(Either.getOrThrow(computeKey(golden))).toBe("74bb7e83a5bb9e2d66e313855a29f5e6f7c38675a921ee86da7ee33e78d4b677")

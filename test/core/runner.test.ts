@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Either, Layer } from "effect"
-import { beforeEach, describe, expect, it } from "vitest"
+import { afterAll, beforeEach, describe, expect, it } from "vitest"
 import { loadPipeline } from "../../src/cli/project.js"
 import { parseOverride, planPipeline } from "../../src/core/pipeline.js"
 import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
@@ -9,7 +9,7 @@ import { runPlan } from "../../src/core/runner.js"
 import { pipelineStatus } from "../../src/core/status.js"
 import { CacheStore } from "../../src/core/store.js"
 import { fixtureFiles, memoFiles } from "./fixture-project.js"
-import { makeProject, writeFile } from "./helpers.js"
+import { makeProject, removeProjects, writeFile } from "./helpers.js"
 
 /** Ages the data files so the file-hash memo may remember them (fresh files are always re-read). */
 const ageData = (dir: string) => {
@@ -37,6 +37,7 @@ const ran = (status: Record<string, string>) =>
     .sort()
 
 describe("runner", () => {
+  afterAll(removeProjects)
   let dir: string
   let log: string
   beforeEach(() => {
