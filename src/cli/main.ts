@@ -95,8 +95,9 @@ const summaryLines = (report: RunReport): Array<string> => {
 const runHeader = (plan: Plan, jobs: number, cacheDir: string) =>
   `cairn run ${plan.pipeline.name}: ${plan.instances.length} stages, jobs ${jobs}, cache ${path.relative(process.cwd(), cacheDir) || "."}`
 
-const metricLines = (metrics: RunReport["metrics"]): Array<string> => {
-  const entries = Object.entries(metrics)
+const metricLines = (metrics: RunReport["metrics"], plan: Plan): Array<string> => {
+  const wanted = plan.pipeline.printMetrics
+  const entries = Object.entries(metrics).filter(([k]) => !wanted || wanted.some((w) => (typeof w === "string" ? w === k : w.test(k))))
   if (entries.length === 0) return []
   return ["metrics:", ...entries.map(([k, v]) => `  ${k} = ${typeof v === "number" ? v : JSON.stringify(v)}`)]
 }
@@ -128,7 +129,7 @@ const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, publis
       runHeader(plan, jobs, l.cacheDir),
       ...cachedStages.map(formatOutcome),
       ...summaryLines({ ...report, stages: cachedStages, seconds: 0 }),
-      ...metricLines(report.metrics),
+      ...metricLines(report.metrics, plan),
       ...published.map(([id, dest]) => `published ${id} -> ${path.relative(process.cwd(), dest) || "."}`),
       ...(plan.pipeline.afterRun ? [`wrote ${path.relative(process.cwd(), path.resolve(l.root, plan.pipeline.afterRun.outDir)) || "."}`] : []),
     ]
@@ -189,7 +190,7 @@ const runCommand = Command.make(
       const report = yield* runPlan(plan, { jobs, force: o.force }).pipe(
         Effect.provide(Layer.merge(storeLayer(l), ReporterLive.auto(process.stdout))),
       )
-      for (const line of [...summaryLines(report), ...metricLines(report.metrics)]) yield* Console.log(line)
+      for (const line of [...summaryLines(report), ...metricLines(report.metrics, plan)]) yield* Console.log(line)
       const published: Array<[string, string]> = []
       if (report.ok && o.target.length === 0) {
         for (const [dest, stage] of Object.entries(plan.pipeline.publish ?? {})) {

@@ -41,6 +41,8 @@ export interface PipelineDefinition {
    * that it owns.
    */
   readonly afterRun?: AfterRun
+  /** The metrics `cairn run` prints at the end (names or patterns; default: all). All go to `--json`. */
+  readonly printMetrics?: ReadonlyArray<string | RegExp>
 }
 
 /** What an `afterRun` hook sees of a run. */

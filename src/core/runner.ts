@@ -267,7 +267,9 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
 
     const runOne = (inst: Instance): Effect.Effect<StageOutcome & { resolved?: Resolved }, never, RunReporter> =>
       Effect.gen(function* () {
-        const t0 = Date.now()
+        // A stage's time is its own work: from when its inputs are ready (hashing, key, lookup) and,
+        // when it runs, from when it gets a job slot and its lock.
+        let t0 = Date.now()
         const seconds = () => (Date.now() - t0) / 1000
         // Wait for inputs.
         const upIds = Object.values(inst.inputs).flatMap((r) => (r.kind === "one" ? [r.id] : r.ids))
@@ -277,6 +279,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
             return { id: inst.id, status: "skipped" as const, key: undefined, seconds: 0, error: `upstream ${up} ${o.status}` }
           }
         }
+        t0 = Date.now()
         if (inst.stage.source) {
           const src = yield* resolveSource(store, inst)
           const before = yield* store.readState(plan.pipeline.name, inst.id)
@@ -322,6 +325,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
                 if (hit) return yield* finish(hit, "cached")
               }
               yield* reporter.started(inst.id)
+              t0 = Date.now()
               const record = yield* execute(store, plan, inst, k, resolved)
               return yield* finish(record, "ran")
             }),
