@@ -33,20 +33,31 @@ export const formatOutcome = (o: StageOutcome): string => {
   return `${STATUS_MARK[o.status]} ${secs}  ${o.id}${o.error ? `  — ${o.error}` : ""}`
 }
 
-/** Plain lines, for logs and pipes: one per stage, one per progress step worth noting. */
+/** A progress line is printed again after this long without one, even if nothing coarse changed. */
+const PLAIN_PROGRESS_EVERY_MS = 10_000
+/** ... or when the fraction done passes the next tenth. */
+const PLAIN_PROGRESS_STEPS = 10
+
+/**
+ * Plain lines, for logs and pipes: one per stage, and progress only when it says something new
+ * (a new epoch, the next tenth done, or ten seconds since the last one).
+ */
 export const plainReporter = (write: (text: string) => void): Reporter => {
-  const lastProgress = new Map<string, string>()
+  const last = new Map<string, { coarse: string; tenth: number; at: number }>()
   return {
     started: () => Effect.void,
     finished: (o) => Effect.sync(() => write(formatOutcome(o))),
     log: (id, message) => Effect.sync(() => write(`[${id}] ${message}`)),
     progress: (id, event) =>
       Effect.sync(() => {
-        // Without a terminal, only print when the coarse text changes (e.g. once per epoch).
         const coarse = event.text.split(" step ")[0] ?? event.text
         const tag = event.task ? `${id}:${event.task}` : id
-        if (lastProgress.get(tag) === coarse) return
-        lastProgress.set(tag, coarse)
+        const tenth = event.fraction === undefined ? -1 : Math.floor(event.fraction * PLAIN_PROGRESS_STEPS)
+        const prev = last.get(tag)
+        const now = Date.now()
+        const news = !prev || (event.fraction === undefined ? prev.coarse !== coarse : tenth > prev.tenth) || now - prev.at >= PLAIN_PROGRESS_EVERY_MS
+        if (!news) return
+        last.set(tag, { coarse, tenth, at: now })
         write(`[${tag}] ${event.text}`)
       }),
     waiting: (id, detail) => Effect.sync(() => write(`[${id}] waiting: ${detail}`)),

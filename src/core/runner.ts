@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { Cause, Deferred, Effect, Either, Exit, Option } from "effect"
 import { canonicalJson, type Json, sha256 } from "./canonical.js"
 import { describeError, FileError, StageFailed } from "./errors.js"
-import { listFiles, type ManifestEntry } from "./file-hash.js"
+import { hashFileContent, listFiles, type ManifestEntry } from "./file-hash.js"
 import { atomicWriteFileSync, fsTry } from "./fs-util.js"
 import { computeKey, KEY_FORMAT, type KeyRecord } from "./key.js"
 import type { Instance, Plan } from "./pipeline.js"
@@ -132,16 +132,26 @@ const execute = (
       const manifests = new Map<string, Map<string, string>>()
       const treesRoot = path.join(store.dir, "trees") + path.sep
 
+      // Memo items computed by this run: kept in staging and committed with the stage's output, so a
+      // failed or interrupted stage leaves nothing in the cache.
+      const itemsRoot = path.join(staging, "items") + path.sep
+      const pendingItems: Array<{ key: string; dir: string; value: Json }> = []
+
       const linkFile = (storeFile: string, rel: string) =>
         fsTry(storeFile, "link", () => {
           const abs = path.resolve(storeFile)
+          const dest = path.join(outDir, rel)
+          fs.mkdirSync(path.dirname(dest), { recursive: true })
+          if (abs.startsWith(itemsRoot)) {
+            // A pending item's file: its hash was recorded when the item was computed.
+            fs.linkSync(abs, dest)
+            return
+          }
           if (!abs.startsWith(treesRoot)) throw new Error("linkFile takes a file inside the store (an input or a memo item)")
           const [tree, ...restParts] = abs.slice(treesRoot.length).split(path.sep)
           const rest = restParts.join("/")
           if (!manifests.has(tree!)) manifests.set(tree!, store.treeManifest(tree!))
           const hash = manifests.get(tree!)!.get(rest)
-          const dest = path.join(outDir, rel)
-          fs.mkdirSync(path.dirname(dest), { recursive: true })
           fs.linkSync(abs, dest)
           if (hash) known.set(inodeKey(fs.statSync(dest)), hash)
         })
@@ -159,22 +169,20 @@ const execute = (
           items.push(itemKey)
           const hit = yield* store.readItem(itemKey)
           if (hit) return { dir: store.treeDir(hit.tree), value: hit.value as A, cached: true }
-          return yield* Effect.scoped(
-            Effect.gen(function* () {
-              yield* store.lock(itemKey)
-              const again = yield* store.readItem(itemKey)
-              if (again) return { dir: store.treeDir(again.tree), value: again.value as A, cached: true }
-              const itemStaging = yield* store.staging(`${inst.stage.name}-item`)
-              const value = yield* compute(itemStaging)
-              const canon = canonicalJson(value)
-              if (Either.isLeft(canon)) {
-                return yield* new FileError({ file: spec.name, operation: "memo value", detail: canon.left.message })
-              }
-              const committed = yield* store.commitTree(itemStaging, new Map())
-              yield* store.writeItem({ format: STORE_FORMAT, key: itemKey, tree: committed.tree, value })
-              return { dir: store.treeDir(committed.tree), value, cached: false }
-            }),
-          )
+          const dir = path.join(itemsRoot, itemKey)
+          yield* fsTry(dir, "create item dir", () => fs.mkdirSync(dir, { recursive: true }))
+          const value = yield* compute(dir)
+          const canon = canonicalJson(value)
+          if (Either.isLeft(canon)) {
+            return yield* new FileError({ file: spec.name, operation: "memo value", detail: canon.left.message })
+          }
+          // Hash the item's files now (they were just written): linking them costs no reread later.
+          for (const rel of yield* listFiles(dir)) {
+            const file = path.join(dir, rel)
+            known.set(inodeKey(fs.statSync(file)), yield* hashFileContent(file))
+          }
+          pendingItems.push({ key: itemKey, dir, value })
+          return { dir, value, cached: false }
         })
 
       const inputs: Record<string, unknown> = {}
@@ -208,6 +216,10 @@ const execute = (
           return Effect.fail(fail(detail))
         }),
       ) as Effect.Effect<unknown, StageFailed, never>
+      for (const item of pendingItems) {
+        const tree = yield* Effect.mapError(store.commitTree(item.dir, known), (e) => fail(e.message))
+        yield* Effect.mapError(store.writeItem({ format: STORE_FORMAT, key: item.key, tree: tree.tree, value: item.value }), (e) => fail(e.message))
+      }
       const committed = yield* Effect.mapError(store.commitTree(outDir, known), (e) => fail(e.message))
       const outHash = store.outputHash(committed.tree, value ?? null, metrics)
       if (Either.isLeft(outHash)) return yield* fail(`its output value cannot be cached: ${outHash.left.message}`)

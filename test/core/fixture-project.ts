@@ -234,6 +234,7 @@ export const perFile = defineStage({
       }))
       if (!item.cached) computed++
       yield* ctx.linkFile(path.join(item.dir, f + ".up"), f + ".up")
+      if (f === "fail.txt") return yield* Effect.fail(new Error("fail.txt is not allowed"))
     }
     yield* ctx.metrics({ computed })
     return computed

@@ -154,5 +154,15 @@ describe("runner", () => {
     const out = second.report.artifacts.get("per-file")!.artifact.dir
     expect(fs.readdirSync(out).sort()).toEqual(["a.txt.up", "b.txt.up", "c.txt.up"])
     expect(fs.readFileSync(path.join(out, "c.txt.up"), "utf8")).toBe("THIRD\n")
+
+    // A failure after some items were computed leaves none of them (nor anything else) behind.
+    const itemsBefore = fs.readdirSync(path.join(dir, "cache", "items")).flatMap((s) => fs.readdirSync(path.join(dir, "cache", "items", s)))
+    fs.writeFileSync(path.join(dir, "data", "d.txt"), "fourth\n")
+    fs.writeFileSync(path.join(dir, "data", "fail.txt"), "x\n")
+    const failed = await run(dir, "pipelines/memo.ts")
+    expect(failed.status["per-file"]).toBe("failed")
+    const itemsAfter = fs.readdirSync(path.join(dir, "cache", "items")).flatMap((s) => fs.readdirSync(path.join(dir, "cache", "items", s)))
+    expect(itemsAfter.sort()).toEqual(itemsBefore.sort())
+    expect(fs.readdirSync(path.join(dir, "cache", "tmp"))).toEqual([])
   })
 })
