@@ -1,0 +1,498 @@
+/**
+ * Training / inference throughput of ResNet-D on the default TF.js backend, against PyTorch CPU.
+ *
+ *   npm run bench -- [--json OUT] [--variant resnet34d] [--sizes 128,256] [--batch 8]
+ *                    [--warmup 2] [--steps 4] [--backend auto] [--no-torch] [--profile]
+ *
+ * For each input size: one worker thread, then two concurrent worker threads (each its own TF.js +
+ * wasm instance training its own model: forward, KL-div loss, backward, AdamW), measuring train and
+ * inference images/s (total and per worker); then, when python3 can import torch and timm, the same
+ * train step and inference of timm's model on PyTorch CPU with 2 threads and with 1 thread, so the
+ * ratios come from one run on one machine.
+ *
+ * Two kinds of numbers: wall-clock images/s (what a user sees, disturbed by anything else running on
+ * the box) and images per CPU-second of the worker thread (TF.js: /proc/thread-self/stat) or of the
+ * PyTorch process (time.process_time) — what one free core gives, far steadier on a shared machine.
+ * `ratioToTorch.train` compares both cores (two workers vs 2 threads, wall clock);
+ * `ratioToTorch.trainPerCore` one core (per CPU-second, TF.js worker vs PyTorch 1 thread).
+ *
+ * Peak memory: the process' max RSS (worker threads share it) and each worker's wasm heap (it never
+ * shrinks, so its final size is its peak; the cap is 4 GB). `--profile` adds the CPU time per
+ * kernel of one train step (single worker, first size).
+ *
+ * Prints one JSON object and writes it to --json OUT.
+ */
+import { spawnSync } from "node:child_process"
+import { readFileSync, writeFileSync } from "node:fs"
+import { isMainThread, parentPort, type Worker, workerData } from "node:worker_threads"
+import * as tf from "@tensorflow/tfjs"
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
+import { startTsWorker } from "../src/core/worker.js"
+import { RandomState } from "../src/data/random-state.js"
+import { AdamW } from "../src/ml/adamw.js"
+import { type BackendRequest, resolveBackendPromise } from "../src/ml/backend.js"
+import { klDivLossWithLogits } from "../src/ml/loss.js"
+import { buildResNet, type ResNetVariant } from "../src/ml/resnet.js"
+
+const IN_CHANS = 1
+const NUM_CLASSES = 6
+const TORCH_THREADS = 2
+const DUAL_WORKERS = 2
+const MB = 1024 * 1024
+const RSS_SAMPLE_MS = 200
+const TOP_KERNELS = 25
+/** Linux USER_HZ (getconf CLK_TCK) for /proc/<tid>/stat times. */
+const CLOCK_TICKS_PER_SECOND = 100
+/** The goal: TF.js (both cores) trains at least this fraction of PyTorch's img/s at GOAL_SIZE. */
+const GOAL_RATIO = 0.5
+const GOAL_SIZE = 128
+
+interface Args {
+  readonly json: string | undefined
+  readonly variant: ResNetVariant
+  readonly sizes: ReadonlyArray<number>
+  readonly batch: number
+  readonly warmup: number
+  readonly steps: number
+  readonly backend: BackendRequest
+  readonly torch: boolean
+  readonly profile: boolean
+}
+
+const parseArgs = (argv: ReadonlyArray<string>): Args => {
+  const get = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag)
+    return i >= 0 ? argv[i + 1] : undefined
+  }
+  return {
+    json: get("--json"),
+    variant: (get("--variant") ?? "resnet34d") as ResNetVariant,
+    sizes: (get("--sizes") ?? "128,256").split(",").map(Number),
+    batch: Number(get("--batch") ?? 8),
+    warmup: Number(get("--warmup") ?? 2),
+    steps: Number(get("--steps") ?? 4),
+    backend: (get("--backend") ?? "auto") as BackendRequest,
+    torch: !argv.includes("--no-torch"),
+    profile: argv.includes("--profile"),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker side
+
+interface WorkerJob {
+  readonly variant: ResNetVariant
+  readonly size: number
+  readonly batch: number
+  readonly warmup: number
+  readonly steps: number
+  readonly backend: BackendRequest
+  readonly seed: number
+  readonly profile: boolean
+}
+
+type Phase = "train" | "infer"
+type ToWorker = { readonly type: "run"; readonly phase: Phase } | { readonly type: "stop" }
+type FromWorker =
+  | { readonly type: "ready"; readonly backend: string; readonly detail: string }
+  | { readonly type: "result"; readonly phase: Phase; readonly stepMs: ReadonlyArray<number>; readonly cpuMs: ReadonlyArray<number> | null }
+  | { readonly type: "done"; readonly wasmHeapBytes: number | null; readonly profile: StepProfile | null }
+
+/**
+ * CPU time (user + system, ms) of the calling thread, from /proc/thread-self/stat (Linux), or null.
+ * The dev box is shared: wall time measures the load of other processes as much as ours, the
+ * thread's CPU time does not.
+ */
+function threadCpuMs(): number | null {
+  let stat: string
+  try {
+    stat = readFileSync("/proc/thread-self/stat", "utf8")
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT") return null
+    throw error
+  }
+  // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15, in clock ticks.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+}
+
+interface KernelTime {
+  readonly kernel: string
+  /** CPU ms (user + system) spent inside the kernel, summed over its calls */
+  readonly cpuMs: number
+  readonly calls: number
+}
+
+interface StepProfile {
+  readonly stepCpuMs: number
+  /** engine bookkeeping, tape, tidy, JS outside any kernel */
+  readonly outsideKernelsCpuMs: number
+  readonly kernels: ReadonlyArray<KernelTime>
+}
+
+const cpuNow = (): number => {
+  const c = process.cpuUsage()
+  return (c.user + c.system) / 1000
+}
+
+/**
+ * CPU time per kernel of one train step: every kernel of the current backend is wrapped for the step
+ * and restored after. Kernels that call other kernels' functions directly (cairn's convolutions call
+ * XNNPACK's) are counted once, as themselves. process.cpuUsage is process-wide: run with one worker.
+ */
+function profileTrainStep(step: () => unknown): StepProfile {
+  const backendName = tf.getBackend()
+  const originals = tf.getKernelsForBackend(backendName)
+  const byKernel = new Map<string, { cpuMs: number; calls: number }>()
+  let depth = 0
+  for (const k of originals) {
+    tf.unregisterKernel(k.kernelName, backendName)
+    const kernelFunc: tf.KernelFunc = (args) => {
+      const t0 = depth === 0 ? cpuNow() : 0
+      depth++
+      try {
+        return k.kernelFunc(args)
+      } finally {
+        depth--
+        if (depth === 0) {
+          const entry = byKernel.get(k.kernelName) ?? { cpuMs: 0, calls: 0 }
+          entry.cpuMs += cpuNow() - t0
+          entry.calls++
+          byKernel.set(k.kernelName, entry)
+        }
+      }
+    }
+    tf.registerKernel({ ...k, kernelFunc })
+  }
+  const t0 = cpuNow()
+  try {
+    step()
+  } finally {
+    for (const k of originals) {
+      tf.unregisterKernel(k.kernelName, backendName)
+      tf.registerKernel(k)
+    }
+  }
+  const stepCpuMs = cpuNow() - t0
+  const kernels = [...byKernel.entries()]
+    .map(([kernel, e]) => ({ kernel, cpuMs: e.cpuMs, calls: e.calls }))
+    .sort((a, b) => b.cpuMs - a.cpuMs)
+  const inKernels = kernels.reduce((acc, k) => acc + k.cpuMs, 0)
+  return {
+    stepCpuMs: round(stepCpuMs, 0),
+    outsideKernelsCpuMs: round(stepCpuMs - inKernels, 0),
+    kernels: kernels.slice(0, TOP_KERNELS).map((k) => ({ ...k, cpuMs: round(k.cpuMs, 1) })),
+  }
+}
+
+async function workerMain(job: WorkerJob): Promise<void> {
+  const port = parentPort!
+  const resolved = await resolveBackendPromise(job.backend)
+  const model = buildResNet({ variant: job.variant, inChans: IN_CHANS, numClasses: NUM_CLASSES }, job.seed)
+  const optimizer = new AdamW(model.trainable)
+  const rs = new RandomState(job.seed)
+  const xs = new Float32Array(job.batch * job.size * job.size * IN_CHANS)
+  for (let i = 0; i < xs.length; i++) xs[i] = rs.standardNormal()
+  const logits = new Float32Array(job.batch * NUM_CLASSES)
+  for (let i = 0; i < logits.length; i++) logits[i] = rs.standardNormal()
+  const input = tf.tensor4d(xs, [job.batch, job.size, job.size, IN_CHANS])
+  const target = tf.softmax(tf.tensor2d(logits, [job.batch, NUM_CLASSES])) as tf.Tensor2D
+  const trainable = model.trainable as Array<tf.Variable>
+
+  const trainStep = (): number =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => klDivLossWithLogits(model.forward(input, true), target), trainable)
+      optimizer.step(trainable.map((v) => grads[v.name]))
+      return value.dataSync()[0]!
+    })
+  const inferStep = (): void => {
+    tf.tidy(() => model.forward(input, false).dataSync())
+  }
+  const timed = (f: () => unknown, n: number): { stepMs: Array<number>; cpuMs: Array<number> | null } => {
+    const stepMs: Array<number> = []
+    const cpuMs: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const c0 = threadCpuMs()
+      const t0 = performance.now()
+      f()
+      stepMs.push(performance.now() - t0)
+      const c1 = threadCpuMs()
+      if (c0 !== null && c1 !== null) cpuMs.push(c1 - c0)
+    }
+    return { stepMs, cpuMs: cpuMs.length === n ? cpuMs : null }
+  }
+
+  timed(trainStep, job.warmup)
+  timed(inferStep, job.warmup)
+  port.postMessage({ type: "ready", backend: resolved.name, detail: resolved.detail } satisfies FromWorker)
+  await new Promise<void>((resolve) => {
+    port.on("message", (msg: ToWorker) => {
+      if (msg.type === "stop") {
+        resolve()
+        return
+      }
+      const { stepMs, cpuMs } = msg.phase === "train" ? timed(trainStep, job.steps) : timed(inferStep, job.steps)
+      port.postMessage({ type: "result", phase: msg.phase, stepMs, cpuMs } satisfies FromWorker)
+    })
+  })
+  const profile = job.profile ? profileTrainStep(trainStep) : null
+  const backend = tf.backend() as Partial<BackendWasm>
+  const wasmHeapBytes = (backend.wasm as { HEAPU8?: Uint8Array } | undefined)?.HEAPU8?.byteLength ?? null
+  port.postMessage({ type: "done", wasmHeapBytes, profile } satisfies FromWorker)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent side
+
+/** One worker thread, driven phase by phase. */
+class BenchWorker {
+  private readonly worker: Worker
+  private readonly queue: Array<FromWorker> = []
+  private waiting: ((msg: FromWorker) => void) | undefined
+  private failure: Error | undefined
+
+  constructor(job: WorkerJob) {
+    this.worker = startTsWorker(new URL(import.meta.url), job)
+    this.worker.on("message", (msg: FromWorker) => {
+      const w = this.waiting
+      if (w !== undefined) {
+        this.waiting = undefined
+        w(msg)
+      } else this.queue.push(msg)
+    })
+    this.worker.on("error", (error) => {
+      this.failure = error
+      this.waiting?.({ type: "done", wasmHeapBytes: null, profile: null })
+    })
+  }
+
+  next(): Promise<FromWorker> {
+    const queued = this.queue.shift()
+    if (queued !== undefined) return Promise.resolve(queued)
+    return new Promise((resolve, reject) => {
+      if (this.failure !== undefined) reject(this.failure)
+      else
+        this.waiting = (msg) => {
+          if (this.failure !== undefined) reject(this.failure)
+          else resolve(msg)
+        }
+    })
+  }
+
+  async expect<T extends FromWorker["type"]>(type: T): Promise<Extract<FromWorker, { type: T }>> {
+    const msg = await this.next()
+    if (msg.type !== type) throw new Error(`bench worker: expected ${type}, got ${msg.type}`)
+    return msg as Extract<FromWorker, { type: T }>
+  }
+
+  send(msg: ToWorker): void {
+    this.worker.postMessage(msg)
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate()
+  }
+}
+
+interface PhaseResult {
+  /** Total images/s over all workers (images / wall time of the phase). */
+  readonly imagesPerSecond: number
+  readonly perWorkerImagesPerSecond: ReadonlyArray<number>
+  readonly medianStepMs: ReadonlyArray<number>
+  /** Images per second of the worker thread's own CPU time (what one free core would give), per worker. */
+  readonly perWorkerImagesPerCpuSecond: ReadonlyArray<number> | null
+}
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+const round = (x: number, digits = 2): number => Number(x.toFixed(digits))
+
+async function runWorkers(args: Args, size: number, count: number) {
+  const workers = Array.from({ length: count }, (_, i) =>
+    new BenchWorker({ variant: args.variant, size, batch: args.batch, warmup: args.warmup, steps: args.steps, backend: args.backend, seed: i + 1, profile: args.profile && count === 1 }),
+  )
+  try {
+    const ready = await Promise.all(workers.map((w) => w.expect("ready")))
+    const phases: Partial<Record<Phase, PhaseResult>> = {}
+    for (const phase of ["train", "infer"] as const) {
+      const t0 = performance.now()
+      for (const w of workers) w.send({ type: "run", phase })
+      const results = await Promise.all(workers.map((w) => w.expect("result")))
+      const wallS = (performance.now() - t0) / 1000
+      phases[phase] = {
+        imagesPerSecond: round((count * args.steps * args.batch) / wallS),
+        perWorkerImagesPerSecond: results.map((r) => round((args.steps * args.batch * 1000) / r.stepMs.reduce((a, b) => a + b, 0))),
+        medianStepMs: results.map((r) => round(median(r.stepMs), 0)),
+        perWorkerImagesPerCpuSecond: results.every((r) => r.cpuMs !== null)
+          ? results.map((r) => round((args.steps * args.batch * 1000) / r.cpuMs!.reduce((a, b) => a + b, 0)))
+          : null,
+      }
+    }
+    for (const w of workers) w.send({ type: "stop" })
+    const done = await Promise.all(workers.map((w) => w.expect("done")))
+    return {
+      backend: ready[0]!.backend,
+      detail: ready[0]!.detail,
+      train: phases.train!,
+      infer: phases.infer!,
+      wasmHeapMB: done.map((d) => (d.wasmHeapBytes === null ? null : round(d.wasmHeapBytes / MB, 0))),
+      profile: done[0]!.profile,
+    }
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()))
+  }
+}
+
+const TORCH_SCRIPT = String.raw`
+import json, sys, time
+import torch, timm
+cfg = json.loads(sys.argv[1])
+torch.set_num_threads(cfg["threads"])
+torch.set_num_interop_threads(1)
+torch.manual_seed(0)
+out = []
+for size in cfg["sizes"]:
+    model = timm.create_model(cfg["variant"], pretrained=False, num_classes=cfg["classes"], in_chans=cfg["in_chans"])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.KLDivLoss(reduction="batchmean")
+    x = torch.randn(cfg["batch"], cfg["in_chans"], size, size)
+    y = torch.softmax(torch.randn(cfg["batch"], cfg["classes"]), dim=1)
+    def train_step():
+        opt.zero_grad()
+        loss = loss_fn(torch.log_softmax(model(x), dim=1), y)
+        loss.backward()
+        opt.step()
+        return float(loss)
+    def infer_step():
+        with torch.no_grad():
+            model(x)
+    def timed(f, n):
+        ts, cs = [], []
+        for _ in range(n):
+            c0 = time.process_time(); t0 = time.perf_counter(); f()
+            ts.append(time.perf_counter() - t0); cs.append(time.process_time() - c0)
+        return ts, cs
+    model.train()
+    timed(train_step, cfg["warmup"])
+    train, train_cpu = timed(train_step, cfg["steps"])
+    model.eval()
+    timed(infer_step, cfg["warmup"])
+    infer, infer_cpu = timed(infer_step, cfg["steps"])
+    n = cfg["batch"] * cfg["steps"]
+    out.append({"size": size, "trainImagesPerSecond": n / sum(train), "inferImagesPerSecond": n / sum(infer),
+                "trainImagesPerCpuSecond": n / sum(train_cpu), "inferImagesPerCpuSecond": n / sum(infer_cpu),
+                "medianTrainStepMs": sorted(train)[len(train) // 2] * 1000})
+print(json.dumps({"torch": torch.__version__, "timm": timm.__version__, "threads": torch.get_num_threads(), "results": out}))
+`
+
+interface TorchResult {
+  readonly torch: string
+  readonly timm: string
+  readonly threads: number
+  readonly results: ReadonlyArray<{
+    size: number
+    trainImagesPerSecond: number
+    inferImagesPerSecond: number
+    /** per CPU-second of the whole process (all its threads, spinning included) */
+    trainImagesPerCpuSecond: number
+    inferImagesPerCpuSecond: number
+    medianTrainStepMs: number
+  }>
+}
+
+function runTorch(args: Args, threads: number): TorchResult | { readonly skipped: string } {
+  const probe = spawnSync("python3", ["-c", "import torch, timm"], { encoding: "utf8" })
+  if (probe.error !== undefined || probe.status !== 0) return { skipped: `python3 with torch+timm not importable: ${probe.error?.message ?? probe.stderr.trim()}` }
+  const cfg = { variant: args.variant, sizes: args.sizes, batch: args.batch, warmup: args.warmup, steps: args.steps, threads, classes: NUM_CLASSES, in_chans: IN_CHANS }
+  const env = { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) }
+  const run = spawnSync("python3", ["-c", TORCH_SCRIPT, JSON.stringify(cfg)], { encoding: "utf8", env, maxBuffer: 16 * MB })
+  if (run.error !== undefined || run.status !== 0) return { skipped: `torch benchmark failed: ${run.error?.message ?? run.stderr.trim().split("\n").slice(-3).join(" | ")}` }
+  return JSON.parse(run.stdout.trim().split("\n").pop()!) as TorchResult
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2))
+  let peakRss = process.memoryUsage.rss()
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss())
+  }, RSS_SAMPLE_MS)
+  const configs: Array<Record<string, unknown>> = []
+  let backend: { name: string; detail: string } | undefined
+  let profile: StepProfile | null = null
+  try {
+    const tfResults = []
+    for (const size of args.sizes) {
+      const single = await runWorkers(args, size, 1)
+      const dual = await runWorkers(args, size, DUAL_WORKERS)
+      backend ??= { name: single.backend, detail: single.detail }
+      profile ??= single.profile
+      tfResults.push({ size, single, dual })
+    }
+    clearInterval(sampler)
+    const torch = args.torch ? runTorch(args, TORCH_THREADS) : { skipped: "--no-torch" }
+    const torch1 = args.torch ? runTorch(args, 1) : { skipped: "--no-torch" }
+    for (const { size, single, dual } of tfResults) {
+      const t = "results" in torch ? torch.results.find((r) => r.size === size) : undefined
+      const t1 = "results" in torch1 ? torch1.results.find((r) => r.size === size) : undefined
+      const tfCpu = single.train.perWorkerImagesPerCpuSecond?.[0]
+      configs.push({
+        size,
+        batch: args.batch,
+        tfjs: {
+          singleWorker: { train: single.train, infer: single.infer, wasmHeapMB: single.wasmHeapMB },
+          twoWorkers: { train: dual.train, infer: dual.infer, wasmHeapMB: dual.wasmHeapMB },
+        },
+        torch:
+          t === undefined
+            ? null
+            : {
+                threads: TORCH_THREADS,
+                trainImagesPerSecond: round(t.trainImagesPerSecond),
+                inferImagesPerSecond: round(t.inferImagesPerSecond),
+                trainImagesPerCpuSecond: round(t.trainImagesPerCpuSecond),
+                medianTrainStepMs: round(t.medianTrainStepMs, 0),
+              },
+        torchOneThread:
+          t1 === undefined
+            ? null
+            : { trainImagesPerSecond: round(t1.trainImagesPerSecond), inferImagesPerSecond: round(t1.inferImagesPerSecond), trainImagesPerCpuSecond: round(t1.trainImagesPerCpuSecond) },
+        ratioToTorch:
+          t === undefined
+            ? null
+            : {
+                /** both cores: TF.js two workers vs PyTorch 2 threads, wall clock */
+                train: round(dual.train.imagesPerSecond / t.trainImagesPerSecond, 3),
+                infer: round(dual.infer.imagesPerSecond / t.inferImagesPerSecond, 3),
+                /** one core: TF.js worker vs PyTorch 1 thread, images per CPU-second (robust to other load) */
+                trainPerCore: tfCpu === undefined || t1 === undefined ? null : round(tfCpu / t1.trainImagesPerCpuSecond, 3),
+              },
+      })
+    }
+    const goalConfig = configs.find((c) => c["size"] === GOAL_SIZE)
+    const goalRatio = (goalConfig?.["ratioToTorch"] as { train: number } | null | undefined)?.train
+    const result = {
+      bench: "train",
+      variant: args.variant,
+      backend,
+      steps: args.steps,
+      warmup: args.warmup,
+      torch: "results" in torch ? { version: torch.torch, timm: torch.timm, threads: torch.threads } : torch,
+      configs,
+      memory: { peakRssMB: round(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / MB, 0) },
+      goal: { size: GOAL_SIZE, trainRatio: goalRatio ?? null, target: GOAL_RATIO, met: goalRatio === undefined ? null : goalRatio >= GOAL_RATIO },
+      trainStepProfile: profile,
+    }
+    const text = JSON.stringify(result, null, 2)
+    console.log(text)
+    if (args.json !== undefined) writeFileSync(args.json, text)
+  } finally {
+    clearInterval(sampler)
+  }
+}
+
+if (isMainThread) await main()
+else await workerMain(workerData as WorkerJob)

@@ -1,0 +1,44 @@
+/**
+ * The seed, as published: resnet34d at 512x512, batch 32, 9 epochs, lr 1e-3, weight decay 1e-2,
+ * patience 5, seed 1086, all rows, 5 folds of StratifiedGroupKFold (scikit-learn < 1.8), on the
+ * real Kaggle data. A GPU job:
+ *
+ *   npx cairn run pipelines/hms-baseline.ts --param data=/path/to/hms-harmful-brain-activity-classification
+ */
+import { bind, definePipeline, fanOut } from "../src/index.js"
+import { N_FOLDS, SEED } from "../stages/hms/constants.js"
+import { dataset } from "../stages/hms/dataset.js"
+import { SEED_CONFIG } from "../stages/hms/model-params.js"
+import { HMS_HEADLINE_METRICS, hmsReport } from "../stages/hms/run-report.js"
+import { infer } from "../stages/infer.js"
+import { kaggleData } from "../stages/kaggle-data.js"
+import { scoreOof } from "../stages/score-oof.js"
+import { train } from "../stages/train.js"
+
+export default definePipeline({
+  name: "hms-baseline",
+  description: "HMS-HBAC ResNet34d baseline (the seed's configuration) on the Kaggle data",
+  stages: [scoreOof, infer],
+  bind: [bind(dataset, kaggleData)],
+  fanOut: [fanOut(train, "fold", (g) => Array.from({ length: Number(g.n_folds) }, (_, k) => k))],
+  params: {
+    data: "../hms-harmful-brain-activity-classification",
+    max_rows: 0,
+    n_folds: N_FOLDS,
+    seed: SEED,
+    fold_method: "sgkf-legacy",
+    model: SEED_CONFIG.model,
+    img_size: SEED_CONFIG.img_size,
+    batch_size: SEED_CONFIG.batch_size,
+    epochs: SEED_CONFIG.max_epoch,
+    lr: SEED_CONFIG.lr,
+    weight_decay: SEED_CONFIG.weight_decay,
+    patience: SEED_CONFIG.es_patience,
+    backend: "auto",
+    checkpoints: "",
+    pretrained: "",
+  },
+  publish: { "out/hms-baseline/submission": infer, "out/hms-baseline/oof": scoreOof },
+  afterRun: hmsReport("out/hms-baseline/report"),
+  printMetrics: HMS_HEADLINE_METRICS,
+})

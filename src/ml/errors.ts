@@ -1,0 +1,161 @@
+/**
+ * Tagged errors of the training engine (optimizer/schedule configuration, checkpoints, data,
+ * metric inputs, training and worker threads). Each `message` is computed from the fields and names
+ * the file, tensor, row or column at fault.
+ */
+import { Data } from "effect"
+import { FileReadFailed, NpyInvalid } from "../data/errors.js"
+
+/** A hyperparameter or engine option that cannot be used (`field` names it, as in the config object). */
+export class TrainConfigError extends Data.TaggedError("TrainConfigError")<{
+  readonly field: string
+  readonly value: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `training config ${this.field}=${this.value}: ${this.detail}`
+  }
+}
+
+/** A safetensors file that cannot be read or written as such (bad header, offsets, dtype...). */
+export class SafetensorsError extends Data.TaggedError("SafetensorsError")<{
+  readonly file: string
+  /** The tensor at fault, or "" for the header / the file as a whole. */
+  readonly tensor: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return this.tensor === ""
+      ? `safetensors ${this.file}: ${this.detail}`
+      : `safetensors ${this.file}, tensor ${this.tensor}: ${this.detail}`
+  }
+}
+
+/** A state dict that does not fit the model: a missing, unexpected or mis-shaped tensor. */
+export class CheckpointMismatch extends Data.TaggedError("CheckpointMismatch")<{
+  readonly file: string
+  readonly tensor: string
+  readonly kind: "missing" | "unexpected" | "shape" | "dtype"
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `checkpoint ${this.file}, tensor ${this.tensor} (${this.kind}): ${this.detail}`
+  }
+}
+
+/** A row of a dataset (window or label) that is not what training needs. */
+export class DatasetError extends Data.TaggedError("DatasetError")<{
+  /** The window file of that row, or "<memory>" for in-memory windows. */
+  readonly file: string
+  readonly row: number
+  readonly column: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `dataset row ${this.row} (${this.file}), ${this.column}: ${this.detail}`
+  }
+}
+
+/** A metric input that the Kaggle metric would reject (ParticipantVisibleError there). */
+export class MetricInputError extends Data.TaggedError("MetricInputError")<{
+  /** "solution" or "submission" (the metric's own names). */
+  readonly source: string
+  /** -1 when the problem is not tied to one row. */
+  readonly row: number
+  /** "" when the problem is not tied to one column. */
+  readonly column: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    const at = [this.row >= 0 ? `row ${this.row}` : "", this.column === "" ? "" : `column ${this.column}`]
+      .filter((s) => s !== "")
+      .join(", ")
+    return `${this.source}${at === "" ? "" : ` ${at}`}: ${this.detail}`
+  }
+}
+
+/** Training went wrong at a given point (non-finite loss, empty fold, ...). */
+export class TrainError extends Data.TaggedError("TrainError")<{
+  readonly fold: number
+  readonly epoch: number
+  readonly step: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `fold ${this.fold}, epoch ${this.epoch}, step ${this.step}: ${this.detail}`
+  }
+}
+
+/** A worker thread died, or failed with an error that is not one of the tagged errors above. */
+export class WorkerFailed extends Data.TaggedError("WorkerFailed")<{
+  readonly task: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `worker ${this.task}: ${this.detail}`
+  }
+}
+
+/** Every tagged error of the engine (and the data-layer errors it passes on): what a worker marshals back. */
+export type MlError =
+  | TrainConfigError
+  | SafetensorsError
+  | CheckpointMismatch
+  | FileReadFailed
+  | NpyInvalid
+  | DatasetError
+  | MetricInputError
+  | TrainError
+  | WorkerFailed
+
+/** Rebuilds an engine error from its plain fields (`_tag` + fields), e.g. after a postMessage. */
+export const reviveMlError = (value: unknown, task: string): MlError => {
+  if (typeof value !== "object" || value === null) {
+    return new WorkerFailed({ task, detail: `non-object error ${String(value)}` })
+  }
+  const v = value as Record<string, unknown>
+  const s = (key: string): string => (typeof v[key] === "string" ? (v[key] as string) : String(v[key]))
+  const n = (key: string): number => (typeof v[key] === "number" ? (v[key] as number) : Number(v[key]))
+  switch (v["_tag"]) {
+    case "TrainConfigError":
+      return new TrainConfigError({ field: s("field"), value: s("value"), detail: s("detail") })
+    case "SafetensorsError":
+      return new SafetensorsError({ file: s("file"), tensor: s("tensor"), detail: s("detail") })
+    case "CheckpointMismatch": {
+      const kind = s("kind")
+      const known = kind === "missing" || kind === "unexpected" || kind === "shape" || kind === "dtype"
+      return new CheckpointMismatch({
+        file: s("file"),
+        tensor: s("tensor"),
+        kind: known ? kind : "unexpected",
+        detail: s("detail"),
+      })
+    }
+    case "FileReadFailed":
+      return new FileReadFailed({ file: s("file"), reason: s("reason") })
+    case "NpyInvalid":
+      return new NpyInvalid({ file: s("file"), reason: s("reason") })
+    case "DatasetError":
+      return new DatasetError({ file: s("file"), row: n("row"), column: s("column"), detail: s("detail") })
+    case "MetricInputError":
+      return new MetricInputError({ source: s("source"), row: n("row"), column: s("column"), detail: s("detail") })
+    case "TrainError":
+      return new TrainError({ fold: n("fold"), epoch: n("epoch"), step: n("step"), detail: s("detail") })
+    case "WorkerFailed":
+      return new WorkerFailed({ task: s("task"), detail: s("detail") })
+    default:
+      return new WorkerFailed({ task, detail: typeof v["message"] === "string" ? v["message"] : JSON.stringify(v) })
+  }
+}
+
+/**
+ * The plain, structured-clone-safe fields of a tagged error (its `_tag` and `message` included);
+ * `reviveMlError` rebuilds the engine's own, any other tag becomes a WorkerFailed with its message.
+ */
+export const marshalMlError = (error: { readonly _tag: string; readonly message: string }): Record<string, unknown> => {
+  const out: Record<string, unknown> = { _tag: error._tag, message: error.message }
+  for (const [key, value] of Object.entries(error)) {
+    if (typeof value === "string" || typeof value === "number") out[key] = value
+  }
+  return out
+}

@@ -1,0 +1,374 @@
+/**
+ * One fold of training, as the seed's `train_one_fold`:
+ *
+ *     model = ResNet-D (seeded; optionally timm ImageNet weights adapted to the input channels)
+ *     optimizer = AdamW(model.parameters(), lr, weight_decay)
+ *     scheduler = OneCycleLR(max_lr=lr, epochs, steps_per_epoch=len(train_loader), pct_start,
+ *                            div_factor, final_div_factor)      (stepped after every batch; cycles beta1)
+ *     for epoch in 1..epochs:
+ *         train: shuffled batches, drop_last; loss = KL(batchmean) on log_softmax; step; schedule
+ *         train_loss = mean of the batch losses
+ *         val: every validation window in order (last batch kept); val_loss = batchmean KL over all
+ *         if val_loss < best_val_loss: best_epoch = epoch; save the checkpoint
+ *         if epoch - best_epoch > patience: stop
+ *
+ * Differences from the seed, on purpose: float32 throughout (the seed's AMP autocast/GradScaler is
+ * GPU-only; in fp32 no step is ever skipped), one checkpoint file per fold (`best_model_fold{k}`,
+ * overwritten at each improvement) instead of per-epoch snapshots copied afterwards, and a
+ * non-finite training loss stops the fold with a TrainError rather than training on NaNs.
+ *
+ * The TF.js backend must already be initialised (the caller, or the worker, picks it). Same seed and
+ * same backend give the same weights and losses.
+ */
+import * as path from "node:path"
+import * as tf from "@tensorflow/tfjs"
+import { Effect, Either } from "effect"
+import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
+import { AdamW } from "./adamw.js"
+import { checkpointFileName, loadPretrained, saveCheckpoint } from "./checkpoint.js"
+import { BatchLoader, batches, epochOrder, sequentialOrder, validateDataset, type WindowDataset } from "./dataset.js"
+import {
+  type CheckpointMismatch,
+  type DatasetError,
+    type SafetensorsError,
+  TrainConfigError,
+  TrainError,
+} from "./errors.js"
+import { KlDivLossWithLogitsForVal, klDivLossWithLogits, softmaxRows } from "./loss.js"
+import { buildResNet, type NamedTensor, type ResNetConfig, type ResNetVariant } from "./resnet.js"
+import { OneCycleSchedule, oneCycleConfig } from "./schedule.js"
+
+/** Every hyperparameter of a fold's training. */
+export interface TrainConfig {
+  readonly variant: ResNetVariant
+  readonly inChans: number
+  readonly numClasses: number
+  readonly imgSize: number
+  readonly batchSize: number
+  readonly epochs: number
+  readonly lr: number
+  readonly weightDecay: number
+  /** Early stopping: stop once `epoch - bestEpoch > patience`. */
+  readonly patience: number
+  /** Model init and shuffles. */
+  readonly seed: number
+  readonly divFactor: number
+  readonly finalDivFactor: number
+  readonly pctStart: number
+  /** timm ImageNet weights (safetensors) to start from; undefined = random init. */
+  readonly pretrained?: string
+}
+
+/** What a training loop needs of a model (ResNet satisfies it). */
+export interface TrainableModel {
+  readonly config: ResNetConfig
+  readonly tensors: ReadonlyArray<NamedTensor>
+  readonly trainable: ReadonlyArray<tf.Variable>
+  forward(x: tf.Tensor4D, training: boolean): tf.Tensor2D
+  dispose(): void
+}
+
+export interface FoldData {
+  readonly fold: number
+  readonly train: WindowDataset
+  readonly val: WindowDataset
+  /** Directory of the fold's checkpoint (`best_model_fold{k}.safetensors`). */
+  readonly outputDir: string
+  /** Class names, for error messages. */
+  readonly classNames?: ReadonlyArray<string>
+  /** Expected window shape (e.g. [400, 300]); checked per window when given. */
+  readonly windowShape?: readonly [number, number]
+  /** Preprocessed images cached in memory, bytes (see BatchLoader). */
+  readonly cacheBytes?: number
+}
+
+export interface EpochRecord {
+  readonly epoch: number
+  readonly trainLoss: number
+  readonly valLoss: number
+  /** The lr of the epoch's last optimizer step. */
+  readonly lr: number
+  /** Wall time of the whole epoch (training and validation), as the seed's elapsed_time. */
+  readonly seconds: number
+  /** Training images per second (training phase only). */
+  readonly imagesPerSecond: number
+  readonly improved: boolean
+}
+
+export type TrainProgress =
+  | {
+      readonly type: "start"
+      readonly fold: number
+      readonly epochs: number
+      readonly stepsPerEpoch: number
+      readonly trainSize: number
+      readonly valSize: number
+    }
+  | {
+      readonly type: "step"
+      readonly fold: number
+      readonly epoch: number
+      readonly step: number
+      readonly stepsPerEpoch: number
+      readonly loss: number
+      readonly lr: number
+      readonly imagesPerSecond: number
+    }
+  | { readonly type: "validate"; readonly fold: number; readonly epoch: number }
+  | {
+      readonly type: "epoch"
+      readonly fold: number
+      readonly record: EpochRecord
+      readonly bestEpoch: number
+      readonly bestValLoss: number
+    }
+  | { readonly type: "done"; readonly fold: number; readonly bestEpoch: number; readonly bestValLoss: number; readonly stoppedEarly: boolean }
+
+export interface TrainHooks {
+  readonly onProgress?: (event: TrainProgress) => void
+  /** Builds the model (default: `buildResNet`); tests may pass a smaller one. */
+  readonly buildModel?: (config: ResNetConfig, seed: number) => TrainableModel
+}
+
+export interface TrainFoldResult {
+  readonly fold: number
+  readonly bestEpoch: number
+  readonly bestValLoss: number
+  readonly history: ReadonlyArray<EpochRecord>
+  /** Softmax of the best epoch's model over the validation windows, in order: `[rows, classes]`. */
+  readonly valPredictions: Float32Array
+  /** The best epoch's checkpoint. */
+  readonly checkpoint: string
+  readonly stoppedEarly: boolean
+}
+
+export type TrainFoldError = TrainError | TrainConfigError | DatasetError | FileReadFailed | NpyInvalid | SafetensorsError | CheckpointMismatch
+
+/** The seed's initial "best" validation loss. */
+const INITIAL_BEST_VAL_LOSS = 1.0e9
+const MS_PER_SECOND = 1000
+/** PyTorch's BatchNorm refuses a single value per channel in training mode. */
+const MIN_TRAIN_BATCH = 2
+
+const checkConfig = (config: TrainConfig): Either.Either<void, TrainConfigError> => {
+  const positiveInt: ReadonlyArray<keyof TrainConfig> = ["inChans", "numClasses", "imgSize", "batchSize", "epochs"]
+  for (const field of positiveInt) {
+    const v = config[field]
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+      return Either.left(new TrainConfigError({ field, value: String(v), detail: "must be a positive integer" }))
+    }
+  }
+  if (config.batchSize < MIN_TRAIN_BATCH) {
+    return Either.left(
+      new TrainConfigError({
+        field: "batchSize",
+        value: String(config.batchSize),
+        detail: `must be at least ${MIN_TRAIN_BATCH}: batch norm needs more than one value per channel in training`,
+      }),
+    )
+  }
+  if (!Number.isInteger(config.patience) || config.patience < 0) {
+    return Either.left(new TrainConfigError({ field: "patience", value: String(config.patience), detail: "must be an integer >= 0" }))
+  }
+  if (!(config.weightDecay >= 0)) {
+    return Either.left(new TrainConfigError({ field: "weightDecay", value: String(config.weightDecay), detail: "must be >= 0" }))
+  }
+  if (!Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffffffff) {
+    return Either.left(new TrainConfigError({ field: "seed", value: String(config.seed), detail: "must be an integer in [0, 2^32)" }))
+  }
+  return Either.right(undefined)
+}
+
+/** Logits of `loader`'s rows in order (eval mode), row-major `[rows, classes]`. */
+export const evalLogits = (
+  model: Pick<TrainableModel, "forward">,
+  loader: BatchLoader,
+  batchSize: number,
+  onBatch?: (done: number, total: number) => void,
+): Effect.Effect<Float32Array, DatasetError | FileReadFailed | NpyInvalid> =>
+  Effect.gen(function* () {
+    const classes = loader.dataset.classes
+    const out = new Float32Array(loader.length * classes)
+    const all = batches(sequentialOrder(loader.length), batchSize, false)
+    let row = 0
+    for (let b = 0; b < all.length; b++) {
+      const rows = all[b]!
+      const { x, size } = yield* loader.batch(rows)
+      const logits = tf.tidy(() => {
+        const input = tf.tensor4d(x, [size, loader.options.imgSize, loader.options.imgSize, 1])
+        return model.forward(input, false).dataSync()
+      })
+      out.set(logits, row * classes)
+      row += size
+      onBatch?.(b + 1, all.length)
+    }
+    return out
+  })
+
+/** Trains one fold; see the module comment. */
+export const trainFold = (
+  config: TrainConfig,
+  data: FoldData,
+  hooks: TrainHooks = {},
+): Effect.Effect<TrainFoldResult, TrainFoldError> =>
+  Effect.gen(function* () {
+    yield* checkConfig(config)
+    if (config.inChans !== 1) {
+      return yield* Effect.fail(
+        new TrainConfigError({ field: "inChans", value: String(config.inChans), detail: "the window datasets are one-channel images" }),
+      )
+    }
+    for (const [name, ds] of [
+      ["train", data.train],
+      ["val", data.val],
+    ] as const) {
+      if (ds.classes !== config.numClasses) {
+        return yield* Effect.fail(
+          new TrainConfigError({ field: "numClasses", value: String(config.numClasses), detail: `the ${name} set has ${ds.classes} classes` }),
+        )
+      }
+      yield* validateDataset(ds, data.classNames)
+    }
+    const stepsPerEpoch = Math.floor(data.train.windows.length / config.batchSize)
+    if (stepsPerEpoch === 0 || data.val.windows.length === 0) {
+      return yield* Effect.fail(
+        new TrainError({
+          fold: data.fold,
+          epoch: 0,
+          step: 0,
+          detail: `${data.train.windows.length} training windows (batch ${config.batchSize}, drop_last) and ${data.val.windows.length} validation windows: nothing to train or validate`,
+        }),
+      )
+    }
+    const schedule = yield* OneCycleSchedule.make(
+      oneCycleConfig(
+        { maxLr: config.lr, epochs: config.epochs, stepsPerEpoch },
+        { pctStart: config.pctStart, divFactor: config.divFactor, finalDivFactor: config.finalDivFactor },
+      ),
+    )
+    const loaderOptions = {
+      imgSize: config.imgSize,
+      ...(data.windowShape === undefined ? {} : { windowShape: data.windowShape }),
+      ...(data.cacheBytes === undefined ? {} : { cacheBytes: data.cacheBytes }),
+    }
+    const trainLoader = new BatchLoader(data.train, loaderOptions)
+    const valLoader = new BatchLoader(data.val, loaderOptions)
+    const checkpoint = path.join(data.outputDir, checkpointFileName(data.fold))
+    const emit = hooks.onProgress ?? (() => undefined)
+    const build = hooks.buildModel ?? buildResNet
+
+    const acquire = Effect.sync(() => {
+      const model = build({ variant: config.variant, inChans: config.inChans, numClasses: config.numClasses }, config.seed)
+      const optimizer = new AdamW(model.trainable, { lr: config.lr, weightDecay: config.weightDecay })
+      return { model, optimizer }
+    })
+    const release = ({ model, optimizer }: { model: TrainableModel; optimizer: AdamW }) =>
+      Effect.sync(() => {
+        optimizer.dispose()
+        model.dispose()
+      })
+
+    return yield* Effect.acquireUseRelease(acquire, ({ model, optimizer }) =>
+      Effect.gen(function* () {
+        if (config.pretrained !== undefined) yield* loadPretrained(model, config.pretrained)
+        emit({
+          type: "start",
+          fold: data.fold,
+          epochs: config.epochs,
+          stepsPerEpoch,
+          trainSize: data.train.windows.length,
+          valSize: data.val.windows.length,
+        })
+        const history: Array<EpochRecord> = []
+        let bestValLoss = INITIAL_BEST_VAL_LOSS
+        let bestEpoch = 0
+        let valPredictions: Float32Array = new Float32Array(0)
+        let stoppedEarly = false
+        let globalStep = 0
+        const size = config.imgSize
+        const trainable = model.trainable
+
+        for (let epoch = 1; epoch <= config.epochs; epoch++) {
+          const epochStart = performance.now()
+          let trainLoss = 0
+          let lr = schedule.at(globalStep).lr
+          const order = epochOrder(data.train.windows.length, config.seed, epoch)
+          const epochBatches = batches(order, config.batchSize, true)
+          for (let step = 0; step < epochBatches.length; step++) {
+            const { x, y } = yield* trainLoader.batch(epochBatches[step]!)
+            const scheduled = schedule.at(globalStep)
+            lr = scheduled.lr
+            optimizer.lr = scheduled.lr
+            if (scheduled.beta1 !== undefined) optimizer.beta1 = scheduled.beta1
+            const batch = config.batchSize
+            const loss = tf.tidy(() => {
+              const input = tf.tensor4d(x, [batch, size, size, 1])
+              const target = tf.tensor2d(y, [batch, config.numClasses])
+              const { value, grads } = tf.variableGrads(
+                () => klDivLossWithLogits(model.forward(input, true), target),
+                trainable as Array<tf.Variable>,
+              )
+              optimizer.step(trainable.map((v) => grads[v.name]))
+              return value.dataSync()[0]!
+            })
+            globalStep += 1
+            if (!Number.isFinite(loss)) {
+              return yield* Effect.fail(
+                new TrainError({ fold: data.fold, epoch, step: step + 1, detail: `training loss is ${loss}` }),
+              )
+            }
+            trainLoss += loss
+            const elapsed = (performance.now() - epochStart) / MS_PER_SECOND
+            emit({
+              type: "step",
+              fold: data.fold,
+              epoch,
+              step: step + 1,
+              stepsPerEpoch,
+              loss,
+              lr,
+              imagesPerSecond: ((step + 1) * config.batchSize) / Math.max(elapsed, Number.EPSILON),
+            })
+          }
+          trainLoss /= epochBatches.length
+          const trainSeconds = (performance.now() - epochStart) / MS_PER_SECOND
+
+          emit({ type: "validate", fold: data.fold, epoch })
+          const logits = yield* evalLogits(model, valLoader, config.batchSize)
+          const valLossFn = new KlDivLossWithLogitsForVal(config.numClasses)
+          valLossFn.add(logits, data.val.labels)
+          const valLoss = valLossFn.compute()
+          const improved = valLoss < bestValLoss
+          if (improved) {
+            bestEpoch = epoch
+            bestValLoss = valLoss
+            valPredictions = softmaxRows(logits, config.numClasses)
+            yield* saveCheckpoint(model, checkpoint)
+          }
+          const record: EpochRecord = {
+            epoch,
+            trainLoss,
+            valLoss,
+            lr,
+            seconds: (performance.now() - epochStart) / MS_PER_SECOND,
+            imagesPerSecond: (epochBatches.length * config.batchSize) / Math.max(trainSeconds, Number.EPSILON),
+            improved,
+          }
+          history.push(record)
+          emit({ type: "epoch", fold: data.fold, record, bestEpoch, bestValLoss })
+          if (epoch - bestEpoch > config.patience) {
+            stoppedEarly = epoch < config.epochs
+            break
+          }
+        }
+        if (bestEpoch === 0) {
+          return yield* Effect.fail(
+            new TrainError({ fold: data.fold, epoch: history.length, step: 0, detail: "the validation loss never improved (NaN?)" }),
+          )
+        }
+        emit({ type: "done", fold: data.fold, bestEpoch, bestValLoss, stoppedEarly })
+        return { fold: data.fold, bestEpoch, bestValLoss, history, valPredictions, checkpoint, stoppedEarly }
+      }),
+      release,
+    )
+  })

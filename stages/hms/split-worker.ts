@@ -1,0 +1,13 @@
+/**
+ * Worker entry of `split-spectrograms`: each task reads one spectrogram parquet and writes its
+ * label windows (see `splitSpectrogram`), so that two files are decoded at once on two cores.
+ */
+import { Effect, ManagedRuntime } from "effect"
+import { serveTasks } from "../../src/core/worker.js"
+import { DuckDbLive } from "../../src/data/duckdb.js"
+import { type SplitRequest, splitSpectrogram } from "./spectrogram.js"
+
+/** DuckDB (the fallback reader) is opened once per worker, on first use. */
+const runtime = ManagedRuntime.make(DuckDbLive)
+
+serveTasks((request: SplitRequest) => Effect.promise(() => runtime.runPromiseExit(splitSpectrogram(request))).pipe(Effect.flatten, Effect.map((written) => written.length)))

@@ -1,0 +1,43 @@
+/** Errors of the HMS training, scoring and inference stages: each names the fold, label or file at fault. */
+import { Data } from "effect"
+
+/** A fold with no validation rows (more folds asked for than the fold table has). */
+export class EmptyFold extends Data.TaggedError("EmptyFold")<{ readonly fold: number; readonly folds: number }> {
+  override get message(): string {
+    return `fold ${this.fold} has no rows: the fold table has folds 0..${this.folds - 1}`
+  }
+}
+
+/** An out-of-fold prediction for a label the fold table does not have, or a label with none. */
+export class OofMismatch extends Data.TaggedError("OofMismatch")<{
+  readonly file: string
+  readonly labelId: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `${this.file}: label_id ${this.labelId}: ${this.detail}`
+  }
+}
+
+/** A file a param names cannot be read (a checkpoint folder, pretrained weights). */
+export class ParamFileUnreadable extends Data.TaggedError("ParamFileUnreadable")<{
+  readonly param: string
+  readonly file: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `--param ${this.param}: cannot read ${this.file}: ${this.reason}`
+  }
+}
+
+/** test.csv and sample_submission.csv disagree. */
+export class SubmissionMismatch extends Data.TaggedError("SubmissionMismatch")<{
+  readonly file: string
+  readonly row: number
+  readonly eegId: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `${this.file}: row ${this.row}, eeg_id ${this.eegId}: ${this.detail}`
+  }
+}

@@ -1,0 +1,91 @@
+import * as path from "node:path"
+import { Effect, Schema } from "effect"
+import { writeCsv } from "../src/data/csv.js"
+import { DuckDb, DuckDbLive } from "../src/data/duckdb.js"
+import { allOf, defineStage } from "../src/index.js"
+import {
+  N_CLASSES,
+  PARQUET_EXTENSION,
+  SAMPLE_SUBMISSION_CSV,
+  SPECTROGRAM_ROWS,
+  TEST_CSV,
+  TEST_SPECTROGRAMS_DIR,
+  VOTE_COLUMNS,
+} from "./hms/constants.js"
+import { dataset } from "./hms/dataset.js"
+import { BackendParam, IN_CHANS, ModelName } from "./hms/model-params.js"
+import { readSpectrogram } from "./hms/spectrogram.js"
+import { SubmissionMismatch } from "./hms/stage-errors.js"
+import { train } from "./train.js"
+
+export const SUBMISSION_FILE = "submission.csv"
+
+const TEST_SCHEMA = [
+  { name: "spectrogram_id", type: "integer" },
+  { name: "eeg_id", type: "integer" },
+  { name: "patient_id", type: "integer" },
+] as const
+
+const SAMPLE_SCHEMA = [{ name: "eeg_id", type: "integer" }, ...VOTE_COLUMNS.map((name) => ({ name, type: "float64" as const }))] as const
+
+/**
+ * The inference notebook: each test spectrogram (the whole file, as it converts it), every fold
+ * model's softmax, averaged over the folds, written as submission.csv in sample_submission's
+ * eeg_id order with the six vote columns.
+ */
+export const infer = defineStage({
+  name: "infer",
+  description: "mean of the fold models' softmax over the test spectrograms",
+  params: Schema.Struct({ model: ModelName, img_size: Schema.Int.pipe(Schema.positive()), batch_size: Schema.Int.pipe(Schema.positive()), backend: BackendParam }),
+  inputs: { models: allOf(train), data: dataset },
+  engine: (p) =>
+    Effect.map(
+      Effect.promise(() => import("../src/ml/backend.js")),
+      ({ probeBackend }) => ({ backend: p.backend === "auto" ? probeBackend() : p.backend }),
+    ),
+  layer: DuckDbLive,
+  run: (ctx) =>
+    Effect.gen(function* () {
+      const db = yield* DuckDb
+      const { predictInWorker } = yield* Effect.promise(() => import("../src/ml/worker.js"))
+      const { memoryWindow } = yield* Effect.promise(() => import("../src/ml/dataset.js"))
+      const testFile = path.join(ctx.inputs.data.dir, TEST_CSV)
+      const sampleFile = path.join(ctx.inputs.data.dir, SAMPLE_SUBMISSION_CSV)
+      const test = yield* db.readCsv(testFile, TEST_SCHEMA)
+      const sample = yield* db.readCsv(sampleFile, SAMPLE_SCHEMA)
+      const windows = yield* Effect.forEach(Array.from({ length: test.rows }, (_, i) => i), (i) =>
+        Effect.map(readSpectrogram(path.join(ctx.inputs.data.dir, TEST_SPECTROGRAMS_DIR, `${test.columns.spectrogram_id[i]}${PARQUET_EXTENSION}`)), (s) =>
+          memoryWindow(String(test.columns.spectrogram_id[i]), { data: s.data, height: SPECTROGRAM_ROWS, width: s.rows, order: "C" }),
+        ),
+      )
+      const { checkpointFileName } = yield* Effect.promise(() => import("../src/ml/checkpoint.js"))
+      const checkpoints = ctx.inputs.models.map((m) => path.join(m.dir, checkpointFileName(m.value.fold)))
+      const p = ctx.params
+      yield* ctx.log(`backend ${ctx.engine.backend}: ${checkpoints.length} fold models x ${test.rows} test spectrograms`)
+      const predicted = yield* predictInWorker(
+        ctx.engine.backend as "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu",
+        { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, batchSize: p.batch_size },
+        checkpoints,
+        windows,
+      )
+      // pd.merge(sample_submission[["eeg_id"]], predictions, on="eeg_id", how="left").
+      const rowOfEeg = new Map<number, number>()
+      for (let i = 0; i < test.rows; i++) {
+        const eeg = test.columns.eeg_id[i]!
+        if (rowOfEeg.has(eeg)) return yield* new SubmissionMismatch({ file: testFile, row: i + 1, eegId: eeg, detail: "eeg_id appears twice in test.csv" })
+        rowOfEeg.set(eeg, i)
+      }
+      const order: Array<number> = []
+      for (let j = 0; j < sample.rows; j++) {
+        const eeg = sample.columns.eeg_id[j]!
+        const r = rowOfEeg.get(eeg)
+        if (r === undefined) return yield* new SubmissionMismatch({ file: sampleFile, row: j + 1, eegId: eeg, detail: "eeg_id is not in test.csv" })
+        order.push(r)
+      }
+      yield* writeCsv(path.join(ctx.outDir, SUBMISSION_FILE), [
+        { name: "eeg_id", kind: "integer", values: Float64Array.from(order, (r) => test.columns.eeg_id[r]!) },
+        ...VOTE_COLUMNS.map((name, k) => ({ name, kind: "float" as const, values: Float64Array.from(order, (r) => predicted.mean[r * N_CLASSES + k]!) })),
+      ])
+      return { rows: order.length, folds: checkpoints.length }
+    }),
+})

@@ -1,0 +1,15 @@
+import { Schema } from "effect"
+import { defineSource } from "../src/index.js"
+import { SAMPLE_SUBMISSION_CSV, TEST_CSV, TEST_SPECTROGRAMS_DIR, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR } from "./hms/constants.js"
+
+/**
+ * The Kaggle download, read in place (`--param data=/path/to/hms-harmful-brain-activity-classification`).
+ * Only what the pipeline reads is hashed: not the 16 GB of EEGs.
+ */
+export const kaggleData = defineSource({
+  name: "kaggle-data",
+  param: "data",
+  params: Schema.Struct({ data: Schema.String }),
+  include: [TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR, TEST_CSV, TEST_SPECTROGRAMS_DIR, SAMPLE_SUBMISSION_CSV],
+  description: "the competition folder, hashed in place",
+})

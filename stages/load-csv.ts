@@ -1,0 +1,25 @@
+import * as path from "node:path"
+import { Effect, Schema } from "effect"
+import { DuckDbLive } from "../src/data/duckdb.js"
+import { defineStage } from "../src/index.js"
+import { TRAIN_CSV } from "./hms/constants.js"
+import { dataset } from "./hms/dataset.js"
+import { TRAIN_TABLE_FILE, writeTrainTable } from "./hms/tables.js"
+import { loadTrainTable } from "./hms/train-table.js"
+
+/** train.csv read by DuckDB with its 15 columns, types and values checked. */
+export const loadCsv = defineStage({
+  name: "load-csv",
+  description: "train.csv, schema-checked (DuckDB)",
+  params: Schema.Struct({}),
+  inputs: { data: dataset },
+  layer: DuckDbLive,
+  run: (ctx) =>
+    Effect.gen(function* () {
+      const file = path.join(ctx.inputs.data.dir, TRAIN_CSV)
+      const table = yield* loadTrainTable(file)
+      yield* writeTrainTable(path.join(ctx.outDir, TRAIN_TABLE_FILE), table)
+      yield* ctx.metrics({ train_rows: table.rows })
+      return { rows: table.rows, source: file }
+    }),
+})

@@ -1,0 +1,146 @@
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Schema } from "effect"
+import { writeArrowTable } from "../src/data/arrow.js"
+import { defineStage } from "../src/index.js"
+import { assignFolds } from "./assign-folds.js"
+import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./hms/constants.js"
+import { BackendParam, IN_CHANS, ModelName, SEED_ONE_CYCLE } from "./hms/model-params.js"
+import { EmptyFold, ParamFileUnreadable } from "./hms/stage-errors.js"
+import { FOLDS_TABLE_FILE, readFoldArrow } from "./hms/tables.js"
+import { splitSpectrograms } from "./split-spectrograms.js"
+
+/** The fold's out-of-fold predictions: label_id and the six probabilities. */
+export const VAL_PREDICTIONS_FILE = "val_predictions.arrow"
+export const HISTORY_FILE = "history.json"
+
+const sha256OfFile = (param: string, file: string) =>
+  Effect.try({
+    try: () => createHash("sha256").update(fs.readFileSync(file)).digest("hex"),
+    catch: (error) => new ParamFileUnreadable({ param, file, reason: (error as Error).message }),
+  })
+
+/** The smallest positive float32 (subnormal). */
+const MIN_FLOAT32 = 1.401298464324817e-45
+
+/** `<dir>/best_model_fold{k}.safetensors` (the name lives in src/ml/checkpoint.ts, loaded lazily with TF.js). */
+const checkpointIn = (dir: string, fold: number) =>
+  Effect.map(Effect.promise(() => import("../src/ml/checkpoint.js")), ({ checkpointFileName }) => path.join(dir, checkpointFileName(fold)))
+
+const TrainParams = Schema.Struct({
+  fold: Schema.Int.pipe(Schema.nonNegative()),
+  model: ModelName,
+  img_size: Schema.Int.pipe(Schema.positive()),
+  batch_size: Schema.Int.pipe(Schema.greaterThanOrEqualTo(2)),
+  epochs: Schema.Int.pipe(Schema.positive()),
+  lr: Schema.Number.pipe(Schema.positive()),
+  weight_decay: Schema.Number.pipe(Schema.nonNegative()),
+  patience: Schema.Int.pipe(Schema.nonNegative()),
+  seed: Schema.Int.pipe(Schema.nonNegative()),
+  backend: BackendParam,
+  /** A folder of `best_model_fold{k}.safetensors` to use instead of training ("" = train). */
+  checkpoints: Schema.String,
+  /** timm ImageNet weights (safetensors) to start from ("" = random init). */
+  pretrained: Schema.String,
+})
+
+/**
+ * The seed's train_one_fold for one fold (fanned out as `train/fold-k`): ResNet-D on the
+ * log-clipped, z-scored, resized windows, KL-divergence loss, AdamW, OneCycleLR per batch, early
+ * stopping on the fold's validation KL, best epoch kept. Runs in a worker thread with its own
+ * TF.js, so folds train in parallel up to `--jobs`.
+ */
+export const train = defineStage({
+  name: "train",
+  description: "one fold's ResNet-D",
+  params: TrainParams,
+  inputs: { folds: assignFolds, windows: splitSpectrograms },
+  // The backend in use is part of the key (results differ in the last bits between backends), and
+  // so is the content of any checkpoint or pretrained file a param names.
+  engine: (p) =>
+    Effect.gen(function* () {
+      const { probeBackend } = yield* Effect.promise(() => import("../src/ml/backend.js"))
+      const extra: Record<string, string> = { backend: p.backend === "auto" ? probeBackend() : p.backend }
+      if (p.checkpoints) extra.checkpoint_sha256 = yield* sha256OfFile("checkpoints", yield* checkpointIn(p.checkpoints, p.fold))
+      if (p.pretrained) extra.pretrained_sha256 = yield* sha256OfFile("pretrained", p.pretrained)
+      return extra
+    }),
+  run: (ctx) =>
+    Effect.gen(function* () {
+      const p = ctx.params
+      const { trainFoldInWorker, predictInWorker } = yield* Effect.promise(() => import("../src/ml/worker.js"))
+      const { npyWindow } = yield* Effect.promise(() => import("../src/ml/dataset.js"))
+      const { klDivBatchmean } = yield* Effect.promise(() => import("../src/ml/loss.js"))
+      const t = yield* readFoldArrow(path.join(ctx.inputs.folds.dir, FOLDS_TABLE_FILE))
+      const rowsOf = (pred: (f: number) => boolean) => [...t.fold.keys()].filter((i) => pred(t.fold[i]!))
+      const trainRows = rowsOf((f) => f !== p.fold)
+      const valRows = rowsOf((f) => f === p.fold)
+      if (valRows.length === 0) return yield* new EmptyFold({ fold: p.fold, folds: Math.max(...t.fold) + 1 })
+      const dataset = (rows: ReadonlyArray<number>) => {
+        const labels = new Float32Array(rows.length * N_CLASSES)
+        rows.forEach((r, i) => labels.set(t.votes.subarray(r * N_CLASSES, (r + 1) * N_CLASSES), i * N_CLASSES))
+        return { windows: rows.map((r) => npyWindow(path.join(ctx.inputs.windows.dir, `${t.labelId[r]}${NPY_EXTENSION}`))), labels, classes: N_CLASSES }
+      }
+      const backend = ctx.engine.backend as "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu"
+      yield* ctx.log(`backend ${backend}, ${p.model} ${p.img_size}px, ${trainRows.length} train / ${valRows.length} val windows`)
+      const windowShape = [SPECTROGRAM_ROWS, WINDOW_WIDTH] as const
+      let result: { bestEpoch: number; bestValLoss: number; history: ReadonlyArray<{ epoch: number; trainLoss: number; valLoss: number; lr: number; seconds: number; imagesPerSecond: number }>; valPredictions: Float32Array; stoppedEarly: boolean }
+      if (p.checkpoints) {
+        // Given weights: copy them, and score them on the fold as training would have.
+        const given = yield* checkpointIn(p.checkpoints, p.fold)
+        const ckpt = path.join(ctx.outDir, path.basename(given))
+        fs.copyFileSync(given, ckpt)
+        const val = dataset(valRows)
+        const predicted = yield* predictInWorker(backend, { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, batchSize: p.batch_size, windowShape }, [ckpt], val.windows)
+        const probs = Float32Array.from(predicted.mean)
+        // The seed's validation KL takes log-softmax; log of the (positive) softmax, floored at the
+        // smallest float32 so an underflowed probability cannot give an infinite loss.
+        const logProbs = Float32Array.from(probs, (v) => Math.log(Math.max(v, MIN_FLOAT32)))
+        result = { bestEpoch: 0, bestValLoss: klDivBatchmean(logProbs, val.labels, N_CLASSES), history: [], valPredictions: probs, stoppedEarly: false }
+      } else {
+        result = yield* trainFoldInWorker(
+          backend,
+          {
+            variant: p.model,
+            inChans: IN_CHANS,
+            numClasses: N_CLASSES,
+            imgSize: p.img_size,
+            batchSize: p.batch_size,
+            epochs: p.epochs,
+            lr: p.lr,
+            weightDecay: p.weight_decay,
+            patience: p.patience,
+            seed: p.seed,
+            ...SEED_ONE_CYCLE,
+            ...(p.pretrained ? { pretrained: p.pretrained } : {}),
+          },
+          { fold: p.fold, train: dataset(trainRows), val: dataset(valRows), outputDir: ctx.outDir, classNames: VOTE_COLUMNS, windowShape },
+          {
+            onProgress: (e) => {
+              if (e.type === "step") {
+                const done = (e.epoch - 1) * e.stepsPerEpoch + e.step
+                Effect.runSync(
+                  ctx.progress({
+                    fraction: done / (p.epochs * e.stepsPerEpoch),
+                    text: `epoch ${e.epoch}/${p.epochs} step ${e.step}/${e.stepsPerEpoch} loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(1)} img/s`,
+                  }),
+                )
+              } else if (e.type === "epoch") {
+                const r = e.record
+                Effect.runSync(ctx.log(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(6)}, val loss ${r.valLoss.toFixed(6)}, ${r.seconds.toFixed(1)}s${r.improved ? " (best)" : ""}`))
+              }
+            },
+          },
+        )
+      }
+      yield* writeArrowTable(path.join(ctx.outDir, VAL_PREDICTIONS_FILE), {
+        label_id: Float64Array.from(valRows, (r) => t.labelId[r]!),
+        ...Object.fromEntries(VOTE_COLUMNS.map((c, k) => [c, Float64Array.from(valRows, (_, i) => result.valPredictions[i * N_CLASSES + k]!)])),
+      })
+      const history = result.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, valLoss: h.valLoss, lr: h.lr }))
+      fs.writeFileSync(path.join(ctx.outDir, HISTORY_FILE), `${JSON.stringify(history, null, 1)}\n`)
+      yield* ctx.metrics({ best_val_loss: result.bestValLoss, best_epoch: result.bestEpoch })
+      return { fold: p.fold, bestEpoch: result.bestEpoch, bestValLoss: result.bestValLoss, stoppedEarly: result.stoppedEarly, history, backend }
+    }),
+})

@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest"
+import { FileReadFailed, NpyInvalid } from "../../src/data/errors.js"
+import {
+  CheckpointMismatch,
+  DatasetError,
+  MetricInputError,
+  marshalMlError,
+  reviveMlError,
+  SafetensorsError,
+  TrainConfigError,
+  TrainError,
+  WorkerFailed,
+} from "../../src/ml/errors.js"
+
+describe("engine errors", () => {
+  const errors = [
+    new TrainConfigError({ field: "lr", value: "-1", detail: "must be > 0" }),
+    new SafetensorsError({ file: "a.safetensors", tensor: "fc.weight", detail: "bad offsets" }),
+    new SafetensorsError({ file: "a.safetensors", tensor: "", detail: "bad header" }),
+    new CheckpointMismatch({ file: "b.safetensors", tensor: "bn1.weight", kind: "shape", detail: "[3] vs [4]" }),
+    new DatasetError({ file: "w.npy", row: 4, column: "lpd_vote", detail: "NaN" }),
+    new MetricInputError({ source: "submission", row: 2, column: "gpd_vote", detail: "negative" }),
+    new TrainError({ fold: 1, epoch: 2, step: 3, detail: "loss is NaN" }),
+    new WorkerFailed({ task: "train fold 0", detail: "exited" }),
+    new FileReadFailed({ file: "x.npy", reason: "ENOENT" }),
+    new NpyInvalid({ file: "y.npy", reason: "bad magic" }),
+  ]
+
+  it("name the file, tensor, row or column in their messages", () => {
+    expect(errors.map((e) => e.message)).toEqual([
+      "training config lr=-1: must be > 0",
+      "safetensors a.safetensors, tensor fc.weight: bad offsets",
+      "safetensors a.safetensors: bad header",
+      "checkpoint b.safetensors, tensor bn1.weight (shape): [3] vs [4]",
+      "dataset row 4 (w.npy), lpd_vote: NaN",
+      "submission row 2, column gpd_vote: negative",
+      "fold 1, epoch 2, step 3: loss is NaN",
+      "worker train fold 0: exited",
+      "x.npy: cannot read file: ENOENT",
+      "y.npy: not a readable .npy float32 array: bad magic",
+    ])
+  })
+
+  it("survive a structured clone (worker -> parent) with their tag, fields and message", () => {
+    for (const e of errors) {
+      const revived = reviveMlError(structuredClone(marshalMlError(e)), "task")
+      expect(revived._tag).toBe(e._tag)
+      expect(revived.message).toBe(e.message)
+      expect(revived).toEqual(e)
+    }
+  })
+
+  it("turn foreign tags into WorkerFailed carrying the original message", () => {
+    const foreign = { _tag: "BackendUnavailable", message: "TF.js backend wasm is unavailable: nope" }
+    const revived = reviveMlError(foreign, "train fold 3")
+    expect(revived._tag).toBe("WorkerFailed")
+    expect(revived.message).toBe("worker train fold 3: TF.js backend wasm is unavailable: nope")
+  })
+})
