@@ -8,6 +8,7 @@
 import { bind, definePipeline, fanOut } from "../src/index.js"
 import { N_FOLDS, SEED } from "../stages/hms/constants.js"
 import { dataset } from "../stages/hms/dataset.js"
+import { testset } from "../stages/hms/testset.js"
 import { SEED_CONFIG } from "../stages/hms/model-params.js"
 import { HMS_HEADLINE_METRICS, hmsReport } from "../stages/hms/run-report.js"
 import { infer } from "../stages/infer.js"
@@ -19,7 +20,7 @@ export default definePipeline({
   name: "hms-baseline",
   description: "HMS-HBAC ResNet34d baseline (the seed's configuration) on the Kaggle data",
   stages: [scoreOof, infer],
-  bind: [bind(dataset, kaggleData)],
+  bind: [bind(dataset, kaggleData), bind(testset, kaggleData)],
   fanOut: [fanOut(train, "fold", (g) => Array.from({ length: Number(g.n_folds) }, (_, k) => k))],
   params: {
     data: "../hms-harmful-brain-activity-classification",

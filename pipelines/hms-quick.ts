@@ -6,6 +6,7 @@
 import { bind, definePipeline, fanOut } from "../src/index.js"
 import { N_FOLDS, SEED } from "../stages/hms/constants.js"
 import { dataset } from "../stages/hms/dataset.js"
+import { testset } from "../stages/hms/testset.js"
 import { SEED_CONFIG } from "../stages/hms/model-params.js"
 import { HMS_HEADLINE_METRICS, hmsReport } from "../stages/hms/run-report.js"
 import { infer } from "../stages/infer.js"
@@ -17,7 +18,7 @@ export default definePipeline({
   name: "hms-quick",
   description: "the HMS pipeline on the synthetic dataset, CPU-sized",
   stages: [scoreOof, infer],
-  bind: [bind(dataset, synthData)],
+  bind: [bind(dataset, synthData), bind(testset, synthData)],
   fanOut: [fanOut(train, "fold", (g) => Array.from({ length: Number(g.n_folds) }, (_, k) => k))],
   params: {
     spectrograms: 300,

@@ -12,7 +12,7 @@ import {
   TEST_SPECTROGRAMS_DIR,
   VOTE_COLUMNS,
 } from "./hms/constants.js"
-import { dataset } from "./hms/dataset.js"
+import { testset } from "./hms/testset.js"
 import { BackendParam, IN_CHANS, ModelName } from "./hms/model-params.js"
 import { readSpectrogram } from "./hms/spectrogram.js"
 import { SubmissionMismatch } from "./hms/stage-errors.js"
@@ -37,7 +37,7 @@ export const infer = defineStage({
   name: "infer",
   description: "mean of the fold models' softmax over the test spectrograms",
   params: Schema.Struct({ model: ModelName, img_size: Schema.Int.pipe(Schema.positive()), batch_size: Schema.Int.pipe(Schema.positive()), backend: BackendParam }),
-  inputs: { models: allOf(train), data: dataset },
+  inputs: { models: allOf(train), data: testset },
   engine: (p) =>
     Effect.map(
       Effect.promise(() => import("../src/ml/backend.js")),

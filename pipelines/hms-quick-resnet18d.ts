@@ -1,0 +1,16 @@
+/**
+ * The README's example of a new pipeline: hms-quick with another model and image size. Every data
+ * stage (synth-data ... split-spectrograms) has the same key as in hms-quick, so after `npm start`
+ * they are cache hits and only training, scoring and inference run.
+ */
+import { definePipeline } from "../src/index.js"
+import { hmsReport } from "../stages/hms/run-report.js"
+import quick from "./hms-quick.js"
+
+export default definePipeline({
+  ...quick,
+  name: "hms-quick-resnet18d",
+  params: { ...quick.params, model: "resnet18d", img_size: 96 },
+  publish: {},
+  afterRun: hmsReport("out/hms-quick-resnet18d/report"),
+})
