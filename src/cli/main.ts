@@ -105,7 +105,7 @@ const metricLines = (metrics: RunReport["metrics"], plan: Plan): Array<string> =
 const CLI_DIR = path.dirname(fileURLToPath(import.meta.url))
 
 /** Everything the fast path must see unchanged to replay this run (see fast-path.js). */
-const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, published: ReadonlyArray<[string, string]>) =>
+const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, published: ReadonlyArray<[string, string]>, outRoot: string) =>
   Effect.gen(function* () {
     const store = yield* CacheStore
     const closure = yield* store.closures.closureOf(plan.pipeline.file)
@@ -131,7 +131,7 @@ const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, publis
       ...summaryLines({ ...report, stages: cachedStages, seconds: 0 }),
       ...metricLines(report.metrics, plan),
       ...published.map(([id, dest]) => `published ${id} -> ${path.relative(process.cwd(), dest) || "."}`),
-      ...(plan.pipeline.afterRun ? [`wrote ${path.relative(process.cwd(), path.resolve(l.root, plan.pipeline.afterRun.outDir)) || "."}`] : []),
+      ...(plan.pipeline.afterRun ? [`wrote ${path.relative(process.cwd(), path.resolve(outRoot, plan.pipeline.afterRun.outDir)) || "."}`] : []),
     ]
     const json = reportJson({ ...report, stages: cachedStages })
     const copies: Array<readonly [string, string]> = []
@@ -140,7 +140,7 @@ const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, publis
     if (after && replayDir) {
       // What the after-run hook writes on a replay, rendered now: every stage cached.
       yield* writeAfterRun(plan, { ...report, stages: cachedStages, seconds: 0 }, replayDir)
-      copies.push([replayDir, path.resolve(l.root, after.outDir)])
+      copies.push([replayDir, path.resolve(outRoot, after.outDir)])
     }
     return { watch, exists: [...records, ...trees], touch: records, lines, report: json, history: store.historyDir(plan.pipeline.name), copies }
   })
@@ -178,10 +178,12 @@ const runCommand = Command.make(
     cacheDir: cacheDirOpt,
     force: Options.text("force").pipe(Options.repeated, Options.withDescription("rerun this stage even if cached; repeatable")),
     json: Options.text("json").pipe(Options.optional, Options.withDescription("write the run report as JSON to this file")),
+    out: Options.text("out").pipe(Options.optional, Options.withDescription("folder for published outputs and reports (default: the project root)")),
   },
   (o) =>
     Effect.gen(function* () {
       const l = yield* load(o.pipeline, o.params, o.cacheDir)
+      const outRoot = Option.isSome(o.out) ? path.resolve(o.out.value) : l.root
       const plan = yield* Either.match(restrictPlan(l.plan, o.target), { onLeft: Effect.fail, onRight: Effect.succeed })
       const jobs = Option.getOrElse(o.jobs, defaultJobs)
       if (jobs < 1) return yield* Effect.fail(new UsageError("--jobs must be at least 1"))
@@ -197,14 +199,14 @@ const runCommand = Command.make(
           const inst = plan.instances.find((i) => i.stage === stage)
           const art = inst && report.artifacts.get(inst.id)
           if (!art) continue
-          const abs = path.resolve(l.root, dest)
+          const abs = path.resolve(outRoot, dest)
           yield* copyOut(art.artifact.dir, abs)
           published.push([inst.id, abs])
           yield* Console.log(`published ${inst.id} -> ${path.relative(process.cwd(), abs) || "."}`)
         }
       }
       if (report.ok && o.target.length === 0 && plan.pipeline.afterRun) {
-        const outDir = path.resolve(l.root, plan.pipeline.afterRun.outDir)
+        const outDir = path.resolve(outRoot, plan.pipeline.afterRun.outDir)
         yield* writeAfterRun(plan, report, outDir)
         yield* Console.log(`wrote ${path.relative(process.cwd(), outDir) || "."}`)
       }
@@ -218,7 +220,7 @@ const runCommand = Command.make(
         return
       }
       if (o.target.length === 0 && o.force.length === 0) {
-        const stamp = yield* Effect.either(stampFor(l, plan, report, jobs, published).pipe(Effect.provide(storeLayer(l))))
+        const stamp = yield* Effect.either(stampFor(l, plan, report, jobs, published, outRoot).pipe(Effect.provide(storeLayer(l))))
         if (Either.isRight(stamp)) writeStamp(cliArgv, stamp.right)
       }
     }),

@@ -86,8 +86,8 @@ const CONFUSION: ReadonlyArray<ReadonlyArray<number>> = [
   [0.25, 0.2, 0.15, 0.15, 0.25, 0],
 ]
 /** Rater accuracy per spectrogram: uniform in [MIN, MIN + SPAN). */
-const RATER_ACCURACY_MIN = 0.55
-const RATER_ACCURACY_SPAN = 0.4
+const RATER_ACCURACY_MIN = 0.8
+const RATER_ACCURACY_SPAN = 0.18
 /** Raters per label row: 1 or 2 (rare), 3 (common), else 4 + floor(exp(N(mu, sigma))) up to MAX. */
 const P_ONE_RATER = 0.06
 const P_TWO_RATERS = 0.12
@@ -148,15 +148,15 @@ const SIGNAL_AMPLITUDE_SPAN = 6
 /** Lateralized signals: the weaker hemisphere keeps this fraction. */
 const WEAK_SIDE = 0.15
 /** Periodic discharges: a burst of BURST_STEPS steps every randint(PERIOD_MIN, PERIOD_MAX + 1) steps, broadband with a decay of PD_DECAY_HZ. */
-const PD_PERIOD_MIN = 8
-const PD_PERIOD_MAX = 14
-const PD_BURST_STEPS = 2
+const PD_PERIOD_MIN = 12
+const PD_PERIOD_MAX = 20
+const PD_BURST_STEPS = 5
 const PD_BASELINE = 0.1
 const PD_DECAY_HZ = 10
 /** Rhythmic delta: peak in [RDA_HZ_MIN, RDA_HZ_MIN + SPAN), width RDA_WIDTH_HZ, slow modulation. */
 const RDA_HZ_MIN = 0.8
 const RDA_HZ_SPAN = 1.7
-const RDA_WIDTH_HZ = 0.6
+const RDA_WIDTH_HZ = 1.5
 const RDA_MODULATION = 0.3
 const RDA_MODULATION_PERIOD = 40
 /** Seizure: episodes of randint(80, 161) steps chirping between [2, 4) Hz and [6, 10) Hz, gaps of randint(20, 61) steps. */
@@ -168,9 +168,9 @@ const SZ_LOW_HZ = 2
 const SZ_LOW_SPAN = 2
 const SZ_HIGH_HZ = 6
 const SZ_HIGH_SPAN = 4
-const SZ_WIDTH_HZ = 0.8
+const SZ_WIDTH_HZ = 1.5
 const SZ_HARMONIC = 0.4
-const SZ_HARMONIC_WIDTH_HZ = 1
+const SZ_HARMONIC_WIDTH_HZ = 1.5
 const P_SZ_LATERALIZED = 0.4
 /** Gaussian bumps are evaluated within this many widths of their centre. */
 const BUMP_REACH = 4

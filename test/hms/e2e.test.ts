@@ -1,0 +1,80 @@
+/**
+ * `hms-quick` end to end through the CLI, with a very small row cap: synthetic data -> folds ->
+ * windows -> five fold models -> OOF score -> submission.csv and the run report. Then the same
+ * models on the real competition test sample (shared/fixtures/hms-real), when it is there.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { SUBMISSION_COLUMNS } from "../../stages/hms/constants.js"
+
+const REPO = path.resolve(__dirname, "../..")
+const BIN = path.join(REPO, "bin", "cairn.js")
+const REAL = process.env.CAIRN_HMS_REAL_DIR ?? path.resolve(REPO, "..", "shared", "fixtures", "hms-real")
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-e2e-"))
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
+/** Tiny but complete: 40 spectrograms, 25 rows kept, 32x32 images, one epoch, five folds. */
+const SMALL = ["spectrograms=40", "test_spectrograms=3", "max_rows=25", "img_size=32", "epochs=1", "batch_size=4"].flatMap((p) => ["--param", p])
+const cairn = (args: ReadonlyArray<string>) => {
+  const r = spawnSync(process.execPath, [BIN, ...args, "--cache-dir", path.join(tmp, "cache")], { cwd: REPO, encoding: "utf8", timeout: 600_000 })
+  return { code: r.status, out: `${r.stdout}\n${r.stderr}` }
+}
+
+const readCsv = (file: string) => {
+  const [header, ...rows] = fs.readFileSync(file, "utf8").trimEnd().split("\n")
+  return { header: header!.split(","), rows: rows.map((r) => r.split(",")) }
+}
+
+const checkSubmission = (file: string, sampleFile: string) => {
+  const sub = readCsv(file)
+  const sample = readCsv(sampleFile)
+  expect(sub.header).toEqual([...SUBMISSION_COLUMNS])
+  expect(sub.rows.map((r) => r[0])).toEqual(sample.rows.map((r) => r[0]))
+  for (const row of sub.rows) {
+    const p = row.slice(1).map(Number)
+    expect(p).toHaveLength(6)
+    for (const v of p) expect(v >= 0 && v <= 1).toBe(true)
+    expect(Math.abs(p.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-6)
+  }
+}
+
+describe("hms-quick end to end", () => {
+  it("synthetic data -> submission.csv, report and CV through `cairn run`", () => {
+    const out = path.join(tmp, "out")
+    const r = cairn(["run", "pipelines/hms-quick.ts", ...SMALL, "--out", out, "--json", path.join(tmp, "run.json")])
+    expect(r.code, r.out).toBe(0)
+    const report = JSON.parse(fs.readFileSync(path.join(tmp, "run.json"), "utf8"))
+    expect(report.stages.map((s: { id: string }) => s.id)).toContain("train/fold-4")
+    expect(report.stages.every((s: { status: string }) => s.status === "ran")).toBe(true)
+    expect(report.metrics.cv_score).toBeGreaterThan(0)
+    expect(report.metrics.prior_baseline).toBeGreaterThan(0)
+    expect(r.out).toMatch(/cv_score = [\d.]+/)
+    expect(r.out).toMatch(/prior_baseline = [\d.]+/)
+
+    // The dataset the run generated, for sample_submission's eeg_id order.
+    const data = path.join(tmp, "data")
+    expect(cairn(["export", "pipelines/hms-quick.ts", "synth-data", data, ...SMALL]).code).toBe(0)
+    checkSubmission(path.join(out, "out/hms-quick/submission/submission.csv"), path.join(data, "sample_submission.csv"))
+    const oof = readCsv(path.join(out, "out/hms-quick/oof/oof.csv"))
+    expect(oof.header).toEqual(["label_id", ...SUBMISSION_COLUMNS.slice(1)])
+    expect(oof.rows).toHaveLength(25)
+    const page = fs.readFileSync(path.join(out, "out/hms-quick/report/report.html"), "utf8")
+    expect(page).toContain("hms-quick")
+    for (const chart of ["dag", "loss-curves", "confusion", "per-class-kl", "cv-vs-baseline", "stage-times"]) {
+      expect(fs.existsSync(path.join(out, "out/hms-quick/report/charts", `${chart}.svg`))).toBe(true)
+    }
+  })
+
+  it.skipIf(!fs.existsSync(path.join(REAL, "test.csv")))("the same models score the real competition test sample", () => {
+    const out = path.join(tmp, "out-real")
+    const r = cairn(["run", "pipelines/hms-quick-real-test.ts", ...SMALL, "--param", `test_data=${REAL}`, "--out", out, "--json", path.join(tmp, "real.json")])
+    expect(r.code, r.out).toBe(0)
+    const statuses = Object.fromEntries(JSON.parse(fs.readFileSync(path.join(tmp, "real.json"), "utf8")).stages.map((s: { id: string; status: string }) => [s.id, s.status]))
+    expect(statuses["train/fold-0"]).toBe("cached")
+    expect(statuses.infer).toBe("ran")
+    checkSubmission(path.join(out, "out/hms-quick-real-test/submission/submission.csv"), path.join(REAL, "sample_submission.csv"))
+  })
+})
