@@ -1,11 +1,12 @@
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { makeWorkerPool } from "../src/core/worker.js"
+import { DuckDbLive } from "../src/data/duckdb.js"
 import { defineStage } from "../src/index.js"
 import { assignFolds } from "./assign-folds.js"
 import { NPY_EXTENSION, PARQUET_EXTENSION, TRAIN_SPECTROGRAMS_DIR } from "./hms/constants.js"
 import { dataset } from "./hms/dataset.js"
-import { DEFAULT_SPLIT_CONCURRENCY, type LabelWindow, type SplitRequest } from "./hms/spectrogram.js"
+import { DEFAULT_SPLIT_CONCURRENCY, type LabelWindow, type SplitRequest, splitSpectrogram } from "./hms/spectrogram.js"
 import { FOLDS_TABLE_FILE, readFoldArrow } from "./hms/tables.js"
 
 const SPLIT_WORKER = new URL("./hms/split-worker.ts", import.meta.url)
@@ -32,8 +33,10 @@ export const splitSpectrograms = defineStage({
         bySpectrogram.set(id, windows)
       }
       const ids = [...bySpectrogram.keys()].sort((a, b) => a - b)
-      // One worker per core decodes and writes; this thread hashes, links and keeps the cache.
-      const pool = yield* makeWorkerPool<SplitRequest, number>(SPLIT_WORKER, DEFAULT_SPLIT_CONCURRENCY)
+      // Two lanes (one per core) decode and write: this thread, and a worker thread from when it is up.
+      const pool = yield* makeWorkerPool<SplitRequest, number>(SPLIT_WORKER, DEFAULT_SPLIT_CONCURRENCY, {
+        inline: (request) => Effect.map(Effect.provide(splitSpectrogram(request), DuckDbLive), (written) => written.length),
+      })
       let done = 0
       let computed = 0
       yield* Effect.forEach(

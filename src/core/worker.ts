@@ -100,14 +100,28 @@ export interface WorkerPool<I, O> {
   readonly run: (input: I) => Effect.Effect<O, WorkerTaskFailed>
 }
 
+export interface WorkerPoolOptions<I, O> {
+  /**
+   * The same task run on this thread. Given, it is one of the pool's `size` lanes: work starts at
+   * once, while the workers are still loading (a worker takes a second or two to start).
+   */
+  readonly inline?: (input: I) => Effect.Effect<O, unknown>
+}
+
+type Lane = Worker | "inline"
+
 /**
- * A pool of `size` workers running `entry` (a module calling `serveTasks`), terminated when the
- * scope closes. Tasks queue until a worker is free.
+ * A pool of `size` lanes running `entry` (a module calling `serveTasks`): worker threads started on
+ * first use and terminated when the scope closes, plus this thread when `options.inline` is given.
+ * Tasks queue until a lane is free.
  */
-export const makeWorkerPool = <I, O>(entry: URL, size: number): Effect.Effect<WorkerPool<I, O>, never, Scope.Scope> =>
+export const makeWorkerPool = <I, O>(entry: URL, size: number, options: WorkerPoolOptions<I, O> = {}): Effect.Effect<WorkerPool<I, O>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const name = path.basename(entry.pathname)
-    const idle = yield* Queue.unbounded<Worker>()
+    const idle = yield* Queue.unbounded<Lane>()
+    const inline = options.inline
+    if (inline) yield* Queue.offer(idle, "inline")
+    const maxWorkers = inline ? size - 1 : size
     const workers: Array<Worker> = []
     const pending = new Map<number, Deferred.Deferred<O, WorkerTaskFailed>>()
     let nextId = 0
@@ -135,21 +149,23 @@ export const makeWorkerPool = <I, O>(entry: URL, size: number): Effect.Effect<Wo
       workers.push(w)
       return w
     }
-    const acquire = Effect.flatMap(Queue.poll(idle), (free) =>
-      Option.isSome(free) ? Effect.succeed(free.value) : workers.length < size ? Effect.sync(spawn) : Queue.take(idle),
+    const acquire: Effect.Effect<Lane> = Effect.flatMap(Queue.poll(idle), (free) =>
+      Option.isSome(free) ? Effect.succeed(free.value) : workers.length < maxWorkers ? Effect.sync(spawn) : Queue.take(idle),
     )
     const run = (input: I) =>
       Effect.acquireUseRelease(
         acquire,
-        (w) =>
-          Effect.gen(function* () {
-            const d = yield* Deferred.make<O, WorkerTaskFailed>()
-            const id = nextId++
-            pending.set(id, d)
-            w.postMessage({ id, input })
-            return yield* Deferred.await(d)
-          }),
-        (w) => Queue.offer(idle, w),
+        (lane) =>
+          lane === "inline"
+            ? Effect.mapError(inline!(input), (error) => new WorkerTaskFailed({ entry: name, ...describe(error) }))
+            : Effect.gen(function* () {
+                const d = yield* Deferred.make<O, WorkerTaskFailed>()
+                const id = nextId++
+                pending.set(id, d)
+                lane.postMessage({ id, input })
+                return yield* Deferred.await(d)
+              }),
+        (lane) => Queue.offer(idle, lane),
       )
     return { run }
   })
