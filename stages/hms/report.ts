@@ -169,13 +169,14 @@ export const validateHmsReportData = (data: HmsReportData): Either.Either<void, 
       if (foldIds.has(f.fold)) return yield* invalid(`folds[${i}].fold`, `fold ${f.fold} appears twice`)
       foldIds.add(f.fold)
       yield* finiteAt(`folds[${i}].bestValLoss`, f.bestValLoss)
-      if (f.history.length === 0) return yield* invalid(`folds[${i}].history`, "is empty")
+      // A fold model given with --param checkpoints was not trained: no history, best epoch 0.
+      if (f.history.length === 0 && f.bestEpoch !== 0) return yield* invalid(`folds[${i}].history`, `is empty but bestEpoch is ${f.bestEpoch}`)
       for (const [e, h] of f.history.entries()) {
         yield* finiteAt(`folds[${i}].history[${e}].epoch`, h.epoch)
         yield* finiteAt(`folds[${i}].history[${e}].trainLoss`, h.trainLoss)
         yield* finiteAt(`folds[${i}].history[${e}].valLoss`, h.valLoss)
       }
-      if (!f.history.some((h) => h.epoch === f.bestEpoch)) {
+      if (f.history.length > 0 && !f.history.some((h) => h.epoch === f.bestEpoch)) {
         return yield* invalid(`folds[${i}].bestEpoch`, `epoch ${f.bestEpoch} is not in the history (epochs ${f.history.map((h) => h.epoch).join(", ")})`)
       }
     }
@@ -204,8 +205,18 @@ export const validateHmsReportData = (data: HmsReportData): Either.Either<void, 
 // ---------------------------------------------------------------------------------------------
 // Charts
 
-const lossSpec = (data: HmsReportData) =>
-  lineChart({
+const lossSpec = (data: HmsReportData) => {
+  const trained = data.folds.filter((f) => f.history.length > 0)
+  if (trained.length === 0) {
+    return barChart({
+      title: "Validation KL of the given fold models",
+      subtitle: "no fold was trained in this run (--param checkpoints): their validation KL",
+      yTitle: "validation KL divergence",
+      bars: data.folds.map((f) => ({ label: foldName(f.fold), value: f.bestValLoss })),
+      valueLabels: true,
+    })
+  }
+  return lineChart({
     title: "Loss curves",
     subtitle: `KL-divergence loss per epoch; solid: ${TRAIN_STYLE}, dashed: ${VALIDATION_STYLE}, ◆: ${BEST_EPOCH}`,
     xTitle: "epoch",
@@ -216,12 +227,13 @@ const lossSpec = (data: HmsReportData) =>
         { x: h.epoch, y: h.valLoss, series: foldName(f.fold), style: VALIDATION_STYLE },
       ]),
     ),
-    seriesOrder: data.folds.map((f) => foldName(f.fold)),
+    seriesOrder: trained.map((f) => foldName(f.fold)),
     styles: [TRAIN_STYLE, VALIDATION_STYLE],
-    highlights: data.folds.map((f) => ({ x: f.bestEpoch, y: f.history.find((h) => h.epoch === f.bestEpoch)!.valLoss, series: foldName(f.fold) })),
+    highlights: trained.map((f) => ({ x: f.bestEpoch, y: f.history.find((h) => h.epoch === f.bestEpoch)!.valLoss, series: foldName(f.fold) })),
     highlightTitle: BEST_EPOCH,
     integerX: true,
   })
+}
 
 const confusionTotals = (data: HmsReportData) => {
   const total = data.confusion.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0)
