@@ -23,7 +23,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { DuckDbLive } from "../src/data/duckdb.js"
+import { DuckDb, DuckDbLive } from "../src/data/duckdb.js"
 import { TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR } from "../stages/hms/constants.js"
 import { makeWorkerPool } from "../src/core/worker.js"
 import { type SplitRequest, splitRequests, splitSpectrogram, splitSpectrograms } from "../stages/hms/spectrogram.js"
@@ -80,11 +80,12 @@ const main = Effect.gen(function* () {
   const bytesIn = requests.reduce((a, r) => a + fs.statSync(r.file).size, 0)
 
   // The stage's way: two lanes, this thread and a worker thread, decoding and writing files.
+  const db = yield* DuckDb
   const t0 = performance.now()
   const counts = yield* Effect.scoped(
     Effect.gen(function* () {
       const pool = yield* makeWorkerPool<SplitRequest, number>(new URL("../stages/hms/split-worker.ts", import.meta.url), CONCURRENCY, {
-        inline: (request) => Effect.map(Effect.provide(splitSpectrogram(request), DuckDbLive), (written) => written.length),
+        inline: (request) => Effect.map(Effect.provideService(splitSpectrogram(request), DuckDb, db), (written) => written.length),
       })
       return yield* Effect.forEach(requests, (r) => pool.run(r), { concurrency: CONCURRENCY })
     }),

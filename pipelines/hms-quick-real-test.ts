@@ -1,6 +1,6 @@
 /**
  * hms-quick's fold models scored on a real test folder (default: the competition's public test
- * sample in ../shared/fixtures/hms-real; `--param test_data=DIR` for another). Training is shared
+ * sample, copied in test/fixtures/hms-real; `--param test_data=DIR` for another). Training is shared
  * with hms-quick, so after `npm start` only the inference runs.
  */
 import { bind, definePipeline } from "../src/index.js"
@@ -14,7 +14,7 @@ export default definePipeline({
   name: "hms-quick-real-test",
   stages: [infer],
   bind: [...(quick.bind ?? []), bind(testset, testData)],
-  params: { ...quick.params, test_data: "../shared/fixtures/hms-real" },
+  params: { ...quick.params, test_data: "test/fixtures/hms-real" },
   publish: { "out/hms-quick-real-test/submission": infer },
   afterRun: undefined,
   printMetrics: [],

@@ -1,7 +1,7 @@
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { makeWorkerPool } from "../src/core/worker.js"
-import { DuckDbLive } from "../src/data/duckdb.js"
+import { DuckDb, DuckDbLazy } from "../src/data/duckdb.js"
 import { defineStage } from "../src/index.js"
 import { assignFolds } from "./assign-folds.js"
 import { NPY_EXTENSION, PARQUET_EXTENSION, TRAIN_SPECTROGRAMS_DIR } from "./hms/constants.js"
@@ -21,6 +21,8 @@ export const splitSpectrograms = defineStage({
   description: "one (400, 300) .npy window per label",
   params: Schema.Struct({}),
   inputs: { folds: assignFolds, data: dataset },
+  // DuckDB reads the rare parquet file the native reader cannot: opened only then.
+  layer: DuckDbLazy,
   run: (ctx) =>
     Effect.gen(function* () {
       const t = yield* readFoldArrow(path.join(ctx.inputs.folds.dir, FOLDS_TABLE_FILE))
@@ -34,8 +36,9 @@ export const splitSpectrograms = defineStage({
       }
       const ids = [...bySpectrogram.keys()].sort((a, b) => a - b)
       // Two lanes (one per core) decode and write: this thread, and a worker thread from when it is up.
+      const db = yield* DuckDb
       const pool = yield* makeWorkerPool<SplitRequest, number>(SPLIT_WORKER, DEFAULT_SPLIT_CONCURRENCY, {
-        inline: (request) => Effect.map(Effect.provide(splitSpectrogram(request), DuckDbLive), (written) => written.length),
+        inline: (request) => Effect.map(Effect.provideService(splitSpectrogram(request), DuckDb, db), (written) => written.length),
       })
       let done = 0
       let computed = 0

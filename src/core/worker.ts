@@ -75,14 +75,23 @@ const describe = (error: unknown): { tag: string; detail: string } => {
   return { tag: "Error", detail: String(error) }
 }
 
+/** Asks a worker to release what it holds and exit (the pool's shutdown). */
+const CLOSE = "cairn:close"
+
 /**
  * Call in a worker entry module: answers the pool's tasks with `handler`, one at a time. Does
- * nothing when the module is imported on the main thread.
+ * nothing when the module is imported on the main thread. When the pool closes, `onClose` runs
+ * (release native resources: a native library torn down by a thread's termination can abort the
+ * whole process) and the worker exits.
  */
-export const serveTasks = <I, O>(handler: (input: I) => Effect.Effect<O, unknown>): void => {
+export const serveTasks = <I, O>(handler: (input: I) => Effect.Effect<O, unknown>, onClose?: () => Promise<void>): void => {
   if (isMainThread || parentPort === null) return
   const port = parentPort
-  port.on("message", (message: { readonly id: number; readonly input: I }) => {
+  port.on("message", (message: { readonly id: number; readonly input: I } | typeof CLOSE) => {
+    if (message === CLOSE) {
+      void (onClose ? onClose() : Promise.resolve()).finally(() => port.close())
+      return
+    }
     void Effect.runPromiseExit(handler(message.input)).then((exit) => {
       if (Exit.isSuccess(exit)) {
         port.postMessage({ id: message.id, ok: true, value: exit.value } satisfies Reply)
@@ -110,6 +119,9 @@ export interface WorkerPoolOptions<I, O> {
 
 type Lane = Worker | "inline"
 
+/** How long a closing worker may take before it is terminated. */
+const WORKER_CLOSE_TIMEOUT_MS = 5000
+
 /**
  * A pool of `size` lanes running `entry` (a module calling `serveTasks`): worker threads started on
  * first use and terminated when the scope closes, plus this thread when `options.inline` is given.
@@ -125,7 +137,24 @@ export const makeWorkerPool = <I, O>(entry: URL, size: number, options: WorkerPo
     const workers: Array<Worker> = []
     const pending = new Map<number, Deferred.Deferred<O, WorkerTaskFailed>>()
     let nextId = 0
-    yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(workers.map((w) => w.terminate()))))
+    // Shutdown: ask each worker to close and wait for it to exit; terminate it if it does not.
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() =>
+        Promise.all(
+          workers.map(
+            (w) =>
+              new Promise<void>((resolve) => {
+                const timer = setTimeout(() => void w.terminate().then(() => resolve()), WORKER_CLOSE_TIMEOUT_MS)
+                w.once("exit", () => {
+                  clearTimeout(timer)
+                  resolve()
+                })
+                w.postMessage(CLOSE)
+              }),
+          ),
+        ),
+      ),
+    )
     const failAll = (detail: string) => {
       for (const [id, d] of pending) {
         Effect.runSync(Deferred.fail(d, new WorkerTaskFailed({ entry: name, tag: "WorkerCrashed", detail })))

@@ -379,6 +379,31 @@ export const makeDuckDb = (options: DuckDbOptions = {}): Effect.Effect<DuckDbSer
     ),
   )
 
+/**
+ * The same service, opening its instance on first use only (and closing it with the scope if it
+ * was opened): for code that needs DuckDB rarely, such as a fallback in a worker thread.
+ */
+export const makeLazyDuckDb = (options: DuckDbOptions = {}): Effect.Effect<DuckDbService, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    let opened: DuckDBInstance | undefined
+    yield* Effect.addFinalizer(() => Effect.sync(() => opened?.closeSync()))
+    const instance = yield* Effect.cached(
+      Effect.tryPromise({
+        try: () => DuckDBInstance.create(":memory:", options.threads === undefined ? {} : { threads: String(options.threads) }),
+        catch: (cause) => new DuckDbFailed({ operation: "opening an in-memory database", reason: describeCause(cause) }),
+      }).pipe(Effect.tap((i) => Effect.sync(() => void (opened = i)))),
+    )
+    return {
+      readCsv: (file, schema) => Effect.flatMap(instance, (i) => readCsvWith(i, file, schema)),
+      readParquetColumnMajor: (file, opts) => Effect.flatMap(instance, (i) => readParquetWith(i, file, opts)),
+      writeParquetColumnMajor: (file, table) => Effect.flatMap(instance, (i) => writeParquetWith(i, file, table)),
+      query: (sql) => Effect.flatMap(instance, (i) => queryWith(i, sql)),
+    } satisfies DuckDbService
+  })
+
+/** The lazy DuckDB service (see `makeLazyDuckDb`). */
+export const DuckDbLazy: Layer.Layer<DuckDb> = Layer.scoped(DuckDb, makeLazyDuckDb())
+
 /** The DuckDB service over an in-memory instance. */
 export const DuckDbLive: Layer.Layer<DuckDb, DuckDbFailed> = Layer.scoped(DuckDb, makeDuckDb())
 

@@ -4,10 +4,13 @@
  */
 import { Effect, ManagedRuntime } from "effect"
 import { serveTasks } from "../../src/core/worker.js"
-import { DuckDbLive } from "../../src/data/duckdb.js"
+import { DuckDbLazy } from "../../src/data/duckdb.js"
 import { type SplitRequest, splitSpectrogram } from "./spectrogram.js"
 
-/** DuckDB (the fallback reader) is opened once per worker, on first use. */
-const runtime = ManagedRuntime.make(DuckDbLive)
+/** DuckDB (the fallback reader) is opened only if a file needs it, and closed before the worker exits. */
+const runtime = ManagedRuntime.make(DuckDbLazy)
 
-serveTasks((request: SplitRequest) => Effect.promise(() => runtime.runPromiseExit(splitSpectrogram(request))).pipe(Effect.flatten, Effect.map((written) => written.length)))
+serveTasks(
+  (request: SplitRequest) => Effect.promise(() => runtime.runPromiseExit(splitSpectrogram(request))).pipe(Effect.flatten, Effect.map((written) => written.length)),
+  () => runtime.dispose(),
+)

@@ -1,12 +1,14 @@
 /**
- * The real HMS sample files in shared/fixtures/hms-real (beside the repository, as in CI; override
+ * The real HMS sample files, copied into test/fixtures/hms-real from shared/fixtures/hms-real (override
  * with CAIRN_HMS_REAL_DIR), and golden values of its test spectrogram read with pyarrow 25.0.1
  * after the seed's `fillna(0).values[:, 1:].T.astype("float32")` (generator:
  * test/golden/parquet_golden.py real).
  */
 import { join } from "node:path"
 
-export const HMS_REAL_DIR = process.env.CAIRN_HMS_REAL_DIR ?? join(import.meta.dirname, "..", "..", "..", "shared", "fixtures", "hms-real")
+export const HMS_REAL_DIR = process.env.CAIRN_HMS_REAL_DIR ?? join(import.meta.dirname, "..", "fixtures", "hms-real")
+/** The original beside the repository (a workspace's shared folder), when it is there. */
+export const HMS_REAL_SHARED_DIR = join(import.meta.dirname, "..", "..", "..", "shared", "fixtures", "hms-real")
 export const REAL_SPECTROGRAM = join(HMS_REAL_DIR, "test_spectrograms", "853520.parquet")
 
 export const REAL_SPECTROGRAM_GOLDEN = {

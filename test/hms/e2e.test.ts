@@ -12,7 +12,7 @@ import { SUBMISSION_COLUMNS } from "../../stages/hms/constants.js"
 
 const REPO = path.resolve(__dirname, "../..")
 const BIN = path.join(REPO, "bin", "cairn.js")
-const REAL = process.env.CAIRN_HMS_REAL_DIR ?? path.resolve(REPO, "..", "shared", "fixtures", "hms-real")
+const REAL = process.env.CAIRN_HMS_REAL_DIR ?? path.join(REPO, "test", "fixtures", "hms-real")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-e2e-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
