@@ -104,6 +104,13 @@ const metricLines = (metrics: RunReport["metrics"], plan: Plan): Array<string> =
 
 const CLI_DIR = path.dirname(fileURLToPath(import.meta.url))
 
+/** A folder as `dir/ (a.csv, b.json, +2 more)`: where a user finds what a run wrote. */
+const showFolder = (dir: string): string => {
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort() : []
+  const shown = files.slice(0, 3).join(", ") + (files.length > 3 ? `, +${files.length - 3} more` : "")
+  return `${path.relative(process.cwd(), dir) || "."}/${shown ? ` (${shown})` : ""}`
+}
+
 /** Everything the fast path must see unchanged to replay this run (see fast-path.js). */
 const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, published: ReadonlyArray<[string, string]>, outRoot: string) =>
   Effect.gen(function* () {
@@ -130,8 +137,8 @@ const stampFor = (l: Loaded, plan: Plan, report: RunReport, jobs: number, publis
       ...cachedStages.map(formatOutcome),
       ...summaryLines({ ...report, stages: cachedStages, seconds: 0 }),
       ...metricLines(report.metrics, plan),
-      ...published.map(([id, dest]) => `published ${id} -> ${path.relative(process.cwd(), dest) || "."}`),
-      ...(plan.pipeline.afterRun ? [`wrote ${path.relative(process.cwd(), path.resolve(outRoot, plan.pipeline.afterRun.outDir)) || "."}`] : []),
+      ...published.map(([id, dest]) => `published ${id} -> ${showFolder(dest)}`),
+      ...(plan.pipeline.afterRun ? [`report -> ${showFolder(path.resolve(outRoot, plan.pipeline.afterRun.outDir))}`] : []),
     ]
     const json = reportJson({ ...report, stages: cachedStages })
     const copies: Array<readonly [string, string]> = []
@@ -202,13 +209,13 @@ const runCommand = Command.make(
           const abs = path.resolve(outRoot, dest)
           yield* copyOut(art.artifact.dir, abs)
           published.push([inst.id, abs])
-          yield* Console.log(`published ${inst.id} -> ${path.relative(process.cwd(), abs) || "."}`)
+          yield* Console.log(`published ${inst.id} -> ${showFolder(abs)}`)
         }
       }
       if (report.ok && o.target.length === 0 && plan.pipeline.afterRun) {
         const outDir = path.resolve(outRoot, plan.pipeline.afterRun.outDir)
         yield* writeAfterRun(plan, report, outDir)
-        yield* Console.log(`wrote ${path.relative(process.cwd(), outDir) || "."}`)
+        yield* Console.log(`report -> ${showFolder(outDir)}`)
       }
       if (Option.isSome(o.json)) {
         const file = path.resolve(o.json.value)
