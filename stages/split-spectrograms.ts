@@ -60,7 +60,7 @@ export const splitSpectrograms = defineStage({
             done++
             yield* ctx.progress({ fraction: done / ids.length, text: `${done}/${ids.length} spectrograms (${computed} processed)` })
           }),
-        { concurrency: DEFAULT_SPLIT_CONCURRENCY, discard: true },
+        { concurrency: pool.capacity, discard: true },
       )
       // How many were processed says how the result was made, not what it is: a log line, not a
       // metric (metrics are hashed with the output and would defeat early cutoff).

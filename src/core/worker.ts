@@ -105,11 +105,18 @@ export const serveTasks = <I, O>(handler: (input: I) => Effect.Effect<O, unknown
 }
 
 export interface WorkerPool<I, O> {
-  /** Runs one task on the first free worker (workers start on first use). */
+  /** Runs one task on the first free lane (workers start on first use). */
   readonly run: (input: I) => Effect.Effect<O, WorkerTaskFailed>
+  /** How many tasks the pool takes at once: run this many concurrently to keep every lane busy. */
+  readonly capacity: number
 }
 
 export interface WorkerPoolOptions<I, O> {
+  /**
+   * Tasks queued per worker (default 2): a worker that has its next task waiting never idles
+   * while this thread is busy (with its inline lane, say) and cannot hand it one.
+   */
+  readonly depth?: number
   /**
    * The same task run on this thread. Given, it is one of the pool's `size` lanes: work starts at
    * once, while the workers are still loading (a worker takes a second or two to start).
@@ -118,6 +125,9 @@ export interface WorkerPoolOptions<I, O> {
 }
 
 type Lane = Worker | "inline"
+
+/** Tasks queued per worker by default. */
+const DEFAULT_WORKER_DEPTH = 2
 
 /** How long a closing worker may take before it is terminated. */
 const WORKER_CLOSE_TIMEOUT_MS = 5000
@@ -134,6 +144,7 @@ export const makeWorkerPool = <I, O>(entry: URL, size: number, options: WorkerPo
     const inline = options.inline
     if (inline) yield* Queue.offer(idle, "inline")
     const maxWorkers = inline ? size - 1 : size
+    const depth = Math.max(1, options.depth ?? DEFAULT_WORKER_DEPTH)
     const workers: Array<Worker> = []
     const pending = new Map<number, Deferred.Deferred<O, WorkerTaskFailed>>()
     let nextId = 0
@@ -176,6 +187,8 @@ export const makeWorkerPool = <I, O>(entry: URL, size: number, options: WorkerPo
         if (pending.size > 0) failAll(`worker ${name} exited with code ${code}`)
       })
       workers.push(w)
+      // The worker's other slots are free at once; the caller takes the first.
+      for (let i = 1; i < depth; i++) Effect.runSync(Queue.offer(idle, w))
       return w
     }
     const acquire: Effect.Effect<Lane> = Effect.flatMap(Queue.poll(idle), (free) =>
@@ -196,5 +209,5 @@ export const makeWorkerPool = <I, O>(entry: URL, size: number, options: WorkerPo
               }),
         (lane) => Queue.offer(idle, lane),
       )
-    return { run }
+    return { run, capacity: (inline ? 1 : 0) + maxWorkers * depth }
   })
