@@ -35,7 +35,7 @@ import {
   TrainError,
 } from "./errors.js"
 import { KlDivLossWithLogitsForVal, klDivLossWithLogits, softmaxRows } from "./loss.js"
-import { buildResNet, type NamedTensor, type ResNet, type ResNetConfig, type ResNetVariant } from "./resnet.js"
+import { buildResNet, type ResNet, type ResNetConfig, type ResNetVariant } from "./resnet.js"
 import { OneCycleSchedule, oneCycleConfig } from "./schedule.js"
 
 /** Every hyperparameter of a fold's training. */
