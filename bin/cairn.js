@@ -21,6 +21,7 @@ if (fast !== undefined) {
   await Promise.all([import("effect"), import("@effect/cli"), import("@effect/platform-node/NodeContext")])
   const { register } = await import("tsx/esm/api")
   register()
-  const { main } = await import("../src/cli/main.ts")
+  // TypeScript from here on (a URL, so that tsc does not resolve it as a .js import).
+  const { main } = await import(new URL("../src/cli/main.ts", import.meta.url).href)
   process.exitCode = await main(argv)
 }

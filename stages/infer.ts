@@ -12,6 +12,8 @@ import {
   TEST_SPECTROGRAMS_DIR,
   VOTE_COLUMNS,
 } from "./hms/constants.js"
+import { BACKEND_PROBE_INPUTS, type BackendName, probeBackend } from "../src/ml/backend-probe.js"
+import { checkpointFileName } from "../src/ml/checkpoint-name.js"
 import { testset } from "./hms/testset.js"
 import { BackendParam, IN_CHANS, ModelName } from "./hms/model-params.js"
 import { readSpectrogram } from "./hms/spectrogram.js"
@@ -38,11 +40,9 @@ export const infer = defineStage({
   description: "mean of the fold models' softmax over the test spectrograms",
   params: Schema.Struct({ model: ModelName, img_size: Schema.Int.pipe(Schema.positive()), batch_size: Schema.Int.pipe(Schema.positive()), backend: BackendParam }),
   inputs: { models: allOf(train), data: testset },
-  engine: (p) =>
-    Effect.map(
-      Effect.promise(() => import("../src/ml/backend.js")),
-      ({ probeBackend }) => ({ backend: p.backend === "auto" ? probeBackend() : p.backend }),
-    ),
+  // The backend in use is part of the key (results differ in the last bits between backends).
+  engine: (p) => Effect.sync(() => ({ backend: p.backend === "auto" ? probeBackend() : p.backend })),
+  engineInputs: BACKEND_PROBE_INPUTS,
   layer: DuckDbLive,
   run: (ctx) =>
     Effect.gen(function* () {
@@ -58,12 +58,11 @@ export const infer = defineStage({
           memoryWindow(String(test.columns.spectrogram_id[i]), { data: s.data, height: SPECTROGRAM_ROWS, width: s.rows, order: "C" }),
         ),
       )
-      const { checkpointFileName } = yield* Effect.promise(() => import("../src/ml/checkpoint.js"))
       const checkpoints = ctx.inputs.models.map((m) => path.join(m.dir, checkpointFileName(m.value.fold)))
       const p = ctx.params
       yield* ctx.log(`backend ${ctx.engine.backend}: ${checkpoints.length} fold models x ${test.rows} test spectrograms`)
       const predicted = yield* predictInWorker(
-        ctx.engine.backend as "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu",
+        ctx.engine.backend as BackendName,
         { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, batchSize: p.batch_size },
         checkpoints,
         windows,

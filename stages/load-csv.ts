@@ -20,6 +20,6 @@ export const loadCsv = defineStage({
       const table = yield* loadTrainTable(file)
       yield* writeTrainTable(path.join(ctx.outDir, TRAIN_TABLE_FILE), table)
       yield* ctx.metrics({ train_rows: table.rows })
-      return { rows: table.rows, source: file }
+      return { rows: table.rows }
     }),
 })

@@ -1,7 +1,7 @@
 import * as path from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { defineStage } from "../src/index.js"
-import { N_CLASSES } from "./hms/constants.js"
+import { N_CLASSES, TRAIN_CSV } from "./hms/constants.js"
 import { LABELS_TABLE_FILE, readTrainTable, TRAIN_TABLE_FILE, writeTrainTable } from "./hms/tables.js"
 import { firstRowPerKey, normalizeVotes as normalize, type TrainTable } from "./hms/train-table.js"
 import { loadCsv } from "./load-csv.js"
@@ -20,7 +20,7 @@ export const normalizeVotes = defineStage({
   inputs: { table: loadCsv },
   run: (ctx) =>
     Effect.gen(function* () {
-      const table = yield* readTrainTable(path.join(ctx.inputs.table.dir, TRAIN_TABLE_FILE), ctx.inputs.table.value.source)
+      const table = yield* readTrainTable(path.join(ctx.inputs.table.dir, TRAIN_TABLE_FILE), TRAIN_CSV)
       const votes = yield* Either.match(normalize(table), { onLeft: Effect.fail, onRight: Effect.succeed })
       const first = firstRowPerKey(table.spectrogramId)
       const kept = ctx.params.max_rows > 0 ? first.subarray(0, ctx.params.max_rows) : first

@@ -1,32 +1,23 @@
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { writeArrowTable } from "../src/data/arrow.js"
 import { defineStage } from "../src/index.js"
+import { BACKEND_PROBE_INPUTS, type BackendName, probeBackend } from "../src/ml/backend-probe.js"
+import { checkpointFileName } from "../src/ml/checkpoint-name.js"
 import { assignFolds } from "./assign-folds.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./hms/constants.js"
 import { BackendParam, IN_CHANS, ModelName, SEED_ONE_CYCLE } from "./hms/model-params.js"
-import { EmptyFold, ParamFileUnreadable } from "./hms/stage-errors.js"
-import { FOLDS_TABLE_FILE, readFoldArrow } from "./hms/tables.js"
+import { EmptyFold } from "./hms/stage-errors.js"
+import { FOLDS_TABLE_FILE, HISTORY_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./hms/tables.js"
 import { splitSpectrograms } from "./split-spectrograms.js"
 
-/** The fold's out-of-fold predictions: label_id and the six probabilities. */
-export const VAL_PREDICTIONS_FILE = "val_predictions.arrow"
-export const HISTORY_FILE = "history.json"
-
-const sha256OfFile = (param: string, file: string) =>
-  Effect.try({
-    try: () => createHash("sha256").update(fs.readFileSync(file)).digest("hex"),
-    catch: (error) => new ParamFileUnreadable({ param, file, reason: (error as Error).message }),
-  })
 
 /** The smallest positive float32 (subnormal). */
 const MIN_FLOAT32 = 1.401298464324817e-45
 
-/** `<dir>/best_model_fold{k}.safetensors` (the name lives in src/ml/checkpoint.ts, loaded lazily with TF.js). */
-const checkpointIn = (dir: string, fold: number) =>
-  Effect.map(Effect.promise(() => import("../src/ml/checkpoint.js")), ({ checkpointFileName }) => path.join(dir, checkpointFileName(fold)))
+/** `<dir>/best_model_fold{k}.safetensors`. */
+const checkpointIn = (dir: string, fold: number) => path.join(dir, checkpointFileName(fold))
 
 const TrainParams = Schema.Struct({
   fold: Schema.Int.pipe(Schema.nonNegative()),
@@ -56,16 +47,11 @@ export const train = defineStage({
   description: "one fold's ResNet-D",
   params: TrainParams,
   inputs: { folds: assignFolds, windows: splitSpectrograms },
-  // The backend in use is part of the key (results differ in the last bits between backends), and
-  // so is the content of any checkpoint or pretrained file a param names.
-  engine: (p) =>
-    Effect.gen(function* () {
-      const { probeBackend } = yield* Effect.promise(() => import("../src/ml/backend.js"))
-      const extra: Record<string, string> = { backend: p.backend === "auto" ? probeBackend() : p.backend }
-      if (p.checkpoints) extra.checkpoint_sha256 = yield* sha256OfFile("checkpoints", yield* checkpointIn(p.checkpoints, p.fold))
-      if (p.pretrained) extra.pretrained_sha256 = yield* sha256OfFile("pretrained", p.pretrained)
-      return extra
-    }),
+  // The backend in use is part of the key (results differ in the last bits between backends).
+  engine: (p) => Effect.sync(() => ({ backend: p.backend === "auto" ? probeBackend() : p.backend })),
+  engineInputs: BACKEND_PROBE_INPUTS,
+  // So is the content of the pretrained weights and of this fold's given checkpoint.
+  reads: ["pretrained", (p) => (p.checkpoints ? checkpointIn(p.checkpoints, p.fold) : undefined)],
   run: (ctx) =>
     Effect.gen(function* () {
       const p = ctx.params
@@ -82,13 +68,13 @@ export const train = defineStage({
         rows.forEach((r, i) => labels.set(t.votes.subarray(r * N_CLASSES, (r + 1) * N_CLASSES), i * N_CLASSES))
         return { windows: rows.map((r) => npyWindow(path.join(ctx.inputs.windows.dir, `${t.labelId[r]}${NPY_EXTENSION}`))), labels, classes: N_CLASSES }
       }
-      const backend = ctx.engine.backend as "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu"
+      const backend = ctx.engine.backend as BackendName
       yield* ctx.log(`backend ${backend}, ${p.model} ${p.img_size}px, ${trainRows.length} train / ${valRows.length} val windows`)
       const windowShape = [SPECTROGRAM_ROWS, WINDOW_WIDTH] as const
       let result: { bestEpoch: number; bestValLoss: number; history: ReadonlyArray<{ epoch: number; trainLoss: number; valLoss: number; lr: number; seconds: number; imagesPerSecond: number }>; valPredictions: Float32Array; stoppedEarly: boolean }
       if (p.checkpoints) {
         // Given weights: copy them, and score them on the fold as training would have.
-        const given = yield* checkpointIn(p.checkpoints, p.fold)
+        const given = checkpointIn(p.checkpoints, p.fold)
         const ckpt = path.join(ctx.outDir, path.basename(given))
         fs.copyFileSync(given, ckpt)
         const val = dataset(valRows)

@@ -1,19 +1,29 @@
-// The no-op fast path of `cairn run`, in plain JavaScript with no dependencies so that it runs
-// before TypeScript, Effect or the pipeline are loaded.
+// @ts-check
+// The no-op fast path of `cairn run`, in plain JavaScript (checked by tsc) that imports only the
+// core's stamp and store-layout modules, so that it runs before TypeScript, Effect or the pipeline
+// are loaded.
 //
-// After a successful full `cairn run`, the CLI writes a stamp: every file whose change could change
-// the run (the pipeline's code closure, cairn itself, the lockfile, every input data file and
-// folder, the published outputs) with its (size, mtime, inode), and the stored results the run
-// ended with. When the same command is run again and nothing in the stamp changed, every stage
-// would be a cache hit by construction, so the stamp's report is printed as is (all cached),
-// without loading anything. Any difference, or any doubt, falls through to the normal path.
+// After a successful full `cairn run`, the CLI writes a stamp: the state of every path whose change
+// could change any key of the run or its lookup (each stage's code closure and the resolution
+// candidates that must stay absent, cairn itself, the lockfiles, every source file and declared
+// read, the engine inputs, every stored result's files, the published outputs), the declared
+// environment variables, and the stored results the run ended with. It is written only for a plan
+// it can stamp fully: never for one with `cache: false` stages or an engine hook that does not
+// declare what it inspects. When the same command is run again and nothing in the stamp changed,
+// every stage would be a cache hit by construction, so the stamp's report is printed as is (all
+// cached), without loading anything. Any difference, or any doubt, falls through to the full path.
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { collectPathStates, firstChangedPath, isNotFound, writeFileAtomicSync } from "../core/stamp.js"
+import { localLayout } from "../core/store/layout.js"
 
-export const STAMP_FORMAT = 1
+export const STAMP_FORMAT = 2
 
-/** The nearest folder at or above `from` holding a package.json (else `from`). */
+/**
+ * The nearest folder at or above `from` holding a package.json (else `from`).
+ * @param {string} from
+ */
 export const projectRootOf = (from) => {
   let dir = path.resolve(from)
   for (;;) {
@@ -24,145 +34,160 @@ export const projectRootOf = (from) => {
   }
 }
 
-/** `--cache-dir`, else $CAIRN_CACHE_DIR, else `<project>/cache`. */
+/**
+ * `--cache-dir`, else $CAIRN_CACHE_DIR, else `<project>/cache`.
+ * @param {string} root
+ * @param {string | undefined} flag
+ */
 export const cacheDirFor = (root, flag) => path.resolve(flag ?? process.env.CAIRN_CACHE_DIR ?? path.join(root, "cache"))
 
-/** The value of `--name v` or `--name=v` in argv, if any. */
+/**
+ * The value of `--name v` or `--name=v` in argv, if any.
+ * @param {ReadonlyArray<string>} argv
+ * @param {string} name
+ */
 const optionValue = (argv, name) => {
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === `--${name}`) return argv[i + 1]
-    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3)
+    const a = /** @type {string} */ (argv[i])
+    if (a === `--${name}`) return argv[i + 1]
+    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3)
   }
   return undefined
 }
 
-/** What identifies an invocation: same command line, same folder, same Node, same cache setting. */
+/**
+ * What identifies an invocation: same command line, same folder, same Node, same cache setting.
+ * @param {ReadonlyArray<string>} argv
+ */
 const invocationKey = (argv) =>
   createHash("sha256")
     .update(JSON.stringify({ argv, cwd: process.cwd(), node: process.version, cache: process.env.CAIRN_CACHE_DIR ?? null }))
     .digest("hex")
 
-/** Where the stamp of a `run` invocation lives, or undefined when it cannot take the fast path. */
-export const stampFileFor = (argv) => {
+/** Options of `run` that take no value. */
+const FLAGS = new Set(["--verbose"])
+
+/**
+ * The local store layout and invocation of a `run`, or undefined when it cannot take the fast path.
+ * @param {ReadonlyArray<string>} argv
+ */
+const invocationOf = (argv) => {
   if (argv[0] !== "run") return undefined
   if (argv.some((a) => a === "--target" || a.startsWith("--target=") || a === "--force" || a.startsWith("--force="))) return undefined
-  // Every option of `run` takes a value: skip options and their values to find the pipeline.
+  // Every option of `run` but the flags takes a value: skip options and their values to find the pipeline.
   let pipeline
   for (let i = 1; i < argv.length; i++) {
-    if (argv[i].startsWith("-")) {
-      if (!argv[i].includes("=")) i++
+    const a = /** @type {string} */ (argv[i])
+    if (a.startsWith("-")) {
+      if (!a.includes("=") && !FLAGS.has(a)) i++
       continue
     }
-    pipeline = argv[i]
+    pipeline = a
     break
   }
   if (!pipeline) return undefined
   const root = projectRootOf(path.dirname(path.resolve(pipeline)))
-  return path.join(cacheDirFor(root, optionValue(argv, "cache-dir")), "fast", `${invocationKey(argv)}.json`)
+  return { layout: localLayout(cacheDirFor(root, optionValue(argv, "cache-dir"))), key: invocationKey(argv) }
 }
 
-const stampOf = (file) => {
-  const st = fs.statSync(file)
-  return [st.size, st.mtimeMs, st.ino]
+/**
+ * Where the stamp of a `run` invocation lives, or undefined when it cannot take the fast path.
+ * @param {ReadonlyArray<string>} argv
+ */
+export const stampFileFor = (argv) => {
+  const inv = invocationOf(argv)
+  return inv ? inv.layout.fastStamp(inv.key) : undefined
 }
 
-/** Files whose stamps are taken: regular files listed directly, folders walked (files and folders). */
-export const collectStamps = (paths) => {
-  const files = {}
-  const dirs = {}
-  const visit = (p) => {
-    let st
-    try {
-      st = fs.statSync(p)
-    } catch (error) {
-      if (error.code === "ENOENT") {
-        files[p] = null
-        return
-      }
-      throw error
-    }
-    if (st.isDirectory()) {
-      dirs[p] = [st.mtimeMs, st.ino]
-      for (const name of fs.readdirSync(p).sort()) visit(path.join(p, name))
-    } else files[p] = [st.size, st.mtimeMs, st.ino]
-  }
-  for (const p of [...new Set(paths)].sort()) visit(p)
-  return { files, dirs }
+/**
+ * A folder next to the stamp for files rendered for replays (see `copies`).
+ * @param {ReadonlyArray<string>} argv
+ */
+export const replayDirFor = (argv) => {
+  const inv = invocationOf(argv)
+  return inv ? inv.layout.fastReplay(inv.key) : undefined
 }
 
-/** Writes the stamp after a successful full run. */
+/**
+ * What the full path hands over to make a stamp.
+ * @typedef {{
+ *   readonly watch: ReadonlyArray<string>,
+ *   readonly env: Readonly<Record<string, string | null>>,
+ *   readonly exists: ReadonlyArray<string>,
+ *   readonly touch: ReadonlyArray<string>,
+ *   readonly lines: ReadonlyArray<string>,
+ *   readonly report: unknown,
+ *   readonly history: string,
+ *   readonly copies: ReadonlyArray<readonly [string, string]>,
+ * }} Stamp
+ */
+
+/**
+ * Writes the stamp after a successful full run.
+ * @param {ReadonlyArray<string>} argv
+ * @param {Stamp} stamp
+ */
 export const writeStamp = (argv, stamp) => {
   const file = stampFileFor(argv)
   if (!file) return
-  const { files, dirs } = collectStamps(stamp.watch)
-  const body = {
-    format: STAMP_FORMAT,
-    files,
-    dirs,
-    exists: stamp.exists,
-    lines: stamp.lines,
-    report: stamp.report,
-    history: stamp.history,
-    touch: stamp.touch,
-    copies: stamp.copies,
-  }
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  const tmp = `${file}.tmp-${process.pid}`
-  fs.writeFileSync(tmp, JSON.stringify(body))
-  fs.renameSync(tmp, file)
+  const { watch, ...rest } = stamp
+  writeFileAtomicSync(file, JSON.stringify({ format: STAMP_FORMAT, paths: collectPathStates(watch), ...rest }))
 }
 
-/** A folder next to the stamp for files rendered for replays (see `copies`). */
-export const replayDirFor = (argv) => {
-  const file = stampFileFor(argv)
-  return file ? file.replace(/\.json$/, ".replay") : undefined
-}
-
-/** Drops the stamp (a run that did not end well must not be replayed). */
+/**
+ * Drops the stamp (a run that did not end well must not be replayed).
+ * @param {ReadonlyArray<string>} argv
+ */
 export const removeStamp = (argv) => {
   const file = stampFileFor(argv)
   if (file) fs.rmSync(file, { force: true })
 }
 
-const unchanged = (stamp) => {
-  for (const [file, want] of Object.entries(stamp.files)) {
-    let have = null
-    try {
-      have = stampOf(file)
-    } catch (error) {
-      if (error.code !== "ENOENT") throw error
-    }
-    if (JSON.stringify(have) !== JSON.stringify(want)) return false
-  }
-  for (const [dir, want] of Object.entries(stamp.dirs)) {
-    let st
-    try {
-      st = fs.statSync(dir)
-    } catch (error) {
-      if (error.code === "ENOENT") return false
-      throw error
-    }
-    if (st.mtimeMs !== want[0] || st.ino !== want[1]) return false
-  }
-  return stamp.exists.every((p) => fs.existsSync(p))
+/**
+ * What no longer holds of the stamp, or undefined when everything still does.
+ * @param {{ paths: Record<string, import("../core/stamp.js").PathState>, env: Record<string, string | null>, exists: ReadonlyArray<string> }} stamp
+ * @returns {string | undefined}
+ */
+const brokenBy = (stamp) => {
+  const env = Object.entries(stamp.env).find(([k, v]) => (process.env[k] ?? null) !== v)
+  if (env) return `environment variable ${env[0]} changed`
+  const gone = stamp.exists.find((p) => !fs.existsSync(p))
+  if (gone) return `${gone} is gone`
+  const changed = firstChangedPath(stamp.paths)
+  return changed === undefined ? undefined : `${changed} changed`
+}
+
+/**
+ * With CAIRN_EXPLAIN_FAST_PATH set, says on stderr why a run takes the full path.
+ * @param {string} why
+ */
+const explain = (why) => {
+  if (process.env.CAIRN_EXPLAIN_FAST_PATH) process.stderr.write(`cairn: fast path not taken: ${why}\n`)
 }
 
 /**
  * Replays a no-op run when its stamp still holds. Returns the exit code, or undefined to take the
  * normal path.
+ * @param {ReadonlyArray<string>} argv
+ * @returns {number | undefined}
  */
 export const tryFastPath = (argv) => {
   if (process.env.CAIRN_NO_FAST_PATH) return undefined
   const file = stampFileFor(argv)
-  if (!file || !fs.existsSync(file)) return undefined
+  if (!file) return undefined
   let stamp
   try {
     stamp = JSON.parse(fs.readFileSync(file, "utf8"))
   } catch (error) {
-    if (error instanceof SyntaxError) return undefined
+    if (isNotFound(error) || error instanceof SyntaxError) {
+      explain("no stamp of this command (first run, a failed or partial run, or a plan the fast path cannot replay)")
+      return undefined
+    }
     throw error
   }
-  if (stamp.format !== STAMP_FORMAT || !unchanged(stamp)) return undefined
+  if (stamp.format !== STAMP_FORMAT) return explain("stamp of another format"), undefined
+  const why = brokenBy(stamp)
+  if (why !== undefined) return explain(why), undefined
   const started = new Date()
   const t0 = performance.now()
   // Files an after-run hook wrote, rendered for this replay when the stamp was made.
@@ -180,8 +205,13 @@ export const tryFastPath = (argv) => {
   }
   // Keep `cairn runs` and the least-recently-used order of `gc --max-size` as a full run would.
   const now = new Date()
-  for (const record of stamp.touch) fs.utimesSync(record, now, now)
-  fs.mkdirSync(stamp.history, { recursive: true })
-  fs.writeFileSync(path.join(stamp.history, `${started.toISOString().replace(/[:.]/g, "-")}-${process.pid}.json`), JSON.stringify(report, null, 1))
+  for (const record of stamp.touch) {
+    try {
+      fs.utimesSync(record, now, now)
+    } catch (error) {
+      if (!isNotFound(error)) throw error
+    }
+  }
+  writeFileAtomicSync(path.join(stamp.history, `${started.toISOString().replace(/[:.]/g, "-")}-${process.pid}.json`), JSON.stringify(report, null, 1))
   return 0
 }

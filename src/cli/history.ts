@@ -1,9 +1,7 @@
-import * as fs from "node:fs"
-import * as path from "node:path"
 import type { Json } from "../core/canonical.js"
-import { readJsonFileSync } from "../core/fs-util.js"
+import type { HistoryFile } from "../core/store/artifact-store.js"
 
-/** One `cairn run` as saved under `<cache>/history/<pipeline>/<id>.json`. */
+/** One `cairn run` as saved in the store's history. */
 export interface HistoryEntry {
   readonly runId: string
   readonly pipeline: string
@@ -13,23 +11,16 @@ export interface HistoryEntry {
   readonly params: Readonly<Record<string, unknown>>
   readonly metrics: Readonly<Record<string, Json>>
   readonly stages: ReadonlyArray<{ readonly id: string; readonly status: string; readonly key: string | null; readonly seconds: number }>
+  /** The metric shown first (the pipeline's first printed metric). */
+  readonly headline?: string
 }
 
-export const listHistory = (cacheDir: string, pipeline?: string): Array<HistoryEntry> => {
-  const root = path.join(cacheDir, "history")
-  if (!fs.existsSync(root)) return []
-  const pipelines = pipeline ? [pipeline] : fs.readdirSync(root)
-  const out: Array<HistoryEntry> = []
-  for (const p of pipelines) {
-    const dir = path.join(root, p)
-    if (!fs.existsSync(dir)) continue
-    for (const f of fs.readdirSync(dir).sort()) {
-      const e = readJsonFileSync<Omit<HistoryEntry, "runId">>(path.join(dir, f))
-      if (e) out.push({ ...e, runId: f.replace(/\.json$/, "") })
-    }
-  }
-  return out.sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0))
-}
+/** History entries from the store's files, oldest first. */
+export const historyEntries = (files: ReadonlyArray<HistoryFile>): Array<HistoryEntry> =>
+  files
+    .map((f) => ({ ...(f.body as Omit<HistoryEntry, "runId">), runId: f.runId }))
+    .filter((e) => typeof e.startedAt === "string" && Array.isArray(e.stages))
+    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0))
 
 const show = (v: unknown): string => (v === undefined ? "-" : typeof v === "number" ? formatNumber(v) : JSON.stringify(v))
 
@@ -39,9 +30,10 @@ const formatNumber = (v: number): string => (Number.isInteger(v) ? String(v) : M
 export const changedParams = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
   [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).sort()
 
-/** The headline metric of a run: `cv_score` when there is one. */
+/** The headline metric of a run: the one its pipeline prints first, else its first numeric metric. */
 export const headline = (e: HistoryEntry): string => {
-  if (typeof e.metrics.cv_score === "number") return `cv ${formatNumber(e.metrics.cv_score)}`
+  const named = e.headline !== undefined ? e.metrics[e.headline] : undefined
+  if (typeof named === "number") return `${e.headline} ${formatNumber(named)}`
   const first = Object.entries(e.metrics).find(([, v]) => typeof v === "number")
   return first ? `${first[0]} ${formatNumber(first[1] as number)}` : "-"
 }

@@ -36,16 +36,23 @@ export class FileError extends Data.TaggedError("FileError")<{
   readonly file: string
   readonly operation: string
   readonly detail: string
+  /** The thrown error (with its errno code and stack), when there was one. */
+  readonly cause?: unknown
 }> {
   override get message(): string {
     return `${this.operation} ${this.file}: ${this.detail}`
   }
 }
 
-/** A stage's `run` failed; `cause` is the stage's own (tagged) error or defect, rendered. */
+/**
+ * A stage failed: its `run`, or the framework's work for it (hashing its inputs, committing its
+ * output). `detail` is one line; `cause` keeps the original error or Effect cause (with stack)
+ * for `cairn run --verbose`.
+ */
 export class StageFailed extends Data.TaggedError("StageFailed")<{
   readonly id: string
   readonly detail: string
+  readonly cause?: unknown
 }> {
   override get message(): string {
     return `stage ${this.id} failed: ${this.detail}`
@@ -66,6 +73,7 @@ export class StageSkipped extends Data.TaggedError("StageSkipped")<{
 export class ClosureError extends Data.TaggedError("ClosureError")<{
   readonly file: string
   readonly detail: string
+  readonly cause?: unknown
 }> {
   override get message(): string {
     return `cannot resolve the imports of ${this.file}: ${this.detail}`
@@ -79,4 +87,48 @@ export const describeError = (error: unknown): string => {
     return String((error as { message: unknown }).message)
   }
   return String(error)
+}
+
+/** A file a stage reads in place (a source's, or one it declares in `reads`) changed while it ran. */
+export class InputChanged extends Data.TaggedError("InputChanged")<{
+  readonly file: string
+  readonly change: "modified" | "removed" | "added"
+}> {
+  override get message(): string {
+    return `input changed while running: ${this.file} was ${this.change}; nothing was stored (its result would not match its key): run again once the data is stable`
+  }
+}
+
+/** A stage wrote into a stored input (allowed by the file system for root, never by cairn). */
+export class InputWritten extends Data.TaggedError("InputWritten")<{
+  readonly input: string
+  readonly files: ReadonlyArray<{ readonly file: string; readonly change: "modified" | "removed" | "added" }>
+}> {
+  override get message(): string {
+    const shown = this.files.slice(0, 3).map((f) => `${f.file} (${f.change})`).join(", ")
+    const more = this.files.length > 3 ? ` and ${this.files.length - 3} more` : ""
+    return `the stage wrote into its input ${this.input}: ${shown}${more}; inputs are read-only. The damaged stored result was removed and will be recomputed; nothing was stored for this stage`
+  }
+}
+
+/** A stage returned a value naming an absolute path of this machine: it would not be portable. */
+export class UnportableValue extends Data.TaggedError("UnportableValue")<{
+  readonly path: string
+  readonly value: string
+}> {
+  override get message(): string {
+    return `its value holds an absolute path at ${this.path || "<root>"} (${this.value}): a cached value must not depend on where the files are; return a path relative to the input (or a content hash)`
+  }
+}
+
+/** A source's folder (named by a param) does not exist. */
+export class SourceMissing extends Data.TaggedError("SourceMissing")<{
+  readonly stage: string
+  readonly param: string
+  readonly value: string
+  readonly resolved: string
+}> {
+  override get message(): string {
+    return `param ${this.param}=${this.value}: no such file or folder (${this.resolved}), needed by source ${this.stage}`
+  }
 }

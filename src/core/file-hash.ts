@@ -3,28 +3,14 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { FileError } from "./errors.js"
-import { atomicWriteFileSync, readJsonFileSync } from "./fs-util.js"
+import { atomicWriteFileSync, errorText, readJsonFileSync } from "./fs-util.js"
+import { type FileStamp, isRacy, sameStamp, stampOfStats } from "./stamp.js"
 
-/** What identifies a file's content without reading it, as make and git do. */
-export interface FileStamp {
-  readonly size: number
-  readonly mtimeMs: number
-  readonly ino: number
-}
+export type { FileStamp }
 
 interface MemoEntry extends FileStamp {
   readonly hash: string
 }
-
-/**
- * A file modified less than this long ago is hashed but not remembered: a second write within the
- * file system's mtime granularity could otherwise keep the same stamp with new content ("racy git").
- */
-const RACY_WINDOW_MS = 2000
-
-const sameStamp = (a: FileStamp, b: FileStamp) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino
-
-export const stampOf = (st: fs.Stats): FileStamp => ({ size: st.size, mtimeMs: st.mtimeMs, ino: st.ino })
 
 /** Streams a file through sha256. */
 export const hashFileContent = (file: string): Effect.Effect<string, FileError> =>
@@ -32,16 +18,20 @@ export const hashFileContent = (file: string): Effect.Effect<string, FileError> 
     const hash = createHash("sha256")
     const stream = fs.createReadStream(file, { highWaterMark: 1 << 20 })
     stream.on("data", (chunk) => hash.update(chunk))
-    stream.on("error", (error) =>
-      resume(Effect.fail(new FileError({ file, operation: "hash", detail: error.message }))),
-    )
+    stream.on("error", (error) => resume(Effect.fail(new FileError({ file, operation: "hash", detail: error.message, cause: error }))))
     stream.on("end", () => resume(Effect.succeed(hash.digest("hex"))))
     return Effect.sync(() => stream.destroy())
   })
 
+/** A file's content hash and the stamp it had when hashed. */
+export interface HashedFile {
+  readonly hash: string
+  readonly stamp: FileStamp
+}
+
 /**
- * Content hashes of data files remembered by (path, size, mtime, inode), persisted in the cache dir,
- * so that a rerun with unchanged inputs stats its data files and reads none of them.
+ * Content hashes of data files remembered by (path, size, mtime, ctime, inode), persisted in the
+ * cache dir, so that a rerun with unchanged inputs stats its data files and reads none of them.
  */
 export class FileHashMemo {
   private readonly entries: Map<string, MemoEntry>
@@ -51,26 +41,27 @@ export class FileHashMemo {
 
   constructor(private readonly file: string) {
     const loaded = readJsonFileSync<Record<string, MemoEntry>>(file)
-    this.entries = new Map(Object.entries(loaded ?? {}))
+    this.entries = new Map(Object.entries(loaded ?? {}).filter(([, e]) => typeof e.ctimeMs === "number"))
   }
 
   /** The content hash of one file, reading it only when its stamp is unknown or changed. */
-  hashFile(file: string): Effect.Effect<{ hash: string; stamp: FileStamp }, FileError> {
+  hashFile(file: string): Effect.Effect<HashedFile, FileError> {
     return Effect.gen(this, function* () {
       const abs = path.resolve(file)
       const st = yield* Effect.try({
         try: () => fs.statSync(abs),
-        catch: (error) => new FileError({ file: abs, operation: "stat", detail: String((error as Error).message) }),
+        catch: (error) => new FileError({ file: abs, operation: "stat", detail: errorText(error), cause: error }),
       })
       if (!st.isFile()) {
         return yield* Effect.fail(new FileError({ file: abs, operation: "hash", detail: "not a regular file" }))
       }
-      const stamp = stampOf(st)
+      const stamp = stampOfStats(st)
       const known = this.entries.get(abs)
       if (known && sameStamp(known, stamp)) return { hash: known.hash, stamp }
       const hash = yield* hashFileContent(abs)
       this.readFiles.push(abs)
-      if (Date.now() - stamp.mtimeMs > RACY_WINDOW_MS) {
+      // A file changed within the timestamp granularity is hashed but not remembered ("racy git").
+      if (!isRacy(stamp, Date.now())) {
         this.entries.set(abs, { ...stamp, hash })
         this.dirty = true
       }
@@ -100,23 +91,26 @@ export interface ManifestEntry {
 /** Every regular file under a directory, sorted by relative path (symlinks followed to files). */
 export const listFiles = (dir: string): Effect.Effect<Array<string>, FileError> =>
   Effect.try({
-    try: () => {
-      const out: Array<string> = []
-      const walk = (rel: string) => {
-        const entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true })
-        for (const entry of entries) {
-          const childRel = rel ? `${rel}/${entry.name}` : entry.name
-          if (entry.isDirectory()) walk(childRel)
-          else if (entry.isFile()) out.push(childRel)
-          else if (entry.isSymbolicLink()) {
-            const st = fs.statSync(path.join(dir, childRel))
-            if (st.isDirectory()) walk(childRel)
-            else if (st.isFile()) out.push(childRel)
-          }
-        }
-      }
-      walk("")
-      return out.sort()
-    },
-    catch: (error) => new FileError({ file: dir, operation: "list", detail: String((error as Error).message) }),
+    try: () => listFilesSync(dir),
+    catch: (error) => new FileError({ file: dir, operation: "list", detail: errorText(error), cause: error }),
   })
+
+/** `listFiles`, throwing. */
+export const listFilesSync = (dir: string): Array<string> => {
+  const out: Array<string> = []
+  const walk = (rel: string) => {
+    const entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true })
+    for (const entry of entries) {
+      const childRel = rel ? `${rel}/${entry.name}` : entry.name
+      if (entry.isDirectory()) walk(childRel)
+      else if (entry.isFile()) out.push(childRel)
+      else if (entry.isSymbolicLink()) {
+        const st = fs.statSync(path.join(dir, childRel))
+        if (st.isDirectory()) walk(childRel)
+        else if (st.isFile()) out.push(childRel)
+      }
+    }
+  }
+  walk("")
+  return out.sort()
+}

@@ -1,31 +1,20 @@
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { Effect } from "effect"
 import { FileError } from "./errors.js"
+import { isErrno, isNotFound, tempName, writeFileAtomicSync } from "./stamp.js"
 
-const isErrno = (error: unknown, code: string): boolean =>
-  typeof error === "object" && error !== null && (error as NodeJS.ErrnoException).code === code
+export { isErrno, isNotFound, tempName }
 
-export const isNotFound = (error: unknown): boolean => isErrno(error, "ENOENT")
 export const isAlreadyExists = (error: unknown): boolean => isErrno(error, "EEXIST")
 
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))
-
-/** A unique sibling name for a temp file or dir, tagged with this process id. */
-export const tempName = (base: string): string =>
-  `${base}.tmp-${process.pid}-${crypto.randomBytes(6).toString("hex")}`
+/** The message of a thrown value, with its errno code when it has one ("ENOSPC: no space left..."). */
+export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** Writes a file by writing a sibling temp file and renaming it over the target. */
 export const atomicWriteFileSync = (file: string, data: string | Uint8Array): Effect.Effect<void, FileError> =>
   Effect.try({
-    try: () => {
-      fs.mkdirSync(path.dirname(file), { recursive: true })
-      const tmp = tempName(file)
-      fs.writeFileSync(tmp, data)
-      fs.renameSync(tmp, file)
-    },
-    catch: (error) => new FileError({ file, operation: "write", detail: errorText(error) }),
+    try: () => writeFileAtomicSync(file, data),
+    catch: (error) => new FileError({ file, operation: "write", detail: errorText(error), cause: error }),
   })
 
 /**
@@ -52,12 +41,12 @@ export const readJsonFileSync = <T>(file: string): T | undefined => {
 export const removeTree = (target: string): Effect.Effect<void, FileError> =>
   Effect.try({
     try: () => fs.rmSync(target, { recursive: true, force: true }),
-    catch: (error) => new FileError({ file: target, operation: "remove", detail: errorText(error) }),
+    catch: (error) => new FileError({ file: target, operation: "remove", detail: errorText(error), cause: error }),
   })
 
 /** Runs a synchronous file operation, mapping a thrown error to a FileError naming the file. */
 export const fsTry = <A>(file: string, operation: string, f: () => A): Effect.Effect<A, FileError> =>
-  Effect.try({ try: f, catch: (error) => new FileError({ file, operation, detail: errorText(error) }) })
+  Effect.try({ try: f, catch: (error) => new FileError({ file, operation, detail: errorText(error), cause: error }) })
 
 /** Whether a process with this pid is alive on this machine. */
 export const processAlive = (pid: number): boolean => {

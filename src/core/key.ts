@@ -2,8 +2,11 @@ import { Either } from "effect"
 import { canonicalJson, type Json, sha256 } from "./canonical.js"
 import type { UnhashableValue } from "./errors.js"
 
-/** Bumped when the key record's shape changes: old entries then simply miss. */
-export const KEY_FORMAT = 1
+/**
+ * Bumped when the key record's shape changes, or when cairn's core changes what a stage computes
+ * (the core is not part of any closure): old entries then simply miss.
+ */
+export const KEY_FORMAT = 2
 
 /** Everything that can change a stage's result, as one record hashed as canonical JSON. */
 export interface KeyRecord {
@@ -15,6 +18,10 @@ export interface KeyRecord {
   readonly params: Json
   /** Input name → content hash of the upstream artifact (an array for `allOf`). */
   readonly inputs: Readonly<Record<string, string | ReadonlyArray<string>>>
+  /** Declared environment variables → value (null: unset). */
+  readonly env: Readonly<Record<string, string | null>>
+  /** Declared reads (`param:NAME`, `path:PATH`, `fn<i>:<j>`) → content hash, or "absent". */
+  readonly reads: Readonly<Record<string, string>>
   readonly engine: {
     readonly node: string
     readonly packages: Readonly<Record<string, string>>
@@ -31,6 +38,8 @@ export type KeyChange =
   | { readonly field: "code"; readonly files: ReadonlyArray<{ readonly file: string; readonly change: "added" | "removed" | "modified" }> }
   | { readonly field: "param"; readonly name: string; readonly before: Json | undefined; readonly after: Json | undefined }
   | { readonly field: "input"; readonly name: string; readonly detail?: string }
+  | { readonly field: "env"; readonly name: string; readonly before: Json | undefined; readonly after: Json | undefined }
+  | { readonly field: "read"; readonly name: string }
   | { readonly field: "engine"; readonly name: string; readonly before: Json | undefined; readonly after: Json | undefined }
 
 const same = (a: unknown, b: unknown): boolean => {
@@ -66,6 +75,16 @@ export const diffKeys = (
   for (const name of new Set([...Object.keys(b.inputs), ...Object.keys(a.inputs)])) {
     if (!same(b.inputs[name], a.inputs[name])) changes.push({ field: "input", name })
   }
+  const benv = (b.env ?? {}) as Record<string, Json>
+  const aenv = (a.env ?? {}) as Record<string, Json>
+  for (const name of new Set([...Object.keys(benv), ...Object.keys(aenv)])) {
+    if (!same(benv[name], aenv[name])) changes.push({ field: "env", name, before: benv[name], after: aenv[name] })
+  }
+  const breads = b.reads ?? {}
+  const areads = a.reads ?? {}
+  for (const name of new Set([...Object.keys(breads), ...Object.keys(areads)])) {
+    if (breads[name] !== areads[name]) changes.push({ field: "read", name })
+  }
   const be = b.engine as Record<string, Json>
   const ae = a.engine as Record<string, Json>
   for (const name of new Set([...Object.keys(be), ...Object.keys(ae)])) {
@@ -99,5 +118,9 @@ export const describeChange = (c: KeyChange): string => {
       return `input ${c.name} changed${c.detail ? `: ${c.detail}` : ""}`
     case "engine":
       return `engine ${c.name}: ${show(c.before)} -> ${show(c.after)}`
+    case "env":
+      return `env ${c.name}: ${show(c.before)} -> ${show(c.after)}`
+    case "read":
+      return `read ${c.name.replace(/^(param|path):/, "")} changed`
   }
 }

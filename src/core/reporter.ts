@@ -11,6 +11,8 @@ export interface StageOutcome {
   readonly seconds: number
   /** One line: why it failed or was skipped. */
   readonly error?: string
+  /** The failure with its stack or Effect cause, for `--verbose`. */
+  readonly cause?: unknown
 }
 
 /** Where a run's human-facing output goes. Layers: pretty (TTY), plain (logs), collect (tests). */

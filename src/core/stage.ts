@@ -93,6 +93,13 @@ export type InputArtifacts<I extends InputSpecs> = {
     : Artifact<OutputOf<I[K]>>
 }
 
+/**
+ * A file or folder a stage reads besides its inputs: the name of one of its params whose value is
+ * the path ("" = nothing), a path relative to the project root, or a function of the params giving
+ * paths (undefined or "" = nothing).
+ */
+export type ReadSpec<P> = string | ((params: P) => string | ReadonlyArray<string> | undefined)
+
 export interface StageDefinition<Name extends string, P, I extends InputSpecs, V, E, R> {
   readonly name: Name
   /** Bump to invalidate every cached result of this stage by hand. */
@@ -101,8 +108,26 @@ export interface StageDefinition<Name extends string, P, I extends InputSpecs, V
   /** Effect Schema of the params (a `Schema.Struct`); only declared params reach the stage and its key. */
   readonly params: Schema.Schema<P, any, never>
   readonly inputs?: I
-  /** Extra engine identity for the key, resolved before the key is computed (e.g. the TF.js backend). */
+  /**
+   * Extra engine identity for the key, resolved before the key is computed (e.g. the TF.js backend).
+   * It must depend only on the params, the `env` it declares, the installed packages and the paths
+   * in `engineInputs`: those are what the no-op fast path checks before replaying a run. Files whose
+   * content matters belong in `reads`.
+   */
   readonly engine?: (params: P) => Effect.Effect<Readonly<Record<string, string>>, unknown>
+  /**
+   * Paths the `engine` hook inspects, e.g. a driver's device list: the fast path replays a run only
+   * while they are unchanged. A stage with an `engine` hook and no `engineInputs` (not even `[]`)
+   * makes its pipelines ineligible for the fast path.
+   */
+  readonly engineInputs?: ReadonlyArray<string>
+  /** Environment variables the stage reads: their values are part of its key. */
+  readonly env?: ReadonlyArray<string>
+  /**
+   * Files and folders the stage reads besides its inputs (a checkpoint named by a param, say): their
+   * content is part of its key, and they must not change while it runs.
+   */
+  readonly reads?: ReadonlyArray<ReadSpec<P>>
   /** Services the stage's `run` needs. */
   readonly layer?: Layer.Layer<R, unknown, never>
   readonly run: (ctx: StageContext<P, I>) => Effect.Effect<V, E, R | Scope.Scope>
@@ -120,10 +145,19 @@ export interface Stage<Name extends string, P, I extends InputSpecs, V> {
   readonly params: Schema.Schema<P, any, never>
   readonly inputs: I
   readonly engine: ((params: P) => Effect.Effect<Readonly<Record<string, string>>, unknown>) | undefined
+  readonly engineInputs: ReadonlyArray<string> | undefined
+  readonly env: ReadonlyArray<string>
+  readonly reads: ReadonlyArray<ReadSpec<P>>
   readonly layer: Layer.Layer<any, unknown, never> | undefined
   readonly run: (ctx: StageContext<P, I>) => Effect.Effect<V, unknown, any>
-  /** Absolute path of the module whose code closure is hashed into the key. */
+  /** Absolute path of the module that defined the stage (the caller of `defineStage`, or `module`). */
   readonly module: string
+  /**
+   * Every project module on the call stack when the stage was defined (the caller of `defineStage`,
+   * a factory in between, the module calling the factory): the code closure starts from all of them,
+   * so the file holding the `run` code is in it wherever `defineStage` itself was called.
+   */
+  readonly definedIn: ReadonlyArray<string>
   /** A source reads a directory in place: no run, its artifact hash is the directory's content hash. */
   readonly source: { readonly param: string; readonly include: ReadonlyArray<string> | undefined } | undefined
   readonly cache: boolean
@@ -131,18 +165,34 @@ export interface Stage<Name extends string, P, I extends InputSpecs, V> {
   readonly _value?: V
 }
 
-/** The file that called the function calling this one, from the stack (tsx and vitest keep .ts paths). */
-export const callerFile = (skip: ReadonlyArray<string>): string | undefined => {
+/** A stack line's location when it is a file: "at f (/abs/x.ts:1:2)", "at file:///abs/x.ts:1:2". */
+const STACK_FILE = /(?:\(|^at )((?:file:\/\/)?\/[^():]+):\d+:\d+\)?$/
+
+/**
+ * The files of the synchronous call stack, innermost first, without node's internals, packages and
+ * the files in `skip` (tsx and vitest keep .ts paths). Frames of awaiting callers ("at async ...")
+ * are left out: whether they appear depends on how the runtime loads modules.
+ */
+export const callerFiles = (skip: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 200
   const stack = new Error().stack ?? ""
+  Error.stackTraceLimit = limit
+  const out: Array<string> = []
   for (const line of stack.split("\n").slice(1)) {
-    const m = /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?\s*$/.exec(line.trim())
+    const text = line.trim()
+    if (text.startsWith("at async ")) continue
+    const m = STACK_FILE.exec(text)
     if (!m) continue
     const file = m[1]!.startsWith("file://") ? fileURLToPath(m[1]!) : m[1]!
-    if (skip.some((s) => file.endsWith(s))) continue
-    return file
+    if (file.includes("/node_modules/") || skip.some((s) => file.endsWith(s)) || out.includes(file)) continue
+    out.push(file)
   }
-  return undefined
+  return out
 }
+
+/** The file that called the function calling this one. */
+export const callerFile = (skip: ReadonlyArray<string>): string | undefined => callerFiles(skip)[0]
 
 const toPath = (module: string): string => (module.startsWith("file:") ? fileURLToPath(module) : module)
 
@@ -155,7 +205,8 @@ const SELF = ["/src/core/stage.ts", "/src/core/stage.js"]
 export const defineStage = <const Name extends string, P, const I extends InputSpecs = {}, V = void, E = never, R = never>(
   def: StageDefinition<Name, P, I, V, E, R>,
 ): Stage<Name, P, I, V> => {
-  const module = def.module !== undefined ? toPath(def.module) : callerFile(SELF)
+  const frames = callerFiles(SELF)
+  const module = def.module !== undefined ? toPath(def.module) : frames[0]
   if (module === undefined) throw new Error(`defineStage(${def.name}): cannot find the defining module; pass \`module: import.meta.url\``)
   if (!/^[a-z0-9][a-z0-9-]*$/.test(def.name)) {
     throw new Error(`defineStage: stage name "${def.name}" must be kebab-case ([a-z0-9-])`)
@@ -168,9 +219,13 @@ export const defineStage = <const Name extends string, P, const I extends InputS
     params: def.params,
     inputs: (def.inputs ?? {}) as I,
     engine: def.engine,
+    engineInputs: def.engineInputs,
+    env: def.env ?? [],
+    reads: def.reads ?? [],
     layer: def.layer,
     run: def.run as Stage<Name, P, I, V>["run"],
     module,
+    definedIn: [...new Set([module, ...frames])],
     source: undefined,
     cache: def.cache ?? true,
   }
@@ -194,7 +249,8 @@ export const defineSource = <const Name extends string, const Param extends stri
   /** Only these paths under the directory are part of the source (and hashed); default: everything. */
   readonly include?: ReadonlyArray<string>
 }): Stage<Name, { readonly [K in Param]: string }, {}, SourceValue> => {
-  const module = callerFile(SELF) ?? "<source>"
+  const frames = callerFiles(SELF)
+  const module = frames[0] ?? "<source>"
   return {
     _tag: "Stage",
     name: def.name,
@@ -203,11 +259,15 @@ export const defineSource = <const Name extends string, const Param extends stri
     params: def.params,
     inputs: {},
     engine: undefined,
+    engineInputs: [],
+    env: [],
+    reads: [],
     layer: undefined,
     run: () => {
       throw new Error(`source ${def.name} is not run`)
     },
     module,
+    definedIn: frames,
     source: { param: def.param, include: def.include },
     cache: true,
   }

@@ -11,29 +11,24 @@
  * answers which backend "auto" would pick without loading or initialising TF.js (cache keys of
  * training stages include it: results differ in the last bits between backends).
  */
-import { existsSync, readdirSync } from "node:fs"
 import { createRequire } from "node:module"
 import * as tf from "@tensorflow/tfjs"
 import { Data, Effect } from "effect"
 import { registerHostKernels } from "./ops.js"
 import { registerWasmTrainingKernels } from "./wasm-kernels.js"
+import {
+  BACKEND_ORDER,
+  BACKEND_PACKAGES as PACKAGES,
+  type BackendName,
+  type BackendRequest,
+  NVIDIA_GPUS_DIR,
+  nvidiaGpuPresent,
+  resolvable,
+} from "./backend-probe.js"
 
-export type BackendName = "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu"
-export type BackendRequest = "auto" | BackendName
+export { BACKEND_ORDER, type BackendName, type BackendRequest, nvidiaGpuPresent, probeBackend } from "./backend-probe.js"
 
-/** The resolution order of "auto". */
-export const BACKEND_ORDER: ReadonlyArray<BackendName> = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"]
-
-/** Package providing each backend, and the TF.js backend name it registers. */
-const PACKAGES: Readonly<Record<BackendName, { readonly pkg: string; readonly tfName: string }>> = {
-  "tensorflow-gpu": { pkg: "@tensorflow/tfjs-node-gpu", tfName: "tensorflow" },
-  tensorflow: { pkg: "@tensorflow/tfjs-node", tfName: "tensorflow" },
-  wasm: { pkg: "@tensorflow/tfjs-backend-wasm", tfName: "wasm" },
-  cpu: { pkg: "@tensorflow/tfjs", tfName: "cpu" },
-}
-
-/** Where the NVIDIA kernel driver lists the GPUs it answers for. */
-const NVIDIA_GPUS_DIR = "/proc/driver/nvidia/gpus"
+const require_ = createRequire(import.meta.url)
 
 export interface ResolvedBackend {
   readonly name: BackendName
@@ -52,38 +47,29 @@ export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{
   }
 }
 
-const require_ = createRequire(import.meta.url)
-
-const resolvable = (pkg: string): boolean => {
-  try {
-    require_.resolve(pkg)
-    return true
-  } catch (error) {
-    if ((error as { code?: string }).code === "MODULE_NOT_FOUND") return false
-    throw error
-  }
-}
-
-/** True when the NVIDIA driver reports at least one GPU. */
-export function nvidiaGpuPresent(): boolean {
-  if (!existsSync(NVIDIA_GPUS_DIR)) return false
-  return readdirSync(NVIDIA_GPUS_DIR).length > 0
-}
-
-/** Which backend "auto" would pick, from installed packages and the GPU driver only (TF.js untouched). */
-export function probeBackend(): BackendName {
-  if (resolvable(PACKAGES["tensorflow-gpu"].pkg) && nvidiaGpuPresent()) return "tensorflow-gpu"
-  if (resolvable(PACKAGES.tensorflow.pkg)) return "tensorflow"
-  if (resolvable(PACKAGES.wasm.pkg)) return "wasm"
-  return "cpu"
-}
-
 const fail = (requested: BackendRequest, backend: BackendName, reason: string) =>
   Effect.fail(new BackendUnavailable({ requested, backend, reason }))
 
+/**
+ * Imports a backend's package. The specifiers are literal (typed as strings: the optional packages
+ * may be absent) so that code closures list them with their installed versions.
+ */
+const loadPackage = (backend: BackendName): Promise<unknown> => {
+  switch (backend) {
+    case "tensorflow-gpu":
+      return import("@tensorflow/tfjs-node-gpu" as string)
+    case "tensorflow":
+      return import("@tensorflow/tfjs-node" as string)
+    case "wasm":
+      return import("@tensorflow/tfjs-backend-wasm")
+    case "cpu":
+      return Promise.resolve(tf)
+  }
+}
+
 const importPackage = (requested: BackendRequest, backend: BackendName) =>
   Effect.tryPromise({
-    try: () => import(PACKAGES[backend].pkg) as Promise<unknown>,
+    try: () => loadPackage(backend),
     catch: (error) => new BackendUnavailable({ requested, backend, reason: `import failed: ${String(error)}` }),
   })
 

@@ -30,8 +30,7 @@ export interface StatefulModel {
   readonly tensors: ReadonlyArray<NamedTensor>
 }
 
-/** The seed's checkpoint name for a fold (`best_model_fold{k}`), as safetensors. */
-export const checkpointFileName = (fold: number): string => `best_model_fold${fold}.safetensors`
+export { checkpointFileName } from "./checkpoint-name.js"
 
 /** The metadata `safetensors.torch.save_file` users conventionally write. */
 export const TORCH_METADATA: Readonly<Record<string, string>> = { format: "pt" }

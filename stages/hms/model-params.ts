@@ -3,9 +3,10 @@
  * CFG) as `SEED_CONFIG`: one place for them.
  */
 import { Schema } from "effect"
+import { BACKEND_ORDER } from "../../src/ml/backend-probe.js"
 
 export const ModelName = Schema.Literal("resnet34d", "resnet18d")
-export const BackendParam = Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu")
+export const BackendParam = Schema.Literal("auto", ...BACKEND_ORDER)
 
 /** The seed's CFG (hms-hbac-resnet34d-baseline-training). */
 export const SEED_CONFIG = {

@@ -19,17 +19,6 @@ export class OofMismatch extends Data.TaggedError("OofMismatch")<{
   }
 }
 
-/** A file a param names cannot be read (a checkpoint folder, pretrained weights). */
-export class ParamFileUnreadable extends Data.TaggedError("ParamFileUnreadable")<{
-  readonly param: string
-  readonly file: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `--param ${this.param}: cannot read ${this.file}: ${this.reason}`
-  }
-}
-
 /** test.csv and sample_submission.csv disagree. */
 export class SubmissionMismatch extends Data.TaggedError("SubmissionMismatch")<{
   readonly file: string

@@ -13,6 +13,10 @@ export const TRAIN_TABLE_FILE = "train.arrow"
 export const LABELS_TABLE_FILE = "labels.arrow"
 export const FOLDS_TABLE_FILE = "folds.arrow"
 export const FOLDS_CSV_FILE = "folds.csv"
+/** A fold's out-of-fold predictions (train's output): label_id and the six probabilities. */
+export const VAL_PREDICTIONS_FILE = "val_predictions.arrow"
+/** A fold's per-epoch losses (train's output). */
+export const HISTORY_FILE = "history.json"
 
 const voteColumns = (votes: Float64Array, rows: number) =>
   Object.fromEntries(

@@ -2,7 +2,7 @@ import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { canonicalJson, hashJson } from "../../src/core/canonical.js"
-import { ClosureResolver } from "../../src/core/closure.js"
+import { ClosureResolver } from "../../src/core/closure/resolver.js"
 import { computeKey, describeChange, diffKeys, KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
 import { makeProject, removeProjects } from "./helpers.js"
 
@@ -13,18 +13,20 @@ const golden: KeyRecord = {
   code: "3f1c0d2a9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a",
   params: { lr: 0.001, img_size: 512, classes: ["seizure", "lpd"], nested: { b: true, a: null } },
   inputs: { table: "aa".repeat(32), models: ["bb".repeat(32), "cc".repeat(32)] },
+  env: { CUDA_VISIBLE_DEVICES: null },
+  reads: { "param:pretrained": "dd".repeat(32) },
   engine: { node: "20", packages: { effect: "3.22.4", "@tensorflow/tfjs": "4.22.0" }, backend: "wasm" },
 }
 
 describe("cache key", () => {
   afterAll(removeProjects)
   it("is the sha256 of one canonical JSON record (golden; same as Python's json.dumps(sort_keys=True))", () => {
-    expect(KEY_FORMAT).toBe(1)
-    expect(Either.getOrThrow(computeKey(golden))).toBe("74bb7e83a5bb9e2d66e313855a29f5e6f7c38675a921ee86da7ee33e78d4b677")
+    expect(KEY_FORMAT).toBe(2)
+    expect(Either.getOrThrow(computeKey(golden))).toBe("2f9bfd4bf1062942331db215666801df1f12dfd899ce4fa4142570a53c28ff0b")
   })
 
   it("does not depend on key order, and changes with any field", () => {
-    const reordered = JSON.parse(JSON.stringify({ engine: golden.engine, inputs: golden.inputs, params: { nested: { a: null, b: true }, classes: ["seizure", "lpd"], img_size: 512, lr: 0.001 }, code: golden.code, version: 2, stage: golden.stage, format: 1 }))
+    const reordered = JSON.parse(JSON.stringify({ engine: golden.engine, inputs: golden.inputs, params: { nested: { a: null, b: true }, classes: ["seizure", "lpd"], img_size: 512, lr: 0.001 }, code: golden.code, version: 2, stage: golden.stage, format: 2, reads: golden.reads, env: golden.env }))
     expect(Either.getOrThrow(computeKey(reordered))).toBe(Either.getOrThrow(computeKey(golden)))
     const variants: Array<KeyRecord> = [
       { ...golden, version: 3 },
@@ -33,6 +35,9 @@ describe("cache key", () => {
       { ...golden, engine: { ...golden.engine, backend: "tensorflow-gpu" } },
       { ...golden, engine: { ...golden.engine, node: "22" } },
       { ...golden, code: "0".repeat(64) },
+      { ...golden, env: { CUDA_VISIBLE_DEVICES: "0" } },
+      { ...golden, reads: { "param:pretrained": "ee".repeat(32) } },
+      { ...golden, engine: { ...golden.engine, packages: { ...golden.engine.packages, effect: "3.22.5" } } },
     ]
     const keys = new Set(variants.map((v) => Either.getOrThrow(computeKey(v))))
     expect(keys.size).toBe(variants.length)
@@ -97,7 +102,9 @@ describe("cache key", () => {
       "stages/unrelated.ts": "export const u = 1\n",
     })
     const resolver = new ClosureResolver(dir, path.join(dir, "cache", "closures.json"))
-    const closure = await Effect.runPromise(resolver.closureOf(path.join(dir, "stages/a.ts"), [path.join(dir, "stages/b.ts")]))
+    // b.ts is another stage's module and a.ts imports only its stage definition `b`: not followed.
+    const stageExports = new Map([[path.join(dir, "stages/b.ts"), new Set(["b"])]])
+    const closure = await Effect.runPromise(resolver.closureOf([path.join(dir, "stages/a.ts")], stageExports))
     expect(Object.keys(closure.files)).toEqual(["stages/a.ts", "stages/lib/h.ts", "stages/lib/lazy.ts", "stages/lib/worker.ts"])
     // Golden (checked with Python: sha256 of the JSON of {path: sha256(bytes)}).
     expect(closure.hash).toBe("acbe287d5041c85026ab4faf4d420d42ccf20201a02a3d92633c2a93b0fc16d2")

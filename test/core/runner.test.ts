@@ -7,7 +7,8 @@ import { parseOverride, planPipeline } from "../../src/core/pipeline.js"
 import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
 import { runPlan } from "../../src/core/runner.js"
 import { pipelineStatus } from "../../src/core/status.js"
-import { CacheStore } from "../../src/core/store.js"
+import { CacheStore } from "../../src/core/store/artifact-store.js"
+import { LocalStore } from "../../src/core/store/local/local-store.js"
 import { fixtureFiles, memoFiles } from "./fixture-project.js"
 import { makeProject, removeProjects, writeFile } from "./helpers.js"
 
@@ -27,7 +28,7 @@ const run = (dir: string, pipelineFile: string, params: ReadonlyArray<string> = 
       const report = yield* runPlan(plan, { jobs: 2, force }).pipe(Effect.provide(Layer.succeed(RunReporter, collected.reporter)))
       const status = Object.fromEntries(report.stages.map((s) => [s.id, s.status]))
       return { report, status, readFiles: [...store.fileHashes.readFiles], lines: collected.lines }
-    }).pipe(Effect.provide(CacheStore.layer(path.join(dir, "cache"), dir))),
+    }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
   )
 
 const ran = (status: Record<string, string>) =>
@@ -50,6 +51,7 @@ describe("runner", () => {
 
   it("runs everything once, then nothing, and reads no data file on a no-op rerun", async () => {
     const first = await run(dir, "pipelines/chain.ts")
+    expect(first.report.stages.filter((s) => s.error), JSON.stringify(first.report.stages)).toEqual([])
     expect(first.report.ok).toBe(true)
     expect(ran(first.status)).toEqual(["clean", "count", "data", "merge", "other", "split/part-0", "split/part-1", "split/part-2"])
     expect(first.report.metrics).toEqual({ words: 4, total: 4 })
@@ -94,7 +96,7 @@ describe("runner", () => {
         const pipeline = yield* loadPipeline(path.join(dir, "pipelines/chain.ts"))
         const plan = yield* planPipeline(pipeline, [])
         return yield* pipelineStatus(plan)
-      }).pipe(Effect.provide(CacheStore.layer(path.join(dir, "cache"), dir))),
+      }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
     )
     const data = status.find((s) => s.id === "data")!
     expect(data.state).toBe("stale")
@@ -112,7 +114,7 @@ describe("runner", () => {
         const pipeline = yield* loadPipeline(path.join(dir, "pipelines/chain.ts"))
         const plan = yield* planPipeline(pipeline, [Either.getOrThrow(parseOverride("min=3"))])
         return yield* pipelineStatus(plan)
-      }).pipe(Effect.provide(CacheStore.layer(path.join(dir, "cache"), dir))),
+      }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
     )
     const byId = Object.fromEntries(status.map((s) => [s.id, s]))
     expect(byId.clean!.state).toBe("fresh")
@@ -151,7 +153,7 @@ describe("runner", () => {
     expect(second.status["per-file"]).toBe("ran")
     expect(second.report.metrics.computed).toBe(1)
     expect(runsLogged()).toEqual(["item:c.txt"])
-    const out = second.report.artifacts.get("per-file")!.artifact.dir
+    const out = second.report.artifacts.get("per-file")!.dir
     expect(fs.readdirSync(out).sort()).toEqual(["a.txt.up", "b.txt.up", "c.txt.up"])
     expect(fs.readFileSync(path.join(out, "c.txt.up"), "utf8")).toBe("THIRD\n")
 

@@ -12,7 +12,8 @@ import { loadPipeline } from "../../src/cli/project.js"
 import { parseOverride, planPipeline, restrictPlan } from "../../src/core/pipeline.js"
 import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
 import { runPlan } from "../../src/core/runner.js"
-import { CacheStore } from "../../src/core/store.js"
+import { CacheStore } from "../../src/core/store/artifact-store.js"
+import { LocalStore } from "../../src/core/store/local/local-store.js"
 import { decodeNpy } from "../../src/data/npy.js"
 import { FOLD_TABLE_COLUMNS, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR } from "../../stages/hms/constants.js"
 import { writeSynthDataset } from "../../stages/hms/synth.js"
@@ -53,7 +54,7 @@ const run = (data: string, cache: string, target = "split-spectrograms") =>
       const collected = collectingReporter()
       const report = yield* runPlan(only, { jobs: 2, force: [] }).pipe(Effect.provide(Layer.succeed(RunReporter, collected.reporter)))
       return { report, status: Object.fromEntries(report.stages.map((s) => [s.id, s.status])), lines: collected.lines }
-    }).pipe(Effect.provide(CacheStore.layer(cache, REPO))),
+    }).pipe(Effect.provide(LocalStore.layer(cache, REPO))),
   )
 
 const records = (cache: string): Array<{ id: string }> => {
@@ -68,14 +69,14 @@ describe("HMS data stages", () => {
     const data = variant("good", () => {})
     const r = await run(data, cache)
     expect(r.report.ok, JSON.stringify(r.report.stages)).toBe(true)
-    const folds = r.report.artifacts.get("assign-folds")!.artifact.dir
+    const folds = r.report.artifacts.get("assign-folds")!.dir
     // The fold CSV equals the data layer's (itself checked byte for byte against pandas + scikit-learn).
     const table = await Effect.runPromise(loadTrainTable(path.join(data, TRAIN_CSV)).pipe(Effect.provide(DuckDbLive)))
     const expected = Either.getOrThrow(buildFoldTable(table))
     const csv = fs.readFileSync(path.join(folds, "folds.csv"), "utf8")
     expect(csv).toBe(formatCsv(foldTableColumns(expected)))
     expect(csv.split("\n")[0]).toBe(FOLD_TABLE_COLUMNS.join(","))
-    const windows = r.report.artifacts.get("split-spectrograms")!.artifact.dir
+    const windows = r.report.artifacts.get("split-spectrograms")!.dir
     const npys = fs.readdirSync(windows).sort()
     expect(npys).toEqual([...expected.labelId].map((id) => `${id}.npy`).sort())
     const one = Either.getOrThrow(decodeNpy(fs.readFileSync(path.join(windows, npys[0]!)), npys[0]!))
@@ -94,7 +95,7 @@ describe("HMS data stages", () => {
     const again = await run(data, cache)
     expect(again.status["split-spectrograms"]).toBe("ran")
     expect(again.lines.join("\n")).toContain(`1 of ${expected.rows + 1} spectrograms processed, ${expected.rows} reused`)
-    expect(fs.existsSync(path.join(again.report.artifacts.get("split-spectrograms")!.artifact.dir, "4000000001.npy"))).toBe(true)
+    expect(fs.existsSync(path.join(again.report.artifacts.get("split-spectrograms")!.dir, "4000000001.npy"))).toBe(true)
   })
 
   const cases: Array<[string, (dir: string) => void, string, RegExp]> = [

@@ -1,0 +1,34 @@
+/** Runs a pipeline's after-run hook (a report of the run) into a fresh folder. */
+import * as fs from "node:fs"
+import { Effect } from "effect"
+import { planEdges } from "../core/dag.js"
+import { describeError } from "../core/errors.js"
+import type { Plan } from "../core/pipeline.js"
+import type { RunReport } from "../core/runner.js"
+import { AfterRunFailed } from "./errors.js"
+
+export const writeAfterRun = (plan: Plan, report: Pick<RunReport, "startedAt" | "seconds" | "stages" | "artifacts">, outDir: string) =>
+  Effect.gen(function* () {
+    const after = plan.pipeline.afterRun
+    if (!after) return
+    yield* Effect.try({
+      try: () => {
+        fs.rmSync(outDir, { recursive: true, force: true })
+        fs.mkdirSync(outDir, { recursive: true })
+      },
+      catch: (error) => new AfterRunFailed({ detail: `cannot prepare ${outDir}: ${describeError(error)}`, cause: error }),
+    })
+    yield* Effect.mapError(
+      after.write({
+        pipeline: plan.pipeline.name,
+        startedAt: report.startedAt,
+        seconds: report.seconds,
+        params: plan.globals,
+        stages: report.stages.map((s) => ({ id: s.id, status: s.status, seconds: s.seconds })),
+        edges: planEdges(plan).map(([a, b]) => [a, b] as const),
+        artifacts: report.artifacts,
+        outDir,
+      }),
+      (e) => new AfterRunFailed({ detail: describeError(e), cause: e }),
+    )
+  })

@@ -1,0 +1,81 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Either, Layer, Option } from "effect"
+import { describeError } from "../../core/errors.js"
+import { restrictPlan } from "../../core/pipeline.js"
+import { ReporterLive } from "../../core/reporter.js"
+import { reportJson, runPlan } from "../../core/runner.js"
+import { writeAfterRun } from "../after-run.js"
+import { EXIT_STAGE_FAILED, UsageError } from "../errors.js"
+import { removeStamp, writeStamp } from "../fast-path.js"
+import { load, storeLayer } from "../load.js"
+import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg } from "../options.js"
+import { defaultJobs } from "../project.js"
+import { copyOut, showFolder } from "../publish.js"
+import { stampFor, unstampable } from "../replay-stamp.js"
+import { causeLines, metricLines, runHeader, summaryLines } from "../run-output.js"
+
+/** `cairn run`: runs what is stale, publishes, reports, and stamps the run for the fast path. */
+export const runCommand = (argv: () => ReadonlyArray<string>) =>
+  Command.make(
+    "run",
+    {
+      pipeline: pipelineArg,
+      params: paramOpt,
+      target: Options.text("target").pipe(Options.repeated, Options.withDescription("only this stage (and what it needs); repeatable")),
+      jobs: jobsOpt,
+      cacheDir: cacheDirOpt,
+      force: Options.text("force").pipe(Options.repeated, Options.withDescription("rerun this stage even if cached; repeatable")),
+      json: Options.text("json").pipe(Options.optional, Options.withDescription("write the run report as JSON to this file")),
+      out: Options.text("out").pipe(Options.optional, Options.withDescription("folder for published outputs and reports (default: the project root)")),
+      verbose: Options.boolean("verbose").pipe(Options.withDescription("print each failure's full cause (stack traces)")),
+    },
+    (o) =>
+      Effect.gen(function* () {
+        const l = yield* load(o.pipeline, o.params, o.cacheDir)
+        const outRoot = Option.isSome(o.out) ? path.resolve(o.out.value) : l.root
+        const plan = yield* Either.match(restrictPlan(l.plan, o.target), { onLeft: Effect.fail, onRight: Effect.succeed })
+        const jobs = Option.getOrElse(o.jobs, defaultJobs)
+        if (jobs < 1) return yield* new UsageError({ detail: "--jobs must be at least 1" })
+        yield* Console.log(runHeader(plan, jobs, l.cacheDir))
+        removeStamp(argv())
+        const store = storeLayer(l)
+        const report = yield* runPlan(plan, { jobs, force: o.force }).pipe(Effect.provide(Layer.merge(store, ReporterLive.auto(process.stdout))))
+        for (const line of [...summaryLines(report), ...metricLines(report.metrics, plan)]) yield* Console.log(line)
+        if (o.verbose) for (const line of causeLines(report)) yield* Console.error(line)
+        for (const w of report.warnings) yield* Console.error(`warning: ${w}`)
+        const published: Array<readonly [string, string]> = []
+        if (report.ok && o.target.length === 0) {
+          for (const [dest, stage] of Object.entries(plan.pipeline.publish ?? {})) {
+            const inst = plan.instances.find((i) => i.stage === stage)
+            const art = inst && report.artifacts.get(inst.id)
+            if (!art) continue
+            const abs = path.resolve(outRoot, dest)
+            yield* copyOut(art.dir, abs)
+            published.push([inst.id, abs])
+            yield* Console.log(`published ${inst.id} -> ${showFolder(abs)}`)
+          }
+        }
+        if (report.ok && o.target.length === 0 && plan.pipeline.afterRun) {
+          const outDir = path.resolve(outRoot, plan.pipeline.afterRun.outDir)
+          yield* writeAfterRun(plan, report, outDir)
+          yield* Console.log(`report -> ${showFolder(outDir)}`)
+        }
+        if (Option.isSome(o.json)) {
+          const file = path.resolve(o.json.value)
+          fs.mkdirSync(path.dirname(file), { recursive: true })
+          fs.writeFileSync(file, `${JSON.stringify(reportJson(report), null, 2)}\n`)
+        }
+        if (!report.ok) {
+          process.exitCode = EXIT_STAGE_FAILED
+          return
+        }
+        if (o.target.length === 0 && o.force.length === 0) {
+          const stamp = yield* Effect.either(stampFor(l, plan, report, jobs, published, outRoot, argv()).pipe(Effect.provide(store)))
+          // No stamp is no error: the next run takes the full path.
+          if (Either.isRight(stamp) && stamp.right) writeStamp(argv(), stamp.right)
+          else if (o.verbose) yield* Console.error(`note: no fast-path stamp: ${Either.isLeft(stamp) ? describeError(stamp.left) : unstampable(plan)}`)
+        }
+      }),
+  ).pipe(Command.withDescription("run a pipeline: only what changed reruns"))

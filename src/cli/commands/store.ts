@@ -1,0 +1,68 @@
+/** The commands that maintain the store: gc, clean, verify. */
+import * as fs from "node:fs"
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import { formatSize, parseSize } from "../../core/fs-util.js"
+import { CacheStore } from "../../core/store/artifact-store.js"
+import { EXIT_STAGE_FAILED, UsageError } from "../errors.js"
+import { storeLayer } from "../load.js"
+import { cacheDirOpt } from "../options.js"
+import { cacheDirFor, projectRootOf } from "../project.js"
+
+/** The store of the project around the current folder, if it exists. */
+const existingStore = (cacheDir: Option.Option<string>) => {
+  const root = projectRootOf(process.cwd())
+  const dir = cacheDirFor(root, Option.getOrUndefined(cacheDir))
+  return { dir, exists: fs.existsSync(dir), layer: storeLayer({ cacheDir: dir, root }) }
+}
+
+export const gcCommand = Command.make(
+  "gc",
+  {
+    cacheDir: cacheDirOpt,
+    maxSize: Options.text("max-size").pipe(Options.optional, Options.withDescription("evict least recently used results until the store is this small (e.g. 5G)")),
+    keepLast: Options.integer("keep-last").pipe(Options.optional, Options.withDescription("keep only results used by the last N runs of each pipeline and the current state")),
+  },
+  (o) =>
+    Effect.gen(function* () {
+      const maxBytes = Option.isSome(o.maxSize) ? parseSize(o.maxSize.value) : undefined
+      if (Option.isSome(o.maxSize) && maxBytes === undefined) return yield* new UsageError({ detail: `--max-size: cannot read "${o.maxSize.value}"` })
+      const s = existingStore(o.cacheDir)
+      if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
+      const store = yield* CacheStore.pipe(Effect.provide(s.layer))
+      const r = yield* store.gc({ keepLast: Option.getOrUndefined(o.keepLast), maxBytes })
+      const kept = r.keptForRuns > 0 ? `; kept ${r.keptForRuns} results a running pipeline uses` : ""
+      yield* Console.log(
+        `gc: removed ${r.removedRuns} results, ${r.removedItems} items, ${r.removedTrees} trees, ${r.removedObjects} objects; ${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter)}${kept}`,
+      )
+    }),
+).pipe(Command.withDescription("remove cached results no longer needed (never those of a running pipeline)"))
+
+export const cleanCommand = Command.make("clean", { cacheDir: cacheDirOpt }, (o) =>
+  Effect.gen(function* () {
+    const s = existingStore(o.cacheDir)
+    if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
+    const store = yield* CacheStore.pipe(Effect.provide(s.layer))
+    yield* store.clean()
+    yield* Console.log(`removed every result in ${s.dir}`)
+  }),
+).pipe(Command.withDescription("remove the whole cache (refused while a pipeline runs)"))
+
+export const verifyCommand = Command.make("verify", { cacheDir: cacheDirOpt }, (o) =>
+  Effect.gen(function* () {
+    const s = existingStore(o.cacheDir)
+    if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
+    const store = yield* CacheStore.pipe(Effect.provide(s.layer))
+    const r = yield* store.verify()
+    yield* Console.log(`verify: ${r.objects} objects (${formatSize(r.bytes)}) rehashed`)
+    for (const h of r.corruptObjects) yield* Console.log(`  corrupt object ${h}: quarantined`)
+    for (const t of r.damagedTrees) yield* Console.log(`  damaged tree ${t}: removed`)
+    if (r.removedRecords + r.removedItems > 0) yield* Console.log(`  ${r.removedRecords} results and ${r.removedItems} memo items without their files: removed (they rerun)`)
+    if (r.corruptObjects.length + r.damagedTrees.length === 0) {
+      yield* Console.log("store is consistent")
+      return
+    }
+    yield* Console.log("the results that used them will rerun")
+    process.exitCode = EXIT_STAGE_FAILED
+  }),
+).pipe(Command.withDescription("rehash the store; quarantine corrupt objects so the results using them rerun"))

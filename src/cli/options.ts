@@ -1,0 +1,11 @@
+/** Options several commands share. */
+import { Args, Options } from "@effect/cli"
+
+export const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("a pipeline file, e.g. pipelines/hms-quick.ts"))
+export const paramOpt = Options.text("param").pipe(
+  Options.withAlias("p"),
+  Options.repeated,
+  Options.withDescription("k=v (every stage declaring k) or stage.k=v; repeatable"),
+)
+export const cacheDirOpt = Options.text("cache-dir").pipe(Options.optional, Options.withDescription("cache folder (default: <project>/cache or $CAIRN_CACHE_DIR)"))
+export const jobsOpt = Options.integer("jobs").pipe(Options.withAlias("j"), Options.optional, Options.withDescription("stages run at once (default: cores)"))

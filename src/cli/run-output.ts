@@ -1,0 +1,34 @@
+/** The lines `cairn run` prints around the per-stage lines (the fast path replays them verbatim). */
+import * as path from "node:path"
+import { Cause } from "effect"
+import type { Plan } from "../core/pipeline.js"
+import type { RunReport } from "../core/runner.js"
+
+export const runHeader = (plan: Plan, jobs: number, cacheDir: string) =>
+  `cairn run ${plan.pipeline.name}: ${plan.instances.length} stages, jobs ${jobs}, cache ${path.relative(process.cwd(), cacheDir) || "."}`
+
+export const summaryLines = (report: Pick<RunReport, "ok" | "stages" | "seconds">): Array<string> => {
+  const count = (s: string) => report.stages.filter((x) => x.status === s).length
+  const lines = [
+    `${report.ok ? "ok" : "FAILED"}: ${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("skipped")} skipped in ${report.seconds.toFixed(2)}s`,
+  ]
+  for (const s of report.stages.filter((x) => x.status === "failed")) lines.push(`  failed ${s.id}: ${s.error}`)
+  return lines
+}
+
+/** With `--verbose`: each failure's cause, with its stack (the original error, not one line). */
+export const causeLines = (report: Pick<RunReport, "stages">): Array<string> =>
+  report.stages.flatMap((s) => {
+    if (s.status !== "failed" || s.cause === undefined) return []
+    const c = s.cause
+    const text = Cause.isCause(c) ? Cause.pretty(c) : c instanceof Error ? (c.stack ?? c.message) : JSON.stringify(c)
+    const nested = c instanceof Error && c.cause !== undefined ? [`  caused by: ${c.cause instanceof Error ? (c.cause.stack ?? c.cause.message) : String(c.cause)}`] : []
+    return [`--- ${s.id}`, ...text.split("\n").map((l) => `  ${l}`), ...nested]
+  })
+
+export const metricLines = (metrics: RunReport["metrics"], plan: Plan): Array<string> => {
+  const wanted = plan.pipeline.printMetrics
+  const entries = Object.entries(metrics).filter(([k]) => !wanted || wanted.some((w) => (typeof w === "string" ? w === k : w.test(k))))
+  if (entries.length === 0) return []
+  return ["metrics:", ...entries.map(([k, v]) => `  ${k} = ${typeof v === "number" ? v : JSON.stringify(v)}`)]
+}

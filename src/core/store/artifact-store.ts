@@ -1,0 +1,193 @@
+import { Context, Data, type Effect, type Scope } from "effect"
+import type { Json } from "../canonical.js"
+import type { ClosureResolver } from "../closure/resolver.js"
+import type { FileHashMemo } from "../file-hash.js"
+import type { KeyRecord } from "../key.js"
+
+export { STORE_FORMAT } from "./layout.js"
+
+/** A stage's stored output. */
+export interface StoredOutput {
+  /** Content hash of files + value + metrics: what consumers' keys see. */
+  readonly hash: string
+  /** Hash of the file tree. */
+  readonly tree: string
+  readonly value: Json
+  readonly metrics: Readonly<Record<string, Json>>
+  readonly files: number
+  readonly bytes: number
+}
+
+/** What the store keeps per cache key: the result, and why it has this key (lineage). */
+export interface RunRecord {
+  readonly format: number
+  readonly key: string
+  readonly id: string
+  readonly pipeline: string
+  readonly fields: KeyRecord
+  readonly codeFiles: Readonly<Record<string, string>>
+  /** Input name → cache key(s) of the runs that produced the inputs. */
+  readonly parents: Readonly<Record<string, string | ReadonlyArray<string>>>
+  readonly output: StoredOutput
+  /** Keys of the memo items this run used (kept alive by it in `gc`). */
+  readonly items: ReadonlyArray<string>
+  readonly startedAt: string
+  readonly seconds: number
+}
+
+/** The last key a stage instance had in a pipeline: what `status` compares against. */
+export interface StateEntry {
+  readonly key: string
+  readonly fields: KeyRecord | undefined
+  readonly codeFiles: Readonly<Record<string, string>>
+  /** For sources: the file manifest (path → hash), so status can name changed files. */
+  readonly manifest?: Readonly<Record<string, string>>
+  readonly at: string
+}
+
+export interface MemoItemRecord {
+  readonly format: number
+  readonly key: string
+  readonly tree: string
+  readonly value: Json
+}
+
+/** A stored tree handed to a stage, and the seal that tells afterwards whether anything wrote into it. */
+export interface Materialized {
+  readonly dir: string
+  readonly seal: TreeSeal
+}
+
+/** The stamps of a materialized tree's files when it was handed over (opaque to callers). */
+export interface TreeSeal {
+  readonly tree: string
+  readonly dir: string
+  readonly files: ReadonlyArray<readonly [rel: string, size: number, mtimeMs: number, ctimeMs: number, ino: number]>
+}
+
+/** A file of a stored input that a stage changed, removed or added while it ran. */
+export interface TamperedFile {
+  readonly file: string
+  readonly change: "modified" | "removed" | "added"
+}
+
+/** A memo item found in the store. */
+export interface StoredItem {
+  readonly record: MemoItemRecord
+  readonly files: Materialized
+}
+
+/** The result of `cairn gc`. */
+export interface GcReport {
+  readonly removedRuns: number
+  readonly removedItems: number
+  readonly removedTrees: number
+  readonly removedObjects: number
+  /** Entries kept only because a running pipeline uses them. */
+  readonly keptForRuns: number
+  readonly bytesBefore: number
+  readonly bytesAfter: number
+}
+
+/** The result of `cairn verify`. */
+export interface VerifyReport {
+  readonly objects: number
+  readonly bytes: number
+  /** Objects whose content does not match their hash: moved to quarantine. */
+  readonly corruptObjects: ReadonlyArray<string>
+  /** Trees missing a file, holding a changed or extra file, or without manifest: removed. */
+  readonly damagedTrees: ReadonlyArray<string>
+  /** Run records and memo items that are unreadable or whose tree is gone: removed (they rerun). */
+  readonly removedRecords: number
+  readonly removedItems: number
+}
+
+/** What the no-op fast path checks and touches to replay results (paths it treats as opaque). */
+export interface ReplayFacts {
+  /** Paths whose stamps must be unchanged (the results' files). */
+  readonly watch: ReadonlyArray<string>
+  /** Paths that must still exist (run records). */
+  readonly exists: ReadonlyArray<string>
+  /** Paths to mark as used (least-recently-used order of `gc --max-size`). */
+  readonly touch: ReadonlyArray<string>
+  /** Folder of the pipeline's run history. */
+  readonly history: string
+}
+
+/** One `cairn run` as saved in the store's history. */
+export interface HistoryFile {
+  readonly runId: string
+  readonly body: unknown
+}
+
+/** The staging area of one stage run: the output folder and the memo items it computes. */
+export interface Staging {
+  readonly outDir: string
+  /** Places a file of a materialized input or memo item into `outDir` at `rel`, without copying. */
+  readonly place: (file: string, rel: string) => Effect.Effect<void, StoreError>
+  /** A new folder for a memo item this run computes (committed with the output, or not at all). */
+  readonly itemDir: (key: string) => Effect.Effect<string, StoreError>
+  /** Records the item computed in `itemDir(key)`, hashing its files now. */
+  readonly addItem: (key: string, value: Json) => Effect.Effect<void, StoreError>
+  /**
+   * Commits the pending items, the output files and the run record, in that order: the record is
+   * the commit point, written only when everything it names is stored.
+   */
+  readonly commit: (record: Omit<RunRecord, "format" | "output">, value: Json, metrics: Readonly<Record<string, Json>>) => Effect.Effect<RunRecord, StoreError>
+}
+
+/**
+ * The artifact store: where results live, keyed by cache key. Every layer keeps these promises: a
+ * lookup answers only with a complete result (a record whose files are all present), a
+ * materialized tree's files have their recorded sizes, a commit is all or nothing, nothing that
+ * a live run uses is removed by `gc` or `clean`.
+ */
+export interface ArtifactStore {
+  /** Where the store is, for messages ("cache ./cache"). */
+  readonly location: string
+  readonly projectRoot: string
+  readonly fileHashes: FileHashMemo
+  readonly closures: ClosureResolver
+  /** The complete stored result for a key, or undefined (a miss). */
+  readonly lookup: (key: string) => Effect.Effect<RunRecord | undefined, StoreError>
+  /** The folder of a stored tree, checked complete; fails with `incomplete` when it is not. */
+  readonly materialize: (tree: string) => Effect.Effect<Materialized, StoreError>
+  /** Which files of a materialized tree changed since; a tree written into is removed (it reruns). */
+  readonly checkSeal: (seal: TreeSeal) => Effect.Effect<ReadonlyArray<TamperedFile>, StoreError>
+  readonly lookupItem: (key: string) => Effect.Effect<StoredItem | undefined, StoreError>
+  readonly staging: (label: string) => Effect.Effect<Staging, StoreError, Scope.Scope>
+  /** Holds the per-key lock for the scope (another process computing the same key makes us wait). */
+  readonly lock: (key: string, onWait?: () => Effect.Effect<void>) => Effect.Effect<void, StoreError, Scope.Scope>
+  /** A run's shared lease on the store: what it uses meanwhile is safe from `gc` and `clean`. */
+  readonly lease: () => Effect.Effect<void, StoreError, Scope.Scope>
+  readonly touch: (key: string) => Effect.Effect<void>
+  readonly readState: (pipeline: string, id: string) => Effect.Effect<StateEntry | undefined>
+  readonly writeState: (pipeline: string, id: string, entry: StateEntry) => Effect.Effect<void, StoreError>
+  readonly writeHistory: (pipeline: string, runId: string, body: unknown) => Effect.Effect<void, StoreError>
+  readonly listHistory: (pipeline?: string) => Effect.Effect<ReadonlyArray<HistoryFile>>
+  /** Saves what the memos learned (file hashes, code closures). */
+  readonly saveMemos: () => Effect.Effect<void, StoreError>
+  readonly gc: (options: { readonly keepLast?: number; readonly maxBytes?: number }) => Effect.Effect<GcReport, StoreError>
+  /** Rehashes everything stored; quarantines what is corrupt so the results using it rerun. */
+  readonly verify: () => Effect.Effect<VerifyReport, StoreError>
+  /** Removes every result; refused while a run holds a lease. */
+  readonly clean: () => Effect.Effect<void, StoreError>
+  /** What the fast path must check to replay the results with these keys. */
+  readonly replayFacts: (pipeline: string, keys: ReadonlyArray<string>) => Effect.Effect<ReplayFacts, StoreError>
+}
+
+/** A store operation failed: `reason` says how, `path` names the file at fault. */
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly reason: "io" | "incomplete" | "in-use" | "corrupt"
+  readonly path: string
+  readonly operation: string
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.operation} ${this.path}: ${this.detail}`
+  }
+}
+
+/** The store service. Layers: `LocalStore.layer` (a cache folder of hard links). */
+export class CacheStore extends Context.Tag("cairn/CacheStore")<CacheStore, ArtifactStore>() {}

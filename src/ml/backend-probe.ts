@@ -1,0 +1,55 @@
+/**
+ * Which TF.js backend "auto" picks, answered without loading TF.js: from the installed packages and
+ * the GPU driver's device list. Cheap enough for a cache key's engine hook; the paths it inspects
+ * are `BACKEND_PROBE_INPUTS` (the fast path replays a run only while they are unchanged).
+ */
+import { existsSync, readdirSync } from "node:fs"
+import { createRequire } from "node:module"
+
+export type BackendRequest = "auto" | BackendName
+
+/** The resolution order of "auto". */
+export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const
+
+export type BackendName = (typeof BACKEND_ORDER)[number]
+
+/** Package providing each backend, and the TF.js backend name it registers. */
+export const BACKEND_PACKAGES: Readonly<Record<BackendName, { readonly pkg: string; readonly tfName: string }>> = {
+  "tensorflow-gpu": { pkg: "@tensorflow/tfjs-node-gpu", tfName: "tensorflow" },
+  tensorflow: { pkg: "@tensorflow/tfjs-node", tfName: "tensorflow" },
+  wasm: { pkg: "@tensorflow/tfjs-backend-wasm", tfName: "wasm" },
+  cpu: { pkg: "@tensorflow/tfjs", tfName: "cpu" },
+}
+
+/** Where the NVIDIA kernel driver lists the GPUs it answers for. */
+export const NVIDIA_GPUS_DIR = "/proc/driver/nvidia/gpus"
+
+/** What `probeBackend` looks at besides installed packages. */
+export const BACKEND_PROBE_INPUTS: ReadonlyArray<string> = [NVIDIA_GPUS_DIR]
+
+const require_ = createRequire(import.meta.url)
+
+export const resolvable = (pkg: string): boolean => {
+  try {
+    require_.resolve(pkg)
+    return true
+  } catch (error) {
+    if ((error as { code?: string }).code === "MODULE_NOT_FOUND") return false
+    throw error
+  }
+}
+
+/** True when the NVIDIA driver reports at least one GPU. */
+export function nvidiaGpuPresent(): boolean {
+  if (!existsSync(NVIDIA_GPUS_DIR)) return false
+  return readdirSync(NVIDIA_GPUS_DIR).length > 0
+}
+
+/** Which backend "auto" would pick, from installed packages and the GPU driver only (TF.js untouched). */
+export function probeBackend(): BackendName {
+  if (resolvable(BACKEND_PACKAGES["tensorflow-gpu"].pkg) && nvidiaGpuPresent()) return "tensorflow-gpu"
+  if (resolvable(BACKEND_PACKAGES.tensorflow.pkg)) return "tensorflow"
+  if (resolvable(BACKEND_PACKAGES.wasm.pkg)) return "wasm"
+  return "cpu"
+}
+
