@@ -64,12 +64,17 @@ export const withFileLock = (file: string, onWait?: (owner: LockOwner) => Effect
       for (;;) {
         const took = yield* Effect.try({
           try: () => {
+            // Written aside and linked into place: the lock never exists without its owner.
+            const aside = tempName(file)
+            fs.writeFileSync(aside, JSON.stringify(me))
             try {
-              fs.writeFileSync(file, JSON.stringify(me), { flag: "wx" })
+              fs.linkSync(aside, file)
               return true
             } catch (error) {
               if (isAlreadyExists(error)) return false
               throw error
+            } finally {
+              fs.rmSync(aside, { force: true })
             }
           },
           catch: (error) => new FileError({ file, operation: "lock", detail: String(error) }),
@@ -94,3 +99,33 @@ export const withFileLock = (file: string, onWait?: (owner: LockOwner) => Effect
         if (owner && owner.pid === me.pid && owner.since === me.since) fs.rmSync(file, { force: true })
       }),
   ) satisfies Effect.Effect<LockOwner, FileError, Scope.Scope>
+
+/**
+ * Removes the locks in `dir` left by dead processes on this host (a run killed between its commit
+ * and its lock's release leaves one that no later run takes again). Returns how many it removed.
+ */
+export const sweepStaleLocks = (dir: string): number => {
+  let names: Array<string>
+  try {
+    names = fs.readdirSync(dir)
+  } catch (error) {
+    if (isNotFound(error)) return 0
+    throw error
+  }
+  let removed = 0
+  for (const name of names) {
+    const file = path.join(dir, name)
+    const writer = /\.tmp-(\d+)-/.exec(name)
+    if (writer) {
+      if (!processAlive(Number(writer[1]))) fs.rmSync(file, { force: true })
+      continue
+    }
+    if (!name.endsWith(".lock")) continue
+    const owner = readOwner(file)
+    if (owner && owner.host === os.hostname() && !processAlive(owner.pid)) {
+      breakStale(file, owner)
+      removed++
+    }
+  }
+  return removed
+}

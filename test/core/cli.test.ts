@@ -1,5 +1,7 @@
+import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeEach, describe, expect, it } from "vitest"
 import { fixtureFiles } from "./fixture-project.js"
@@ -105,6 +107,10 @@ describe("cairn CLI", () => {
     // The killed run left staging and a lock, but no object of the unfinished stage.
     expect(fs.readdirSync(path.join(dir, "cache", "tmp")).length).toBeGreaterThan(0)
     expect(objectHashes(dir)).not.toContain(partial)
+
+    // A lock of a key no later run takes again (killed between commit and release) is swept too.
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid
+    fs.writeFileSync(path.join(dir, "cache", "locks", `${"0".repeat(64)}.lock`), JSON.stringify({ pid: dead, host: os.hostname(), since: "x" }))
 
     const again = cli(dir, ["run", "pipelines/slow.ts", "--json", "again.json"], { CAIRN_TEST_SLEEP_MS: "10" })
     expect(again.code, again.stderr).toBe(0)

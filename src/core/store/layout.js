@@ -36,6 +36,7 @@ export const localLayout = (dir) => ({
   itemsDir: path.join(dir, "items"),
   /** @param {string} key */
   item: (key) => path.join(dir, "items", shard(key), `${key}.json`),
+  locksDir: path.join(dir, "locks"),
   /** @param {string} name */
   lock: (name) => path.join(dir, "locks", `${name}.lock`),
   leasesDir: path.join(dir, "leases"),

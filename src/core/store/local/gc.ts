@@ -202,7 +202,7 @@ export const gc = (layout: LocalLayout, leases: Leases, options: { readonly keep
   )
 
 /** Folders of the store that `clean` keeps: the coordination files of other processes. */
-const KEPT_BY_CLEAN = (layout: LocalLayout) => new Set([layout.leasesDir, path.dirname(layout.lock("x"))])
+const KEPT_BY_CLEAN = (layout: LocalLayout) => new Set([layout.leasesDir, layout.locksDir])
 
 /** Removes every result, memo, history and stamp; refused while a run holds a lease. */
 export const clean = (layout: LocalLayout, leases: Leases) =>

@@ -9,7 +9,7 @@ import { Effect, Layer } from "effect"
 import { ClosureResolver } from "../../closure/resolver.js"
 import { FileHashMemo } from "../../file-hash.js"
 import { processAlive, readJsonFileSync } from "../../fs-util.js"
-import { withFileLock } from "../../lock.js"
+import { sweepStaleLocks, withFileLock } from "../../lock.js"
 import { isNotFound, writeFileAtomicSync } from "../../stamp.js"
 import {
   type ArtifactStore,
@@ -159,7 +159,10 @@ export class LocalStore implements ArtifactStore {
   }
 
   lease() {
-    return this.leases.acquire()
+    return Effect.zipRight(
+      storeTry(this.layout.locksDir, "sweep stale locks", () => sweepStaleLocks(this.layout.locksDir)),
+      this.leases.acquire(),
+    )
   }
 
   touch(key: string): Effect.Effect<void> {

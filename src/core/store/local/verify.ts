@@ -56,6 +56,7 @@ export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<Verif
           objectInode.set(name, inodeKey(st))
           const actual = yield* Effect.mapError(hashFileContent(file), (e) => ioError(file, "hash")(e))
           if (actual !== name) corrupt.set(inodeKey(st), name)
+          failpoint("verify-hash")
         }
       }
       // 2. Trees against their manifests.
