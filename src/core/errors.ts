@@ -99,7 +99,10 @@ export class InputChanged extends Data.TaggedError("InputChanged")<{
   }
 }
 
-/** A stage wrote into a stored input (allowed by the file system for root, never by cairn). */
+/**
+ * A stored input was written into while a stage ran (allowed by the file system for root, never by
+ * cairn): by this stage, or by another stage reading the same input at the same time.
+ */
 export class InputWritten extends Data.TaggedError("InputWritten")<{
   readonly input: string
   readonly files: ReadonlyArray<{ readonly file: string; readonly change: "modified" | "removed" | "added" }>
@@ -107,7 +110,7 @@ export class InputWritten extends Data.TaggedError("InputWritten")<{
   override get message(): string {
     const shown = this.files.slice(0, 3).map((f) => `${f.file} (${f.change})`).join(", ")
     const more = this.files.length > 3 ? ` and ${this.files.length - 3} more` : ""
-    return `the stage wrote into its input ${this.input}: ${shown}${more}; inputs are read-only. The damaged stored result was removed and will be recomputed; nothing was stored for this stage`
+    return `its input ${this.input} was written into while it ran: ${shown}${more}; inputs are read-only. The damaged stored result was removed and will be recomputed; nothing was stored for this stage`
   }
 }
 
@@ -121,14 +124,18 @@ export class UnportableValue extends Data.TaggedError("UnportableValue")<{
   }
 }
 
-/** A source's folder (named by a param) does not exist. */
+/** A path the params name does not exist: a source's folder, or a file a stage declares it reads. */
 export class SourceMissing extends Data.TaggedError("SourceMissing")<{
   readonly stage: string
-  readonly param: string
+  /** The param naming the path; undefined for a path computed from the params (`reads: [fn]`). */
+  readonly param: string | undefined
   readonly value: string
   readonly resolved: string
+  readonly role: "source" | "read"
 }> {
   override get message(): string {
-    return `param ${this.param}=${this.value}: no such file or folder (${this.resolved}), needed by source ${this.stage}`
+    const what = this.param === undefined ? this.value : `param ${this.param}=${this.value}`
+    const by = this.role === "source" ? `source ${this.stage}` : `stage ${this.stage} (declared in its reads)`
+    return `${what}: no such file or folder (${this.resolved}), needed by ${by}`
   }
 }

@@ -6,10 +6,11 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { sha256 } from "./canonical.js"
 import { describeError, InputChanged, SourceMissing, StageFailed } from "./errors.js"
 import { listFilesSync } from "./file-hash.js"
+import { readPaths } from "./instance-key.js"
 import type { Instance, Plan } from "./pipeline.js"
 import type { ReadStamp, Resolved } from "./resolved.js"
 import { isNotFound, sameStamp, statStamp } from "./stamp.js"
@@ -22,16 +23,33 @@ export const sourcePath = (inst: Instance, projectRoot: string) => {
   return { param, given, resolved: path.resolve(projectRoot, given) }
 }
 
-/** Fails with `SourceMissing` (a configuration error) for a source whose folder does not exist. */
+/**
+ * Fails with `SourceMissing` (a configuration error, before anything runs) for a source whose
+ * folder does not exist, or a file a stage declares in `reads` (by param or computed) that does not.
+ */
 export const checkSources = (plan: Plan, projectRoot: string): Effect.Effect<void, SourceMissing> =>
   Effect.forEach(
-    plan.instances.filter((i) => i.stage.source),
-    (inst) => {
-      const p = sourcePath(inst, projectRoot)
-      return fs.existsSync(p.resolved)
-        ? Effect.void
-        : Effect.fail(new SourceMissing({ stage: inst.id, param: p.param, value: p.given, resolved: p.resolved }))
-    },
+    plan.instances,
+    (inst) =>
+      Effect.suspend(() => {
+        if (inst.stage.source) {
+          const p = sourcePath(inst, projectRoot)
+          return fs.existsSync(p.resolved)
+            ? Effect.void
+            : Effect.fail(new SourceMissing({ stage: inst.id, param: p.param, value: p.given, resolved: p.resolved, role: "source" }))
+        }
+        const params = (inst.params ?? {}) as Record<string, unknown>
+        const reads = Either.try(() => readPaths(inst, projectRoot))
+        // A `reads` function that throws fails its stage when the key is computed, with the cause.
+        if (Either.isLeft(reads)) return Effect.void
+        for (const { label, file } of reads.right) {
+          if (label.startsWith("path:") || fs.existsSync(file)) continue
+          const param = label.startsWith("param:") ? label.slice("param:".length) : undefined
+          const value = param === undefined ? path.relative(projectRoot, file) : String(params[param])
+          return Effect.fail(new SourceMissing({ stage: inst.id, param, value, resolved: file, role: "read" }))
+        }
+        return Effect.void
+      }),
     { discard: true },
   )
 
@@ -62,7 +80,7 @@ export const resolveSource = (store: ArtifactStore, inst: Instance): Effect.Effe
         catch: fail,
       })
     const top = yield* listed(dir)
-    if (top === undefined) return yield* fail(new SourceMissing({ stage: inst.id, param: inst.stage.source!.param, value: given, resolved: dir }))
+    if (top === undefined) return yield* fail(new SourceMissing({ stage: inst.id, param: inst.stage.source!.param, value: given, resolved: dir, role: "source" }))
     if (top.length === 1 && top[0] === "") {
       yield* hashOne(path.basename(dir), dir)
     } else {

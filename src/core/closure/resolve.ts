@@ -221,6 +221,26 @@ const resolvePath = (base: string, trailingSlash: boolean, tsParent: boolean, pr
   return firstFile(implicit ? withExtensions(base) : tsForms(base), probes)
 }
 
+/**
+ * The target of a package.json `imports` entry for `spec` as Node picks it: an exact key, else the
+ * `*` pattern with the longest prefix, its `*` replaced by what it matched.
+ */
+const subpathImport = (imports: Readonly<Record<string, string>>, spec: string): string | undefined => {
+  const exact = imports[spec]
+  if (exact !== undefined && !spec.includes("*")) return exact
+  let best: { prefix: string; target: string; star: string } | undefined
+  for (const [key, target] of Object.entries(imports)) {
+    const i = key.indexOf("*")
+    if (i < 0 || key.indexOf("*", i + 1) >= 0) continue
+    const prefix = key.slice(0, i)
+    const suffix = key.slice(i + 1)
+    if (!spec.startsWith(prefix) || !spec.endsWith(suffix) || spec.length < key.length) continue
+    if (best && best.prefix.length >= prefix.length) continue
+    best = { prefix, target, star: spec.slice(prefix.length, spec.length - suffix.length) }
+  }
+  return best ? best.target.replaceAll("*", best.star) : undefined
+}
+
 /** Where `specifier`, imported by `parent` (an absolute path), resolves. */
 export const resolveSpecifier = (specifier: string, parent: string, config: ResolveConfig): Resolution => {
   const probes: Array<string> = []
@@ -233,7 +253,7 @@ export const resolveSpecifier = (specifier: string, parent: string, config: Reso
   if (spec.startsWith("file:")) return asFile(fileURLToPath(spec.split(/[?#]/)[0]!), spec.endsWith("/"))
   if (isBuiltin(spec)) return { kind: "builtin" }
   if (spec.startsWith("#")) {
-    const target = config.imports[spec]
+    const target = subpathImport(config.imports, spec)
     if (target === undefined) return { kind: "unresolved", probes }
     if (!path.isAbsolute(target)) return { kind: "package", name: packageNameOf(target), probes }
     return asFile(target, target.endsWith("/"))

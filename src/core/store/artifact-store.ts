@@ -67,6 +67,7 @@ export interface TreeSeal {
 
 /** A file of a stored input that a stage changed, removed or added while it ran. */
 export interface TamperedFile {
+  /** Path relative to the input's folder, with `/`. */
   readonly file: string
   readonly change: "modified" | "removed" | "added"
 }

@@ -123,7 +123,7 @@ export class LocalStore implements ArtifactStore {
       // The stored tree was written into: its objects are no longer what their names say.
       const byRel = new Map((readManifest(this.layout, seal.tree) ?? []).map((e) => [e[0], e[1]] as const))
       for (const t of tampered) {
-        const hash = byRel.get(path.relative(seal.dir, t.file).split(path.sep).join("/"))
+        const hash = byRel.get(t.file)
         if (hash && t.change === "modified") yield* quarantineObject(this.layout, hash)
       }
       yield* removeTree(this.layout, seal.tree)

@@ -138,20 +138,20 @@ export const tamperedFiles = (
       const file = path.join(seal.dir, rel)
       const st = yield* storeTry(file, "stat", () => statOrUndefined(file))
       if (!st) {
-        out.push({ file, change: "removed" })
+        out.push({ file: rel, change: "removed" })
         continue
       }
       if (st.size !== size || st.mtimeMs !== mtimeMs || st.ino !== ino) {
-        out.push({ file, change: "modified" })
+        out.push({ file: rel, change: "modified" })
         continue
       }
       if (st.ctimeMs === ctimeMs || st.ctimeMs === expectedCtime.get(ino)) continue
       const hash = entries.get(rel)?.[1]
       const actual = yield* Effect.mapError(hashFileContent(file), (e) => ioError(file, "hash")(e))
-      if (actual !== hash) out.push({ file, change: "modified" })
+      if (actual !== hash) out.push({ file: rel, change: "modified" })
     }
     const present = yield* storeTry(seal.dir, "list", () => listRelative(seal.dir))
-    for (const rel of present) if (!sealed.has(rel)) out.push({ file: path.join(seal.dir, rel), change: "added" })
+    for (const rel of present) if (!sealed.has(rel)) out.push({ file: rel, change: "added" })
     return out
   })
 
