@@ -82,9 +82,9 @@ export const merge = defineStage({
 )
 fs.writeFileSync(
   path.join(dir, "pipelines", "bench.ts"),
-  `import { definePipeline, fanOut } from "${index}"
+  `import { definePipeline, fanOut, range } from "${index}"
 import { merge, part } from "../stages/stages.js"
-export default definePipeline({ name: "bench", stages: [merge], fanOut: [fanOut(part, "part", () => Array.from({ length: ${PARTS} }, (_, i) => i))], params: { data: "data" } })
+export default definePipeline({ name: "bench", stages: [merge], fanOut: [fanOut(part, "part", range(${PARTS}))], params: { data: "data" } })
 `,
 )
 

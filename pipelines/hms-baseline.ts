@@ -5,12 +5,13 @@
  *
  *   npx cairn run pipelines/hms-baseline.ts --param data=/path/to/hms-harmful-brain-activity-classification
  */
-import { bind, definePipeline, fanOut } from "../src/index.js"
+import { bind, definePipeline, fanOut, fromParam, range } from "../src/index.js"
 import { N_FOLDS, SEED } from "../stages/hms/constants.js"
 import { dataset } from "../stages/hms/dataset.js"
 import { testset } from "../stages/hms/testset.js"
 import { SEED_CONFIG } from "../stages/hms/model-params.js"
 import { HMS_HEADLINE_METRICS, hmsReport } from "../stages/hms/run-report.js"
+import { assignFolds } from "../stages/assign-folds.js"
 import { infer } from "../stages/infer.js"
 import { kaggleData } from "../stages/kaggle-data.js"
 import { scoreOof } from "../stages/score-oof.js"
@@ -21,7 +22,7 @@ export default definePipeline({
   description: "HMS-HBAC ResNet34d baseline (the seed's configuration) on the Kaggle data",
   stages: [scoreOof, infer],
   bind: [bind(dataset, kaggleData), bind(testset, kaggleData)],
-  fanOut: [fanOut(train, "fold", (g) => Array.from({ length: Number(g.n_folds) }, (_, k) => k))],
+  fanOut: [fanOut(train, "fold", fromParam(assignFolds, "n_folds", range))],
   params: {
     data: "../hms-harmful-brain-activity-classification",
     max_rows: 0,

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { FileError } from "./errors.js"
-import { atomicWriteFileSync, errorText, readJsonFileSync } from "./fs-util.js"
+import { describeError, FileError } from "./errors.js"
+import { atomicWriteFileSync, readJsonFileSync } from "./fs-util.js"
 import { type FileStamp, isRacy, sameStamp, stampOfStats } from "./stamp.js"
 
 export type { FileStamp }
@@ -50,7 +50,7 @@ export class FileHashMemo {
       const abs = path.resolve(file)
       const st = yield* Effect.try({
         try: () => fs.statSync(abs),
-        catch: (error) => new FileError({ file: abs, operation: "stat", detail: errorText(error), cause: error }),
+        catch: (error) => new FileError({ file: abs, operation: "stat", detail: describeError(error), cause: error }),
       })
       if (!st.isFile()) {
         return yield* Effect.fail(new FileError({ file: abs, operation: "hash", detail: "not a regular file" }))
@@ -92,7 +92,7 @@ export interface ManifestEntry {
 export const listFiles = (dir: string): Effect.Effect<Array<string>, FileError> =>
   Effect.try({
     try: () => listFilesSync(dir),
-    catch: (error) => new FileError({ file: dir, operation: "list", detail: errorText(error), cause: error }),
+    catch: (error) => new FileError({ file: dir, operation: "list", detail: describeError(error), cause: error }),
   })
 
 /** `listFiles`, throwing. */

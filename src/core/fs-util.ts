@@ -1,20 +1,20 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
-import { FileError } from "./errors.js"
+import { describeError, FileError } from "./errors.js"
 import { isErrno, isNotFound, tempName, writeFileAtomicSync } from "./stamp.js"
 
 export { isErrno, isNotFound, tempName }
 
 export const isAlreadyExists = (error: unknown): boolean => isErrno(error, "EEXIST")
 
-/** The message of a thrown value, with its errno code when it has one ("ENOSPC: no space left..."). */
-export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+/** @deprecated one place for this: `describeError` in errors.ts (kept until its last importers move). */
+export { describeError as errorText } from "./errors.js"
 
 /** Writes a file by writing a sibling temp file and renaming it over the target. */
 export const atomicWriteFileSync = (file: string, data: string | Uint8Array): Effect.Effect<void, FileError> =>
   Effect.try({
     try: () => writeFileAtomicSync(file, data),
-    catch: (error) => new FileError({ file, operation: "write", detail: errorText(error), cause: error }),
+    catch: (error) => new FileError({ file, operation: "write", detail: describeError(error), cause: error }),
   })
 
 /**
@@ -41,12 +41,12 @@ export const readJsonFileSync = <T>(file: string): T | undefined => {
 export const removeTree = (target: string): Effect.Effect<void, FileError> =>
   Effect.try({
     try: () => fs.rmSync(target, { recursive: true, force: true }),
-    catch: (error) => new FileError({ file: target, operation: "remove", detail: errorText(error), cause: error }),
+    catch: (error) => new FileError({ file: target, operation: "remove", detail: describeError(error), cause: error }),
   })
 
 /** Runs a synchronous file operation, mapping a thrown error to a FileError naming the file. */
 export const fsTry = <A>(file: string, operation: string, f: () => A): Effect.Effect<A, FileError> =>
-  Effect.try({ try: f, catch: (error) => new FileError({ file, operation, detail: errorText(error), cause: error }) })
+  Effect.try({ try: f, catch: (error) => new FileError({ file, operation, detail: describeError(error), cause: error }) })
 
 /** Whether a process with this pid is alive on this machine. */
 export const processAlive = (pid: number): boolean => {

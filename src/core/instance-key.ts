@@ -11,7 +11,6 @@ import { sha256 } from "./canonical.js"
 import type { StageExports } from "./closure/resolver.js"
 import { ClosureError, describeError, StageFailed } from "./errors.js"
 import { listFilesSync } from "./file-hash.js"
-import { errorText } from "./fs-util.js"
 import { computeKey, KEY_FORMAT, type KeyRecord } from "./key.js"
 import { type Instance, paramNames, type Plan } from "./pipeline.js"
 import type { ReadStamp, Resolved } from "./resolved.js"
@@ -149,7 +148,7 @@ export const instanceKey = (
         return yield* new StageFailed({ id: inst.id, detail: `${what}: no such file or folder` })
       }
       reads[label] = yield* Effect.mapError(
-        Effect.catchAllDefect(hashRead(store, file, readStamps), (d) => Effect.fail(new StageFailed({ id: inst.id, detail: errorText(d), cause: d }))),
+        Effect.catchAllDefect(hashRead(store, file, readStamps), (d) => Effect.fail(new StageFailed({ id: inst.id, detail: describeError(d), cause: d }))),
         fail(`read ${file}`),
       )
     }

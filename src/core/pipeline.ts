@@ -6,13 +6,38 @@ import { type AllOf, type AnyStage, type Artifact, callerFile, type InputSpec, t
 
 type FanValue = string | number
 
+/** The params a stage's `run` sees. */
+export type ParamsOf<S> = S extends Stage<string, infer P, any, any> ? P : never
+
+/**
+ * Where a fan-out's values come from: a fixed list, or a typed param of a stage (decoded by that
+ * stage's schema with the pipeline's defaults and `--param` overrides, stage-scoped ones included),
+ * so a bad or changed width fails or re-plans before anything runs.
+ */
+export type FanValues = ReadonlyArray<FanValue> | FanFromParam
+
+export interface FanFromParam {
+  readonly stage: AnyStage
+  readonly param: string
+  readonly values: (value: any) => ReadonlyArray<FanValue>
+}
+
 /** One stage run once per value of one of its params (`train/fold-0` ... `train/fold-4`). */
 export interface FanOut {
   readonly stage: AnyStage
   readonly param: string
-  /** The values, from the pipeline-level params (defaults merged with `--param`). */
-  readonly values: (globals: Readonly<Record<string, unknown>>) => ReadonlyArray<FanValue>
+  readonly values: FanValues
 }
+
+/** Fan-out values computed from `stage`'s decoded param `param` (e.g. `n_folds` -> 0..n-1). */
+export const fromParam = <S extends AnyStage, K extends keyof ParamsOf<S> & string>(
+  stage: S,
+  param: K,
+  values: (value: ParamsOf<S>[K]) => ReadonlyArray<FanValue>,
+): FanFromParam => ({ stage, param, values })
+
+/** 0, 1, ..., n-1: the usual fan-out over a count. */
+export const range = (n: number): ReadonlyArray<number> => Array.from({ length: n }, (_, i) => i)
 
 export interface Binding {
   readonly slot: Slot<any>
@@ -75,11 +100,7 @@ export const definePipeline = (def: PipelineDefinition): Pipeline => {
   return { _tag: "Pipeline", ...def, file: callerFile(["/src/core/pipeline.ts", "/src/core/pipeline.js"]) ?? "<pipeline>" }
 }
 
-export const fanOut = (
-  stage: AnyStage,
-  param: string,
-  values: (globals: Readonly<Record<string, unknown>>) => ReadonlyArray<FanValue>,
-): FanOut => ({ stage, param, values })
+export const fanOut = <S extends AnyStage>(stage: S, param: keyof ParamsOf<S> & string, values: FanValues): FanOut => ({ stage, param, values })
 
 export const bind = <V>(slot: Slot<V>, stage: Stage<string, any, any, V>): Binding => ({ slot, stage })
 
@@ -258,7 +279,7 @@ export const planPipeline = (
       if (fan && !names.includes(fan.param)) {
         yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}"): the stage declares no param "${fan.param}"` })
       }
-      const values: ReadonlyArray<FanValue | undefined> = fan ? fan.values(globals) : [undefined]
+      const values: ReadonlyArray<FanValue | undefined> = fan ? yield* fanValues(pipeline, fan, overrides) : [undefined]
       if (fan && values.length === 0) yield* new ConfigError({ file, detail: `fanOut(${stage.name}) has no values` })
       const made: Array<{ id: string; fan: Instance["fan"] }> = []
       for (const value of values) {
@@ -290,6 +311,27 @@ export const planPipeline = (
       idsOf.set(stage, made)
     }
     return { pipeline, instances, byId: new Map(instances.map((i) => [i.id, i])), globals }
+  })
+
+/** The values of a fan-out: its list, or computed from the decoded param it names. */
+const fanValues = (pipeline: Pipeline, fan: FanOut, overrides: ReadonlyArray<ParamOverride>): Effect.Effect<ReadonlyArray<FanValue>, ConfigError | ParamError> =>
+  Effect.gen(function* () {
+    const from = fan.values
+    if (!("stage" in from)) return from as ReadonlyArray<FanValue>
+    const names = paramNames(from.stage)
+    if (!names.includes(from.param)) {
+      return yield* new ConfigError({ file: pipeline.file, detail: `fanOut(${fan.stage.name}): stage ${from.stage.name} declares no param "${from.param}"` })
+    }
+    // Only that param, decoded by its own field's schema (the stage may be the fanned one itself).
+    const picked: AnyStage = { ...from.stage, params: from.stage.params.pipe(Schema.pick(from.param)) }
+    const { decoded } = yield* decodeParams(pipeline, picked, [from.param], overrides, undefined)
+    const values = from.values((decoded as Record<string, unknown>)[from.param])
+    const seen = new Set<FanValue>()
+    for (const v of values) {
+      if (seen.has(v)) return yield* new ConfigError({ file: pipeline.file, detail: `fanOut(${fan.stage.name}): value ${v} appears twice` })
+      seen.add(v)
+    }
+    return values
   })
 
 const decodeParams = (

@@ -172,14 +172,14 @@ export const afterBroken = defineStage({
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { definePipeline, fanOut } from "@cairn"
+import { definePipeline, fanOut, fromParam, range } from "@cairn"
 import { merge } from "../stages/merge.js"
 import { other } from "../stages/other.js"
 import { split } from "../stages/split.js"
 export default definePipeline({
   name: "chain",
   stages: [merge, other],
-  fanOut: [fanOut(split, "part", (g) => Array.from({ length: Number(g.parts) }, (_, i) => i))],
+  fanOut: [fanOut(split, "part", fromParam(split, "parts", range))],
   params: { data: "data", lower: false, min: 1, parts: 3, tag: "t" },
   publish: { "out/merge": merge, "out/other": other },
   afterRun: {

@@ -1,6 +1,6 @@
 import { Effect, Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { bind, definePipeline, fanOut, parseOverride, planPipeline, restrictPlan } from "../../src/core/pipeline.js"
+import { bind, definePipeline, fanOut, fromParam, parseOverride, planPipeline, range, restrictPlan } from "../../src/core/pipeline.js"
 import { allOf, defineSource, defineStage, slot } from "../../src/core/stage.js"
 
 const dataset = slot<{ readonly path: string }>("dataset")
@@ -29,7 +29,7 @@ const pipeline = definePipeline({
   name: "demo",
   stages: [score],
   bind: [bind(dataset, source)],
-  fanOut: [fanOut(train, "fold", (g) => Array.from({ length: Number(g.folds ?? 3) }, (_, i) => i)), fanOut(evalFold, "fold", () => [0, 1, 2])],
+  fanOut: [fanOut(train, "fold", [0, 1, 2]), fanOut(evalFold, "fold", [0, 1, 2])],
   params: { data: "/data", size: 64, lr: 0.001, name: "run" },
 })
 
@@ -83,7 +83,7 @@ describe("planPipeline", () => {
     const notAll = defineStage({ name: "bad", params: Schema.Struct({}), inputs: { m: train }, run: () => Effect.succeed(0) })
     const needsAll = await plan(
       [],
-      definePipeline({ name: "x", stages: [notAll], bind: [bind(dataset, source)], fanOut: [fanOut(train, "fold", () => [0, 1])], params: { size: 1, data: "/d", lr: 1 } }),
+      definePipeline({ name: "x", stages: [notAll], bind: [bind(dataset, source)], fanOut: [fanOut(train, "fold", [0, 1])], params: { size: 1, data: "/d", lr: 1 } }),
     )
     expect(Either.isLeft(needsAll) && needsAll.left.message).toMatch(/use allOf\(train\)/)
   })
@@ -95,5 +95,31 @@ describe("planPipeline", () => {
     const all = Either.getOrThrow(restrictPlan(r, ["train"]))
     expect(all.instances.map((i) => i.id)).toEqual(["raw", "prep", "train/fold-0", "train/fold-1", "train/fold-2"])
     expect(Either.isLeft(restrictPlan(r, ["nope"]))).toBe(true)
+  })
+
+  it("a fan-out width from a typed param: decoded by its stage's schema, stage-scoped overrides included, checked at plan time", async () => {
+    const folds = defineStage({
+      name: "folds",
+      params: Schema.Struct({ n_folds: Schema.Int.pipe(Schema.greaterThanOrEqualTo(2)) }),
+      inputs: { prep },
+      run: () => Effect.succeed(0),
+    })
+    const fold = defineStage({ name: "fold", params: Schema.Struct({ fold: Schema.Number }), inputs: { folds }, run: () => Effect.succeed(0) })
+    const p = definePipeline({
+      name: "widths",
+      stages: [allOf(fold)],
+      bind: [bind(dataset, source)],
+      fanOut: [fanOut(fold, "fold", fromParam(folds, "n_folds", range))],
+      params: { data: "/data", size: 1, n_folds: 5 },
+    })
+    const ids = (r: Awaited<ReturnType<typeof plan>>) => Either.getOrThrow(r).instances.filter((i) => i.stage === fold).map((i) => i.id)
+    expect(ids(await plan([], p))).toEqual(["fold/fold-0", "fold/fold-1", "fold/fold-2", "fold/fold-3", "fold/fold-4"])
+    expect(ids(await plan(["folds.n_folds=3"], p))).toEqual(["fold/fold-0", "fold/fold-1", "fold/fold-2"])
+    expect(ids(await plan(["n_folds=2"], p))).toEqual(["fold/fold-0", "fold/fold-1"])
+    for (const bad of ["n_folds=1", "folds.n_folds=2.5", "n_folds=many"]) {
+      const r = await plan([bad], p)
+      expect(Either.isLeft(r), bad).toBe(true)
+      expect(Either.isLeft(r) && r.left._tag).toBe("ParamError")
+    }
   })
 })

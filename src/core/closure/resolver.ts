@@ -3,8 +3,8 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { sha256 } from "../canonical.js"
-import { ClosureError, FileError } from "../errors.js"
-import { atomicWriteFileSync, errorText, readJsonFileSync } from "../fs-util.js"
+import { ClosureError, describeError, FileError } from "../errors.js"
+import { atomicWriteFileSync, readJsonFileSync } from "../fs-util.js"
 import { type FileStamp, isRacy, sameStamp, statStamp } from "../stamp.js"
 import { moduleImports } from "./imports.js"
 import { installedVersions } from "./packages.js"
@@ -117,7 +117,7 @@ export class ClosureResolver {
         watched.add(file)
         const bytes = yield* Effect.try({
           try: () => fs.readFileSync(file),
-          catch: (error) => new FileError({ file, operation: "read", detail: errorText(error), cause: error }),
+          catch: (error) => new FileError({ file, operation: "read", detail: describeError(error), cause: error }),
         })
         files.push([path.relative(this.root, file).split(path.sep).join("/"), sha256(bytes)])
         for (const imp of yield* moduleImports(file, bytes.toString("utf8"), config.tsconfigRaw)) {

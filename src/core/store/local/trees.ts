@@ -8,7 +8,8 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import { failpoint } from "../../failpoint.js"
 import { hashFileContent } from "../../file-hash.js"
-import { errorText, readJsonFileSync } from "../../fs-util.js"
+import { describeError } from "../../errors.js"
+import { readJsonFileSync } from "../../fs-util.js"
 import { isNotFound, tempName, writeFileAtomicSync } from "../../stamp.js"
 import { StoreError, type TamperedFile, type TreeSeal } from "../artifact-store.js"
 import type { LocalLayout } from "../layout.js"
@@ -17,7 +18,7 @@ import type { LocalLayout } from "../layout.js"
 export type TreeEntry = readonly [rel: string, hash: string, size: number, mtimeMs: number]
 
 export const ioError = (file: string, operation: string) => (error: unknown) =>
-  new StoreError({ reason: "io", path: file, operation, detail: errorText(error), cause: error })
+  new StoreError({ reason: "io", path: file, operation, detail: describeError(error), cause: error })
 
 /** Runs a synchronous file operation of the store, mapping a thrown error to a StoreError. */
 export const storeTry = <A>(file: string, operation: string, f: () => A): Effect.Effect<A, StoreError> =>
