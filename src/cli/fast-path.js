@@ -17,6 +17,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { collectPathStates, firstChangedPath, isNotFound, writeFileAtomicSync } from "../core/stamp.js"
 import { localLayout } from "../core/store/layout.js"
+import { parseRunArgv } from "./run-argv.js"
 
 export const STAMP_FORMAT = 2
 
@@ -42,20 +43,6 @@ export const projectRootOf = (from) => {
 export const cacheDirFor = (root, flag) => path.resolve(flag ?? process.env.CAIRN_CACHE_DIR ?? path.join(root, "cache"))
 
 /**
- * The value of `--name v` or `--name=v` in argv, if any.
- * @param {ReadonlyArray<string>} argv
- * @param {string} name
- */
-const optionValue = (argv, name) => {
-  for (let i = 0; i < argv.length; i++) {
-    const a = /** @type {string} */ (argv[i])
-    if (a === `--${name}`) return argv[i + 1]
-    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3)
-  }
-  return undefined
-}
-
-/**
  * What identifies an invocation: same command line, same folder, same Node, same cache setting.
  * @param {ReadonlyArray<string>} argv
  */
@@ -64,30 +51,15 @@ const invocationKey = (argv) =>
     .update(JSON.stringify({ argv, cwd: process.cwd(), node: process.version, cache: process.env.CAIRN_CACHE_DIR ?? null }))
     .digest("hex")
 
-/** Options of `run` that take no value. */
-const FLAGS = new Set(["--verbose"])
-
 /**
  * The local store layout and invocation of a `run`, or undefined when it cannot take the fast path.
  * @param {ReadonlyArray<string>} argv
  */
 const invocationOf = (argv) => {
-  if (argv[0] !== "run") return undefined
-  if (argv.some((a) => a === "--target" || a.startsWith("--target=") || a === "--force" || a.startsWith("--force="))) return undefined
-  // Every option of `run` but the flags takes a value: skip options and their values to find the pipeline.
-  let pipeline
-  for (let i = 1; i < argv.length; i++) {
-    const a = /** @type {string} */ (argv[i])
-    if (a.startsWith("-")) {
-      if (!a.includes("=") && !FLAGS.has(a)) i++
-      continue
-    }
-    pipeline = a
-    break
-  }
-  if (!pipeline) return undefined
-  const root = projectRootOf(path.dirname(path.resolve(pipeline)))
-  return { layout: localLayout(cacheDirFor(root, optionValue(argv, "cache-dir"))), key: invocationKey(argv) }
+  const run = parseRunArgv(argv)
+  if (!run || run.values.target || run.values.force) return undefined
+  const root = projectRootOf(path.dirname(path.resolve(run.pipeline)))
+  return { layout: localLayout(cacheDirFor(root, run.values["cache-dir"]?.at(-1))), key: invocationKey(argv), run }
 }
 
 /**
@@ -198,7 +170,7 @@ export const tryFastPath = (argv) => {
   for (const line of stamp.lines) process.stdout.write(`${line}\n`)
   const seconds = Number(((performance.now() - t0) / 1000).toFixed(3))
   const report = { ...stamp.report, startedAt: started.toISOString(), seconds, replayed: true }
-  const json = optionValue(argv, "json")
+  const json = invocationOf(argv)?.run.values.json?.at(-1)
   if (json) {
     fs.mkdirSync(path.dirname(path.resolve(json)), { recursive: true })
     fs.writeFileSync(path.resolve(json), `${JSON.stringify(report, null, 2)}\n`)

@@ -1,7 +1,7 @@
 /** Options several commands share. */
 import { Args, Options } from "@effect/cli"
 
-export const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("a pipeline file, e.g. pipelines/hms-quick.ts"))
+export const pipelineArg = Args.text({ name: "pipeline" }).pipe(Args.withDescription("a pipeline file, e.g. pipelines/quick.ts"))
 export const paramOpt = Options.text("param").pipe(
   Options.withAlias("p"),
   Options.repeated,

@@ -1,5 +1,5 @@
 /**
- * Project commands: `"cairn": { "commands": { "synth": "stages/hms/synth-command.ts" } }` in the
+ * Project commands: `"cairn": { "commands": { "synth": "stages/my-task/synth-command.ts" } }` in the
  * project's package.json adds `cairn synth ...`, implemented by that module's default export
  * `(argv) => Promise<number>`. The framework stays generic; projects bring their own tools.
  */

@@ -57,7 +57,7 @@ export interface PipelineDefinition {
   readonly stageParams?: Readonly<Record<string, Readonly<Record<string, unknown>>>>
   /**
    * Artifacts copied out of the store after a successful run, by destination folder relative to the
-   * project root (e.g. `{ "out/hms-quick/submission": infer }`): the files a user opens.
+   * project root (e.g. `{ "out/quick/submission": infer }`): the files a user opens.
    */
   readonly publish?: Readonly<Record<string, AnyStage>>
   /**

@@ -29,7 +29,7 @@ export interface ProgressEvent {
 
 /** One item of a stage-internal cache (see `StageContext.memo`). */
 export interface MemoSpec {
-  /** Names the item within the stage, e.g. the spectrogram id. */
+  /** Names the item within the stage, e.g. the id of the input file it comes from. */
   readonly name: string
   /** Everything besides the stage's code that determines the item's result (file hashes, params used). */
   readonly key: Json
