@@ -14,12 +14,23 @@ export type ParamsOf<S> = S extends Stage<string, infer P, any, any> ? P : never
  * stage's schema with the pipeline's defaults and `--param` overrides, stage-scoped ones included),
  * so a bad or changed width fails or re-plans before anything runs.
  */
-export type FanValues = ReadonlyArray<FanValue> | FanFromParam
+export type FanValues = ReadonlyArray<FanValue> | FanFromParam | FanFromPipelineParam
 
 export interface FanFromParam {
+  readonly _tag: "FromParam"
   readonly stage: AnyStage
   readonly param: string
   readonly values: (value: any) => ReadonlyArray<FanValue>
+}
+
+/**
+ * Fan-out values from a param of the pipeline itself (no stage declares it, so it enters no key):
+ * `--param seeds=1086,1,2`. Decoded by `schema`; unset, the stage is not fanned out on it.
+ */
+export interface FanFromPipelineParam {
+  readonly _tag: "FromPipelineParam"
+  readonly name: string
+  readonly schema: Schema.Schema<ReadonlyArray<FanValue>, any, never>
 }
 
 /** One stage run once per value of one of its params (`train/fold-0` ... `train/fold-4`). */
@@ -34,7 +45,24 @@ export const fromParam = <S extends AnyStage, K extends keyof ParamsOf<S> & stri
   stage: S,
   param: K,
   values: (value: ParamsOf<S>[K]) => ReadonlyArray<FanValue>,
-): FanFromParam => ({ stage, param, values })
+): FanFromParam => ({ _tag: "FromParam", stage, param, values })
+
+/** Fan-out values from the pipeline-level param `name` (see FanFromPipelineParam). */
+export const fromPipelineParam = (name: string, schema: Schema.Schema<ReadonlyArray<FanValue>, any, never>): FanFromPipelineParam => ({
+  _tag: "FromPipelineParam",
+  name,
+  schema,
+})
+
+/** A list of integers given as `1,2,3` on the command line (or a number, or a JSON array). */
+export const IntList: Schema.Schema<ReadonlyArray<number>, unknown, never> = Schema.transformOrFail(Schema.Unknown, Schema.Array(Schema.Int), {
+  strict: true,
+  decode: (input, _, ast) => {
+    const items = typeof input === "number" ? [input] : Array.isArray(input) ? input : typeof input === "string" ? input.split(",").map((x) => x.trim()).filter((x) => x !== "").map(Number) : undefined
+    return items === undefined ? ParseResult.fail(new ParseResult.Type(ast, input, "expected a list of integers like 1,2,3")) : ParseResult.succeed(items)
+  },
+  encode: (list) => ParseResult.succeed(list.join(",")),
+})
 
 /** 0, 1, ..., n-1: the usual fan-out over a count. */
 export const range = (n: number): ReadonlyArray<number> => Array.from({ length: n }, (_, i) => i)
@@ -112,7 +140,8 @@ export type InputRef =
 export interface Instance {
   readonly id: string
   readonly stage: AnyStage
-  readonly fan: { readonly param: string; readonly value: FanValue } | undefined
+  /** Its fan-out coordinates, one per fanned param, in declaration order (empty: not fanned out). */
+  readonly fan: ReadonlyArray<FanPoint>
   /** Decoded params (what `run` sees). */
   readonly params: unknown
   /** Encoded params (what the key hashes). */
@@ -169,7 +198,17 @@ const inputStage = (spec: InputSpec, bindings: ReadonlyMap<Slot<any>, AnyStage>,
     : Either.left(new ConfigError({ file, detail: `stage ${consumer} needs slot "${spec.name}", which the pipeline does not bind` }))
 }
 
-const fanId = (stage: AnyStage, param: string, value: FanValue) => `${stage.name}/${param}-${value}`
+/** One coordinate of a fanned-out instance: `fold-3`. */
+export interface FanPoint {
+  readonly param: string
+  readonly value: FanValue
+}
+
+const fanId = (stage: AnyStage, points: ReadonlyArray<FanPoint>) => [stage.name, ...points.map((p) => `${p.param}-${p.value}`)].join("/")
+
+/** Every combination of the dimensions' values, the first dimension varying slowest. */
+const product = (dims: ReadonlyArray<{ param: string; values: ReadonlyArray<FanValue> }>): Array<Array<FanPoint>> =>
+  dims.reduce<Array<Array<FanPoint>>>((acc, d) => acc.flatMap((pts) => d.values.map((value) => [...pts, { param: d.param, value }])), [[]])
 
 /**
  * Expands a pipeline into its stage instances in topological order, with every instance's params
@@ -182,7 +221,9 @@ export const planPipeline = (
   Effect.gen(function* () {
     const file = pipeline.file
     const bindings = new Map<Slot<any>, AnyStage>((pipeline.bind ?? []).map((b) => [b.slot, b.stage]))
-    const fans = new Map<AnyStage, FanOut>((pipeline.fanOut ?? []).map((f) => [f.stage, f]))
+    const fans = new Map<AnyStage, Array<FanOut>>()
+    for (const f of pipeline.fanOut ?? []) fans.set(f.stage, [...(fans.get(f.stage) ?? []), f])
+    const pipelineParams = new Set((pipeline.fanOut ?? []).flatMap((f) => (Array.isArray(f.values) || (f.values as FanValues & { _tag: string })._tag !== "FromPipelineParam" ? [] : [(f.values as FanFromPipelineParam).name])))
 
     // 1. Collect the stages reachable from the targets, depth first, inputs before consumers.
     const order: Array<AnyStage> = []
@@ -222,6 +263,7 @@ export const planPipeline = (
         declared.get(p)!.add(stage.name)
       }
     }
+    for (const k of pipelineParams) declared.set(k, new Set([`the pipeline's fan-out`]))
     for (const k of Object.keys(pipeline.params ?? {})) {
       if (!declared.has(k)) yield* new ConfigError({ file, detail: `params.${k}: no stage of the pipeline declares "${k}"` })
     }
@@ -274,18 +316,22 @@ export const planPipeline = (
     const instances: Array<Instance> = []
     const idsOf = new Map<AnyStage, Array<{ id: string; fan: Instance["fan"] }>>()
     for (const stage of order) {
-      const fan = fans.get(stage)
       const names = paramNames(stage)
-      if (fan && !names.includes(fan.param)) {
-        yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}"): the stage declares no param "${fan.param}"` })
+      const dims: Array<{ param: string; values: ReadonlyArray<FanValue> }> = []
+      for (const fan of fans.get(stage) ?? []) {
+        if (!names.includes(fan.param)) {
+          yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}"): the stage declares no param "${fan.param}"` })
+        }
+        if (dims.some((d) => d.param === fan.param)) yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}") is declared twice` })
+        const values = yield* fanValues(pipeline, fan, overrides)
+        if (values === undefined) continue // an unset pipeline-level fan param: no such dimension
+        if (values.length === 0) yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}") has no values` })
+        dims.push({ param: fan.param, values })
       }
-      const values: ReadonlyArray<FanValue | undefined> = fan ? yield* fanValues(pipeline, fan, overrides) : [undefined]
-      if (fan && values.length === 0) yield* new ConfigError({ file, detail: `fanOut(${stage.name}) has no values` })
       const made: Array<{ id: string; fan: Instance["fan"] }> = []
-      for (const value of values) {
-        const instFan = fan && value !== undefined ? { param: fan.param, value } : undefined
-        const id = instFan ? fanId(stage, instFan.param, instFan.value) : stage.name
-        const { decoded, encoded } = yield* decodeParams(pipeline, stage, names, overrides, instFan)
+      for (const points of product(dims)) {
+        const id = fanId(stage, points)
+        const { decoded, encoded } = yield* decodeParams(pipeline, stage, names, overrides, points)
         const inputs: Record<string, InputRef> = {}
         for (const [name, spec] of Object.entries(stage.inputs as Record<string, InputSpec>)) {
           const up = Either.getOrThrow(inputStage(spec, bindings, file, stage.name))
@@ -295,40 +341,60 @@ export const planPipeline = (
           } else if (upIds.length === 1) {
             inputs[name] = { kind: "one", id: upIds[0]!.id }
           } else {
-            const match = instFan && upIds.find((u) => u.fan?.param === instFan.param && u.fan.value === instFan.value)
-            if (!match) {
+            // The upstream instance at this instance's coordinates (it must have all of them).
+            const match = upIds.filter((u) => u.fan.every((p) => points.some((q) => q.param === p.param && q.value === p.value)))
+            if (match.length !== 1) {
               yield* new ConfigError({
                 file,
                 detail: `stage ${stage.name} takes input "${name}" from fanned-out stage ${up.name}: use allOf(${up.name})`,
               })
             }
-            inputs[name] = { kind: "one", id: match!.id }
+            inputs[name] = { kind: "one", id: match[0]!.id }
           }
         }
-        instances.push({ id, stage, fan: instFan, params: decoded, encodedParams: encoded, inputs })
-        made.push({ id, fan: instFan })
+        instances.push({ id, stage, fan: points, params: decoded, encodedParams: encoded, inputs })
+        made.push({ id, fan: points })
       }
       idsOf.set(stage, made)
     }
     return { pipeline, instances, byId: new Map(instances.map((i) => [i.id, i])), globals }
   })
 
-/** The values of a fan-out: its list, or computed from the decoded param it names. */
-const fanValues = (pipeline: Pipeline, fan: FanOut, overrides: ReadonlyArray<ParamOverride>): Effect.Effect<ReadonlyArray<FanValue>, ConfigError | ParamError> =>
+/**
+ * The values of a fan-out: its list, or computed from the decoded param it names; undefined for a
+ * pipeline-level fan param that is not set.
+ */
+const fanValues = (
+  pipeline: Pipeline,
+  fan: FanOut,
+  overrides: ReadonlyArray<ParamOverride>,
+): Effect.Effect<ReadonlyArray<FanValue> | undefined, ConfigError | ParamError> =>
   Effect.gen(function* () {
     const from = fan.values
-    if (!("stage" in from)) return from as ReadonlyArray<FanValue>
-    const names = paramNames(from.stage)
-    if (!names.includes(from.param)) {
-      return yield* new ConfigError({ file: pipeline.file, detail: `fanOut(${fan.stage.name}): stage ${from.stage.name} declares no param "${from.param}"` })
+    let values: ReadonlyArray<FanValue>
+    if (!("_tag" in from)) values = from as ReadonlyArray<FanValue>
+    else if (from._tag === "FromPipelineParam") {
+      const o = overrides.filter((x) => x.name === from.name && x.stage === null).at(-1)
+      const raw = o ? o.raw : pipeline.params?.[from.name]
+      if (raw === undefined || raw === "") return undefined
+      const decoded = Schema.decodeUnknownEither(from.schema)(o ? cliValue(o.raw) : raw)
+      if (Either.isLeft(decoded)) {
+        return yield* new ParamError({ param: from.name, value: String(raw), detail: ParseResult.TreeFormatter.formatErrorSync(decoded.left) })
+      }
+      values = decoded.right
+    } else {
+      const names = paramNames(from.stage)
+      if (!names.includes(from.param)) {
+        return yield* new ConfigError({ file: pipeline.file, detail: `fanOut(${fan.stage.name}): stage ${from.stage.name} declares no param "${from.param}"` })
+      }
+      // Only that param, decoded by its own field's schema (the stage may be the fanned one itself).
+      const picked: AnyStage = { ...from.stage, params: from.stage.params.pipe(Schema.pick(from.param)) }
+      const { decoded } = yield* decodeParams(pipeline, picked, [from.param], overrides, [])
+      values = from.values((decoded as Record<string, unknown>)[from.param])
     }
-    // Only that param, decoded by its own field's schema (the stage may be the fanned one itself).
-    const picked: AnyStage = { ...from.stage, params: from.stage.params.pipe(Schema.pick(from.param)) }
-    const { decoded } = yield* decodeParams(pipeline, picked, [from.param], overrides, undefined)
-    const values = from.values((decoded as Record<string, unknown>)[from.param])
     const seen = new Set<FanValue>()
     for (const v of values) {
-      if (seen.has(v)) return yield* new ConfigError({ file: pipeline.file, detail: `fanOut(${fan.stage.name}): value ${v} appears twice` })
+      if (seen.has(v)) return yield* new ConfigError({ file: pipeline.file, detail: `fanOut(${fan.stage.name}, "${fan.param}"): value ${v} appears twice` })
       seen.add(v)
     }
     return values
@@ -339,7 +405,7 @@ const decodeParams = (
   stage: AnyStage,
   names: ReadonlyArray<string>,
   overrides: ReadonlyArray<ParamOverride>,
-  fan: Instance["fan"],
+  fan: ReadonlyArray<FanPoint>,
 ): Effect.Effect<{ decoded: unknown; encoded: Json }, ParamError> =>
   Effect.gen(function* () {
     const raw: Record<string, unknown> = {}
@@ -361,7 +427,7 @@ const decodeParams = (
         }
       }
     }
-    if (fan) raw[fan.param] = fan.value
+    for (const p of fan) raw[p.param] = p.value
     const decode = Schema.decodeUnknownEither(stage.params)
     let result = decode(raw)
     if (Either.isLeft(result)) {

@@ -1,6 +1,6 @@
 import { Effect, Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { bind, definePipeline, fanOut, fromParam, parseOverride, planPipeline, range, restrictPlan } from "../../src/core/pipeline.js"
+import { bind, definePipeline, fanOut, fromParam, fromPipelineParam, IntList, parseOverride, planPipeline, range, restrictPlan } from "../../src/core/pipeline.js"
 import { allOf, defineSource, defineStage, slot } from "../../src/core/stage.js"
 
 const dataset = slot<{ readonly path: string }>("dataset")
@@ -121,5 +121,33 @@ describe("planPipeline", () => {
       expect(Either.isLeft(r), bad).toBe(true)
       expect(Either.isLeft(r) && r.left._tag).toBe("ParamError")
     }
+  })
+
+  it("fans out over two params (fold x seed), the seed list a pipeline-level param that enters no key", async () => {
+    const fit = defineStage({ name: "fit", params: Schema.Struct({ fold: Schema.Number, seed: Schema.Int }), inputs: { prep }, run: () => Effect.succeed(0) })
+    const gather = defineStage({ name: "gather", params: Schema.Struct({}), inputs: { fits: allOf(fit) }, run: () => Effect.succeed(0) })
+    const p = definePipeline({
+      name: "seeds",
+      stages: [gather],
+      bind: [bind(dataset, source)],
+      fanOut: [fanOut(fit, "fold", [0, 1]), fanOut(fit, "seed", fromPipelineParam("seeds", IntList))],
+      params: { data: "/data", size: 1, seed: 1086 },
+    })
+    const single = Either.getOrThrow(await plan([], p))
+    expect(single.instances.filter((i) => i.stage === fit).map((i) => i.id)).toEqual(["fit/fold-0", "fit/fold-1"])
+    const spread = Either.getOrThrow(await plan(["seeds=1086,1,2"], p))
+    const fits = spread.instances.filter((i) => i.stage === fit)
+    expect(fits.map((i) => i.id)).toEqual(["fit/fold-0/seed-1086", "fit/fold-0/seed-1", "fit/fold-0/seed-2", "fit/fold-1/seed-1086", "fit/fold-1/seed-1", "fit/fold-1/seed-2"])
+    // Same params as the single-seed instance: the same key, so a seed spread reuses that run.
+    expect(fits[0]!.encodedParams).toEqual(single.byId.get("fit/fold-0")!.encodedParams)
+    expect(spread.byId.get("gather")!.inputs.fits).toEqual({ kind: "all", ids: fits.map((i) => i.id) })
+    expect(spread.byId.get("gather")!.encodedParams).toEqual(single.byId.get("gather")!.encodedParams)
+    for (const bad of ["seeds=1,x", "seeds=1,1"]) expect(Either.isLeft(await plan([bad], p)), bad).toBe(true)
+
+    const perFold = defineStage({ name: "per-fold", params: Schema.Struct({ fold: Schema.Number }), inputs: { fit }, run: () => Effect.succeed(0) })
+    const ambiguous = definePipeline({ ...p, name: "ambiguous", stages: [allOf(perFold)], fanOut: [...p.fanOut!, fanOut(perFold, "fold", [0, 1])] })
+    expect(Either.isRight(await plan([], ambiguous))).toBe(true)
+    const r = await plan(["seeds=1,2"], ambiguous)
+    expect(Either.isLeft(r) && r.left.message).toContain("use allOf(fit)")
   })
 })
