@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import { Effect } from "effect"
 import { planEdges } from "../core/dag.js"
 import { describeError } from "../core/errors.js"
-import type { Plan } from "../core/pipeline.js"
+import { effectiveParams, type Plan } from "../core/pipeline.js"
 import type { RunReport } from "../core/runner.js"
 import { AfterRunFailed } from "./errors.js"
 
@@ -23,7 +23,7 @@ export const writeAfterRun = (plan: Plan, report: Pick<RunReport, "startedAt" | 
         pipeline: plan.pipeline.name,
         startedAt: report.startedAt,
         seconds: report.seconds,
-        params: plan.globals,
+        params: effectiveParams(plan),
         stages: report.stages.map((s) => ({ id: s.id, status: s.status, seconds: s.seconds })),
         edges: planEdges(plan).map(([a, b]) => [a, b] as const),
         artifacts: report.artifacts,

@@ -30,7 +30,7 @@ export interface FanFromParam {
 export interface FanFromPipelineParam {
   readonly _tag: "FromPipelineParam"
   readonly name: string
-  readonly schema: Schema.Schema<ReadonlyArray<FanValue>, any, never>
+  readonly decode: (input: unknown) => Either.Either<ReadonlyArray<FanValue>, ParseResult.ParseError>
 }
 
 /** One stage run once per value of one of its params (`train/fold-0` ... `train/fold-4`). */
@@ -48,10 +48,10 @@ export const fromParam = <S extends AnyStage, K extends keyof ParamsOf<S> & stri
 ): FanFromParam => ({ _tag: "FromParam", stage, param, values })
 
 /** Fan-out values from the pipeline-level param `name` (see FanFromPipelineParam). */
-export const fromPipelineParam = (name: string, schema: Schema.Schema<ReadonlyArray<FanValue>, any, never>): FanFromPipelineParam => ({
+export const fromPipelineParam = <V extends FanValue>(name: string, schema: Schema.Schema<ReadonlyArray<V>, any, never>): FanFromPipelineParam => ({
   _tag: "FromPipelineParam",
   name,
-  schema,
+  decode: Schema.decodeUnknownEither(schema),
 })
 
 /** A list of integers given as `1,2,3` on the command line (or a number, or a JSON array). */
@@ -377,7 +377,7 @@ const fanValues = (
       const o = overrides.filter((x) => x.name === from.name && x.stage === null).at(-1)
       const raw = o ? o.raw : pipeline.params?.[from.name]
       if (raw === undefined || raw === "") return undefined
-      const decoded = Schema.decodeUnknownEither(from.schema)(o ? cliValue(o.raw) : raw)
+      const decoded = from.decode(o ? cliValue(o.raw) : raw)
       if (Either.isLeft(decoded)) {
         return yield* new ParamError({ param: from.name, value: String(raw), detail: ParseResult.TreeFormatter.formatErrorSync(decoded.left) })
       }
@@ -459,6 +459,41 @@ const decodeParams = (
     }
     return { decoded: result.right, encoded: JSON.parse(canon.right) as Json }
   })
+
+/**
+ * Every param that reached a stage, as the run's record of what it computed with (for `cairn runs`
+ * and `cairn diff`): `name: value` where every stage declaring it got the same value, else
+ * `stage.name: value` per stage (a stage-scoped override); fan-out coordinates are left out (they
+ * are the instances' ids), pipeline-level fan params (`seeds`) are kept as given.
+ */
+export const effectiveParams = (plan: Plan): Record<string, Json> => {
+  const byParam = new Map<string, Map<string, Json>>()
+  for (const inst of plan.instances) {
+    const fanned = new Set(inst.fan.map((p) => p.param))
+    for (const [name, value] of Object.entries(inst.encodedParams as Record<string, Json>)) {
+      if (fanned.has(name)) continue
+      const perStage = byParam.get(name) ?? new Map<string, Json>()
+      perStage.set(inst.stage.name, value)
+      byParam.set(name, perStage)
+    }
+  }
+  const out: Record<string, Json> = {}
+  for (const [name, perStage] of [...byParam].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const values = [...perStage.values()]
+    const same = values.every((v) => JSON.stringify(v) === JSON.stringify(values[0]))
+    if (same) out[name] = values[0]!
+    else for (const [stage, v] of perStage) out[`${stage}.${name}`] = v
+  }
+  for (const f of plan.pipeline.fanOut ?? []) {
+    const from = f.values
+    if (!Array.isArray(from) && (from as FanFromPipelineParam)._tag === "FromPipelineParam") {
+      const name = (from as FanFromPipelineParam).name
+      const given = plan.globals[name]
+      if (given !== undefined && given !== "") out[name] = given as Json
+    }
+  }
+  return out
+}
 
 /** Instances needed for `targets` (stage names or instance ids): the targets and their ancestors. */
 export const restrictPlan = (plan: Plan, targets: ReadonlyArray<string>): Either.Either<Plan, ConfigError> => {

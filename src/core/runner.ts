@@ -4,7 +4,7 @@ import type { Json } from "./canonical.js"
 import { describeError, StageFailed } from "./errors.js"
 import { executeStage } from "./execute.js"
 import { instanceKey, stageExportsOf } from "./instance-key.js"
-import type { Instance, Plan } from "./pipeline.js"
+import { effectiveParams, type Instance, type Plan } from "./pipeline.js"
 import { RunReporter, type StageOutcome } from "./reporter.js"
 import { type Resolved, resolvedFromRecord } from "./resolved.js"
 import { resolveSource } from "./source.js"
@@ -172,7 +172,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
         pipeline: plan.pipeline.name,
         stages: outcomes,
         metrics: mergeMetrics(plan, resolved),
-        params: plan.globals,
+        params: effectiveParams(plan),
         ok: outcomes.every((o) => o.status === "ran" || o.status === "cached"),
         startedAt: startedAt.toISOString(),
         seconds: (Date.now() - startedAt.getTime()) / 1000,

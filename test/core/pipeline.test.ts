@@ -1,6 +1,6 @@
 import { Effect, Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { bind, definePipeline, fanOut, fromParam, fromPipelineParam, IntList, parseOverride, planPipeline, range, restrictPlan } from "../../src/core/pipeline.js"
+import { bind, definePipeline, effectiveParams, fanOut, fromParam, fromPipelineParam, IntList, parseOverride, planPipeline, range, restrictPlan } from "../../src/core/pipeline.js"
 import { allOf, defineSource, defineStage, slot } from "../../src/core/stage.js"
 
 const dataset = slot<{ readonly path: string }>("dataset")
@@ -149,5 +149,13 @@ describe("planPipeline", () => {
     expect(Either.isRight(await plan([], ambiguous))).toBe(true)
     const r = await plan(["seeds=1,2"], ambiguous)
     expect(Either.isLeft(r) && r.left.message).toContain("use allOf(fit)")
+  })
+
+  it("the run's params record every param that reached a stage: a stage-scoped override is named by its stage", async () => {
+    const a = defineStage({ name: "a", params: Schema.Struct({ seed: Schema.Int, lr: Schema.Number }), inputs: { prep }, run: () => Effect.succeed(0) })
+    const b = defineStage({ name: "b", params: Schema.Struct({ seed: Schema.Int }), inputs: { a }, run: () => Effect.succeed(0) })
+    const p = definePipeline({ name: "scoped", stages: [b], bind: [bind(dataset, source)], params: { data: "/data", size: 1, seed: 1086, lr: 0.1 } })
+    expect(effectiveParams(Either.getOrThrow(await plan([], p)))).toEqual({ data: "/data", lr: 0.1, mode: "exact", seed: 1086, size: 1 })
+    expect(effectiveParams(Either.getOrThrow(await plan(["a.seed=1"], p)))).toEqual({ data: "/data", lr: 0.1, mode: "exact", "a.seed": 1, "b.seed": 1086, size: 1 })
   })
 })
