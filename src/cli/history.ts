@@ -1,5 +1,6 @@
 import type { Json } from "../core/canonical.js"
 import type { HistoryFile } from "../core/store/artifact-store.js"
+import { type PairedDifference, pairedDifferences, samplesOf, spread } from "./paired-stats.js"
 
 /** One `cairn run` as saved in the store's history. */
 export interface HistoryEntry {
@@ -10,7 +11,15 @@ export interface HistoryEntry {
   readonly ok: boolean
   readonly params: Readonly<Record<string, unknown>>
   readonly metrics: Readonly<Record<string, Json>>
-  readonly stages: ReadonlyArray<{ readonly id: string; readonly status: string; readonly key: string | null; readonly seconds: number }>
+  readonly stages: ReadonlyArray<{
+    readonly id: string
+    readonly status: string
+    readonly key: string | null
+    readonly seconds: number
+    /** Hash of the stage's code closure and of its engine record (absent for sources and failures). */
+    readonly code?: string
+    readonly engine?: string
+  }>
   /** The metric shown first (the pipeline's first printed metric). */
   readonly headline?: string
 }
@@ -30,10 +39,18 @@ const formatNumber = (v: number): string => (Number.isInteger(v) ? String(v) : M
 export const changedParams = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
   [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).sort()
 
+/** ` (mean ± sd over n coordinates)` of a metric sampled per seed (`name[seed-1]`), else "". */
+const spreadOf = (metrics: Readonly<Record<string, Json>>, name: string): string => {
+  const values = samplesOf(metrics).filter((s) => s.metric === name).map((s) => s.value)
+  if (values.length < 2) return ""
+  const s = spread(values)
+  return ` (${formatNumber(s.mean)} ± ${formatNumber(s.sd)} over ${s.n})`
+}
+
 /** The headline metric of a run: the one its pipeline prints first, else its first numeric metric. */
 export const headline = (e: HistoryEntry): string => {
   const named = e.headline !== undefined ? e.metrics[e.headline] : undefined
-  if (typeof named === "number") return `${e.headline} ${formatNumber(named)}`
+  if (typeof named === "number") return `${e.headline} ${formatNumber(named)}${spreadOf(e.metrics, e.headline!)}`
   const first = Object.entries(e.metrics).find(([, v]) => typeof v === "number")
   return first ? `${first[0]} ${formatNumber(first[1] as number)}` : "-"
 }
@@ -77,7 +94,31 @@ export const renderDiff = (a: HistoryEntry, b: HistoryEntry): string => {
     mrow.push([k, show(va), show(vb), delta])
   }
   lines.push(table(mrow))
+  const paired = pairedDifferences(a.metrics, b.metrics)
+  if (paired.length > 0) lines.push("", "paired (same coordinates in both runs; 95% t interval of the mean B - A):", ...paired.map(pairedLine))
+  const beyond = differencesBeyondParams(a, b)
+  if (beyond.length > 0) lines.push("", `the runs also differ in more than params: ${beyond.join(", ")}`)
   return lines.join("\n")
+}
+
+const pairedLine = (p: PairedDifference): string => {
+  const [lo, hi] = p.interval!
+  const verdict = lo > 0 || hi < 0 ? "a real difference (the interval excludes 0)" : "within noise (the interval includes 0)"
+  return `  ${p.metric}: ${formatNumber(p.mean)} [${formatNumber(lo)}, ${formatNumber(hi)}] over ${p.n} pairs (${p.coordinates.join(" ")}): ${verdict}`
+}
+
+/** Stages present in both runs whose code or engine differ (beyond what the params explain). */
+const differencesBeyondParams = (a: HistoryEntry, b: HistoryEntry): Array<string> => {
+  const out = new Set<string>()
+  const inB = new Map(b.stages.map((s) => [s.id, s]))
+  for (const sa of a.stages) {
+    const sb = inB.get(sa.id)
+    if (!sb) continue
+    const stage = sa.id.split("/")[0]!
+    if (sa.code && sb.code && sa.code !== sb.code) out.add(`code of ${stage}`)
+    if (sa.engine && sb.engine && sa.engine !== sb.engine) out.add(`engine of ${stage}`)
+  }
+  return [...out]
 }
 
 /** Finds a run by id or unique prefix. */

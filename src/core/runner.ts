@@ -1,6 +1,6 @@
 import * as path from "node:path"
 import { Cause, Deferred, Effect, Either, Exit, Option } from "effect"
-import type { Json } from "./canonical.js"
+import { hashJson, type Json } from "./canonical.js"
 import { describeError, StageFailed } from "./errors.js"
 import { executeStage } from "./execute.js"
 import { instanceKey, stageExportsOf } from "./instance-key.js"
@@ -203,7 +203,18 @@ const mergeMetrics = (plan: Plan, resolved: ReadonlyMap<string, Resolved>): Reco
 /** The serialisable part of a run report (what `--json` writes and `cairn runs` reads). */
 export const reportJson = (report: RunReport) => ({
   pipeline: report.pipeline,
-  stages: report.stages.map((s) => ({ id: s.id, status: s.status, key: s.key ?? null, seconds: Number(s.seconds.toFixed(3)), ...(s.error ? { error: s.error } : {}) })),
+  stages: report.stages.map((s) => {
+    // What besides params makes its key: for `cairn diff` to say when runs differ in more than params.
+    const fields = report.resolved.get(s.id)?.record?.fields
+    return {
+      id: s.id,
+      status: s.status,
+      key: s.key ?? null,
+      seconds: Number(s.seconds.toFixed(3)),
+      ...(fields ? { code: fields.code, engine: Either.getOrElse(hashJson(fields.engine), () => "unhashable") } : {}),
+      ...(s.error ? { error: s.error } : {}),
+    }
+  }),
   metrics: report.metrics,
   params: report.params,
   ok: report.ok,
