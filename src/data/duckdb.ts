@@ -27,7 +27,7 @@ import {
   ParquetSchemaMismatch,
   UnexpectedColumn,
 } from "./errors.js"
-import type { ColumnMajorOptions, ColumnMajorTable, ColumnMajorWrite } from "./parquet.js"
+import type { ColumnMajorOptions, ColumnMajorTable, ColumnMajorWrite } from "./parquet/index.js"
 
 // ---------------------------------------------------------------------------------------------
 // Schemas

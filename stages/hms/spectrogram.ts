@@ -5,18 +5,19 @@
  *   split = spec_arr[:, off // 2 : off // 2 + 300]                  # off = int(offset seconds)
  *   np.save(f"{label_id}.npy", split)
  *
- * A spectrogram file is read once (the native parquet decoder, or DuckDB when the file uses a
- * feature the native decoder lacks or looks corrupt to it) and every label window of it is written as a C-order
- * (400, 300) float32 `.npy`. Unlike the seed, a window running past the end of the file is an
- * error, not a silently narrower array. The test-set variant writes the whole (400, T) array as
- * `<spectrogram_id>.npy`, as the inference notebook does.
+ * A spectrogram file is read once (`readParquetTable`: the native parquet decoder, or DuckDB when
+ * the file uses a feature the native decoder lacks or looks corrupt to it) and every label window
+ * of it is written as a C-order (400, 300) float32 `.npy`. Unlike the seed, a window running past
+ * the end of the file is an error, not a silently narrower array. The test-set variant writes the
+ * whole (400, T) array as `<spectrogram_id>.npy`, as the inference notebook does.
  */
 import { Effect } from "effect"
 import { join } from "node:path"
-import { DuckDb, type ParquetReadError } from "../../src/data/duckdb.js"
-import { ParquetSchemaMismatch, type FileWriteFailed, type ParquetCorrupt, type ParquetUnsupported } from "../../src/data/errors.js"
+import type { DuckDb, ParquetReadError } from "../../src/data/duckdb.js"
+import { ParquetSchemaMismatch, type FileWriteFailed } from "../../src/data/errors.js"
 import { writeNpy } from "../../src/data/npy.js"
-import { readParquetColumnMajor, type ColumnMajorTable } from "../../src/data/parquet.js"
+import type { ColumnMajorTable } from "../../src/data/parquet/index.js"
+import { readParquetTable } from "../../src/data/read-parquet-table.js"
 import { NPY_EXTENSION, PARQUET_EXTENSION, SECONDS_PER_STEP, SPECTROGRAM_COLUMNS, SPECTROGRAM_ROWS, SPECTROGRAM_TIME_COLUMN, WINDOW_WIDTH } from "./constants.js"
 import { WindowOutOfRange } from "./errors.js"
 
@@ -32,13 +33,7 @@ export type SpectrogramReadError = ParquetReadError
  * The 400 value columns must be the competition's, in order.
  */
 export const readSpectrogram = (file: string): Effect.Effect<ColumnMajorTable, SpectrogramReadError, DuckDb> =>
-  readParquetColumnMajor(file, READ_OPTIONS).pipe(
-    // DuckDB reads what the native decoder cannot (other codecs and encodings) and has the last
-    // word on a file the native decoder finds corrupt.
-    Effect.catchTags({
-      ParquetUnsupported: (_: ParquetUnsupported) => Effect.flatMap(DuckDb, (db) => db.readParquetColumnMajor(file, READ_OPTIONS)),
-      ParquetCorrupt: (_: ParquetCorrupt) => Effect.flatMap(DuckDb, (db) => db.readParquetColumnMajor(file, READ_OPTIONS)),
-    }),
+  readParquetTable(file, READ_OPTIONS).pipe(
     Effect.flatMap((table) => {
       if (table.columns.length !== SPECTROGRAM_ROWS) {
         return Effect.fail(new ParquetSchemaMismatch({ file, column: table.columns[table.columns.length - 1] ?? SPECTROGRAM_TIME_COLUMN, reason: `the file has ${table.columns.length} value columns, expected ${SPECTROGRAM_ROWS}` }))

@@ -32,7 +32,7 @@ import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { formatCsv, type CsvOutColumn } from "../../src/data/csv.js"
 import { describeCause, FileWriteFailed } from "../../src/data/errors.js"
-import { encodeParquetColumnMajor, type ColumnMajorWrite } from "../../src/data/parquet.js"
+import { encodeParquetColumnMajor, type ColumnMajorWrite } from "../../src/data/parquet/index.js"
 import { RandomState } from "../../src/data/random-state.js"
 import {
   BINS_PER_REGION,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect } from "vitest"
 import { DuckDb, DuckDbLive } from "../../src/data/duckdb.js"
-import { decodeParquetColumnMajor, encodeParquetColumnMajor } from "../../src/data/parquet.js"
+import { decodeParquetColumnMajor, encodeParquetColumnMajor } from "../../src/data/parquet/index.js"
 import { REAL_SPECTROGRAM, REAL_SPECTROGRAM_GOLDEN } from "./real-fixture-golden.js"
 
 const dir = mkdtempSync(join(tmpdir(), "cairn-duckdb-"))

@@ -12,7 +12,7 @@ import {
   parquetSchema,
   readParquetColumnMajor,
   writeParquetColumnMajor,
-} from "../../src/data/parquet.js"
+} from "../../src/data/parquet/index.js"
 import { REAL_SPECTROGRAM, REAL_SPECTROGRAM_GOLDEN } from "./real-fixture-golden.js"
 
 // The fixtures were written by pyarrow 25 (generator: test/golden/parquet_golden.py write); they

@@ -5,8 +5,10 @@
    native reader must decode (codecs, dictionary, data page v2, byte-stream-split, NULL and NaN
    cells, several row groups and pages, int32 / int64 / double index, float64 values), all holding
    the same table: `time` then 5 value columns of 37 rows (see `table()`).
-2. Prints golden values of the real fixture /work/shared/fixtures/hms-real/test_spectrograms/853520.parquet
-   read with pyarrow: a few cells and float64 column sums, after the seed's fillna(0).
+2. Prints golden values of the real fixture test/fixtures/hms-real/test_spectrograms/853520.parquet
+   (a byte-for-byte copy of shared/fixtures/hms-real; override the folder with CAIRN_HMS_REAL_DIR,
+   as test/data/real-fixture-golden.ts does) read with pyarrow: a few cells and float64 column
+   sums, after the seed's fillna(0).
 3. Given a path to a file cairn's writer produced (`encodeParquetColumnMajor`), checks that
    pyarrow reads it back as the expected table.
 
@@ -25,7 +27,8 @@ import pyarrow.parquet as pq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "data", "fixtures")
-REAL = "/work/shared/fixtures/hms-real/test_spectrograms/853520.parquet"
+REAL_DIR = os.environ.get("CAIRN_HMS_REAL_DIR", os.path.join(HERE, "..", "fixtures", "hms-real"))
+REAL = os.path.join(REAL_DIR, "test_spectrograms", "853520.parquet")
 ROWS = 37
 NAMES = ["a_0.59", "a_0.78", "b_0.59", "b_0.78", "c_1.0"]
 

@@ -1,7 +1,7 @@
 import { Either } from "effect"
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { parquetSchema } from "../../src/data/parquet.js"
+import { parquetSchema } from "../../src/data/parquet/index.js"
 import {
   FOLD_TABLE_COLUMNS,
   FREQUENCY_LABELS,

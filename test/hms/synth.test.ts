@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DuckDbLive } from "../../src/data/duckdb.js"
-import { decodeParquetColumns } from "../../src/data/parquet.js"
+import { decodeParquetColumns } from "../../src/data/parquet/index.js"
 import {
   BINS_PER_REGION,
   CONSENSUS_LABELS,
