@@ -86,6 +86,14 @@ export const describeError = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "message" in error) {
     return String((error as { message: unknown }).message)
   }
+  if (typeof error === "object" && error !== null) {
+    try {
+      return JSON.stringify(error) ?? String(error)
+    } catch (cycle) {
+      // A cyclic or BigInt-holding object: its tag is the best one line we have.
+      return `${String(error)} (${describeError(cycle)})`
+    }
+  }
   return String(error)
 }
 

@@ -161,6 +161,5 @@ export class SplitInputInvalid extends Data.TaggedError("SplitInputInvalid")<{
   }
 }
 
-/** The text of an unknown thrown value, for the `reason` fields above. */
-export const describeCause = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : typeof cause === "string" ? cause : JSON.stringify(cause)
+/** The one line of an unknown thrown value (one implementation, in the core). */
+export { describeError as describeCause } from "../core/errors.js"

@@ -51,6 +51,5 @@ export class ReportDataInvalid extends Data.TaggedError("ReportDataInvalid")<{
   }
 }
 
-/** Renders an unknown thrown value as one line. */
-export const describeCause = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : typeof cause === "string" ? cause : JSON.stringify(cause) ?? String(cause)
+/** The one line of an unknown thrown value (one implementation, in the core). */
+export { describeError as describeCause } from "../core/errors.js"
