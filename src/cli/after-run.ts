@@ -7,7 +7,8 @@ import { effectiveParams, type Plan } from "../core/pipeline.js"
 import type { RunReport } from "../core/runner.js"
 import { AfterRunFailed } from "./errors.js"
 
-export const writeAfterRun = (plan: Plan, report: Pick<RunReport, "startedAt" | "seconds" | "stages" | "artifacts">, outDir: string) =>
+/** `replayed`: rendered for the fast path's replays of this run (nothing runs then). */
+export const writeAfterRun = (plan: Plan, report: Pick<RunReport, "startedAt" | "seconds" | "stages" | "artifacts">, outDir: string, replayed = false) =>
   Effect.gen(function* () {
     const after = plan.pipeline.afterRun
     if (!after) return
@@ -24,10 +25,11 @@ export const writeAfterRun = (plan: Plan, report: Pick<RunReport, "startedAt" | 
         startedAt: report.startedAt,
         seconds: report.seconds,
         params: effectiveParams(plan),
-        stages: report.stages.map((s) => ({ id: s.id, status: s.status, seconds: s.seconds })),
+        stages: report.stages.map((s) => ({ id: s.id, status: s.status, seconds: s.seconds, ...(s.computed ? { computed: s.computed } : {}) })),
         edges: planEdges(plan).map(([a, b]) => [a, b] as const),
         artifacts: report.artifacts,
         outDir,
+        ...(replayed ? { replayed } : {}),
       }),
       (e) => new AfterRunFailed({ detail: describeError(e), cause: e }),
     )

@@ -70,7 +70,7 @@ export const stampFor = (
     const replayDir = replayDirFor(argv)
     if (after && replayDir) {
       // What the after-run hook writes on a replay, rendered now: every stage cached.
-      yield* writeAfterRun(plan, { ...report, stages: cachedStages, seconds: 0 }, replayDir)
+      yield* writeAfterRun(plan, { ...report, stages: cachedStages, seconds: 0 }, replayDir, true)
       copies.push([replayDir, path.resolve(outRoot, after.outDir)])
     }
     return { watch, env, exists: facts.exists, touch: facts.touch, lines, report: reportJson({ ...report, stages: cachedStages }), history: facts.history, copies }

@@ -104,7 +104,18 @@ export interface RunInfo {
   readonly startedAt: string
   readonly seconds: number
   readonly params: Readonly<Record<string, unknown>>
-  readonly stages: ReadonlyArray<{ readonly id: string; readonly status: "ran" | "cached" | "failed" | "skipped"; readonly seconds: number }>
+  /**
+   * Each stage's outcome in this run (`seconds`: this run's time for it) and, for a stored result,
+   * when it was computed and how long that took (`computed`; for a cached stage, an earlier run).
+   */
+  readonly stages: ReadonlyArray<{
+    readonly id: string
+    readonly status: "ran" | "cached" | "failed" | "skipped"
+    readonly seconds: number
+    readonly computed?: { readonly at: string; readonly seconds: number }
+  }>
+  /** The run was replayed by the no-op fast path (nothing was loaded, nothing ran). */
+  readonly replayed?: boolean
   readonly edges: ReadonlyArray<readonly [string, string]>
   /** Each instance's artifact, by instance id. */
   readonly artifacts: ReadonlyMap<string, Artifact<unknown>>

@@ -13,6 +13,14 @@ export interface StageOutcome {
   readonly error?: string
   /** The failure with its stack or Effect cause, for `--verbose`. */
   readonly cause?: unknown
+  /** When its stored result was computed and how long that took (a cached stage: not this run). */
+  readonly computed?: ComputedAt
+}
+
+/** When and how long a stored result took to compute (its run record's start and duration). */
+export interface ComputedAt {
+  readonly at: string
+  readonly seconds: number
 }
 
 /** Where a run's human-facing output goes. Layers: pretty (TTY), plain (logs), collect (tests). */

@@ -100,7 +100,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
               yield* store.writeState(plan.pipeline.name, inst.id, { key: k.key, fields: k.record, codeFiles: k.codeFiles, at: new Date().toISOString() })
               const r = resolvedFromRecord(inst.id, record)
               resolved.set(inst.id, r)
-              return { id: inst.id, status, key: k.key, seconds: seconds(), resolved: r, watch: k.watch }
+              return { id: inst.id, status, key: k.key, seconds: seconds(), resolved: r, watch: k.watch, computed: { at: record.startedAt, seconds: record.seconds } }
             })
           const skipCache = forced(inst) || !inst.stage.cache
           if (!skipCache) {
@@ -212,6 +212,7 @@ export const reportJson = (report: RunReport) => ({
       key: s.key ?? null,
       seconds: Number(s.seconds.toFixed(3)),
       ...(fields ? { code: fields.code, engine: Either.getOrElse(hashJson(fields.engine), () => "unhashable") } : {}),
+      ...(s.computed ? { computedAt: s.computed.at, computedSeconds: Number(s.computed.seconds.toFixed(3)) } : {}),
       ...(s.error ? { error: s.error } : {}),
     }
   }),
