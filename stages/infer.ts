@@ -12,21 +12,17 @@ import {
   TEST_SPECTROGRAMS_DIR,
   VOTE_COLUMNS,
 } from "./hms/constants.js"
-import { BACKEND_PROBE_INPUTS, type BackendName, probeBackend } from "../src/ml/backend-probe.js"
 import { checkpointFileName } from "../src/ml/checkpoint-name.js"
+import { memoryWindow } from "../src/ml/dataset.js"
+import { engineIdentity, PredictorService } from "../src/ml/engine.js"
 import { testset } from "./hms/testset.js"
-import { BackendParam, IN_CHANS, ModelName } from "./hms/model-params.js"
+import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_TRANSFORM } from "./hms/model-params.js"
 import { readSpectrogram } from "./hms/spectrogram.js"
 import { SubmissionMismatch } from "./hms/stage-errors.js"
+import { TEST_SCHEMA } from "./hms/train-table.js"
 import { train } from "./train.js"
 
 export const SUBMISSION_FILE = "submission.csv"
-
-const TEST_SCHEMA = [
-  { name: "spectrogram_id", type: "integer" },
-  { name: "eeg_id", type: "integer" },
-  { name: "patient_id", type: "integer" },
-] as const
 
 const SAMPLE_SCHEMA = [{ name: "eeg_id", type: "integer" }, ...VOTE_COLUMNS.map((name) => ({ name, type: "float64" as const }))] as const
 
@@ -40,15 +36,14 @@ export const infer = defineStage({
   description: "mean of the fold models' softmax over the test spectrograms",
   params: Schema.Struct({ model: ModelName, img_size: Schema.Int.pipe(Schema.positive()), batch_size: Schema.Int.pipe(Schema.positive()), backend: BackendParam }),
   inputs: { models: allOf(train), data: testset },
-  // The backend in use is part of the key (results differ in the last bits between backends).
-  engine: (p) => Effect.sync(() => ({ backend: p.backend === "auto" ? probeBackend() : p.backend })),
-  engineInputs: BACKEND_PROBE_INPUTS,
+  // The engine and backend in use are part of the key (results differ in the last bits between them).
+  engine: (p) => engineIdentity(hmsEngine(p.backend)),
+  engineInputs: HMS_ENGINE_INPUTS,
   layer: DuckDbLive,
   run: (ctx) =>
     Effect.gen(function* () {
       const db = yield* DuckDb
-      const { predictInWorker } = yield* Effect.promise(() => import("../src/ml/worker.js"))
-      const { memoryWindow } = yield* Effect.promise(() => import("../src/ml/dataset.js"))
+      const predictor = yield* PredictorService
       const testFile = path.join(ctx.inputs.data.dir, TEST_CSV)
       const sampleFile = path.join(ctx.inputs.data.dir, SAMPLE_SUBMISSION_CSV)
       const test = yield* db.readCsv(testFile, TEST_SCHEMA)
@@ -60,10 +55,9 @@ export const infer = defineStage({
       )
       const checkpoints = ctx.inputs.models.map((m) => path.join(m.dir, checkpointFileName(m.value.fold)))
       const p = ctx.params
-      yield* ctx.log(`backend ${ctx.engine.backend}: ${checkpoints.length} fold models x ${test.rows} test spectrograms`)
-      const predicted = yield* predictInWorker(
-        ctx.engine.backend as BackendName,
-        { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, batchSize: p.batch_size },
+      yield* ctx.log(`${predictor.identity.engine} on ${predictor.identity.backend}: ${checkpoints.length} fold models x ${test.rows} test spectrograms`)
+      const predicted = yield* predictor.predict(
+        { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, batchSize: p.batch_size, transform: SEED_TRANSFORM },
         checkpoints,
         windows,
       )
@@ -86,5 +80,5 @@ export const infer = defineStage({
         ...VOTE_COLUMNS.map((name, k) => ({ name, kind: "float" as const, values: Float64Array.from(order, (r) => predicted.mean[r * N_CLASSES + k]!) })),
       ])
       return { rows: order.length, folds: checkpoints.length }
-    }),
+    }).pipe(Effect.provide(hmsEngine(ctx.params.backend))),
 })

@@ -3,18 +3,16 @@ import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { writeArrowTable } from "../src/data/arrow.js"
 import { defineStage } from "../src/index.js"
-import { BACKEND_PROBE_INPUTS, type BackendName, probeBackend } from "../src/ml/backend-probe.js"
 import { checkpointFileName } from "../src/ml/checkpoint-name.js"
+import { npyWindow, type WindowDataset } from "../src/ml/dataset.js"
+import { engineIdentity, TrainerService } from "../src/ml/engine.js"
+import type { TrainFoldResult } from "../src/ml/train.js"
 import { assignFolds } from "./assign-folds.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./hms/constants.js"
-import { BackendParam, IN_CHANS, ModelName, SEED_ONE_CYCLE } from "./hms/model-params.js"
+import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_LOSS, SEED_ONE_CYCLE, SEED_TRANSFORM } from "./hms/model-params.js"
 import { EmptyFold } from "./hms/stage-errors.js"
 import { FOLDS_TABLE_FILE, HISTORY_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./hms/tables.js"
 import { splitSpectrograms } from "./split-spectrograms.js"
-
-
-/** The smallest positive float32 (subnormal). */
-const MIN_FLOAT32 = 1.401298464324817e-45
 
 /** `<dir>/best_model_fold{k}.safetensors`. */
 const checkpointIn = (dir: string, fold: number) => path.join(dir, checkpointFileName(fold))
@@ -36,69 +34,63 @@ const TrainParams = Schema.Struct({
   pretrained: Schema.String,
 })
 
+/** What a fold reports, trained or given. */
+type FoldOutcome = Pick<TrainFoldResult, "bestEpoch" | "bestValLoss" | "history" | "valPredictions" | "stoppedEarly">
+
 /**
  * The seed's train_one_fold for one fold (fanned out as `train/fold-k`): ResNet-D on the
  * log-clipped, z-scored, resized windows, KL-divergence loss, AdamW, OneCycleLR per batch, early
- * stopping on the fold's validation KL, best epoch kept. Runs in a worker thread with its own
- * TF.js, so folds train in parallel up to `--jobs`.
+ * stopping on the fold's validation KL, best epoch kept. Runs on the engine service (a worker
+ * thread with its own TF.js), so folds train in parallel up to `--jobs`.
  */
 export const train = defineStage({
   name: "train",
   description: "one fold's ResNet-D",
   params: TrainParams,
   inputs: { folds: assignFolds, windows: splitSpectrograms },
-  // The backend in use is part of the key (results differ in the last bits between backends).
-  engine: (p) => Effect.sync(() => ({ backend: p.backend === "auto" ? probeBackend() : p.backend })),
-  engineInputs: BACKEND_PROBE_INPUTS,
+  // The engine and backend in use are part of the key (results differ in the last bits between them).
+  engine: (p) => engineIdentity(hmsEngine(p.backend)),
+  engineInputs: HMS_ENGINE_INPUTS,
   // So is the content of the pretrained weights and of this fold's given checkpoint.
   reads: ["pretrained", (p) => (p.checkpoints ? checkpointIn(p.checkpoints, p.fold) : undefined)],
   run: (ctx) =>
     Effect.gen(function* () {
       const p = ctx.params
-      const { trainFoldInWorker, predictInWorker } = yield* Effect.promise(() => import("../src/ml/worker.js"))
-      const { npyWindow } = yield* Effect.promise(() => import("../src/ml/dataset.js"))
-      const { klDivBatchmean } = yield* Effect.promise(() => import("../src/ml/loss.js"))
+      const trainer = yield* TrainerService
       const t = yield* readFoldArrow(path.join(ctx.inputs.folds.dir, FOLDS_TABLE_FILE))
       const rowsOf = (pred: (f: number) => boolean) => [...t.fold.keys()].filter((i) => pred(t.fold[i]!))
       const trainRows = rowsOf((f) => f !== p.fold)
       const valRows = rowsOf((f) => f === p.fold)
       if (valRows.length === 0) return yield* new EmptyFold({ fold: p.fold, folds: Math.max(...t.fold) + 1 })
-      const dataset = (rows: ReadonlyArray<number>) => {
+      const dataset = (rows: ReadonlyArray<number>): WindowDataset => {
         const labels = new Float32Array(rows.length * N_CLASSES)
         rows.forEach((r, i) => labels.set(t.votes.subarray(r * N_CLASSES, (r + 1) * N_CLASSES), i * N_CLASSES))
         return { windows: rows.map((r) => npyWindow(path.join(ctx.inputs.windows.dir, `${t.labelId[r]}${NPY_EXTENSION}`))), labels, classes: N_CLASSES }
       }
-      const backend = ctx.engine.backend as BackendName
-      yield* ctx.log(`backend ${backend}, ${p.model} ${p.img_size}px, ${trainRows.length} train / ${valRows.length} val windows`)
+      const { engine, backend } = trainer.identity
+      yield* ctx.log(`${engine} on ${backend}, ${p.model} ${p.img_size}px, ${trainRows.length} train / ${valRows.length} val windows`)
       const windowShape = [SPECTROGRAM_ROWS, WINDOW_WIDTH] as const
-      let result: { bestEpoch: number; bestValLoss: number; history: ReadonlyArray<{ epoch: number; trainLoss: number; valLoss: number; lr: number; seconds: number; imagesPerSecond: number }>; valPredictions: Float32Array; stoppedEarly: boolean }
+      const model = { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, transform: SEED_TRANSFORM }
+      let result: FoldOutcome
       if (p.checkpoints) {
-        // Given weights: copy them, and score them on the fold as training would have.
+        // Given weights: copy them, and score them on the fold as training's validation would have.
         const given = checkpointIn(p.checkpoints, p.fold)
         const ckpt = path.join(ctx.outDir, path.basename(given))
         fs.copyFileSync(given, ckpt)
-        const val = dataset(valRows)
-        const predicted = yield* predictInWorker(backend, { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, batchSize: p.batch_size, windowShape }, [ckpt], val.windows)
-        const probs = Float32Array.from(predicted.mean)
-        // The seed's validation KL takes log-softmax; log of the (positive) softmax, floored at the
-        // smallest float32 so an underflowed probability cannot give an infinite loss.
-        const logProbs = Float32Array.from(probs, (v) => Math.log(Math.max(v, MIN_FLOAT32)))
-        result = { bestEpoch: 0, bestValLoss: klDivBatchmean(logProbs, val.labels, N_CLASSES), history: [], valPredictions: probs, stoppedEarly: false }
+        const scored = yield* trainer.evaluate({ ...model, batchSize: p.batch_size, windowShape, loss: SEED_LOSS }, ckpt, dataset(valRows))
+        result = { bestEpoch: 0, bestValLoss: scored.loss, history: [], valPredictions: scored.predictions, stoppedEarly: false }
       } else {
-        result = yield* trainFoldInWorker(
-          backend,
+        result = yield* trainer.train(
           {
-            variant: p.model,
-            inChans: IN_CHANS,
-            numClasses: N_CLASSES,
-            imgSize: p.img_size,
+            ...model,
             batchSize: p.batch_size,
             epochs: p.epochs,
             lr: p.lr,
             weightDecay: p.weight_decay,
             patience: p.patience,
             seed: p.seed,
-            ...SEED_ONE_CYCLE,
+            loss: SEED_LOSS,
+            schedule: SEED_ONE_CYCLE,
             ...(p.pretrained ? { pretrained: p.pretrained } : {}),
           },
           { fold: p.fold, train: dataset(trainRows), val: dataset(valRows), outputDir: ctx.outDir, classNames: VOTE_COLUMNS, windowShape },
@@ -128,5 +120,5 @@ export const train = defineStage({
       fs.writeFileSync(path.join(ctx.outDir, HISTORY_FILE), `${JSON.stringify(history, null, 1)}\n`)
       yield* ctx.metrics({ best_val_loss: result.bestValLoss, best_epoch: result.bestEpoch })
       return { fold: p.fold, bestEpoch: result.bestEpoch, bestValLoss: result.bestValLoss, stoppedEarly: result.stoppedEarly, history, backend }
-    }),
+    }).pipe(Effect.provide(hmsEngine(ctx.params.backend))),
 })

@@ -12,10 +12,10 @@
  *
  * Scalars are computed in float64 like Python does and enter the float32 ops rounded to float32,
  * as torch's CPU kernels do with Python scalars. Weight decay applies to every parameter handed in
- * (the seed passes `model.parameters()`). `beta1` and `lr` are mutable so a scheduler (OneCycleLR
- * cycles beta1 too) can set them before each step; the bias correction uses the CURRENT beta1, like
- * torch. torch's vectorised kernels fuse the lerp into an FMA, so values agree to float32 rounding
- * (about 1e-7 relative), not bit for bit.
+ * (as torch does with `model.parameters()`: no exclusions). `beta1` and `lr` are mutable so a
+ * scheduler (OneCycleLR cycles beta1 too) can set them before each step; the bias correction uses
+ * the CURRENT beta1, like torch. torch's vectorised kernels fuse the lerp into an FMA, so values
+ * agree to float32 rounding (about 1e-7 relative), not bit for bit.
  */
 import * as tf from "@tensorflow/tfjs"
 

@@ -39,6 +39,13 @@ export const resolvable = (pkg: string): boolean => {
   }
 }
 
+/** The installed version of a package (from its package.json), or "unknown version". */
+export const packageVersion = (pkg: string): string => {
+  const manifest: unknown = require_(`${pkg}/package.json`)
+  const version = typeof manifest === "object" && manifest !== null && "version" in manifest ? manifest.version : undefined
+  return typeof version === "string" ? version : "unknown version"
+}
+
 /** True when the NVIDIA driver reports at least one GPU. */
 export function nvidiaGpuPresent(): boolean {
   if (!existsSync(NVIDIA_GPUS_DIR)) return false

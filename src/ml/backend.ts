@@ -11,9 +11,9 @@
  * answers which backend "auto" would pick without loading or initialising TF.js (cache keys of
  * training stages include it: results differ in the last bits between backends).
  */
-import { createRequire } from "node:module"
 import * as tf from "@tensorflow/tfjs"
-import { Data, Effect } from "effect"
+import { Effect } from "effect"
+import { BackendUnavailable } from "./errors.js"
 import { registerHostKernels } from "./ops.js"
 import { registerWasmTrainingKernels } from "./wasm-kernels.js"
 import {
@@ -23,28 +23,17 @@ import {
   type BackendRequest,
   NVIDIA_GPUS_DIR,
   nvidiaGpuPresent,
+  packageVersion,
   resolvable,
 } from "./backend-probe.js"
 
 export { BACKEND_ORDER, type BackendName, type BackendRequest, nvidiaGpuPresent, probeBackend } from "./backend-probe.js"
-
-const require_ = createRequire(import.meta.url)
+export { BackendUnavailable } from "./errors.js"
 
 export interface ResolvedBackend {
   readonly name: BackendName
   /** Human-readable: package, version and mode (e.g. SIMD / threads for wasm). */
   readonly detail: string
-}
-
-export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{
-  readonly requested: BackendRequest
-  readonly backend: BackendName
-  readonly reason: string
-}> {
-  override get message(): string {
-    const via = this.requested === this.backend ? "" : ` (while resolving "${this.requested}")`
-    return `TF.js backend ${this.backend} (${PACKAGES[this.backend].pkg}) is unavailable${via}: ${this.reason}`
-  }
 }
 
 const fail = (requested: BackendRequest, backend: BackendName, reason: string) =>
@@ -82,11 +71,6 @@ const activate = (requested: BackendRequest, backend: BackendName) =>
     },
     catch: (error) => new BackendUnavailable({ requested, backend, reason: `initialisation failed: ${String(error)}` }),
   }).pipe(Effect.flatMap((ok) => (ok ? Effect.void : fail(requested, backend, "tf.setBackend returned false"))))
-
-const packageVersion = (pkg: string): string => {
-  const version = (require_(`${pkg}/package.json`) as { version?: string }).version
-  return version ?? "unknown version"
-}
 
 /** Loads and initialises one backend (no fallback). */
 const tryBackend = (requested: BackendRequest, backend: BackendName): Effect.Effect<ResolvedBackend, BackendUnavailable> =>

@@ -1,2 +1,2 @@
-/** The seed's checkpoint name for a fold (`best_model_fold{k}`), as safetensors. No TF.js here. */
+/** A fold's checkpoint file name (`best_model_fold{k}`, as safetensors). No TF.js here. */
 export const checkpointFileName = (fold: number): string => `best_model_fold${fold}.safetensors`

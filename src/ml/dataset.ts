@@ -1,52 +1,70 @@
 /**
- * Windows to NHWC batches, as the seed's `HMSHBACSpecDataset` + `DataLoader` produce them:
+ * Windows (images of one or more channels) to NHWC batches, as a PyTorch `Dataset` + `DataLoader`
+ * pair would produce them:
  *
- * - a window is a 2-d float32 `.npy` file (or an in-memory image), preprocessed per image by
- *   `preprocessWindow` (log-clip, z-score, INTER_LINEAR resize to imgSize x imgSize, one channel);
+ * - a window is a float32 `.npy` file — 2-d `(H, W)` for one channel, 3-d `(C, H, W)` for C — or
+ *   an image already in memory (its channel planes); each plane is preprocessed by
+ *   `preprocessWindow` (the dataset's `ImageTransform`, then INTER_LINEAR resize to imgSize x
+ *   imgSize) and the planes are interleaved into HWC;
  * - the training loader shuffles every epoch and drops the last partial batch; the validation and
  *   inference loaders keep the order and the last partial batch;
  * - the shuffle of epoch `e` is numpy's `RandomState(epochSeed(seed, e)).permutation(n)` —
  *   reproducible in Python, independent of how many epochs ran before.
  *
  * `.npy` files are read with the shared reader (`src/data/npy.ts`, float32, returned in C order).
- * The seed's windows were Fortran-ordered (slices of a transposed array), which only changes the
- * order of numpy's float32 sums in the z-score: set `transform.reductionOrder: "F"` to reproduce it.
+ * Windows saved Fortran-ordered only change the order of numpy's float32 sums in the z-score: set
+ * the transform's `reductionOrder: "F"` to reproduce them.
  */
 import { Effect } from "effect"
 import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
 import { readNpy } from "../data/npy.js"
 import { RandomState } from "../data/random-state.js"
 import { DatasetError } from "./errors.js"
-import { type Image2D, LOG_ZSCORE_DEFAULTS, type LogZScoreOptions, preprocessWindow } from "./preprocess.js"
+import { type Image2D, type ImageTransform, preprocessWindow } from "./preprocess.js"
 
 /** A window: an .npy file, or an image already in memory (`name` only labels errors). */
 export type WindowSource =
   | { readonly kind: "npy"; readonly file: string }
-  | { readonly kind: "memory"; readonly name: string; readonly image: Image2D }
+  | { readonly kind: "memory"; readonly name: string; readonly planes: ReadonlyArray<Image2D> }
 
 export const npyWindow = (file: string): WindowSource => ({ kind: "npy", file })
-export const memoryWindow = (name: string, image: Image2D): WindowSource => ({ kind: "memory", name, image })
+/** An in-memory window: one image (one channel), or its channel planes. */
+export const memoryWindow = (name: string, image: Image2D | ReadonlyArray<Image2D>): WindowSource => ({
+  kind: "memory",
+  name,
+  planes: "data" in image ? [image] : image,
+})
 
 const sourceName = (s: WindowSource): string => (s.kind === "npy" ? s.file : s.name)
 
 // ---- windows ---------------------------------------------------------------------------------
 
-/** Reads one window image (`.npy` files through the shared float32 NPY reader; C order). */
-export const loadWindow = (source: WindowSource): Effect.Effect<Image2D, FileReadFailed | NpyInvalid | DatasetError> =>
+/** A `(C, H, W)` C-ordered array's channel planes (views, no copy). */
+const planesOf = (data: Float32Array, channels: number, height: number, width: number): ReadonlyArray<Image2D> =>
+  Array.from({ length: channels }, (_, c) => ({
+    data: data.subarray(c * height * width, (c + 1) * height * width),
+    height,
+    width,
+    order: "C" as const,
+  }))
+
+/** Reads one window's channel planes (`.npy` files through the shared float32 NPY reader; C order). */
+export const loadWindow = (source: WindowSource): Effect.Effect<ReadonlyArray<Image2D>, FileReadFailed | NpyInvalid | DatasetError> =>
   source.kind === "memory"
-    ? Effect.succeed(source.image)
-    : Effect.flatMap(readNpy(source.file), (array) =>
-        array.shape.length === 2
-          ? Effect.succeed({ data: array.data, height: array.shape[0]!, width: array.shape[1]!, order: "C" } as const)
-          : Effect.fail(
-              new DatasetError({
-                file: source.file,
-                row: -1,
-                column: "window",
-                detail: `expected a 2-d array, got shape (${array.shape.join(", ")})`,
-              }),
-            ),
-      )
+    ? Effect.succeed(source.planes)
+    : Effect.flatMap(readNpy(source.file), (array) => {
+        const [a, b, c] = array.shape
+        if (array.shape.length === 2 && a !== undefined && b !== undefined) return Effect.succeed(planesOf(array.data, 1, a, b))
+        if (array.shape.length === 3 && a !== undefined && b !== undefined && c !== undefined) return Effect.succeed(planesOf(array.data, a, b, c))
+        return Effect.fail(
+          new DatasetError({
+            file: source.file,
+            row: -1,
+            column: "window",
+            detail: `expected a 2-d (H, W) or 3-d (C, H, W) array, got shape (${array.shape.join(", ")})`,
+          }),
+        )
+      })
 
 // ---- datasets ----------------------------------------------------------------------------------
 
@@ -59,9 +77,11 @@ export interface WindowDataset {
 
 export interface DatasetOptions {
   readonly imgSize: number
-  /** Expected window shape; a window of another shape is a DatasetError. */
+  /** Channels of every window (default 1); a window with another count is a DatasetError. */
+  readonly channels?: number
+  /** Expected (height, width) of every channel plane; a window of another shape is a DatasetError. */
   readonly windowShape?: readonly [number, number]
-  readonly transform?: LogZScoreOptions
+  readonly transform: ImageTransform
   /** Preprocessed images kept in memory up to this many bytes (first come, never evicted). */
   readonly cacheBytes?: number
   /** Files read concurrently while assembling a batch. */
@@ -75,20 +95,23 @@ const DEFAULT_READ_CONCURRENCY = 8
 export class BatchLoader {
   private readonly cache = new Map<number, Float32Array>()
   private cachedBytes = 0
+  readonly channels: number
+  /** Values of one preprocessed image: imgSize * imgSize * channels. */
   readonly imageValues: number
 
   constructor(
     readonly dataset: WindowDataset,
     readonly options: DatasetOptions,
   ) {
-    this.imageValues = options.imgSize * options.imgSize
+    this.channels = options.channels ?? 1
+    this.imageValues = options.imgSize * options.imgSize * this.channels
   }
 
   get length(): number {
     return this.dataset.windows.length
   }
 
-  /** The preprocessed `imgSize * imgSize` image of row `row`. */
+  /** The preprocessed HWC `imgSize * imgSize * channels` image of row `row`. */
   image(row: number): Effect.Effect<Float32Array, FileReadFailed | NpyInvalid | DatasetError> {
     const hit = this.cache.get(row)
     if (hit !== undefined) return Effect.succeed(hit)
@@ -99,19 +122,16 @@ export class BatchLoader {
     const located = Effect.mapError(loadWindow(source), (e) =>
       e._tag === "DatasetError" ? new DatasetError({ file: e.file, row, column: e.column, detail: e.detail }) : e,
     )
-    return Effect.flatMap(located, (image) => {
+    return Effect.flatMap(located, (planes) => {
+      const fail = (detail: string) => Effect.fail(new DatasetError({ file: sourceName(source), row, column: "window", detail }))
+      if (planes.length !== this.channels) return fail(`${planes.length} channel(s), expected ${this.channels}`)
       const expected = this.options.windowShape
-      if (expected !== undefined && (image.height !== expected[0] || image.width !== expected[1])) {
-        return Effect.fail(
-          new DatasetError({
-            file: sourceName(source),
-            row,
-            column: "window",
-            detail: `shape (${image.height}, ${image.width}), expected (${expected[0]}, ${expected[1]})`,
-          }),
-        )
+      for (const image of planes) {
+        if (expected !== undefined && (image.height !== expected[0] || image.width !== expected[1])) {
+          return fail(`shape (${image.height}, ${image.width}), expected (${expected[0]}, ${expected[1]})`)
+        }
       }
-      const out = preprocessWindow(image, this.options.imgSize, this.options.transform ?? LOG_ZSCORE_DEFAULTS)
+      const out = this.interleave(planes.map((image) => preprocessWindow(image, this.options.imgSize, this.options.transform)))
       const budget = this.options.cacheBytes ?? DEFAULT_CACHE_BYTES
       if (this.cachedBytes + out.byteLength <= budget) {
         this.cache.set(row, out)
@@ -121,7 +141,19 @@ export class BatchLoader {
     })
   }
 
-  /** An NHWC batch (`x`: rows x imgSize x imgSize x 1) and its row-major targets. */
+  /** Preprocessed planes to one HWC image (one plane is already its own HWC image). */
+  private interleave(planes: ReadonlyArray<Float32Array>): Float32Array {
+    const [first] = planes
+    if (planes.length === 1 && first !== undefined) return first
+    const channels = planes.length
+    const out = new Float32Array(this.imageValues)
+    planes.forEach((plane, c) => {
+      for (let i = 0; i < plane.length; i++) out[i * channels + c] = plane[i]!
+    })
+    return out
+  }
+
+  /** An NHWC batch (`x`: rows x imgSize x imgSize x channels) and its row-major targets. */
   batch(rows: ArrayLike<number>): Effect.Effect<{ readonly x: Float32Array; readonly y: Float32Array; readonly size: number }, FileReadFailed | NpyInvalid | DatasetError> {
     const n = rows.length
     const list = Array.from({ length: n }, (_, i) => rows[i]!)

@@ -1,10 +1,24 @@
 /**
- * Tagged errors of the training engine (optimizer/schedule configuration, checkpoints, data,
- * metric inputs, training and worker threads). Each `message` is computed from the fields and names
- * the file, tensor, row or column at fault.
+ * Tagged errors of the training engine (backends, optimizer/schedule configuration, checkpoints,
+ * data, metric inputs, training and worker threads). Each `message` is computed from the fields and
+ * names the file, tensor, row or column at fault. No TF.js here: the main thread rebuilds these
+ * from a worker's answers without loading it.
  */
 import { Data } from "effect"
 import { FileReadFailed, NpyInvalid } from "../data/errors.js"
+import { BACKEND_ORDER, BACKEND_PACKAGES, type BackendName, type BackendRequest } from "./backend-probe.js"
+
+/** A TF.js backend that cannot be loaded or initialised. */
+export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{
+  readonly requested: BackendRequest
+  readonly backend: BackendName
+  readonly reason: string
+}> {
+  override get message(): string {
+    const via = this.requested === this.backend ? "" : ` (while resolving "${this.requested}")`
+    return `TF.js backend ${this.backend} (${BACKEND_PACKAGES[this.backend].pkg}) is unavailable${via}: ${this.reason}`
+  }
+}
 
 /** A hyperparameter or engine option that cannot be used (`field` names it, as in the config object). */
 export class TrainConfigError extends Data.TaggedError("TrainConfigError")<{
@@ -98,6 +112,7 @@ export class WorkerFailed extends Data.TaggedError("WorkerFailed")<{
 
 /** Every tagged error of the engine (and the data-layer errors it passes on): what a worker marshals back. */
 export type MlError =
+  | BackendUnavailable
   | TrainConfigError
   | SafetensorsError
   | CheckpointMismatch
@@ -117,6 +132,12 @@ export const reviveMlError = (value: unknown, task: string): MlError => {
   const s = (key: string): string => (typeof v[key] === "string" ? (v[key] as string) : String(v[key]))
   const n = (key: string): number => (typeof v[key] === "number" ? (v[key] as number) : Number(v[key]))
   switch (v["_tag"]) {
+    case "BackendUnavailable": {
+      const backend = BACKEND_ORDER.find((b) => b === v["backend"])
+      const requested = v["requested"] === "auto" ? "auto" : BACKEND_ORDER.find((b) => b === v["requested"])
+      if (backend === undefined || requested === undefined) break
+      return new BackendUnavailable({ requested, backend, reason: s("reason") })
+    }
     case "TrainConfigError":
       return new TrainConfigError({ field: s("field"), value: s("value"), detail: s("detail") })
     case "SafetensorsError":
@@ -143,9 +164,8 @@ export const reviveMlError = (value: unknown, task: string): MlError => {
       return new TrainError({ fold: n("fold"), epoch: n("epoch"), step: n("step"), detail: s("detail") })
     case "WorkerFailed":
       return new WorkerFailed({ task: s("task"), detail: s("detail") })
-    default:
-      return new WorkerFailed({ task, detail: typeof v["message"] === "string" ? v["message"] : JSON.stringify(v) })
   }
+  return new WorkerFailed({ task, detail: typeof v["message"] === "string" ? v["message"] : JSON.stringify(v) })
 }
 
 /**

@@ -1,16 +1,23 @@
 /**
- * The seed's losses: `nn.KLDivLoss(reduction="batchmean")` applied to `log_softmax(logits, dim=1)`.
+ * The training losses (see `LossName`), as PyTorch computes them on logits:
  *
- * torch computes, per element, `xlogy(t, t) - t * logp` (0 * log 0 = 0 where the target is 0) and
- * then `sum / batch_size`. Only `logp` depends on the model, so the gradient w.r.t. the logits is
+ * - "kl": `nn.KLDivLoss(reduction="batchmean")` applied to `log_softmax(logits, dim=1)`. torch
+ *   computes, per element, `xlogy(t, t) - t * logp` (0 * log 0 = 0 where the target is 0) and then
+ *   `sum / batch_size`.
+ * - "cross-entropy": `nn.CrossEntropyLoss()` with probability targets: `-sum(t * logp) / batch_size`.
+ *
+ * Only `logp` depends on the model, so for both the gradient w.r.t. the logits is
  * `(softmax * sum(t) - t) / B` — TF.js derives it from `logSoftmax`.
  *
- * - `klDivLossWithLogits`: the training loss of one batch, a differentiable TF.js scalar.
- * - `KlDivLossWithLogitsForVal`: the validation loss: log-probabilities of every batch are kept,
- *   concatenated, and the batchmean KL is computed once over the whole validation set (so it is the
- *   mean over rows, not a mean of batch means).
+ * - `TRAINING_LOSSES`: the loss of one batch, a differentiable TF.js scalar.
+ * - `ValidationLoss`: log-probabilities of every batch are kept, concatenated, and the loss is
+ *   computed once over the whole validation set in float64 (so it is the mean over rows, not a
+ *   mean of batch means).
  */
 import * as tf from "@tensorflow/tfjs"
+import type { LossName } from "./loss-name.js"
+
+export { LOSS_NAMES, type LossName } from "./loss-name.js"
 
 /** Batchmean KL divergence of `target` from `softmax(logits)`; differentiable w.r.t. `logits`. */
 export const klDivLossWithLogits = (logits: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar =>
@@ -23,6 +30,20 @@ export const klDivLossWithLogits = (logits: tf.Tensor2D, target: tf.Tensor2D): t
     const pointwise = tf.sub(entropyTerm, tf.mul(target, logp))
     return tf.div(tf.sum(pointwise), tf.scalar(batch)) as tf.Scalar
   })
+
+/** Mean cross-entropy of `softmax(logits)` against probability targets; differentiable w.r.t. `logits`. */
+export const crossEntropyWithLogits = (logits: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar =>
+  tf.tidy(() => {
+    const batch = logits.shape[0]
+    const logp = tf.logSoftmax(logits, 1)
+    return tf.div(tf.neg(tf.sum(tf.mul(target, logp))), tf.scalar(batch)) as tf.Scalar
+  })
+
+/** Each loss of one training batch, from logits and targets. */
+export const TRAINING_LOSSES: Readonly<Record<LossName, (logits: tf.Tensor2D, target: tf.Tensor2D) => tf.Scalar>> = {
+  kl: klDivLossWithLogits,
+  "cross-entropy": crossEntropyWithLogits,
+}
 
 /**
  * Batchmean KL over row-major `[rows, classes]` arrays of log-probabilities and targets, accumulated
@@ -41,6 +62,30 @@ export const klDivBatchmean = (logProbs: Float32Array, targets: Float32Array, cl
     sum += t * Math.log(t) - t * logProbs[i]!
   }
   return Math.fround(sum / rows)
+}
+
+/**
+ * Mean cross-entropy over row-major `[rows, classes]` arrays of log-probabilities and probability
+ * targets, accumulated in float64 and returned as the float32 value torch's `.item()` would give.
+ */
+export const crossEntropyMean = (logProbs: Float32Array, targets: Float32Array, classes: number): number => {
+  if (logProbs.length !== targets.length || logProbs.length % classes !== 0) {
+    throw new RangeError(`crossEntropyMean: ${logProbs.length} log-probs, ${targets.length} targets, ${classes} classes`)
+  }
+  const rows = logProbs.length / classes
+  if (rows === 0) return Number.NaN
+  let sum = 0
+  for (let i = 0; i < logProbs.length; i++) {
+    const t = targets[i]!
+    if (t !== 0) sum -= t * logProbs[i]!
+  }
+  return Math.fround(sum / rows)
+}
+
+/** Each loss over a whole set, from log-probabilities and targets (row-major, float64 inside). */
+export const SET_LOSSES: Readonly<Record<LossName, (logProbs: Float32Array, targets: Float32Array, classes: number) => number>> = {
+  kl: klDivBatchmean,
+  "cross-entropy": crossEntropyMean,
 }
 
 /** Row-wise log-softmax of row-major `[rows, classes]` logits, in float64 then rounded to float32. */
@@ -70,29 +115,35 @@ export const softmaxRows = (logits: Float32Array, classes: number): Float32Array
   return out
 }
 
-/** The seed's `KLDivLossWithLogitsForVal`: accumulate batches, compute once over all of them. */
-export class KlDivLossWithLogitsForVal {
+/**
+ * A validation loss (PyTorch's `KLDivLossWithLogitsForVal` pattern): accumulate batches, compute
+ * once over all of them.
+ */
+export class ValidationLoss {
   private logProbs: Array<Float32Array> = []
   private labels: Array<Float32Array> = []
 
-  constructor(readonly classes: number) {}
+  constructor(
+    readonly loss: LossName,
+    readonly classes: number,
+  ) {}
 
   /** Adds one batch of row-major `[rows, classes]` logits and targets. */
   add(logits: Float32Array, targets: Float32Array): void {
     if (logits.length !== targets.length || logits.length % this.classes !== 0) {
-      throw new RangeError(`KlDivLossWithLogitsForVal.add: ${logits.length} logits, ${targets.length} targets`)
+      throw new RangeError(`ValidationLoss.add: ${logits.length} logits, ${targets.length} targets`)
     }
     this.logProbs.push(logSoftmaxRows(logits, this.classes))
     this.labels.push(Float32Array.from(targets))
   }
 
-  /** The batchmean KL over every row added since the last `compute`, then resets (like the seed). */
+  /** The loss over every row added since the last `compute`, then resets. */
   compute(): number {
     const logProbs = concat(this.logProbs)
     const labels = concat(this.labels)
     this.logProbs = []
     this.labels = []
-    return klDivBatchmean(logProbs, labels, this.classes)
+    return SET_LOSSES[this.loss](logProbs, labels, this.classes)
   }
 }
 

@@ -1,25 +1,27 @@
 /**
- * The seed's inference: for each fold model, `softmax(model(x))` over the windows in order (eval
- * mode, batches of `batchSize`, last batch kept), then the mean over the models
- * (`test_preds_arr.mean(axis=0)`, float64 as numpy computes it on its float64 buffer).
+ * Inference: for each model, `softmax(model(x))` over the windows in order (eval mode, batches of
+ * `batchSize`, last batch kept), then the mean over the models (`preds.mean(axis=0)`, float64 as
+ * numpy computes it on its float64 buffer). And the evaluation of one checkpoint on a labelled set,
+ * exactly as training's validation scores it.
  */
 import { Effect } from "effect"
-import { loadCheckpoint } from "./checkpoint.js"
-import { BatchLoader, type WindowSource } from "./dataset.js"
 import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
-import type { CheckpointMismatch, DatasetError, SafetensorsError } from "./errors.js"
-import { softmaxRows } from "./loss.js"
-import { buildResNet, type ResNetConfig, type ResNetVariant } from "./resnet.js"
-import { evalLogits, type TrainableModel } from "./train.js"
+import { loadCheckpoint } from "./checkpoint.js"
+import { BatchLoader, validateDataset, type WindowDataset, type WindowSource } from "./dataset.js"
+import type { CheckpointMismatch, DatasetError, SafetensorsError, TrainConfigError } from "./errors.js"
+import { type LossName, softmaxRows, ValidationLoss } from "./loss.js"
+import { buildResNet, type ResNetConfig } from "./resnet.js"
+import { checkModelConfig, evalLogits, loaderOptions, type ModelConfig, resNetConfigOf, type TrainableModel } from "./train.js"
 
-export interface PredictConfig {
-  readonly variant: ResNetVariant
-  readonly inChans: number
-  readonly numClasses: number
-  readonly imgSize: number
+export interface PredictConfig extends ModelConfig {
   readonly batchSize: number
-  /** Expected window shape, checked per window when given. */
+  /** Expected (height, width) of every channel plane, checked per window when given. */
   readonly windowShape?: readonly [number, number]
+}
+
+/** Evaluating a checkpoint: the model, the batches, and the loss training validates with. */
+export interface EvaluateConfig extends PredictConfig {
+  readonly loss: LossName
 }
 
 export type PredictProgress =
@@ -38,7 +40,14 @@ export interface PredictResult {
   readonly perModel: ReadonlyArray<Float32Array>
 }
 
-export type PredictError = SafetensorsError | CheckpointMismatch | DatasetError | FileReadFailed | NpyInvalid
+export interface EvaluateResult {
+  /** The loss over the whole set, as training's validation computes it. */
+  readonly loss: number
+  /** Row-major `[rows, classes]` softmax of the model, in order. */
+  readonly predictions: Float32Array
+}
+
+export type PredictError = TrainConfigError | SafetensorsError | CheckpointMismatch | DatasetError | FileReadFailed | NpyInvalid
 
 /** Softmax probabilities of one model over a loader's rows, in order. */
 export const predictProbabilities = (
@@ -62,6 +71,19 @@ export const averagePredictions = (perModel: ReadonlyArray<Float32Array>): Float
   return out
 }
 
+/** `use` with a model loaded from `checkpoint`, disposed afterwards. */
+const withCheckpoint = <A, E>(
+  config: ModelConfig,
+  checkpoint: string,
+  build: (config: ResNetConfig, seed: number) => TrainableModel,
+  use: (model: TrainableModel) => Effect.Effect<A, E>,
+) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => build(resNetConfigOf(config), 0)),
+    (model) => Effect.flatMap(loadCheckpoint(model, checkpoint), () => use(model)),
+    (model) => Effect.sync(() => model.dispose()),
+  )
+
 /** Loads each checkpoint in turn, predicts every window, and averages the models' softmax. */
 export const predictCheckpoints = (
   config: PredictConfig,
@@ -70,9 +92,10 @@ export const predictCheckpoints = (
   hooks: PredictHooks = {},
 ): Effect.Effect<PredictResult, PredictError> =>
   Effect.gen(function* () {
+    yield* checkModelConfig(config)
     const loader = new BatchLoader(
       { windows, labels: new Float32Array(windows.length * config.numClasses), classes: config.numClasses },
-      { imgSize: config.imgSize, ...(config.windowShape === undefined ? {} : { windowShape: config.windowShape }) },
+      loaderOptions(config, config),
     )
     const build = hooks.buildModel ?? buildResNet
     const emit = hooks.onProgress ?? (() => undefined)
@@ -80,17 +103,33 @@ export const predictCheckpoints = (
     for (let index = 0; index < checkpoints.length; index++) {
       const checkpoint = checkpoints[index]!
       emit({ type: "model", index, models: checkpoints.length, checkpoint })
-      const probabilities = yield* Effect.acquireUseRelease(
-        Effect.sync(() => build({ variant: config.variant, inChans: config.inChans, numClasses: config.numClasses }, 0)),
-        (model) =>
-          Effect.flatMap(loadCheckpoint(model, checkpoint), () =>
-            predictProbabilities(model, loader, config.batchSize, (batch, batches) =>
-              emit({ type: "batch", index, batch, batches }),
-            ),
-          ),
-        (model) => Effect.sync(() => model.dispose()),
+      const probabilities = yield* withCheckpoint(config, checkpoint, build, (model) =>
+        predictProbabilities(model, loader, config.batchSize, (batch, batches) => emit({ type: "batch", index, batch, batches })),
       )
       perModel.push(probabilities)
     }
     return { mean: averagePredictions(perModel), perModel }
+  })
+
+/**
+ * One checkpoint on a labelled set: the loss and the softmax, computed from the logits as
+ * training's validation computes them (so a saved best epoch scores what training reported).
+ */
+export const evaluateCheckpoint = (
+  config: EvaluateConfig,
+  checkpoint: string,
+  data: WindowDataset,
+  hooks: Pick<PredictHooks, "buildModel"> = {},
+): Effect.Effect<EvaluateResult, PredictError> =>
+  Effect.gen(function* () {
+    yield* checkModelConfig(config)
+    yield* validateDataset(data)
+    const loader = new BatchLoader(data, loaderOptions(config, config))
+    return yield* withCheckpoint(config, checkpoint, hooks.buildModel ?? buildResNet, (model) =>
+      Effect.map(evalLogits(model, loader, config.batchSize), (logits) => {
+        const loss = new ValidationLoss(config.loss, config.numClasses)
+        loss.add(logits, data.labels)
+        return { loss: loss.compute(), predictions: softmaxRows(logits, config.numClasses) }
+      }),
+    )
   })

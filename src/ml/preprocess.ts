@@ -1,17 +1,21 @@
 /**
- * Per-image preprocessing exact to numpy (float32) + OpenCV:
+ * Per-image preprocessing exact to numpy (float32) + OpenCV. The transforms (`ImageTransform`):
  *
- *     img = np.clip(img, exp(logMin), exp(logMax)); img = np.log(img)
- *     img = img - img.mean(axis=(0, 1)); img = img / (img.std(axis=(0, 1)) + eps)
- *     img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)     (albumentations' Resize)
+ * - "log-zscore" (log-power images, e.g. time-frequency maps):
+ *
+ *       img = np.clip(img, exp(logMin), exp(logMax)); img = np.log(img)
+ *       img = img - img.mean(axis=(0, 1)); img = img / (img.std(axis=(0, 1)) + eps)
+ *       img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)   (albumentations' Resize)
+ *
+ * - "resize": only the resize (images already on a sensible scale).
  *
  * numpy semantics reproduced:
- * - float32 throughout, as numpy 1.x computed it on a float32 window (the clip bounds are cast to
+ * - float32 throughout, as numpy 1.x computed it on a float32 image (the clip bounds are cast to
  *   float32; numpy 2 would promote to float64 because `np.exp(-4)` is a float64 scalar);
  * - `mean` / `std` over all axes use numpy's pairwise summation (8-way unrolled blocks of 128) in
- *   MEMORY order, which differs between C- and Fortran-ordered windows (the seed's windows are
- *   slices of a transposed array, saved by `np.save` in Fortran order); `std` is the population std
- *   of the already-centred image, computed as numpy does (its own mean, squares, pairwise sum);
+ *   MEMORY order, which differs between C- and Fortran-ordered images (slices of a transposed
+ *   array saved by `np.save` are Fortran-ordered); `std` is the population std of the
+ *   already-centred image, computed as numpy does (its own mean, squares, pairwise sum);
  * - `std + eps` is formed in float64 and cast to float32 (numpy 1.x scalar promotion).
  * numpy's float32 `log` is a SIMD approximation (up to 3 ulp off); ours is correctly rounded, so
  * values agree to ~1e-6, not bit for bit.
@@ -110,22 +114,21 @@ export interface Image2D {
 }
 
 export interface LogZScoreOptions {
-  /** Natural log of the lower clip bound (the seed: -4). */
+  /** Natural log of the lower clip bound. */
   readonly logMin: number
-  /** Natural log of the upper clip bound (the seed: 8). */
+  /** Natural log of the upper clip bound. */
   readonly logMax: number
-  /** Added to the std before dividing (the seed: 1e-6). */
+  /** Added to the std before dividing. */
   readonly eps: number
   /**
    * Memory order in which numpy would have summed (the z-score's mean and std): the image's own
-   * order when undefined. The seed's windows were Fortran-ordered; "F" reproduces that for a
-   * C-ordered copy of the same window.
+   * order when undefined. "F" reproduces a Fortran-ordered original from a C-ordered copy.
    */
   readonly reductionOrder?: "C" | "F"
 }
 
-/** The seed's spectrogram transform constants: clip to [e^-4, e^8], z-score with eps 1e-6. */
-export const LOG_ZSCORE_DEFAULTS: LogZScoreOptions = { logMin: -4, logMax: 8, eps: 1e-6 }
+/** What is done to each image (each channel plane) before the resize to the model's input size. */
+export type ImageTransform = ({ readonly kind: "log-zscore" } & LogZScoreOptions) | { readonly kind: "resize" }
 
 /** numpy's `a.mean()` of a float32 array (pairwise float32 sum in memory order, then / n). */
 export const numpyMean32 = (a: Float32Array): number => f32(pairwise32(a, 0, a.length) / a.length)
@@ -143,7 +146,7 @@ export const numpyStd32 = (a: Float32Array): number => {
 }
 
 /** `log(clip(x, e^logMin, e^logMax))` in float32, in the image's own memory order. */
-export const logClip = (image: Image2D, options: LogZScoreOptions = LOG_ZSCORE_DEFAULTS): Float32Array => {
+export const logClip = (image: Image2D, options: LogZScoreOptions): Float32Array => {
   const n = image.height * image.width
   if (image.data.length !== n) {
     throw new RangeError(`image data has ${image.data.length} values for ${image.height}x${image.width}`)
@@ -161,7 +164,7 @@ export const logClip = (image: Image2D, options: LogZScoreOptions = LOG_ZSCORE_D
 }
 
 /** `log(clip(x))` then per-image z-score, in the image's own memory order; returns the new data. */
-export const logZScore = (image: Image2D, options: LogZScoreOptions = LOG_ZSCORE_DEFAULTS): Float32Array => {
+export const logZScore = (image: Image2D, options: LogZScoreOptions): Float32Array => {
   const out = logClip(image, options)
   const n = out.length
   const mean = numpyMean32(out)
@@ -294,15 +297,13 @@ export const toOrder = (image: Image2D, order: "C" | "F"): Image2D => {
 }
 
 /**
- * The seed's whole per-window transform: log-clip, z-score, then resize to `size` x `size`;
- * returns the C-ordered `size * size` image (one channel, so it is also its NHWC slice).
+ * One image's whole transform: for "log-zscore", log-clip and z-score (in `reductionOrder`), then
+ * the resize to `size` x `size`; for "resize", the resize only. Returns the C-ordered
+ * `size * size` plane.
  */
-export const preprocessWindow = (
-  image: Image2D,
-  size: number,
-  options: LogZScoreOptions = LOG_ZSCORE_DEFAULTS,
-): Float32Array => {
-  const laid = toOrder(image, options.reductionOrder ?? image.order)
-  const normalized = logZScore(laid, options)
+export const preprocessWindow = (image: Image2D, size: number, transform: ImageTransform): Float32Array => {
+  if (transform.kind === "resize") return resizeLinear(image, size, size)
+  const laid = toOrder(image, transform.reductionOrder ?? image.order)
+  const normalized = logZScore(laid, transform)
   return resizeLinear({ data: normalized, height: laid.height, width: laid.width, order: laid.order }, size, size)
 }

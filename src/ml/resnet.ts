@@ -7,6 +7,9 @@
  * 2-4 with stride 2); a block's shortcut is AvgPool 2x2/2 (ceil, padding not counted) -> conv1x1 ->
  * BN where stride or width changes; global average pool; linear head.
  *
+ * `width` scales every channel width (stem and stages; default 1 = timm's): a narrow ResNet-D for
+ * small problems and tests, with the same names (its checkpoints fit only models of its width).
+ *
  * Names, order and torch shapes of `tensors` are those of timm's `state_dict()`, so checkpoints map
  * one to one. Initialisation follows timm's `ResNet.init_weights` in distribution, drawn from numpy's
  * legacy `RandomState(seed)` in state_dict order (each tensor in its PyTorch layout): convolutions
@@ -24,6 +27,8 @@ export interface ResNetConfig {
   readonly variant: ResNetVariant
   readonly inChans: number
   readonly numClasses: number
+  /** Multiplies every channel width (rounded, at least 1); default 1: timm's model. */
+  readonly width?: number
 }
 
 /** One entry of timm's state_dict, in state_dict order. */
@@ -190,12 +195,19 @@ export function assignFromTorchLayout(t: NamedTensor, torch: ArrayLike<number>):
   tf.tidy(() => t.variable.assign(tf.tensor(tfValues, t.variable.shape, t.variable.dtype)))
 }
 
+/** A channel width scaled by `width` (rounded, at least 1). */
+export const scaledWidth = (channels: number, width = 1): number => Math.max(1, Math.round(channels * width))
+
 export function buildResNet(config: ResNetConfig, seed: number): ResNet {
+  if (config.width !== undefined && !(Number.isFinite(config.width) && config.width > 0)) {
+    throw new OpShapeError({ op: `${config.variant} width`, expected: "a positive finite width multiplier", shape: [config.width] })
+  }
   const depths = RESNET_STAGE_DEPTHS[config.variant]
   const rs = new RandomState(seed)
   const b = new Builder(rs)
+  const scaled = (channels: number) => scaledWidth(channels, config.width)
 
-  const [s0, s1, s2] = DEEP_STEM_WIDTHS as [number, number, number]
+  const [s0, s1, s2] = DEEP_STEM_WIDTHS.map(scaled) as [number, number, number]
   const stemConvs = [
     b.conv("conv1.0", config.inChans, s0, CONV_KERNEL, STEM_STRIDE),
   ]
@@ -208,7 +220,7 @@ export function buildResNet(config: ResNetConfig, seed: number): ResNet {
   const blocks: Array<Block> = []
   let inplanes = s2
   depths.forEach((depth, stage) => {
-    const planes = RESNET_STAGE_WIDTHS[stage]!
+    const planes = scaled(RESNET_STAGE_WIDTHS[stage]!)
     for (let i = 0; i < depth; i++) {
       const stride = i === 0 ? STAGE_STRIDES[stage]! : 1
       const prefix = `layer${stage + 1}.${i}`

@@ -173,3 +173,54 @@ export class OneCycleSchedule {
     return out
   }
 }
+
+// ---- the schedule a training run asks for ---------------------------------------------------------
+
+/**
+ * A training run's learning-rate schedule, stepped after every optimizer step:
+ * - "one-cycle": `OneCycleLR(max_lr=lr, epochs, steps_per_epoch)` with torch's defaults for
+ *   whatever is not given (cycles AdamW's beta1 unless `cycleMomentum: false`);
+ * - "constant": the lr throughout; the optimizer keeps its own beta1.
+ */
+export type LrSchedule =
+  | ({ readonly kind: "one-cycle" } & Partial<Omit<OneCycleConfig, "maxLr" | "epochs" | "stepsPerEpoch">>)
+  | { readonly kind: "constant" }
+
+/** What the training loop asks of a schedule: the values of each optimizer update. */
+export interface Schedule {
+  /** The values of the optimizer's `step + 1`-th update (0 <= step <= total steps). */
+  at(step: number): ScheduledValues
+}
+
+class ConstantSchedule implements Schedule {
+  constructor(
+    private readonly lr: number,
+    private readonly totalSteps: number,
+  ) {}
+
+  at(step: number): ScheduledValues {
+    if (!Number.isInteger(step) || step < 0 || step > this.totalSteps) {
+      throw new RangeError(`Tried to step ${step} times. The specified number of total steps is ${this.totalSteps}`)
+    }
+    return { lr: this.lr, beta1: undefined }
+  }
+}
+
+/** The schedule `spec` asks for, over `epochs * stepsPerEpoch` steps peaking (or staying) at `lr`. */
+export const makeSchedule = (
+  spec: LrSchedule,
+  run: { readonly lr: number; readonly epochs: number; readonly stepsPerEpoch: number },
+): Either.Either<Schedule, TrainConfigError> => {
+  if (spec.kind === "one-cycle") {
+    const { kind: _kind, ...overrides } = spec
+    return OneCycleSchedule.make(oneCycleConfig({ maxLr: run.lr, epochs: run.epochs, stepsPerEpoch: run.stepsPerEpoch }, overrides))
+  }
+  return Either.gen(function* () {
+    yield* positiveInteger("epochs", run.epochs)
+    yield* positiveInteger("stepsPerEpoch", run.stepsPerEpoch)
+    if (!(Number.isFinite(run.lr) && run.lr > 0)) {
+      return yield* Either.left(new TrainConfigError({ field: "lr", value: String(run.lr), detail: "must be a positive finite number" }))
+    }
+    return new ConstantSchedule(run.lr, run.epochs * run.stepsPerEpoch)
+  })
+}

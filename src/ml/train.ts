@@ -1,49 +1,54 @@
 /**
- * One fold of training, as the seed's `train_one_fold`:
+ * One fold of training, as a PyTorch `train_one_fold` loop would run it:
  *
  *     model = ResNet-D (seeded; optionally timm ImageNet weights adapted to the input channels)
  *     optimizer = AdamW(model.parameters(), lr, weight_decay)
- *     scheduler = OneCycleLR(max_lr=lr, epochs, steps_per_epoch=len(train_loader), pct_start,
- *                            div_factor, final_div_factor)      (stepped after every batch; cycles beta1)
+ *     scheduler = the configured schedule (e.g. OneCycleLR(max_lr=lr, epochs,
+ *                 steps_per_epoch=len(train_loader), ...)), stepped after every batch
  *     for epoch in 1..epochs:
- *         train: shuffled batches, drop_last; loss = KL(batchmean) on log_softmax; step; schedule
+ *         train: shuffled batches, drop_last; loss = the configured loss on the logits; step; schedule
  *         train_loss = mean of the batch losses
- *         val: every validation window in order (last batch kept); val_loss = batchmean KL over all
+ *         val: every validation window in order (last batch kept); val_loss = the loss over all of them
  *         if val_loss < best_val_loss: best_epoch = epoch; save the checkpoint
  *         if epoch - best_epoch > patience: stop
  *
- * Differences from the seed, on purpose: float32 throughout (the seed's AMP autocast/GradScaler is
- * GPU-only; in fp32 no step is ever skipped), one checkpoint file per fold (`best_model_fold{k}`,
- * overwritten at each improvement) instead of per-epoch snapshots copied afterwards, and a
- * non-finite training loss stops the fold with a TrainError rather than training on NaNs.
+ * Input channels, loss, schedule and per-image transform are the config's (`TrainConfig`): the
+ * task (a stage) says what they are. Float32 throughout (no AMP: in fp32 no step is ever skipped),
+ * one checkpoint file per fold (`checkpointFileName(fold)`, overwritten at each improvement), and
+ * a non-finite training loss stops the fold with a TrainError rather than training on NaNs.
  *
- * The TF.js backend must already be initialised (the caller, or the worker, picks it). Same seed and
- * same backend give the same weights and losses.
+ * The TF.js backend must already be initialised (the caller, or the engine's worker, picks it).
+ * Same seed and same backend give the same weights and losses.
  */
 import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
-import { Effect, Either } from "effect"
+import { Duration, Effect, Either } from "effect"
 import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
 import { AdamW } from "./adamw.js"
 import { checkpointFileName, loadPretrained, saveCheckpoint } from "./checkpoint.js"
 import { BatchLoader, batches, epochOrder, sequentialOrder, validateDataset, type WindowDataset } from "./dataset.js"
-import {
-  type CheckpointMismatch,
-  type DatasetError,
-    type SafetensorsError,
-  TrainConfigError,
-  TrainError,
-} from "./errors.js"
-import { KlDivLossWithLogitsForVal, klDivLossWithLogits, softmaxRows } from "./loss.js"
+import { type CheckpointMismatch, type DatasetError, type SafetensorsError, TrainConfigError, TrainError } from "./errors.js"
+import { LOSS_NAMES, type LossName, softmaxRows, TRAINING_LOSSES, ValidationLoss } from "./loss.js"
+import type { ImageTransform } from "./preprocess.js"
 import { buildResNet, type ResNet, type ResNetConfig, type ResNetVariant } from "./resnet.js"
-import { OneCycleSchedule, oneCycleConfig } from "./schedule.js"
+import { type LrSchedule, makeSchedule } from "./schedule.js"
 
-/** Every hyperparameter of a fold's training. */
-export interface TrainConfig {
+/** The model a config builds: its architecture and input/output sizes. */
+export interface ModelConfig {
   readonly variant: ResNetVariant
+  /** Channels of the input images. */
   readonly inChans: number
   readonly numClasses: number
+  /** Channel-width multiplier of the ResNet (default 1). */
+  readonly width?: number
+  /** Side of the square model input: every window is resized to imgSize x imgSize. */
   readonly imgSize: number
+  /** Per-channel transform of every window before the resize. */
+  readonly transform: ImageTransform
+}
+
+/** Every hyperparameter of a fold's training. */
+export interface TrainConfig extends ModelConfig {
   readonly batchSize: number
   readonly epochs: number
   readonly lr: number
@@ -52,9 +57,8 @@ export interface TrainConfig {
   readonly patience: number
   /** Model init and shuffles. */
   readonly seed: number
-  readonly divFactor: number
-  readonly finalDivFactor: number
-  readonly pctStart: number
+  readonly loss: LossName
+  readonly schedule: LrSchedule
   /** timm ImageNet weights (safetensors) to start from; undefined = random init. */
   readonly pretrained?: string
 }
@@ -66,11 +70,11 @@ export interface FoldData {
   readonly fold: number
   readonly train: WindowDataset
   readonly val: WindowDataset
-  /** Directory of the fold's checkpoint (`best_model_fold{k}.safetensors`). */
+  /** Directory of the fold's checkpoint (`checkpointFileName(fold)`). */
   readonly outputDir: string
   /** Class names, for error messages. */
   readonly classNames?: ReadonlyArray<string>
-  /** Expected window shape (e.g. [400, 300]); checked per window when given. */
+  /** Expected (height, width) of every channel plane; checked per window when given. */
   readonly windowShape?: readonly [number, number]
   /** Preprocessed images cached in memory, bytes (see BatchLoader). */
   readonly cacheBytes?: number
@@ -82,7 +86,7 @@ export interface EpochRecord {
   readonly valLoss: number
   /** The lr of the epoch's last optimizer step. */
   readonly lr: number
-  /** Wall time of the whole epoch (training and validation), as the seed's elapsed_time. */
+  /** Wall time of the whole epoch (training and validation). */
   readonly seconds: number
   /** Training images per second (training phase only). */
   readonly imagesPerSecond: number
@@ -138,14 +142,45 @@ export interface TrainFoldResult {
 
 export type TrainFoldError = TrainError | TrainConfigError | DatasetError | FileReadFailed | NpyInvalid | SafetensorsError | CheckpointMismatch
 
-/** The seed's initial "best" validation loss. */
+/** The initial "best" validation loss (any real loss improves on it). */
 const INITIAL_BEST_VAL_LOSS = 1.0e9
 const MS_PER_SECOND = 1000
 /** PyTorch's BatchNorm refuses a single value per channel in training mode. */
 const MIN_TRAIN_BATCH = 2
 
+/** Checks what building a model needs of a config. */
+export const checkModelConfig = (config: ModelConfig): Either.Either<void, TrainConfigError> => {
+  const positiveInt: ReadonlyArray<keyof ModelConfig> = ["inChans", "numClasses", "imgSize"]
+  for (const field of positiveInt) {
+    const v = config[field]
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+      return Either.left(new TrainConfigError({ field, value: String(v), detail: "must be a positive integer" }))
+    }
+  }
+  if (config.width !== undefined && !(Number.isFinite(config.width) && config.width > 0)) {
+    return Either.left(new TrainConfigError({ field: "width", value: String(config.width), detail: "must be a positive finite number" }))
+  }
+  return Either.right(undefined)
+}
+
+/** The ResNet a config builds. */
+export const resNetConfigOf = (config: ModelConfig): ResNetConfig => ({
+  variant: config.variant,
+  inChans: config.inChans,
+  numClasses: config.numClasses,
+  ...(config.width === undefined ? {} : { width: config.width }),
+})
+
+/**
+ * A macrotask boundary between steps: the thread handles its messages (a cancel of this task,
+ * say) while a long loop runs.
+ */
+export const yieldToThread: Effect.Effect<void> = Effect.sleep(Duration.zero)
+
 const checkConfig = (config: TrainConfig): Either.Either<void, TrainConfigError> => {
-  const positiveInt: ReadonlyArray<keyof TrainConfig> = ["inChans", "numClasses", "imgSize", "batchSize", "epochs"]
+  const model = checkModelConfig(config)
+  if (Either.isLeft(model)) return model
+  const positiveInt: ReadonlyArray<keyof TrainConfig> = ["batchSize", "epochs"]
   for (const field of positiveInt) {
     const v = config[field]
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
@@ -170,8 +205,20 @@ const checkConfig = (config: TrainConfig): Either.Either<void, TrainConfigError>
   if (!Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffffffff) {
     return Either.left(new TrainConfigError({ field: "seed", value: String(config.seed), detail: "must be an integer in [0, 2^32)" }))
   }
+  if (!LOSS_NAMES.includes(config.loss)) {
+    return Either.left(new TrainConfigError({ field: "loss", value: String(config.loss), detail: `must be one of ${LOSS_NAMES.join(", ")}` }))
+  }
   return Either.right(undefined)
 }
+
+/** The batch loader options of a model config (and a fold's window checks). */
+export const loaderOptions = (config: ModelConfig, data: Pick<FoldData, "windowShape" | "cacheBytes"> = {}) => ({
+  imgSize: config.imgSize,
+  channels: config.inChans,
+  transform: config.transform,
+  ...(data.windowShape === undefined ? {} : { windowShape: data.windowShape }),
+  ...(data.cacheBytes === undefined ? {} : { cacheBytes: data.cacheBytes }),
+})
 
 /** Logits of `loader`'s rows in order (eval mode), row-major `[rows, classes]`. */
 export const evalLogits = (
@@ -189,12 +236,13 @@ export const evalLogits = (
       const rows = all[b]!
       const { x, size } = yield* loader.batch(rows)
       const logits = tf.tidy(() => {
-        const input = tf.tensor4d(x, [size, loader.options.imgSize, loader.options.imgSize, 1])
+        const input = tf.tensor4d(x, [size, loader.options.imgSize, loader.options.imgSize, loader.channels])
         return model.forward(input, false).dataSync()
       })
       out.set(logits, row * classes)
       row += size
       onBatch?.(b + 1, all.length)
+      yield* yieldToThread
     }
     return out
   })
@@ -207,11 +255,6 @@ export const trainFold = (
 ): Effect.Effect<TrainFoldResult, TrainFoldError> =>
   Effect.gen(function* () {
     yield* checkConfig(config)
-    if (config.inChans !== 1) {
-      return yield* Effect.fail(
-        new TrainConfigError({ field: "inChans", value: String(config.inChans), detail: "the window datasets are one-channel images" }),
-      )
-    }
     for (const [name, ds] of [
       ["train", data.train],
       ["val", data.val],
@@ -234,25 +277,17 @@ export const trainFold = (
         }),
       )
     }
-    const schedule = yield* OneCycleSchedule.make(
-      oneCycleConfig(
-        { maxLr: config.lr, epochs: config.epochs, stepsPerEpoch },
-        { pctStart: config.pctStart, divFactor: config.divFactor, finalDivFactor: config.finalDivFactor },
-      ),
-    )
-    const loaderOptions = {
-      imgSize: config.imgSize,
-      ...(data.windowShape === undefined ? {} : { windowShape: data.windowShape }),
-      ...(data.cacheBytes === undefined ? {} : { cacheBytes: data.cacheBytes }),
-    }
-    const trainLoader = new BatchLoader(data.train, loaderOptions)
-    const valLoader = new BatchLoader(data.val, loaderOptions)
+    const schedule = yield* makeSchedule(config.schedule, { lr: config.lr, epochs: config.epochs, stepsPerEpoch })
+    const options = loaderOptions(config, data)
+    const trainLoader = new BatchLoader(data.train, options)
+    const valLoader = new BatchLoader(data.val, options)
+    const trainingLoss = TRAINING_LOSSES[config.loss]
     const checkpoint = path.join(data.outputDir, checkpointFileName(data.fold))
     const emit = hooks.onProgress ?? (() => undefined)
     const build = hooks.buildModel ?? buildResNet
 
     const acquire = Effect.sync(() => {
-      const model = build({ variant: config.variant, inChans: config.inChans, numClasses: config.numClasses }, config.seed)
+      const model = build(resNetConfigOf(config), config.seed)
       const optimizer = new AdamW(model.trainable, { lr: config.lr, weightDecay: config.weightDecay })
       return { model, optimizer }
     })
@@ -296,10 +331,10 @@ export const trainFold = (
             if (scheduled.beta1 !== undefined) optimizer.beta1 = scheduled.beta1
             const batch = config.batchSize
             const loss = tf.tidy(() => {
-              const input = tf.tensor4d(x, [batch, size, size, 1])
+              const input = tf.tensor4d(x, [batch, size, size, config.inChans])
               const target = tf.tensor2d(y, [batch, config.numClasses])
               const { value, grads } = tf.variableGrads(
-                () => klDivLossWithLogits(model.forward(input, true), target),
+                () => trainingLoss(model.forward(input, true), target),
                 trainable as Array<tf.Variable>,
               )
               optimizer.step(trainable.map((v) => grads[v.name]))
@@ -323,13 +358,14 @@ export const trainFold = (
               lr,
               imagesPerSecond: ((step + 1) * config.batchSize) / Math.max(elapsed, Number.EPSILON),
             })
+            yield* yieldToThread
           }
           trainLoss /= epochBatches.length
           const trainSeconds = (performance.now() - epochStart) / MS_PER_SECOND
 
           emit({ type: "validate", fold: data.fold, epoch })
           const logits = yield* evalLogits(model, valLoader, config.batchSize)
-          const valLossFn = new KlDivLossWithLogitsForVal(config.numClasses)
+          const valLossFn = new ValidationLoss(config.loss, config.numClasses)
           valLossFn.add(logits, data.val.labels)
           const valLoss = valLossFn.compute()
           const improved = valLoss < bestValLoss

@@ -1,9 +1,15 @@
 /**
- * The params the training and inference stages share, with the seed's values (the notebook's
- * CFG) as `SEED_CONFIG`: one place for them.
+ * What the training and inference stages share: their params, the seed's values (the notebook's
+ * CFG) as `SEED_CONFIG`, the task's model settings (one channel in, six classes out, KL loss,
+ * OneCycle, the log-z-score transform), and the engine they run on. One place for them.
  */
 import { Schema } from "effect"
-import { BACKEND_ORDER } from "../../src/ml/backend-probe.js"
+import { BACKEND_ORDER, type BackendRequest } from "../../src/ml/backend-probe.js"
+import type { EngineLayer } from "../../src/ml/engine.js"
+import type { LossName } from "../../src/ml/loss-name.js"
+import type { ImageTransform } from "../../src/ml/preprocess.js"
+import type { LrSchedule } from "../../src/ml/schedule.js"
+import { TFJS_ENGINE_INPUTS, tfjsEngine } from "../../src/ml/tfjs-engine.js"
 
 export const ModelName = Schema.Literal("resnet34d", "resnet18d")
 export const BackendParam = Schema.Literal("auto", ...BACKEND_ORDER)
@@ -20,8 +26,25 @@ export const SEED_CONFIG = {
   seed: 1086,
 } as const
 
-/** OneCycleLR as the seed builds it: pct_start 0, div_factor 25, final_div_factor 0.4. */
-export const SEED_ONE_CYCLE = { pctStart: 0.0, divFactor: 25, finalDivFactor: 0.4 } as const
+/** OneCycleLR as the seed builds it: pct_start 0, div_factor 25, final_div_factor 0.4 (torch's defaults otherwise). */
+export const SEED_ONE_CYCLE: LrSchedule = { kind: "one-cycle", pctStart: 0.0, divFactor: 25, finalDivFactor: 0.4 }
+
+/** The seed's loss: KL divergence of the vote distribution from the softmax (batchmean). */
+export const SEED_LOSS: LossName = "kl"
+
+/**
+ * The seed's per-window transform: clip to [e^-4, e^8] (`LOG_CLIP_MIN`, `LOG_CLIP_MAX` in
+ * constants.ts, as numpy computes them), log, z-score with eps 1e-6; then the resize. The seed's
+ * windows were Fortran-ordered slices; ours are C-ordered copies with the same values (the sums'
+ * order differs in the last bits only).
+ */
+export const SEED_TRANSFORM: ImageTransform = { kind: "log-zscore", logMin: -4, logMax: 8, eps: 1e-6 }
 
 /** One input channel (the spectrogram), six classes. */
 export const IN_CHANS = 1
+
+/** The engine the HMS stages train and predict with, on a backend param's value (one place to change it). */
+export const hmsEngine = (backend: BackendRequest): EngineLayer => tfjsEngine({ backend })
+
+/** What the engine's identity inspects besides params and packages (the stages' `engineInputs`). */
+export const HMS_ENGINE_INPUTS: ReadonlyArray<string> = TFJS_ENGINE_INPUTS

@@ -14,6 +14,7 @@ import {
   validateDataset,
 } from "../../src/ml/dataset.js"
 import { preprocessWindow } from "../../src/ml/preprocess.js"
+import { GOLDEN_TRANSFORM } from "./golden-transform.js"
 
 // test/golden/gen_dataset.py: np.random.RandomState((seed * 1_000_003 + epoch) % 2**32).permutation(n)
 const GOLDEN: Record<string, { seed: number; order: ReadonlyArray<number> }> = {
@@ -63,12 +64,12 @@ describe("BatchLoader", () => {
     const files = [0, 1, 2].map((k) => path.join(dir, `w${k}.npy`))
     for (const [k, f] of files.entries()) await Effect.runPromise(writeNpy(f, image(20, 15, k), [20, 15]))
     const labels = Float32Array.from([1, 0, 0, 0, 1, 0, 0.5, 0.25, 0.25])
-    const loader = new BatchLoader({ windows: files.map(npyWindow), labels, classes: 3 }, { imgSize: 8, windowShape: [20, 15] })
+    const loader = new BatchLoader({ windows: files.map(npyWindow), labels, classes: 3 }, { imgSize: 8, windowShape: [20, 15], transform: GOLDEN_TRANSFORM })
     const { x, y, size } = await Effect.runPromise(loader.batch([2, 0]))
     expect(size).toBe(2)
     expect(x.length).toBe(2 * 8 * 8)
-    const expected2 = preprocessWindow({ data: image(20, 15, 2), height: 20, width: 15, order: "C" }, 8)
-    const expected0 = preprocessWindow({ data: image(20, 15, 0), height: 20, width: 15, order: "C" }, 8)
+    const expected2 = preprocessWindow({ data: image(20, 15, 2), height: 20, width: 15, order: "C" }, 8, GOLDEN_TRANSFORM)
+    const expected0 = preprocessWindow({ data: image(20, 15, 0), height: 20, width: 15, order: "C" }, 8, GOLDEN_TRANSFORM)
     expect(Array.from(x.subarray(0, 64))).toEqual(Array.from(expected2))
     expect(Array.from(x.subarray(64))).toEqual(Array.from(expected0))
     expect(Array.from(y)).toEqual([0.5, 0.25, 0.25, 1, 0, 0])
@@ -82,11 +83,13 @@ describe("BatchLoader", () => {
     const wrong = path.join(dir, "wrong.npy")
     await Effect.runPromise(writeNpy(wrong, image(10, 15, 0), [10, 15]))
     const cube = path.join(dir, "cube.npy")
-    await Effect.runPromise(writeNpy(cube, new Float32Array(8), [2, 2, 2]))
+    await Effect.runPromise(writeNpy(cube, new Float32Array(2 * 20 * 15), [2, 20, 15]))
+    const tesseract = path.join(dir, "tesseract.npy")
+    await Effect.runPromise(writeNpy(tesseract, new Float32Array(16), [2, 2, 2, 2]))
     const missing = path.join(dir, "missing.npy")
     const loader = new BatchLoader(
-      { windows: [wrong, cube, missing].map(npyWindow), labels: new Float32Array(9), classes: 3 },
-      { imgSize: 8, windowShape: [20, 15] },
+      { windows: [wrong, cube, missing, tesseract].map(npyWindow), labels: new Float32Array(12), classes: 3 },
+      { imgSize: 8, windowShape: [20, 15], transform: GOLDEN_TRANSFORM },
     )
     const message = async (row: number): Promise<string> => {
       const exit = await Effect.runPromiseExit(loader.batch([row]))
@@ -94,8 +97,28 @@ describe("BatchLoader", () => {
       return exit.cause.error.message
     }
     expect(await message(0)).toBe(`dataset row 0 (${wrong}), window: shape (10, 15), expected (20, 15)`)
-    expect(await message(1)).toBe(`dataset row 1 (${cube}), window: expected a 2-d array, got shape (2, 2, 2)`)
+    expect(await message(1)).toBe(`dataset row 1 (${cube}), window: 2 channel(s), expected 1`)
     expect(await message(2)).toContain(`${missing}: cannot read file`)
+    expect(await message(3)).toBe(`dataset row 3 (${tesseract}), window: expected a 2-d (H, W) or 3-d (C, H, W) array, got shape (2, 2, 2, 2)`)
+  })
+
+  it("interleaves the channels of (C, H, W) .npy files and in-memory planes into HWC", async () => {
+    const planes = [0, 1, 2].map((k) => image(6, 5, k))
+    const cube = new Float32Array(3 * 30)
+    planes.forEach((p, c) => cube.set(p, c * 30))
+    const file = path.join(dir, "rgb.npy")
+    await Effect.runPromise(writeNpy(file, cube, [3, 6, 5]))
+    const inMemory = memoryWindow("rgb", planes.map((data) => ({ data, height: 6, width: 5, order: "C" as const })))
+    const loader = new BatchLoader(
+      { windows: [npyWindow(file), inMemory], labels: new Float32Array(4), classes: 2 },
+      { imgSize: 4, channels: 3, windowShape: [6, 5], transform: { kind: "resize" } },
+    )
+    const { x } = await Effect.runPromise(loader.batch([0, 1]))
+    expect(x.length).toBe(2 * 4 * 4 * 3)
+    const resized = planes.map((data) => preprocessWindow({ data, height: 6, width: 5, order: "C" }, 4, { kind: "resize" }))
+    for (const img of [0, 1]) {
+      for (let i = 0; i < 16; i++) for (let c = 0; c < 3; c++) expect(x[img * 48 + i * 3 + c]).toBe(resized[c]![i])
+    }
   })
 
   it("validates targets and label counts", async () => {

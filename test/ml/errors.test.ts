@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { FileReadFailed, NpyInvalid } from "../../src/data/errors.js"
 import {
+  BackendUnavailable,
   CheckpointMismatch,
   DatasetError,
   MetricInputError,
@@ -24,6 +25,7 @@ describe("engine errors", () => {
     new WorkerFailed({ task: "train fold 0", detail: "exited" }),
     new FileReadFailed({ file: "x.npy", reason: "ENOENT" }),
     new NpyInvalid({ file: "y.npy", reason: "bad magic" }),
+    new BackendUnavailable({ requested: "auto", backend: "tensorflow", reason: "package not installed" }),
   ]
 
   it("name the file, tensor, row or column in their messages", () => {
@@ -38,6 +40,7 @@ describe("engine errors", () => {
       "worker train fold 0: exited",
       "x.npy: cannot read file: ENOENT",
       "y.npy: not a readable .npy float32 array: bad magic",
+      'TF.js backend tensorflow (@tensorflow/tfjs-node) is unavailable (while resolving "auto"): package not installed',
     ])
   })
 
@@ -51,9 +54,12 @@ describe("engine errors", () => {
   })
 
   it("turn foreign tags into WorkerFailed carrying the original message", () => {
-    const foreign = { _tag: "BackendUnavailable", message: "TF.js backend wasm is unavailable: nope" }
+    const foreign = { _tag: "OpShapeError", message: "conv2d: expected rank 4, got shape [3]" }
     const revived = reviveMlError(foreign, "train fold 3")
     expect(revived._tag).toBe("WorkerFailed")
-    expect(revived.message).toBe("worker train fold 3: TF.js backend wasm is unavailable: nope")
+    expect(revived.message).toBe("worker train fold 3: conv2d: expected rank 4, got shape [3]")
+    // a known tag with fields that do not fit is foreign too
+    const garbled = reviveMlError({ _tag: "BackendUnavailable", backend: "tpu", message: "nope" }, "predict")
+    expect(garbled.message).toBe("worker predict: nope")
   })
 })

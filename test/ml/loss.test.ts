@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as tf from "@tensorflow/tfjs"
 import { beforeAll, describe, expect, it } from "vitest"
-import { KlDivLossWithLogitsForVal, klDivBatchmean, klDivLossWithLogits, logSoftmaxRows, softmaxRows } from "../../src/ml/loss.js"
+import { crossEntropyMean, crossEntropyWithLogits, klDivBatchmean, klDivLossWithLogits, logSoftmaxRows, softmaxRows, ValidationLoss } from "../../src/ml/loss.js"
 
 // Golden values from test/golden/gen_metric_loss.py: torch.nn.KLDivLoss(reduction="batchmean") on
 // log_softmax(logits) in float32, its gradient w.r.t. the logits, and the validation loss over 301 rows.
@@ -33,7 +33,34 @@ describe("klDivLossWithLogits", () => {
   })
 })
 
-describe("KlDivLossWithLogitsForVal", () => {
+describe("cross-entropy", () => {
+  // CE = KL - sum(t log t) / B with the same gradient: checked against torch's KL golden.
+  const entropyTerm = LOSS_TARGETS.reduce((acc, t) => (t > 0 ? acc + t * Math.log(t) : acc), 0) / 7
+
+  it("matches torch's KL golden shifted by the targets' entropy, with the same gradient", () => {
+    const logits = tf.tensor2d(LOSS_LOGITS, [7, 6])
+    const targets = tf.tensor2d(LOSS_TARGETS, [7, 6])
+    const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => crossEntropyWithLogits(x as tf.Tensor2D, targets))([logits])
+    const expected = LOSS - entropyTerm
+    expect(Math.abs(value.dataSync()[0]! - expected)).toBeLessThan(2e-6 * expected)
+    const g = grads[0]!.dataSync()
+    LOSS_GRAD.forEach((e, i) => expect(Math.abs(g[i]! - e)).toBeLessThan(1e-7))
+    tf.dispose([logits, targets, value, ...grads])
+  })
+
+  it("over a set (float64 inside) agrees, and ValidationLoss computes it over every batch", () => {
+    const logits = Float32Array.from(LOSS_LOGITS)
+    const targets = Float32Array.from(LOSS_TARGETS)
+    const whole = crossEntropyMean(logSoftmaxRows(logits, 6), targets, 6)
+    expect(Math.abs(whole - (LOSS - entropyTerm))).toBeLessThan(2e-6 * whole)
+    const val = new ValidationLoss("cross-entropy", 6)
+    val.add(logits.subarray(0, 18), targets.subarray(0, 18))
+    val.add(logits.subarray(18), targets.subarray(18))
+    expect(val.compute()).toBe(whole)
+  })
+})
+
+describe("ValidationLoss (kl)", () => {
   it("computes the batchmean over the whole validation set, batch by batch", () => {
     const rows = golden.rand_votes.length / 6
     const y = new Float32Array(rows * 6)
@@ -43,7 +70,7 @@ describe("KlDivLossWithLogitsForVal", () => {
       for (let c = 0; c < 6; c++) y[r * 6 + c] = golden.rand_votes[r * 6 + c]! / s
     }
     const logits = Float32Array.from(golden.rand_logits)
-    const val = new KlDivLossWithLogitsForVal(6)
+    const val = new ValidationLoss("kl", 6)
     // uneven batches: 32, 32, ..., remainder (drop_last=False)
     for (let start = 0; start < rows; start += 32) {
       const end = Math.min(rows, start + 32)
@@ -59,7 +86,7 @@ describe("KlDivLossWithLogitsForVal", () => {
     }
     const meanOfMeans = batchMeans.reduce((a, b) => a + b, 0) / batchMeans.length
     expect(Math.abs(meanOfMeans - golden.val_loss)).toBeGreaterThan(1e-4)
-    // and compute() resets, like the seed's
+    // and compute() resets
     val.add(logits.subarray(0, 6), y.subarray(0, 6))
     expect(val.compute()).toBe(klDivBatchmean(logSoftmaxRows(logits.subarray(0, 6), 6), y.subarray(0, 6), 6))
   })

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest"
 import {
   type Image2D,
-  LOG_ZSCORE_DEFAULTS,
   logClip,
   logZScore,
   numpyMean32,
@@ -11,6 +10,7 @@ import {
   resizeLinear,
   toOrder,
 } from "../../src/ml/preprocess.js"
+import { GOLDEN_LOG_ZSCORE, GOLDEN_TRANSFORM } from "./golden-transform.js"
 
 // Golden values from test/golden/gen_preprocess.py (numpy 2.4 with numpy 1.x float32 semantics, OpenCV 5.0).
 const SUM1000 = -13.513525009155273
@@ -102,24 +102,24 @@ describe("resizeLinear (cv2.INTER_LINEAR, generic path)", () => {
   })
 })
 
-describe("preprocessWindow (the seed's transform)", () => {
+describe("preprocessWindow (log-z-score, then resize)", () => {
   for (const order of ["C", "F"] as const) {
     it(`computes numpy's float32 mean and std in ${order} order`, () => {
       const win = syntheticWindow(400, 300, order)
-      const logs = logClip(win)
+      const logs = logClip(win, GOLDEN_LOG_ZSCORE)
       const mean = numpyMean32(logs)
       const centred = logs.map((v) => v - mean)
       // numpy's SIMD log is up to 3 ulp off ours; the float32 mean and std still agree to 1 ulp
       expect(Math.abs(mean - ZSTATS[order].mean)).toBeLessThanOrEqual(4.8e-7)
       expect(Math.abs(numpyStd32(centred) - ZSTATS[order].std)).toBeLessThanOrEqual(2.4e-7)
-      const st = stats(logZScore(win))
+      const st = stats(logZScore(win, GOLDEN_LOG_ZSCORE))
       expect(Math.abs(st.mean)).toBeLessThan(1e-5)
       expect(Math.abs(st.std - 1)).toBeLessThan(1e-5)
     })
     for (const ipp of ["noipp", "ipp"] as const) {
       it(`matches numpy + cv2 on a 400x300 ${order}-ordered window -> 128x128 (${ipp})`, () => {
         const expected = WINDOW[`${order}_${ipp}` as keyof typeof WINDOW]
-        const out = preprocessWindow(syntheticWindow(400, 300, order), 128)
+        const out = preprocessWindow(syntheticWindow(400, 300, order), 128, GOLDEN_TRANSFORM)
         expect(out.length).toBe(128 * 128)
         const st = stats(out)
         // log differs by <= 3 ulp (numpy's SIMD log), IPP by ~5e-7: agreement to ~1e-6
@@ -133,8 +133,8 @@ describe("preprocessWindow (the seed's transform)", () => {
       })
     }
   }
-  it("matches numpy + cv2 for the seed's 512x512 upscale", () => {
-    const out = preprocessWindow(syntheticWindow(400, 300, "F"), 512)
+  it("matches numpy + cv2 for a 512x512 upscale", () => {
+    const out = preprocessWindow(syntheticWindow(400, 300, "F"), 512, GOLDEN_TRANSFORM)
     expect(Math.abs(stats(out).mean - WINDOW512.mean)).toBeLessThan(1e-6)
     for (const [key, value] of Object.entries(WINDOW512.pixels)) {
       expect(Math.abs(at(out, 512, key) - value)).toBeLessThan(2e-6)
@@ -143,12 +143,18 @@ describe("preprocessWindow (the seed's transform)", () => {
   it("reproduces a Fortran-ordered window from a C-ordered copy with reductionOrder F", () => {
     const c = syntheticWindow(400, 300, "C")
     const f = syntheticWindow(400, 300, "F")
-    const fromF = preprocessWindow(f, 128)
-    const fromC = preprocessWindow(c, 128, { ...LOG_ZSCORE_DEFAULTS, reductionOrder: "F" })
+    const fromF = preprocessWindow(f, 128, GOLDEN_TRANSFORM)
+    const fromC = preprocessWindow(c, 128, { kind: "log-zscore", ...GOLDEN_LOG_ZSCORE, reductionOrder: "F" })
     expect(Buffer.from(fromC.buffer).equals(Buffer.from(fromF.buffer))).toBe(true)
     expect(toOrder(toOrder(c, "F"), "C").data).toEqual(c.data)
   })
   it("refuses data of the wrong size", () => {
-    expect(() => preprocessWindow({ data: new Float32Array(10), height: 4, width: 3, order: "C" }, 8)).toThrow(RangeError)
+    expect(() => preprocessWindow({ data: new Float32Array(10), height: 4, width: 3, order: "C" }, 8, GOLDEN_TRANSFORM)).toThrow(RangeError)
+  })
+  it("only resizes with the resize transform (an identity at the same size)", () => {
+    const win = syntheticWindow(40, 30, "F")
+    expect(Array.from(preprocessWindow(win, 16, { kind: "resize" }))).toEqual(Array.from(resizeLinear(win, 16, 16)))
+    const same: Image2D = { data: Float32Array.from([1, -2, 3, 4]), height: 2, width: 2, order: "C" }
+    expect(Array.from(preprocessWindow(same, 2, { kind: "resize" }))).toEqual([1, -2, 3, 4])
   })
 })

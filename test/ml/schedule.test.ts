@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Either } from "effect"
-import { OneCycleSchedule, oneCycleConfig } from "../../src/ml/schedule.js"
+import { makeSchedule, OneCycleSchedule, oneCycleConfig } from "../../src/ml/schedule.js"
 
 // Golden values from test/golden/gen_optim.py (torch 2.13 OneCycleLR driving AdamW).
 const SEED_INDEX = [0, 1, 2, 100, 277, 278, 1000, 1250, 2000, 2500, 2501]
@@ -78,5 +78,19 @@ describe("OneCycleSchedule", () => {
     }
     const pct = OneCycleSchedule.make(oneCycleConfig({ maxLr: 1e-3, epochs: 1, stepsPerEpoch: 3 }, { pctStart: 1.5 }))
     expect(Either.isLeft(pct) && pct.left.message.includes("pctStart")).toBe(true)
+  })
+})
+
+describe("makeSchedule", () => {
+  it("builds OneCycle with torch's defaults for what is not given, or a constant lr", () => {
+    const run = { lr: 1e-3, epochs: 2, stepsPerEpoch: 5 }
+    const oneCycle = Either.getOrThrow(makeSchedule({ kind: "one-cycle", pctStart: 0, finalDivFactor: 0.4 }, run))
+    const direct = Either.getOrThrow(OneCycleSchedule.make(oneCycleConfig({ maxLr: 1e-3, epochs: 2, stepsPerEpoch: 5 }, { pctStart: 0, finalDivFactor: 0.4 })))
+    for (let i = 0; i <= 10; i++) expect(oneCycle.at(i)).toEqual(direct.at(i))
+    const constant = Either.getOrThrow(makeSchedule({ kind: "constant" }, run))
+    for (let i = 0; i <= 10; i++) expect(constant.at(i)).toEqual({ lr: 1e-3, beta1: undefined })
+    expect(() => constant.at(11)).toThrow(RangeError)
+    const bad = makeSchedule({ kind: "constant" }, { ...run, lr: 0 })
+    expect(Either.isLeft(bad) && bad.left.message).toBe("training config lr=0: must be a positive finite number")
   })
 })

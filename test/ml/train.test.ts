@@ -4,9 +4,11 @@ import * as path from "node:path"
 import { Effect, Exit } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { resolveBackend } from "../../src/ml/backend.js"
-import { KlDivLossWithLogitsForVal } from "../../src/ml/loss.js"
+import { memoryWindow } from "../../src/ml/dataset.js"
+import { ValidationLoss } from "../../src/ml/loss.js"
 import { predictCheckpoints } from "../../src/ml/predict.js"
 import { type TrainConfig, type TrainProgress, trainFold } from "../../src/ml/train.js"
+import { GOLDEN_TRANSFORM } from "./golden-transform.js"
 import { frozenModel, SYN_CLASSES, syntheticDataset } from "./train-helpers.js"
 
 /** Real ResNet training on 2 shared cores: ~30-60 s unloaded, allow for a busy machine. */
@@ -31,14 +33,14 @@ const TINY: TrainConfig = {
   weightDecay: 1e-2,
   patience: 5,
   seed: 1086,
-  divFactor: 25,
-  finalDivFactor: 0.4,
-  pctStart: 0.0,
+  loss: "kl",
+  schedule: { kind: "one-cycle", pctStart: 0.0, divFactor: 25, finalDivFactor: 0.4 },
+  transform: GOLDEN_TRANSFORM,
 }
 
 /** KL of the labels from a uniform prediction: what an untrained model scores. */
 const uniformKl = (labels: Float32Array): number => {
-  const val = new KlDivLossWithLogitsForVal(SYN_CLASSES)
+  const val = new ValidationLoss("kl", SYN_CLASSES)
   val.add(new Float32Array(labels.length), labels)
   return val.compute()
 }
@@ -82,7 +84,7 @@ describe("trainFold", () => {
     expect(a.valPredictions.length).toBe(10 * SYN_CLASSES)
     const predicted = await Effect.runPromise(
       predictCheckpoints(
-        { variant: "resnet18d", inChans: 1, numClasses: SYN_CLASSES, imgSize: 32, batchSize: 5 },
+        { variant: "resnet18d", inChans: 1, numClasses: SYN_CLASSES, imgSize: 32, batchSize: 5, transform: GOLDEN_TRANSFORM },
         [a.checkpoint, a.checkpoint],
         val.windows,
       ),
@@ -110,6 +112,43 @@ describe("trainFold", () => {
     expect(r.stoppedEarly).toBe(true)
   })
 
+  it("trains a narrow three-channel ResNet with cross-entropy and a constant lr", async () => {
+    // Three channels: the band image, its square root and a constant plane; one-hot labels.
+    const rgb = (ds: typeof train) => ({
+      ...ds,
+      windows: ds.windows.map((w, i) => {
+        if (w.kind !== "memory") throw new Error("memory windows expected")
+        const [p] = w.planes
+        if (p === undefined) throw new Error("a plane expected")
+        const root = { ...p, data: p.data.map(Math.sqrt) }
+        const flat = { ...p, data: new Float32Array(p.data.length).fill(1) }
+        return memoryWindow(`rgb-${i}`, [p, root, flat])
+      }),
+      // the true class carries 0.75 of each soft label
+      labels: ds.labels.map((v) => (v > 0.5 ? 1 : 0)),
+    })
+    const config: TrainConfig = { ...TINY, inChans: 3, width: 0.25, loss: "cross-entropy", schedule: { kind: "constant" }, epochs: 3 }
+    const steps: Array<number> = []
+    const r = await Effect.runPromise(
+      trainFold(config, { fold: 5, train: rgb(train), val: rgb(val), outputDir: path.join(dir, "rgb") }, {
+        onProgress: (e) => {
+          if (e.type === "step") steps.push(e.lr)
+        },
+      }),
+    )
+    expect(new Set(steps)).toEqual(new Set([config.lr]))
+    expect(r.history[r.history.length - 1]!.trainLoss).toBeLessThan(r.history[0]!.trainLoss)
+    // below the cross-entropy of a uniform guess, log(6)
+    expect(r.bestValLoss).toBeLessThan(Math.log(SYN_CLASSES))
+    const predicted = await Effect.runPromise(
+      predictCheckpoints({ ...config, batchSize: 4 }, [r.checkpoint], rgb(val).windows),
+    )
+    for (let i = 0; i < r.valPredictions.length; i++) expect(Math.abs(predicted.mean[i]! - r.valPredictions[i]!)).toBeLessThan(1e-6)
+    // a one-channel model refuses three-channel windows
+    const mismatch = await Effect.runPromiseExit(trainFold({ ...config, inChans: 1 }, { fold: 5, train: rgb(train), val: rgb(val), outputDir: dir }))
+    expect(Exit.isFailure(mismatch) && String(mismatch.cause)).toMatch(/window: 3 channel\(s\), expected 1/)
+  }, HEAVY_TIMEOUT_MS)
+
   it("fails with tagged errors on bad inputs", async () => {
     const tooFew = await Effect.runPromiseExit(
       trainFold({ ...TINY, batchSize: 64 }, { fold: 1, train, val, outputDir: dir }, { buildModel: frozenModel }),
@@ -124,5 +163,11 @@ describe("trainFold", () => {
     expect(Exit.isFailure(badConfig) && String(badConfig.cause)).toMatch(/training config epochs=0/)
     const single = await Effect.runPromiseExit(trainFold({ ...TINY, batchSize: 1 }, { fold: 1, train, val, outputDir: dir }))
     expect(Exit.isFailure(single) && String(single.cause)).toMatch(/training config batchSize=1: must be at least 2/)
+    const schedule = await Effect.runPromiseExit(
+      trainFold({ ...TINY, schedule: { kind: "one-cycle", pctStart: 2 } }, { fold: 1, train, val, outputDir: dir }, { buildModel: frozenModel }),
+    )
+    expect(Exit.isFailure(schedule) && String(schedule.cause)).toMatch(/training config pctStart=2: must be in \[0, 1\]/)
+    const width = await Effect.runPromiseExit(trainFold({ ...TINY, width: 0 }, { fold: 1, train, val, outputDir: dir }))
+    expect(Exit.isFailure(width) && String(width.cause)).toMatch(/training config width=0: must be a positive finite number/)
   })
 })

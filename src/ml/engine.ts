@@ -1,0 +1,72 @@
+/**
+ * The ML engine as services: a `Trainer` (train one fold, evaluate a given checkpoint) and a
+ * `Predictor` (average the softmax of several checkpoints), each behind a `Context.Tag`. A layer
+ * implements both for one engine (TF.js: `tfjsEngine` in tfjs-engine.ts; ONNX Runtime, WebGPU or
+ * native kernels would be other layers) and says who it is (`identity`: what enters a stage's
+ * cache key through its `engine` hook, since results differ in the last bits between engines and
+ * backends).
+ *
+ * No TF.js here (types only): stages import this on the main thread, where nothing trains.
+ */
+import { Context, Effect, type Layer } from "effect"
+import type { ResolvedBackend } from "./backend.js"
+import type { WindowDataset, WindowSource } from "./dataset.js"
+import type { MlError } from "./errors.js"
+import type { EvaluateConfig, EvaluateResult, PredictConfig, PredictProgress, PredictResult } from "./predict.js"
+import type { FoldData, TrainConfig, TrainFoldResult, TrainProgress } from "./train.js"
+
+/**
+ * Who computes: the engine, the backend it runs on, and the versions of what it loads. A plain
+ * record of strings, as a stage's `engine` hook returns it.
+ */
+export type EngineIdentity = {
+  /** e.g. "tfjs". */
+  readonly engine: string
+  /** The engine's backend or device, resolved (never "auto"), e.g. "wasm". */
+  readonly backend: string
+  /** Package versions, e.g. "@tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0". */
+  readonly versions: string
+}
+
+/** What a caller hears of a running task. */
+export interface EngineHooks<P> {
+  readonly onProgress?: (event: P) => void
+  /** Once the backend is initialised for the task (name and details, e.g. SIMD / threads). */
+  readonly onBackend?: (backend: ResolvedBackend) => void
+}
+
+export interface Trainer {
+  readonly identity: EngineIdentity
+  /** Trains one fold (see `trainFold` in train.ts): the best epoch's checkpoint, history and validation softmax. */
+  readonly train: (config: TrainConfig, data: FoldData, hooks?: EngineHooks<TrainProgress>) => Effect.Effect<TrainFoldResult, MlError>
+  /** Scores a given checkpoint on a labelled set exactly as training's validation would have. */
+  readonly evaluate: (config: EvaluateConfig, checkpoint: string, data: WindowDataset) => Effect.Effect<EvaluateResult, MlError>
+}
+
+export interface Predictor {
+  readonly identity: EngineIdentity
+  /** Each checkpoint's softmax over `windows` in order, and their mean. */
+  readonly predict: (
+    config: PredictConfig,
+    checkpoints: ReadonlyArray<string>,
+    windows: ReadonlyArray<WindowSource>,
+    hooks?: EngineHooks<PredictProgress>,
+  ) => Effect.Effect<PredictResult, MlError>
+}
+
+export class TrainerService extends Context.Tag("cairn/ml/Trainer")<TrainerService, Trainer>() {}
+
+export class PredictorService extends Context.Tag("cairn/ml/Predictor")<PredictorService, Predictor>() {}
+
+/** A layer providing both services: one engine. */
+export type EngineLayer<E = never> = Layer.Layer<TrainerService | PredictorService, E>
+
+/**
+ * The identity of the engine a layer provides, for a stage's `engine` hook. Building the layer
+ * must be cheap (no model, no thread started): the hook runs at every key computation.
+ */
+export const engineIdentity = <E>(layer: EngineLayer<E>): Effect.Effect<EngineIdentity, E> =>
+  Effect.provide(
+    Effect.map(TrainerService, (trainer) => trainer.identity),
+    layer,
+  )

@@ -1,0 +1,38 @@
+/**
+ * What the TF.js engine's layer (tfjs-engine.ts) and its worker threads (tfjs-worker.ts) say to
+ * each other over the generic worker pool (src/core/worker.ts). Types only.
+ */
+import type { BackendName, ResolvedBackend } from "./backend.js"
+import type { WindowDataset, WindowSource } from "./dataset.js"
+import type { EvaluateConfig, EvaluateResult, PredictConfig, PredictProgress, PredictResult } from "./predict.js"
+import type { FoldData, TrainConfig, TrainFoldResult, TrainProgress } from "./train.js"
+
+/** A task, with the backend (already resolved: never "auto") the worker must run it on. */
+export type TfjsTask =
+  | { readonly kind: "train"; readonly backend: BackendName; readonly config: TrainConfig; readonly data: FoldData }
+  | {
+      readonly kind: "evaluate"
+      readonly backend: BackendName
+      readonly config: EvaluateConfig
+      readonly checkpoint: string
+      readonly data: WindowDataset
+    }
+  | {
+      readonly kind: "predict"
+      readonly backend: BackendName
+      readonly config: PredictConfig
+      readonly checkpoints: ReadonlyArray<string>
+      readonly windows: ReadonlyArray<WindowSource>
+    }
+
+/** A task's result, tagged with the task's kind. */
+export type TfjsAnswer =
+  | { readonly kind: "train"; readonly result: TrainFoldResult }
+  | { readonly kind: "evaluate"; readonly result: EvaluateResult }
+  | { readonly kind: "predict"; readonly result: PredictResult }
+
+/** A task's progress events. */
+export type TfjsProgress =
+  | { readonly kind: "backend"; readonly backend: ResolvedBackend }
+  | { readonly kind: "train"; readonly event: TrainProgress }
+  | { readonly kind: "predict"; readonly event: PredictProgress }

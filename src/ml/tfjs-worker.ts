@@ -1,0 +1,45 @@
+/**
+ * Entry module of the TF.js engine's worker threads (started by the pool of tfjs-engine.ts): each
+ * task initialises the backend it names (once per backend and thread) and trains, evaluates or
+ * predicts, reporting progress. Does nothing when imported on the main thread.
+ */
+import { Effect } from "effect"
+import { serveTasks } from "../core/worker.js"
+import { type BackendName, type ResolvedBackend, resolveBackend } from "./backend.js"
+import { evaluateCheckpoint, predictCheckpoints } from "./predict.js"
+import type { TfjsAnswer, TfjsProgress, TfjsTask } from "./tfjs-protocol.js"
+import { trainFold } from "./train.js"
+
+/** The backend this thread last initialised. */
+let current: ResolvedBackend | undefined
+
+const backendFor = (name: BackendName) =>
+  current?.name === name
+    ? Effect.succeed(current)
+    : Effect.tap(resolveBackend(name), (resolved) =>
+        Effect.sync(() => {
+          current = resolved
+        }),
+      )
+
+const runTask = (task: TfjsTask, progress: (event: TfjsProgress) => void): Effect.Effect<TfjsAnswer, unknown> =>
+  Effect.gen(function* () {
+    const backend = yield* backendFor(task.backend)
+    progress({ kind: "backend", backend })
+    switch (task.kind) {
+      case "train": {
+        const result = yield* trainFold(task.config, task.data, { onProgress: (event) => progress({ kind: "train", event }) })
+        return { kind: "train", result }
+      }
+      case "evaluate":
+        return { kind: "evaluate", result: yield* evaluateCheckpoint(task.config, task.checkpoint, task.data) }
+      case "predict": {
+        const result = yield* predictCheckpoints(task.config, task.checkpoints, task.windows, {
+          onProgress: (event) => progress({ kind: "predict", event }),
+        })
+        return { kind: "predict", result }
+      }
+    }
+  })
+
+serveTasks(runTask)
