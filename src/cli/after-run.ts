@@ -28,6 +28,7 @@ export const writeAfterRun = (plan: Plan, report: Pick<RunReport, "startedAt" | 
         stages: report.stages.map((s) => ({ id: s.id, status: s.status, seconds: s.seconds, ...(s.computed ? { computed: s.computed } : {}) })),
         edges: planEdges(plan).map(([a, b]) => [a, b] as const),
         artifacts: report.artifacts,
+        artifactsOf: (stage) => plan.instances.filter((i) => i.stage === stage).flatMap((i) => report.artifacts.get(i.id) ?? []),
         outDir,
         ...(replayed ? { replayed } : {}),
       }),

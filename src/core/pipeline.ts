@@ -119,6 +119,11 @@ export interface RunInfo {
   readonly edges: ReadonlyArray<readonly [string, string]>
   /** Each instance's artifact, by instance id. */
   readonly artifacts: ReadonlyMap<string, Artifact<unknown>>
+  /**
+   * The artifacts of every instance of `stage` (one, or its fan-out instances), in plan order. Their
+   * values are JSON from the store: decode them (a Schema) before trusting their shape.
+   */
+  readonly artifactsOf: (stage: AnyStage) => ReadonlyArray<Artifact<unknown>>
   /** The folder to write into (absolute, created empty). */
   readonly outDir: string
 }

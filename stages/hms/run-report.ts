@@ -41,13 +41,6 @@ export type StageValuesFitReport = [Fits<ValueOf<typeof train>, typeof FoldValue
 
 const REPORT = "HMS"
 
-/**
- * The run's artifacts of every instance of `stage` (the instance itself, or its fan-out
- * instances `<name>/...`), in instance order.
- */
-const artifactsOf = (run: RunInfo, stage: Stage<string, any, any, unknown>): ReadonlyArray<Artifact<unknown>> =>
-  [...run.artifacts.values()].filter((a) => a.id === stage.name || a.id.startsWith(`${stage.name}/`))
-
 const decode =
   <A, I>(schema: Schema.Schema<A, I>) =>
   (artifact: Artifact<unknown>): Either.Either<A, ReportDataInvalid> =>
@@ -59,10 +52,10 @@ const decode =
 /** The report's data from a run of a pipeline with `train` (fanned out per fold) and `score-oof` stages. */
 export const hmsReportData = (run: RunInfo): Either.Either<HmsReportData, ReportDataInvalid> =>
   Either.gen(function* () {
-    const [scoreArtifact] = artifactsOf(run, scoreOof)
+    const [scoreArtifact] = run.artifactsOf(scoreOof)
     if (scoreArtifact === undefined) return yield* Either.left(new ReportDataInvalid({ report: REPORT, field: scoreOof.name, reason: "the run has no result of it" }))
     const score = yield* decode(ScoreValue)(scoreArtifact)
-    const folds = yield* Either.all(artifactsOf(run, train).map(decode(FoldValue)))
+    const folds = yield* Either.all(run.artifactsOf(train).map(decode(FoldValue)))
     return {
       pipeline: run.pipeline,
       startedAt: run.startedAt,
