@@ -11,11 +11,11 @@ import { dataset } from "../stages/hms/dataset.js"
 import { testset } from "../stages/hms/testset.js"
 import { SEED_CONFIG } from "../stages/hms/model-params.js"
 import { HMS_HEADLINE_METRICS, hmsReport } from "../stages/hms/run-report.js"
-import { assignFolds } from "../stages/assign-folds.js"
-import { infer } from "../stages/infer.js"
-import { kaggleData } from "../stages/kaggle-data.js"
-import { scoreOof } from "../stages/score-oof.js"
-import { train } from "../stages/train.js"
+import { assignFolds } from "../stages/hms/assign-folds.js"
+import { infer } from "../stages/hms/infer.js"
+import { kaggleData } from "../stages/hms/kaggle-data.js"
+import { scoreOof } from "../stages/hms/score-oof.js"
+import { train } from "../stages/hms/train.js"
 
 export default definePipeline({
   name: "hms-baseline",

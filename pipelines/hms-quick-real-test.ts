@@ -5,8 +5,8 @@
  */
 import { bind, definePipeline } from "../src/index.js"
 import { testset } from "../stages/hms/testset.js"
-import { infer } from "../stages/infer.js"
-import { testData } from "../stages/test-data.js"
+import { infer } from "../stages/hms/infer.js"
+import { testData } from "../stages/hms/test-data.js"
 import quick from "./hms-quick.js"
 
 export default definePipeline({

@@ -10,9 +10,9 @@ import { SEED } from "../stages/hms/constants.js"
 import { dataset } from "../stages/hms/dataset.js"
 import { hmsReport } from "../stages/hms/run-report.js"
 import { testset } from "../stages/hms/testset.js"
-import { infer } from "../stages/infer.js"
-import { scoreOof } from "../stages/score-oof.js"
-import { synthData } from "../stages/synth-data.js"
+import { infer } from "../stages/hms/infer.js"
+import { scoreOof } from "../stages/hms/score-oof.js"
+import { synthData } from "../stages/hms/synth-data.js"
 import baseline from "./hms-baseline.js"
 
 const { data: _kagglePath, ...seedParams } = baseline.params ?? {}

@@ -10,8 +10,8 @@
 import { Effect, Either, ParseResult, Schema } from "effect"
 import type { AfterRun, Artifact, RunInfo, Stage } from "../../src/index.js"
 import { ReportDataInvalid } from "../../src/report/errors.js"
-import { scoreOof } from "../score-oof.js"
-import { train } from "../train.js"
+import { scoreOof } from "./score-oof.js"
+import { train } from "./train.js"
 import { type HmsReportData, writeHmsReportEffect } from "./report.js"
 
 /** What the report reads of a `train` artifact. */

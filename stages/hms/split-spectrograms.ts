@@ -1,15 +1,15 @@
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { makeWorkerPool } from "../src/core/worker.js"
-import { DuckDb, DuckDbLazy } from "../src/data/duckdb.js"
-import { defineStage } from "../src/index.js"
+import { makeWorkerPool } from "../../src/core/worker.js"
+import { DuckDb, DuckDbLazy } from "../../src/data/duckdb.js"
+import { defineStage } from "../../src/index.js"
 import { assignFolds } from "./assign-folds.js"
-import { NPY_EXTENSION, PARQUET_EXTENSION, TRAIN_SPECTROGRAMS_DIR } from "./hms/constants.js"
-import { dataset } from "./hms/dataset.js"
-import { DEFAULT_SPLIT_CONCURRENCY, type LabelWindow, type SplitRequest, splitSpectrogram } from "./hms/spectrogram.js"
-import { FOLDS_TABLE_FILE, readFoldArrow } from "./hms/tables.js"
+import { NPY_EXTENSION, PARQUET_EXTENSION, TRAIN_SPECTROGRAMS_DIR } from "./constants.js"
+import { dataset } from "./dataset.js"
+import { DEFAULT_SPLIT_CONCURRENCY, type LabelWindow, type SplitRequest, splitSpectrogram } from "./spectrogram.js"
+import { FOLDS_TABLE_FILE, readFoldArrow } from "./tables.js"
 
-const SPLIT_WORKER = new URL("./hms/split-worker.ts", import.meta.url)
+const SPLIT_WORKER = new URL("./split-worker.ts", import.meta.url)
 
 /**
  * The seed's preprocessing loop: each spectrogram parquet is read once, NaN -> 0, `time` dropped,

@@ -1,6 +1,6 @@
 import { Schema } from "effect"
-import { defineSource } from "../src/index.js"
-import { SAMPLE_SUBMISSION_CSV, TEST_CSV, TEST_SPECTROGRAMS_DIR, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR } from "./hms/constants.js"
+import { defineSource } from "../../src/index.js"
+import { SAMPLE_SUBMISSION_CSV, TEST_CSV, TEST_SPECTROGRAMS_DIR, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR } from "./constants.js"
 
 /**
  * The Kaggle download, read in place (`--param data=/path/to/hms-harmful-brain-activity-classification`).

@@ -1,8 +1,8 @@
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { writeCsv } from "../src/data/csv.js"
-import { DuckDb, DuckDbLive } from "../src/data/duckdb.js"
-import { allOf, defineStage } from "../src/index.js"
+import { writeCsv } from "../../src/data/csv.js"
+import { DuckDb, DuckDbLive } from "../../src/data/duckdb.js"
+import { allOf, defineStage } from "../../src/index.js"
 import {
   N_CLASSES,
   PARQUET_EXTENSION,
@@ -11,15 +11,15 @@ import {
   TEST_CSV,
   TEST_SPECTROGRAMS_DIR,
   VOTE_COLUMNS,
-} from "./hms/constants.js"
-import { checkpointFileName } from "../src/ml/checkpoint-name.js"
-import { memoryWindow } from "../src/ml/dataset.js"
-import { engineIdentity, PredictorService } from "../src/ml/engine.js"
-import { testset } from "./hms/testset.js"
-import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_TRANSFORM } from "./hms/model-params.js"
-import { readSpectrogram } from "./hms/spectrogram.js"
-import { SubmissionMismatch } from "./hms/stage-errors.js"
-import { TEST_SCHEMA } from "./hms/train-table.js"
+} from "./constants.js"
+import { checkpointFileName } from "../../src/ml/checkpoint-name.js"
+import { memoryWindow } from "../../src/ml/dataset.js"
+import { engineIdentity, PredictorService } from "../../src/ml/engine.js"
+import { testset } from "./testset.js"
+import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_TRANSFORM } from "./model-params.js"
+import { readSpectrogram } from "./spectrogram.js"
+import { SubmissionMismatch } from "./stage-errors.js"
+import { TEST_SCHEMA } from "./train-table.js"
 import { train } from "./train.js"
 
 export const SUBMISSION_FILE = "submission.csv"

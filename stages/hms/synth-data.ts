@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
-import { defineStage } from "../src/index.js"
-import { writeSynthDataset } from "./hms/synth.js"
+import { defineStage } from "../../src/index.js"
+import { writeSynthDataset } from "./synth.js"
 
 /** A deterministic synthetic dataset in the competition's exact layout (the default of `npm start`). */
 export const synthData = defineStage({

@@ -1,9 +1,9 @@
 import * as path from "node:path"
 import { Effect, Either, Schema } from "effect"
-import { stratifiedGroupKFold, stratifiedKFold } from "../src/data/kfold.js"
-import { defineStage } from "../src/index.js"
-import { FOLDS_CSV_FILE, FOLDS_TABLE_FILE, LABELS_TABLE_FILE, readTrainTable, writeFoldArrow } from "./hms/tables.js"
-import { writeFoldTable } from "./hms/train-table.js"
+import { stratifiedGroupKFold, stratifiedKFold } from "../../src/data/kfold.js"
+import { defineStage } from "../../src/index.js"
+import { FOLDS_CSV_FILE, FOLDS_TABLE_FILE, LABELS_TABLE_FILE, readTrainTable, writeFoldArrow } from "./tables.js"
+import { writeFoldTable } from "./train-table.js"
 import { normalizeVotes } from "./normalize-votes.js"
 
 /**

@@ -1,11 +1,11 @@
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { DuckDbLive } from "../src/data/duckdb.js"
-import { defineStage } from "../src/index.js"
-import { TRAIN_CSV } from "./hms/constants.js"
-import { dataset } from "./hms/dataset.js"
-import { TRAIN_TABLE_FILE, writeTrainTable } from "./hms/tables.js"
-import { loadTrainTable } from "./hms/train-table.js"
+import { DuckDbLive } from "../../src/data/duckdb.js"
+import { defineStage } from "../../src/index.js"
+import { TRAIN_CSV } from "./constants.js"
+import { dataset } from "./dataset.js"
+import { TRAIN_TABLE_FILE, writeTrainTable } from "./tables.js"
+import { loadTrainTable } from "./train-table.js"
 
 /** train.csv read by DuckDB with its 15 columns, types and values checked. */
 export const loadCsv = defineStage({

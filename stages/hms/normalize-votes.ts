@@ -1,9 +1,9 @@
 import * as path from "node:path"
 import { Effect, Either, Schema } from "effect"
-import { defineStage } from "../src/index.js"
-import { N_CLASSES, TRAIN_CSV } from "./hms/constants.js"
-import { LABELS_TABLE_FILE, readTrainTable, TRAIN_TABLE_FILE, writeTrainTable } from "./hms/tables.js"
-import { firstRowPerKey, normalizeVotes as normalize, type TrainTable } from "./hms/train-table.js"
+import { defineStage } from "../../src/index.js"
+import { N_CLASSES, TRAIN_CSV } from "./constants.js"
+import { LABELS_TABLE_FILE, readTrainTable, TRAIN_TABLE_FILE, writeTrainTable } from "./tables.js"
+import { firstRowPerKey, normalizeVotes as normalize, type TrainTable } from "./train-table.js"
 import { loadCsv } from "./load-csv.js"
 
 const take = (a: Float64Array, rows: ArrayLike<number>) => Float64Array.from(rows, (r) => a[r]!)
