@@ -225,6 +225,37 @@ export const epochSeed = (seed: number, epoch: number): number => {
 export const epochOrder = (n: number, seed: number, epoch: number): Int32Array =>
   new RandomState(epochSeed(seed, epoch)).permutation(n)
 
+/**
+ * How each epoch's training batches are ordered: `numpy` (the default) is `epochOrder` above;
+ * `none` keeps the dataset's order; `given` takes one permutation of the training rows per epoch
+ * (e.g. the order another implementation used, to compare the two step for step).
+ */
+export type BatchOrder =
+  | { readonly kind: "numpy" }
+  | { readonly kind: "none" }
+  | { readonly kind: "given"; readonly epochs: ReadonlyArray<ReadonlyArray<number>> }
+
+/** Epoch `epoch`'s order of `n` training rows under `order`; a string when a given order cannot serve. */
+export const trainingOrder = (order: BatchOrder, n: number, seed: number, epoch: number): Int32Array | string => {
+  switch (order.kind) {
+    case "numpy":
+      return epochOrder(n, seed, epoch)
+    case "none":
+      return sequentialOrder(n)
+    case "given": {
+      const perm = order.epochs[epoch - 1]
+      if (perm === undefined) return `the given order has ${order.epochs.length} epochs, epoch ${epoch} is missing`
+      const seen = new Uint8Array(n)
+      for (const i of perm) {
+        if (!Number.isInteger(i) || i < 0 || i >= n || seen[i]) return `epoch ${epoch} of the given order is not a permutation of 0..${n - 1}`
+        seen[i] = 1
+      }
+      if (perm.length !== n) return `epoch ${epoch} of the given order has ${perm.length} rows, the training set ${n}`
+      return Int32Array.from(perm)
+    }
+  }
+}
+
 /** Consecutive batches of `order` (the last partial one dropped when `dropLast`). */
 export const batches = (order: ArrayLike<number>, batchSize: number, dropLast: boolean): Array<Int32Array> => {
   const out: Array<Int32Array> = []

@@ -26,7 +26,7 @@ import { Duration, Effect, Either } from "effect"
 import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
 import { AdamW } from "./adamw.js"
 import { checkpointFileName, loadPretrained, saveCheckpoint } from "./checkpoint.js"
-import { BatchLoader, batches, epochOrder, sequentialOrder, validateDataset, type WindowDataset } from "./dataset.js"
+import { type BatchOrder, BatchLoader, batches, sequentialOrder, trainingOrder, validateDataset, type WindowDataset } from "./dataset.js"
 import { type CheckpointMismatch, type DatasetError, type SafetensorsError, TrainConfigError, TrainError } from "./errors.js"
 import { LOSS_NAMES, type LossName, softmaxRows, TRAINING_LOSSES, ValidationLoss } from "./loss.js"
 import type { ImageTransform } from "./preprocess.js"
@@ -61,6 +61,8 @@ export interface TrainConfig extends ModelConfig {
   readonly schedule: LrSchedule
   /** timm ImageNet weights (safetensors) to start from; undefined = random init. */
   readonly pretrained?: string
+  /** The training batches' order per epoch (default: numpy's shuffle, see `epochOrder`). */
+  readonly order?: BatchOrder
 }
 
 /** What a training loop needs of a model: the ResNet interface (tests pass smaller models). */
@@ -321,7 +323,10 @@ export const trainFold = (
           const epochStart = performance.now()
           let trainLoss = 0
           let lr = schedule.at(globalStep).lr
-          const order = epochOrder(data.train.windows.length, config.seed, epoch)
+          const order = trainingOrder(config.order ?? { kind: "numpy" }, data.train.windows.length, config.seed, epoch)
+          if (typeof order === "string") {
+            return yield* Effect.fail(new TrainConfigError({ field: "order", value: config.order?.kind ?? "numpy", detail: order }))
+          }
           const epochBatches = batches(order, config.batchSize, true)
           for (let step = 0; step < epochBatches.length; step++) {
             const { x, y } = yield* trainLoader.batch(epochBatches[step]!)

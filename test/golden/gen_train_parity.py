@@ -44,7 +44,10 @@ CONFIG = {
     "classes": 6,
     "batchSize": 6,
     "epochs": 3,
-    "lr": 1e-3,
+    # Not the seed's 1e-3: on 30 windows in batches of 6, Adam's first steps amplify float noise
+    # (PyTorch fp32 against PyTorch fp64 differ by 2% at step 3 with 1e-3); at 1e-4 they agree
+    # to 3e-5 over epoch 1 and to 1.5% after, which is the noise floor the test's tolerances follow.
+    "lr": 1e-4,
     "weightDecay": 1e-2,
     "patience": 5,
     "seed": 1086,
@@ -161,7 +164,7 @@ def main():
         if improved:
             best_val, best_epoch, best_pred = val_loss, epoch, np.exp(np.concatenate(logps))
         history.append({"epoch": epoch, "trainLoss": float(np.mean(step_losses)), "valLoss": val_loss,
-                        "stepLosses": step_losses, "lrs": lrs, "improved": improved})
+                        "stepLosses": step_losses, "lrs": lrs, "improved": improved, "order": [int(j) for j in order]})
         if epoch - best_epoch > cfg["patience"]:
             break
 
