@@ -5,7 +5,7 @@
  *
  *   npx cairn run pipelines/hms-baseline.ts --param data=/path/to/hms-harmful-brain-activity-classification
  */
-import { bind, definePipeline, fanOut, fromParam, range } from "../src/index.js"
+import { bind, definePipeline, fanOut, fromParam, fromPipelineParam, IntList, range } from "../src/index.js"
 import { N_FOLDS, SEED } from "../stages/hms/constants.js"
 import { dataset } from "../stages/hms/dataset.js"
 import { testset } from "../stages/hms/testset.js"
@@ -22,7 +22,8 @@ export default definePipeline({
   description: "HMS-HBAC ResNet34d baseline (the seed's configuration) on the Kaggle data",
   stages: [scoreOof, infer],
   bind: [bind(dataset, kaggleData), bind(testset, kaggleData)],
-  fanOut: [fanOut(train, "fold", fromParam(assignFolds, "n_folds", range))],
+  // One model per fold; with `--param seeds=1086,1,2`, one per fold and seed (train/fold-k/seed-s).
+  fanOut: [fanOut(train, "fold", fromParam(assignFolds, "n_folds", range)), fanOut(train, "seed", fromPipelineParam("seeds", IntList))],
   params: {
     data: "../hms-harmful-brain-activity-classification",
     max_rows: 0,

@@ -317,7 +317,9 @@ export const planPipeline = (
 
     for (const f of pipeline.fanOut ?? []) {
       const o = overrides.find((x) => x.name === f.param && (x.stage === null || x.stage === f.stage.name))
-      if (o && (o.stage !== null || paramNames(f.stage).includes(o.name))) {
+      // A fan-out over an unset pipeline-level param (no `seeds`) leaves its param to the user.
+      const active = o !== undefined && (yield* fanValues(pipeline, f, overrides)) !== undefined
+      if (o && active && (o.stage !== null || paramNames(f.stage).includes(o.name))) {
         yield* new ParamError({
           param: o.stage ? `${o.stage}.${o.name}` : o.name,
           value: o.raw,

@@ -25,11 +25,18 @@ export interface HmsReportData {
   readonly startedAt: string // ISO
   readonly seconds: number // wall time of the run
   readonly params: Readonly<Record<string, unknown>> // pipeline-level params of the run
-  readonly stages: ReadonlyArray<{ readonly id: string; readonly status: HmsStageStatus; readonly seconds: number }>
+  readonly stages: ReadonlyArray<{
+    readonly id: string
+    readonly status: HmsStageStatus
+    readonly seconds: number // this run's time for it
+    readonly computed?: { readonly at: string; readonly seconds: number } // when its stored result was computed, and how long that took
+  }>
+  readonly replayed?: boolean // rendered for the no-op fast path's replays: nothing ran
   readonly edges: ReadonlyArray<readonly [string, string]>
   readonly classes: ReadonlyArray<string> // e.g. ["seizure_vote", ..., "other_vote"]
   readonly folds: ReadonlyArray<{
     readonly fold: number
+    readonly seed?: number // with a seed spread: one entry per fold and seed
     readonly bestEpoch: number
     readonly bestValLoss: number
     readonly history: ReadonlyArray<{ readonly epoch: number; readonly trainLoss: number; readonly valLoss: number }>
@@ -38,7 +45,8 @@ export interface HmsReportData {
   readonly perClassKl: Readonly<Record<string, number>> // class → mean contribution to the KL
   readonly cvScore: number // OOF KL (competition metric)
   readonly priorBaseline: number // KL of predicting the training folds' mean votes
-  readonly foldScores: ReadonlyArray<number> // per-fold OOF KL
+  readonly foldScores: ReadonlyArray<number> // per-fold OOF KL (of the seed-averaged ensemble), by distinct fold in order
+  readonly seedScores?: ReadonlyArray<{ readonly seed: number; readonly cvScore: number }> // CV per seed, with a seed spread
 }
 
 /** The files a report consists of, relative to its folder, in the order they are written. */
@@ -50,6 +58,7 @@ export const HMS_REPORT_FILES = {
   perClassKl: "charts/per-class-kl.svg",
   cvVsBaseline: "charts/cv-vs-baseline.svg",
   stageTimes: "charts/stage-times.svg",
+  seedSpread: "charts/seed-spread.svg",
 } as const
 
 type ChartKey = Exclude<keyof typeof HMS_REPORT_FILES, "page">
@@ -85,6 +94,13 @@ const SECONDS_PER_HOUR = 3600
 
 const kl = (v: number): string => v.toFixed(KL_DECIMALS)
 const foldName = (fold: number): string => `fold ${fold}`
+/** A fold model's name: `fold 3`, or `fold 3 seed 1` with a seed spread. */
+const modelName = (f: { readonly fold: number; readonly seed?: number }, data: HmsReportData): string =>
+  spreadSeeds(data).length > 1 && f.seed !== undefined ? `${foldName(f.fold)} seed ${f.seed}` : foldName(f.fold)
+/** The seeds of a seed spread (empty without one). */
+const spreadSeeds = (data: HmsReportData): ReadonlyArray<number> => (data.seedScores ?? []).map((s) => s.seed)
+/** The distinct folds, in order. */
+const distinctFolds = (data: HmsReportData): Array<number> => [...new Set(data.folds.map((f) => f.fold))].sort((a, b) => a - b)
 
 /** `12.34 s`, `4 min 05 s`, `1 h 02 min 03 s`. */
 export const formatDuration = (seconds: number): string => {
@@ -163,11 +179,12 @@ export const validateHmsReportData = (data: HmsReportData): Either.Either<void, 
       if (j !== i) return yield* invalid(`classes[${i}]`, `"${data.classes[i]}" has the same short name "${c}" as classes[${j}]`)
     }
     if (data.folds.length === 0) return yield* invalid("folds", "is empty")
-    const foldIds = new Set<number>()
+    const foldIds = new Set<string>()
     for (const [i, f] of data.folds.entries()) {
       if (!Number.isInteger(f.fold)) return yield* invalid(`folds[${i}].fold`, `${f.fold} is not an integer`)
-      if (foldIds.has(f.fold)) return yield* invalid(`folds[${i}].fold`, `fold ${f.fold} appears twice`)
-      foldIds.add(f.fold)
+      const id = `${f.fold}/${f.seed ?? ""}`
+      if (foldIds.has(id)) return yield* invalid(`folds[${i}].fold`, `fold ${f.fold}${f.seed === undefined ? "" : ` seed ${f.seed}`} appears twice`)
+      foldIds.add(id)
       yield* finiteAt(`folds[${i}].bestValLoss`, f.bestValLoss)
       // A fold model given with --param checkpoints was not trained: no history, best epoch 0.
       if (f.history.length === 0 && f.bestEpoch !== 0) return yield* invalid(`folds[${i}].history`, `is empty but bestEpoch is ${f.bestEpoch}`)
@@ -198,7 +215,9 @@ export const validateHmsReportData = (data: HmsReportData): Either.Either<void, 
     yield* finiteAt("cvScore", data.cvScore)
     yield* finiteAt("priorBaseline", data.priorBaseline)
     if (data.priorBaseline <= 0) return yield* invalid("priorBaseline", `${data.priorBaseline} is not positive, so CV / baseline has no meaning`)
-    if (data.foldScores.length !== data.folds.length) return yield* invalid("foldScores", `has ${data.foldScores.length} scores for ${data.folds.length} folds`)
+    const folds = distinctFolds(data)
+    if (data.foldScores.length !== folds.length) return yield* invalid("foldScores", `has ${data.foldScores.length} scores for ${folds.length} folds`)
+    for (const [i, s] of (data.seedScores ?? []).entries()) yield* finiteAt(`seedScores[${i}].cvScore`, s.cvScore)
     for (const [i, s] of data.foldScores.entries()) yield* finiteAt(`foldScores[${i}]`, s)
   })
 
@@ -212,7 +231,7 @@ const lossSpec = (data: HmsReportData) => {
       title: "Validation KL of the given fold models",
       subtitle: "no fold was trained in this run (--param checkpoints): their validation KL",
       yTitle: "validation KL divergence",
-      bars: data.folds.map((f) => ({ label: foldName(f.fold), value: f.bestValLoss })),
+      bars: data.folds.map((f) => ({ label: modelName(f, data), value: f.bestValLoss })),
       valueLabels: true,
     })
   }
@@ -223,13 +242,13 @@ const lossSpec = (data: HmsReportData) => {
     yTitle: "loss (KL divergence)",
     points: data.folds.flatMap((f) =>
       f.history.flatMap((h) => [
-        { x: h.epoch, y: h.trainLoss, series: foldName(f.fold), style: TRAIN_STYLE },
-        { x: h.epoch, y: h.valLoss, series: foldName(f.fold), style: VALIDATION_STYLE },
+        { x: h.epoch, y: h.trainLoss, series: modelName(f, data), style: TRAIN_STYLE },
+        { x: h.epoch, y: h.valLoss, series: modelName(f, data), style: VALIDATION_STYLE },
       ]),
     ),
-    seriesOrder: trained.map((f) => foldName(f.fold)),
+    seriesOrder: trained.map((f) => modelName(f, data)),
     styles: [TRAIN_STYLE, VALIDATION_STYLE],
-    highlights: trained.map((f) => ({ x: f.bestEpoch, y: f.history.find((h) => h.epoch === f.bestEpoch)!.valLoss, series: foldName(f.fold) })),
+    highlights: trained.map((f) => ({ x: f.bestEpoch, y: f.history.find((h) => h.epoch === f.bestEpoch)!.valLoss, series: modelName(f, data) })),
     highlightTitle: BEST_EPOCH,
     integerX: true,
   })
@@ -275,13 +294,32 @@ const cvSpec = (data: HmsReportData) =>
     subtitle: `CV / baseline = ${kl(data.cvScore)} / ${kl(data.priorBaseline)} = ${ratio(data).toFixed(RATIO_DECIMALS)} (lower is better)`,
     xTitle: "KL divergence (OOF)",
     bars: [
-      ...data.folds.map((f, i) => ({ label: foldName(f.fold), value: data.foldScores[i]!, category: FOLD_CATEGORY })),
+      ...distinctFolds(data).map((fold, i) => ({ label: foldName(fold), value: data.foldScores[i]!, category: FOLD_CATEGORY })),
       { label: OVERALL_BAR, value: data.cvScore, category: OVERALL_CATEGORY },
     ],
     categories: { domain: [FOLD_CATEGORY, OVERALL_CATEGORY], colors: [SERIES_PALETTE[0]!, SERIES_PALETTE[1]!] },
     rule: { value: data.priorBaseline, label: `prior baseline ${kl(data.priorBaseline)}` },
     format: KL_FORMAT,
   })
+
+/** With a seed spread: each fold's best validation KL per seed, and the CV per seed, side by side. */
+const seedSpreadSpec = (data: HmsReportData) => {
+  const seeds = spreadSeeds(data)
+  const cvs = data.seedScores ?? []
+  const sd = Math.sqrt(cvs.reduce((a, s) => a + (s.cvScore - cvs.reduce((m, x) => m + x.cvScore, 0) / cvs.length) ** 2, 0) / Math.max(1, cvs.length - 1))
+  return barChart({
+    title: "Seed spread",
+    subtitle: `best validation KL per fold and OOF CV, one bar per seed; CV sd over ${seeds.length} seeds ${kl(sd)}, ensemble CV ${kl(data.cvScore)}`,
+    yTitle: "KL divergence",
+    bars: [
+      ...data.folds.map((f) => ({ label: foldName(f.fold), value: f.bestValLoss, group: `seed ${f.seed}` })),
+      ...cvs.map((s) => ({ label: "CV", value: s.cvScore, group: `seed ${s.seed}` })),
+    ],
+    groups: { title: "seed", domain: seeds.map((x) => `seed ${x}`) },
+    format: KL_FORMAT,
+    valueLabels: false,
+  })
+}
 
 const stageTimesSpec = (data: HmsReportData) => {
   const total = data.stages.reduce((s, x) => s + x.seconds, 0)
@@ -313,15 +351,37 @@ const summary = (data: HmsReportData): Content => {
       ["Wall time", formatDuration(data.seconds)],
       ["Started", formatInstant(data.startedAt)],
       ["Pipeline", html`<code>${data.pipeline}</code>`],
-      ["Stages", statusCounts(data)],
+      ["Stages", data.replayed ? "replayed: nothing ran" : statusCounts(data)],
     ]),
     htmlTable(
-      data.folds.map((f, i) => [foldName(f.fold), String(f.bestEpoch), kl(f.bestValLoss), kl(data.foldScores[i]!), String(f.history.length)]),
+      data.folds.map((f) => [modelName(f, data), String(f.bestEpoch), kl(f.bestValLoss), kl(data.foldScores[distinctFolds(data).indexOf(f.fold)]!), String(f.history.length)]),
       ["fold", "best epoch", "best val loss", "OOF KL", "epochs"],
-      { caption: "Per fold", numericColumns: [1, 2, 3, 4] },
+      { caption: spreadSeeds(data).length > 1 ? "Per fold and seed (OOF KL: the seeds' ensemble)" : "Per fold", numericColumns: [1, 2, 3, 4] },
     ),
+    ...(spreadSeeds(data).length > 1
+      ? [htmlTable((data.seedScores ?? []).map((s) => [String(s.seed), kl(s.cvScore)]), ["seed", "CV"], { caption: "CV per seed", numericColumns: [0, 1] })]
+      : []),
   ]
 }
+
+/** What this run did (a replay: nothing), and for each stored result when it was computed. */
+const runNote = (data: HmsReportData): string =>
+  data.replayed
+    ? "This run was replayed from its stamp: nothing ran and nothing was read; every result below is the one computed when shown."
+    : `This run: ${statusCounts(data)}. A cached stage's result was computed by an earlier run, at the time shown.`
+
+const stagesTable = (data: HmsReportData): Content =>
+  htmlTable(
+    data.stages.map((s) => [
+      html`<code>${s.id}</code>`,
+      data.replayed ? "replayed" : s.status,
+      data.replayed ? "-" : formatDuration(s.seconds),
+      s.computed ? formatInstant(s.computed.at) : "-",
+      s.computed ? formatDuration(s.computed.seconds) : "-",
+    ]),
+    ["stage", "this run", "time in this run", "result computed", "took then"],
+    { caption: runNote(data), numericColumns: [2, 4] },
+  )
 
 const paramsTable = (params: Readonly<Record<string, unknown>>): Content => {
   const keys = Object.keys(params).sort()
@@ -351,24 +411,26 @@ export const buildHmsReport = (data: HmsReportData): Effect.Effect<BuiltHmsRepor
       perClassKl: yield* render(perClassSpec(data)),
       cvVsBaseline: yield* render(cvSpec(data)),
       stageTimes: yield* render(stageTimesSpec(data)),
+      seedSpread: spreadSeeds(data).length > 1 ? yield* render(seedSpreadSpec(data)) : "",
     }
     const fig = (key: ChartKey, caption?: Content) => figure(svgs[key], { href: HMS_REPORT_FILES[key], ...(caption === undefined ? {} : { caption }) })
     const page = htmlPage({
       title: `${data.pipeline}: run report`,
-      subtitle: `started ${formatInstant(data.startedAt)} · wall time ${formatDuration(data.seconds)} · CV ${kl(data.cvScore)} vs prior baseline ${kl(data.priorBaseline)}`,
+      subtitle: `${data.replayed ? "replayed (nothing ran)" : `started ${formatInstant(data.startedAt)} · wall time ${formatDuration(data.seconds)}`} · CV ${kl(data.cvScore)} vs prior baseline ${kl(data.priorBaseline)}`,
       sections: [
         { heading: "Summary", id: "summary", body: summary(data) },
-        { heading: "DAG", id: "dag", body: fig("dag", `Stages by dependency depth, coloured by how they ended in this run: ${statusCounts(data)}.`) },
+        { heading: "DAG", id: "dag", body: fig("dag", `Stages by dependency depth, coloured by how they ended in this run: ${data.replayed ? "replayed, nothing ran" : statusCounts(data)}.`) },
         { heading: "Loss curves", id: "loss-curves", body: fig("lossCurves") },
         { heading: "Confusion matrix", id: "confusion", body: fig("confusion") },
         { heading: "Per-class KL", id: "per-class-kl", body: fig("perClassKl") },
         { heading: "CV vs baseline", id: "cv-vs-baseline", body: fig("cvVsBaseline") },
-        { heading: "Run time per stage", id: "stage-times", body: fig("stageTimes") },
+        ...(spreadSeeds(data).length > 1 ? [{ heading: "Seed spread", id: "seed-spread", body: fig("seedSpread") }] : []),
+        { heading: "Run time per stage", id: "stage-times", body: [fig("stageTimes"), stagesTable(data)] },
         { heading: "Params", id: "params", body: paramsTable(data.params) },
       ],
       footer: `Generated by cairn from the run's record; the charts are also in ${HMS_REPORT_FILES.dag.split("/")[0]}/.`,
     })
-    const keys: ReadonlyArray<ChartKey> = ["dag", "lossCurves", "confusion", "perClassKl", "cvVsBaseline", "stageTimes"]
+    const keys: ReadonlyArray<ChartKey> = ["dag", "lossCurves", "confusion", "perClassKl", "cvVsBaseline", ...(spreadSeeds(data).length > 1 ? (["seedSpread"] as const) : []), "stageTimes"]
     return { html: page, charts: keys.map((k) => ({ file: HMS_REPORT_FILES[k], svg: svgs[k] })) }
   })
 

@@ -17,6 +17,7 @@ import { type HmsReportData, writeHmsReportEffect } from "./report.js"
 /** What the report reads of a `train` artifact. */
 const FoldValue = Schema.Struct({
   fold: Schema.Number,
+  seed: Schema.Number,
   bestEpoch: Schema.Number,
   bestValLoss: Schema.Number,
   history: Schema.Array(Schema.Struct({ epoch: Schema.Number, trainLoss: Schema.Number, valLoss: Schema.Number })),
@@ -30,6 +31,8 @@ const ScoreValue = Schema.Struct({
   perClassKl: Schema.Record({ key: Schema.String, value: Schema.Number }),
   confusion: Schema.Array(Schema.Array(Schema.Number)),
   classes: Schema.Array(Schema.String),
+  seeds: Schema.Array(Schema.Number),
+  seedScores: Schema.Array(Schema.Number),
 })
 
 /** The value type a stage returns. */
@@ -64,17 +67,27 @@ export const hmsReportData = (run: RunInfo): Either.Either<HmsReportData, Report
       stages: run.stages,
       edges: run.edges,
       classes: score.classes,
-      folds: [...folds].sort((a, b) => a.fold - b.fold).map((f) => ({ fold: f.fold, bestEpoch: f.bestEpoch, bestValLoss: f.bestValLoss, history: f.history })),
+      folds: [...folds].sort((a, b) => a.fold - b.fold || a.seed - b.seed).map((f) => ({ fold: f.fold, seed: f.seed, bestEpoch: f.bestEpoch, bestValLoss: f.bestValLoss, history: f.history })),
       confusion: score.confusion,
       perClassKl: score.perClassKl,
       cvScore: score.cvScore,
       priorBaseline: score.priorBaseline,
       foldScores: score.foldScores,
+      ...(score.seeds.length > 1 ? { seedScores: score.seeds.map((seed, i) => ({ seed, cvScore: score.seedScores[i]! })) } : {}),
+      ...(run.replayed ? { replayed: true } : {}),
     }
   })
 
 /** What `cairn run` prints of an HMS run: the CV, the prior baseline, their ratio, per-fold scores. */
-export const HMS_HEADLINE_METRICS: ReadonlyArray<string | RegExp> = ["cv_score", "prior_baseline", "cv_over_baseline", /^fold\d+_score$/]
+export const HMS_HEADLINE_METRICS: ReadonlyArray<string | RegExp> = [
+  "cv_score",
+  "prior_baseline",
+  "cv_over_baseline",
+  /^fold\d+_score$/,
+  /^cv_score\[seed-\d+\]$/,
+  "cv_seed_mean",
+  "cv_seed_sd",
+]
 
 /** `afterRun` for an HMS pipeline: the report goes to `outDir` (relative to the project). */
 export const hmsReport = (outDir: string): AfterRun => ({

@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { readArrowTable } from "../../src/data/arrow.js"
 import { writeCsv } from "../../src/data/csv.js"
+import { spread } from "../../src/data/stats.js"
 import { allOf, defineStage } from "../../src/index.js"
 import { klDivergenceScore, perClassKl } from "../../src/ml/metric.js"
 import { assignFolds } from "./assign-folds.js"
@@ -34,7 +35,8 @@ const rowsSubset = (values: Float64Array, rows: ReadonlyArray<number>) => {
 }
 
 /**
- * Out-of-fold predictions of every fold model, scored with the competition's KL metric (overall CV
+ * Out-of-fold predictions of every fold model (per seed, and the seed-averaged ensemble when the
+ * folds were trained with several seeds), scored with the competition's KL metric (overall CV
  * and per fold), against the prior-only baseline: each fold predicted by the mean vote
  * distribution of its training folds. Also per-class KL and the argmax confusion matrix.
  */
@@ -48,8 +50,11 @@ export const scoreOof = defineStage({
       const t = yield* readFoldArrow(path.join(ctx.inputs.folds.dir, FOLDS_TABLE_FILE))
       const rowOf = new Map<number, number>()
       for (let i = 0; i < t.rows; i++) rowOf.set(t.labelId[i]!, i)
-      const oof = new Float64Array(t.rows * N_CLASSES).fill(Number.NaN)
+      // One out-of-fold table per seed (the models of `train/fold-k/seed-s`; one seed without a spread).
+      const seeds = [...new Set(ctx.inputs.models.map((m) => m.value.seed))].sort((a, b) => a - b)
+      const oofBySeed = new Map(seeds.map((seed) => [seed, new Float64Array(t.rows * N_CLASSES).fill(Number.NaN)]))
       for (const model of ctx.inputs.models) {
+        const oofOfSeed = oofBySeed.get(model.value.seed)!
         const preds = yield* readArrowTable(path.join(model.dir, VAL_PREDICTIONS_FILE))
         const ids = yield* preds.numbers("label_id")
         const cols = yield* Effect.forEach(VOTE_COLUMNS, (c) => preds.numbers(c))
@@ -58,17 +63,24 @@ export const scoreOof = defineStage({
           if (r === undefined) {
             return yield* new OofMismatch({ file: preds.file, labelId: ids[j]!, detail: `${model.id} predicts a label that is not in the fold table` })
           }
-          for (let k = 0; k < N_CLASSES; k++) oof[r * N_CLASSES + k] = cols[k]![j]!
+          for (let k = 0; k < N_CLASSES; k++) oofOfSeed[r * N_CLASSES + k] = cols[k]![j]!
         }
       }
-      const missing = [...t.labelId.keys()].find((i) => Number.isNaN(oof[i * N_CLASSES]!))
-      if (missing !== undefined) {
-        return yield* new OofMismatch({
-          file: path.join(ctx.inputs.folds.dir, FOLDS_TABLE_FILE),
-          labelId: t.labelId[missing]!,
-          detail: `fold ${t.fold[missing]} has no out-of-fold prediction for it: is every fold trained?`,
-        })
+      for (const [seed, oofOfSeed] of oofBySeed) {
+        const missing = [...t.labelId.keys()].find((i) => Number.isNaN(oofOfSeed[i * N_CLASSES]!))
+        if (missing !== undefined) {
+          return yield* new OofMismatch({
+            file: path.join(ctx.inputs.folds.dir, FOLDS_TABLE_FILE),
+            labelId: t.labelId[missing]!,
+            detail: `fold ${t.fold[missing]} has no out-of-fold prediction for it${seeds.length > 1 ? ` with seed ${seed}` : ""}: is every fold trained?`,
+          })
+        }
       }
+      // The seed-averaged ensemble (the only seed's table when there is one).
+      const oof = new Float64Array(t.rows * N_CLASSES)
+      for (const o of oofBySeed.values()) for (let i = 0; i < oof.length; i++) oof[i] = oof[i]! + o[i]! / seeds.length
+      const seedScores: Array<number> = []
+      for (const seed of seeds) seedScores.push(yield* score(t.votes, oofBySeed.get(seed)!))
       const folds = [...new Set(t.fold)].sort((a, b) => a - b)
       const rowsIn = (k: number) => [...t.fold.keys()].filter((i) => t.fold[i] === k)
       const cvScore = yield* score(t.votes, oof)
@@ -100,8 +112,13 @@ export const scoreOof = defineStage({
         ...VOTE_COLUMNS.map((name, k) => ({ name, kind: "float" as const, values: Float64Array.from({ length: t.rows }, (_, i) => oof[i * N_CLASSES + k]!) })),
       ])
       const perClassKl_ = Object.fromEntries(perClass.map((p) => [p.column, p.kl]))
+      const seedCv = spread(seedScores)
       const metrics = {
         cv_score: cvScore,
+        // A seed spread: CV per seed (`cv_score[seed-s]`, paired by `cairn diff`), their mean and sd.
+        ...(seeds.length > 1
+          ? { ...Object.fromEntries(seeds.map((seed, i) => [`cv_score[seed-${seed}]`, seedScores[i]!])), cv_seed_mean: seedCv.mean, cv_seed_sd: seedCv.sd }
+          : {}),
         prior_baseline: priorBaseline,
         cv_over_baseline: cvScore / priorBaseline,
         ...Object.fromEntries(foldScores.map((s, i) => [`fold${folds[i]}_score`, s])),
@@ -109,6 +126,6 @@ export const scoreOof = defineStage({
       }
       fs.writeFileSync(path.join(ctx.outDir, METRICS_FILE), `${JSON.stringify(metrics, null, 2)}\n`)
       yield* ctx.metrics(metrics)
-      return { cvScore, priorBaseline, foldScores, folds, perClassKl: perClassKl_, confusion, classes: [...VOTE_COLUMNS], rows: t.rows }
+      return { cvScore, priorBaseline, foldScores, folds, seeds, seedScores, perClassKl: perClassKl_, confusion, classes: [...VOTE_COLUMNS], rows: t.rows }
     }),
 })

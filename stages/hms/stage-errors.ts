@@ -30,3 +30,10 @@ export class SubmissionMismatch extends Data.TaggedError("SubmissionMismatch")<{
     return `${this.file}: row ${this.row}, eeg_id ${this.eegId}: ${this.detail}`
   }
 }
+
+/** `--param order=FILE` names a file that is not JSON of one permutation per epoch. */
+export class TrainOrderUnreadable extends Data.TaggedError("TrainOrderUnreadable")<{ readonly file: string; readonly detail: string }> {
+  override get message(): string {
+    return `order file ${this.file}: ${this.detail} (expected JSON: one array of training row indices per epoch)`
+  }
+}

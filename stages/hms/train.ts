@@ -4,13 +4,14 @@ import { Effect, Schema } from "effect"
 import { writeArrowTable } from "../../src/data/arrow.js"
 import { defineStage } from "../../src/index.js"
 import { checkpointFileName } from "../../src/ml/checkpoint-name.js"
-import { npyWindow, type WindowDataset } from "../../src/ml/dataset.js"
+import { type BatchOrder, npyWindow, type WindowDataset } from "../../src/ml/dataset.js"
+import { describeError } from "../../src/core/errors.js"
 import { engineIdentity, TrainerService } from "../../src/ml/engine.js"
 import type { TrainFoldResult } from "../../src/ml/train.js"
 import { assignFolds } from "./assign-folds.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./constants.js"
 import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_LOSS, SEED_ONE_CYCLE, SEED_TRANSFORM } from "./model-params.js"
-import { EmptyFold } from "./stage-errors.js"
+import { EmptyFold, TrainOrderUnreadable } from "./stage-errors.js"
 import { FOLDS_TABLE_FILE, HISTORY_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./tables.js"
 import { splitSpectrograms } from "./split-spectrograms.js"
 
@@ -32,7 +33,18 @@ const TrainParams = Schema.Struct({
   checkpoints: Schema.String,
   /** timm ImageNet weights (safetensors) to start from ("" = random init). */
   pretrained: Schema.String,
+  /** Training batch order: numpy's seeded shuffle per epoch (the default) or the table's order. */
+  shuffle: Schema.optionalWith(Schema.Literal("numpy", "none"), { default: () => "numpy" as const }),
+  /** A JSON file of one permutation of the training rows per epoch, overriding `shuffle` ("" = none). */
+  order: Schema.optionalWith(Schema.String, { default: () => "" }),
 })
+
+/** The batch order a fold trains with: given by file, or by `shuffle`. */
+const batchOrder = (p: { readonly shuffle: "numpy" | "none"; readonly order: string }) =>
+  Effect.try({
+    try: (): BatchOrder => (p.order ? { kind: "given", epochs: JSON.parse(fs.readFileSync(p.order, "utf8")) as Array<Array<number>> } : { kind: p.shuffle }),
+    catch: (error) => new TrainOrderUnreadable({ file: p.order, detail: describeError(error) }),
+  })
 
 /** What a fold reports, trained or given. */
 type FoldOutcome = Pick<TrainFoldResult, "bestEpoch" | "bestValLoss" | "history" | "valPredictions" | "stoppedEarly">
@@ -52,7 +64,7 @@ export const train = defineStage({
   engine: (p) => engineIdentity(hmsEngine(p.backend)),
   engineInputs: HMS_ENGINE_INPUTS,
   // So is the content of the pretrained weights and of this fold's given checkpoint.
-  reads: ["pretrained", (p) => (p.checkpoints ? checkpointIn(p.checkpoints, p.fold) : undefined)],
+  reads: ["pretrained", "order", (p) => (p.checkpoints ? checkpointIn(p.checkpoints, p.fold) : undefined)],
   run: (ctx) =>
     Effect.gen(function* () {
       const p = ctx.params
@@ -80,6 +92,7 @@ export const train = defineStage({
         const scored = yield* trainer.evaluate({ ...model, batchSize: p.batch_size, windowShape, loss: SEED_LOSS }, ckpt, dataset(valRows))
         result = { bestEpoch: 0, bestValLoss: scored.loss, history: [], valPredictions: scored.predictions, stoppedEarly: false }
       } else {
+        const order = yield* batchOrder(p)
         result = yield* trainer.train(
           {
             ...model,
@@ -92,6 +105,7 @@ export const train = defineStage({
             loss: SEED_LOSS,
             schedule: SEED_ONE_CYCLE,
             ...(p.pretrained ? { pretrained: p.pretrained } : {}),
+            order,
           },
           { fold: p.fold, train: dataset(trainRows), val: dataset(valRows), outputDir: ctx.outDir, classNames: VOTE_COLUMNS, windowShape },
           {
@@ -119,6 +133,6 @@ export const train = defineStage({
       const history = result.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, valLoss: h.valLoss, lr: h.lr }))
       fs.writeFileSync(path.join(ctx.outDir, HISTORY_FILE), `${JSON.stringify(history, null, 1)}\n`)
       yield* ctx.metrics({ best_val_loss: result.bestValLoss, best_epoch: result.bestEpoch })
-      return { fold: p.fold, bestEpoch: result.bestEpoch, bestValLoss: result.bestValLoss, stoppedEarly: result.stoppedEarly, history, backend }
+      return { fold: p.fold, seed: p.seed, bestEpoch: result.bestEpoch, bestValLoss: result.bestValLoss, stoppedEarly: result.stoppedEarly, history, backend }
     }).pipe(Effect.provide(hmsEngine(ctx.params.backend))),
 })

@@ -142,7 +142,9 @@ describe("planPipeline", () => {
     expect(fits[0]!.encodedParams).toEqual(single.byId.get("fit/fold-0")!.encodedParams)
     expect(spread.byId.get("gather")!.inputs.fits).toEqual({ kind: "all", ids: fits.map((i) => i.id) })
     expect(spread.byId.get("gather")!.encodedParams).toEqual(single.byId.get("gather")!.encodedParams)
-    for (const bad of ["seeds=1,x", "seeds=1,1"]) expect(Either.isLeft(await plan([bad], p)), bad).toBe(true)
+    for (const bad of ["seeds=1,x", "seeds=1,1", "seeds=1,2 fit.seed=3"]) expect(Either.isLeft(await plan(bad.split(" "), p)), bad).toBe(true)
+    // Without a seed spread, the seed is an ordinary param (scoped or not).
+    expect(Either.getOrThrow(await plan(["fit.seed=7"], p)).byId.get("fit/fold-0")!.encodedParams).toMatchObject({ seed: 7 })
 
     const perFold = defineStage({ name: "per-fold", params: Schema.Struct({ fold: Schema.Number }), inputs: { fit }, run: () => Effect.succeed(0) })
     const ambiguous = definePipeline({ ...p, name: "ambiguous", stages: [allOf(perFold)], fanOut: [...p.fanOut!, fanOut(perFold, "fold", [0, 1])] })

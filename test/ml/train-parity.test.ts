@@ -73,8 +73,8 @@ const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b)
 
 /** gen_resnet.py's `fill`: state_dict entry i from RandomState(weightSeed + i), PyTorch layout. */
 const initialState = (): Array<SafetensorsInput> =>
-  RESNET_GOLDEN.layouts.resnet18d.map(([name, kind, shape], i): SafetensorsInput => {
-    const dims = shape as ReadonlyArray<number>
+  RESNET_GOLDEN.layouts.resnet18d.map((entry, i): SafetensorsInput => {
+    const [name, kind, dims] = entry as unknown as readonly [string, string, ReadonlyArray<number>] // the generator's [name, kind, shape]
     if (kind === "counter") return { name, dtype: "I64", shape: dims, data: BigInt64Array.of(0n) }
     const n = dims.reduce((a, b) => a * b, 1)
     const rs = new RandomState(cfg.weightSeed + i)

@@ -218,4 +218,34 @@ describe("formatting", () => {
     expect(shortClassName("grda_vote")).toBe("GRDA")
     expect(shortClassName("foo_vote")).toBe("foo")
   })
+
+  it("with a seed spread: a model per fold and seed, CV per seed, and the seed-spread chart", async () => {
+    const seeds = [1086, 1, 2]
+    const spread: HmsReportData = {
+      ...data,
+      folds: data.folds.flatMap((f) => seeds.map((seed, j) => ({ ...f, seed, bestValLoss: f.bestValLoss + 0.01 * j }))),
+      seedScores: seeds.map((seed, j) => ({ seed, cvScore: data.cvScore + 0.02 * j })),
+    }
+    const r = await Effect.runPromise(buildHmsReport(spread))
+    expect(r.charts.map((c) => c.file)).toContain(HMS_REPORT_FILES.seedSpread)
+    expect(r.html).toContain("CV per seed")
+    expect(r.html).toContain("fold 0 seed 1086")
+    const svg = r.charts.find((c) => c.file === HMS_REPORT_FILES.seedSpread)!.svg
+    for (const seed of seeds) expect(svg).toContain(`seed ${seed}`)
+    // Without a spread the chart is not there.
+    expect(built.charts.map((c) => c.file)).not.toContain(HMS_REPORT_FILES.seedSpread)
+  })
+
+  it("a replay says so, and shows when each cached result was computed and how long it took then", async () => {
+    const replay: HmsReportData = {
+      ...data,
+      replayed: true,
+      stages: data.stages.map((st) => ({ ...st, status: "cached" as const, seconds: 0, computed: { at: "2026-12-01T10:00:00.000Z", seconds: 123 } })),
+    }
+    const r = await Effect.runPromise(buildHmsReport(replay))
+    expect(r.html).toContain("replayed from its stamp: nothing ran")
+    expect(r.html).toContain("replayed (nothing ran)")
+    expect(r.html).toContain(formatDuration(123))
+    expect(r.html).not.toContain("0 ran, ")
+  })
 })
