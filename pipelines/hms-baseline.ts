@@ -39,7 +39,8 @@ export default definePipeline({
     patience: SEED_CONFIG.es_patience,
     backend: "auto",
     checkpoints: "",
-    pretrained: "",
+    // The seed trains from timm's ImageNet weights (timm.create_model(..., pretrained=True)).
+    pretrained: "timm/resnet34d.ra2_in1k",
   },
   publish: { "out/hms-baseline/submission": infer, "out/hms-baseline/oof": scoreOof },
   afterRun: hmsReport("out/hms-baseline/report"),

@@ -31,6 +31,8 @@ export default definePipeline({
     img_size: 64,
     batch_size: 16,
     epochs: 4,
+    // A random init: `npm start` needs no network (the seed's ImageNet start is hms-baseline's).
+    pretrained: "",
   },
   publish: { "out/hms-quick/submission": infer, "out/hms-quick/oof": scoreOof },
   afterRun: hmsReport("out/hms-quick/report"),

@@ -13,6 +13,7 @@ import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH 
 import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_LOSS, SEED_ONE_CYCLE, SEED_TRANSFORM } from "./model-params.js"
 import { EmptyFold, TrainOrderUnreadable } from "./stage-errors.js"
 import { FOLDS_TABLE_FILE, HISTORY_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./tables.js"
+import { PRETRAINED_FILE, pretrainedWeights } from "./pretrained.js"
 import { splitSpectrograms } from "./split-spectrograms.js"
 
 /** `<dir>/best_model_fold{k}.safetensors`. */
@@ -31,8 +32,6 @@ const TrainParams = Schema.Struct({
   backend: BackendParam,
   /** A folder of `best_model_fold{k}.safetensors` to use instead of training ("" = train). */
   checkpoints: Schema.String,
-  /** timm ImageNet weights (safetensors) to start from ("" = random init). */
-  pretrained: Schema.String,
   /** Training batch order: numpy's seeded shuffle per epoch (the default) or the table's order. */
   shuffle: Schema.optionalWith(Schema.Literal("numpy", "none"), { default: () => "numpy" as const }),
   /** A JSON file of one permutation of the training rows per epoch, overriding `shuffle` ("" = none). */
@@ -59,12 +58,13 @@ export const train = defineStage({
   name: "train",
   description: "one fold's ResNet-D",
   params: TrainParams,
-  inputs: { folds: assignFolds, windows: splitSpectrograms },
+  inputs: { folds: assignFolds, windows: splitSpectrograms, weights: pretrainedWeights },
   // The engine and backend in use are part of the key (results differ in the last bits between them).
   engine: (p) => engineIdentity(hmsEngine(p.backend)),
   engineInputs: HMS_ENGINE_INPUTS,
-  // So is the content of the pretrained weights and of this fold's given checkpoint.
-  reads: ["pretrained", "order", (p) => (p.checkpoints ? checkpointIn(p.checkpoints, p.fold) : undefined)],
+  // So is the content of the batch order file and of this fold's given checkpoint (the pretrained
+  // weights come in as an input).
+  reads: ["order", (p) => (p.checkpoints ? checkpointIn(p.checkpoints, p.fold) : undefined)],
   run: (ctx) =>
     Effect.gen(function* () {
       const p = ctx.params
@@ -104,7 +104,7 @@ export const train = defineStage({
             seed: p.seed,
             loss: SEED_LOSS,
             schedule: SEED_ONE_CYCLE,
-            ...(p.pretrained ? { pretrained: p.pretrained } : {}),
+            ...(ctx.inputs.weights.value.weights ? { pretrained: path.join(ctx.inputs.weights.dir, PRETRAINED_FILE) } : {}),
             order,
           },
           { fold: p.fold, train: dataset(trainRows), val: dataset(valRows), outputDir: ctx.outDir, classNames: VOTE_COLUMNS, windowShape },
