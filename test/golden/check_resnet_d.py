@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from resnet_d import ResNetD  # noqa: E402
+from resnet_d import ResNetD, fill  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 text = (HERE.parent / "ml" / "resnet-golden.ts").read_text()
@@ -20,21 +20,6 @@ golden = json.loads(text[text.index("{"):].rstrip().rstrip(";"))
 
 def z(seed, n):
     return np.random.RandomState(seed).standard_normal(n)
-
-
-def fill(name, shape, seed):
-    v = z(seed, int(np.prod(shape)) if shape else 1)
-    if len(shape) == 4:
-        v = v * math.sqrt(2.0 / (shape[1] * shape[2] * shape[3]))
-    elif name == "fc.weight":
-        v = v * math.sqrt(1.0 / shape[1])
-    elif name.endswith("running_var"):
-        v = 1.0 + 0.1 * np.abs(v)
-    elif name.endswith(".weight"):
-        v = 1.0 + 0.1 * v
-    else:
-        v = 0.1 * v
-    return torch.from_numpy(v.astype(np.float32).reshape(shape))
 
 
 for variant in ["resnet18d", "resnet34d"]:

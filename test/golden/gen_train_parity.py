@@ -29,7 +29,7 @@ from torch.optim import lr_scheduler
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from resnet_d import ResNetD  # noqa: E402
+from resnet_d import ResNetD, fill  # noqa: E402
 
 torch.use_deterministic_algorithms(True)
 torch.set_num_threads(1)
@@ -57,21 +57,6 @@ CONFIG = {
     "weightSeed": 2000,
     "dataSeed": 77,
 }
-
-
-def fill(name, shape, seed):
-    v = np.random.RandomState(seed).standard_normal(int(np.prod(shape)) if shape else 1)
-    if len(shape) == 4:
-        v = v * math.sqrt(2.0 / (shape[1] * shape[2] * shape[3]))
-    elif name == "fc.weight":
-        v = v * math.sqrt(1.0 / shape[1])
-    elif name.endswith("running_var"):
-        v = 1.0 + 0.1 * np.abs(v)
-    elif name.endswith(".weight"):
-        v = 1.0 + 0.1 * v
-    else:
-        v = 0.1 * v
-    return torch.from_numpy(v.astype(np.float32).reshape(shape))
 
 
 def make_data(cfg):

@@ -2,6 +2,9 @@
 installed (Debian's python3-torch has no timm). Same module tree, so the same state_dict names,
 order and shapes as timm.create_model(variant, num_classes=..., in_chans=...); the forward is the
 same computation (checked against timm's own outputs in check_resnet_d.py)."""
+import math
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,3 +67,21 @@ class ResNetD(nn.Module):
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.global_pool(x), 1))
+
+
+def fill(name, shape, seed):
+    """gen_resnet.py's deterministic weights: state_dict entry `name` from RandomState(seed),
+    scaled by its kind (He by fan-in for convs, 1/sqrt(fan_in) for fc, near 1 for BN scales and
+    running variances, small for the rest)."""
+    v = np.random.RandomState(seed).standard_normal(int(np.prod(shape)) if shape else 1)
+    if len(shape) == 4:
+        v = v * math.sqrt(2.0 / (shape[1] * shape[2] * shape[3]))
+    elif name == "fc.weight":
+        v = v * math.sqrt(1.0 / shape[1])
+    elif name.endswith("running_var"):
+        v = 1.0 + 0.1 * np.abs(v)
+    elif name.endswith(".weight"):
+        v = 1.0 + 0.1 * v
+    else:
+        v = 0.1 * v
+    return torch.from_numpy(v.astype(np.float32).reshape(shape))

@@ -16,29 +16,21 @@ import { type GcReport, type MemoItemRecord, type RunRecord, type StateEntry, St
 import type { LocalLayout } from "../layout.js"
 import { inodeKey } from "./commit.js"
 import type { LeaseRefs, Leases } from "./leases.js"
-import { listRelative, removeTree, storeTry } from "./trees.js"
+import { listRelative, readdirOrEmpty, removeTree, storeTry } from "./trees.js"
 
-const readdir = (dir: string): Array<string> => {
-  try {
-    return fs.readdirSync(dir)
-  } catch (error) {
-    if (isNotFound(error)) return []
-    throw error
-  }
-}
 
 /** A file written by `writeFileAtomicSync` that is not yet renamed into place. */
 const isTemp = (name: string) => name.includes(".tmp-")
 
 /** Every `<shard>/<name>.json` under a folder of shards. */
 const shardedFiles = (dir: string): Array<{ file: string; name: string }> =>
-  readdir(dir).flatMap((s) => readdir(path.join(dir, s)).filter((f) => !isTemp(f)).map((f) => ({ file: path.join(dir, s, f), name: f.replace(/\.json$/, "") })))
+  readdirOrEmpty(dir).flatMap((s) => readdirOrEmpty(path.join(dir, s)).filter((f) => !isTemp(f)).map((f) => ({ file: path.join(dir, s, f), name: f.replace(/\.json$/, "") })))
 
 /** Total bytes of objects (trees are hard links to them). */
 export const storeSize = (layout: LocalLayout): number => {
   let total = 0
-  for (const s of readdir(layout.objectsDir)) {
-    for (const o of readdir(path.join(layout.objectsDir, s))) {
+  for (const s of readdirOrEmpty(layout.objectsDir)) {
+    for (const o of readdirOrEmpty(path.join(layout.objectsDir, s))) {
       try {
         total += fs.statSync(path.join(layout.objectsDir, s, o)).size
       } catch (error) {
@@ -85,7 +77,7 @@ const sweepUnreferenced = (layout: LocalLayout, records: Map<string, { record: R
   failpoint("gc-items")
   let trees = 0
   const liveObjects = new Set<string>()
-  for (const t of readdir(layout.treesDir)) {
+  for (const t of readdirOrEmpty(layout.treesDir)) {
     if (!liveTrees.has(t)) {
       Effect.runSync(removeTree(layout, t))
       fs.rmSync(layout.manifest(t), { force: true })
@@ -103,8 +95,8 @@ const sweepUnreferenced = (layout: LocalLayout, records: Map<string, { record: R
     }
   }
   let objects = 0
-  for (const s of readdir(layout.objectsDir)) {
-    for (const o of readdir(path.join(layout.objectsDir, s))) {
+  for (const s of readdirOrEmpty(layout.objectsDir)) {
+    for (const o of readdirOrEmpty(path.join(layout.objectsDir, s))) {
       const file = path.join(layout.objectsDir, s, o)
       if (live.objects.has(o)) continue
       let st: fs.Stats
@@ -143,15 +135,15 @@ export const gc = (layout: LocalLayout, leases: Leases, options: { readonly keep
           else fs.rmSync(file, { force: true })
         }
         const roots = new Set<string>()
-        for (const p of readdir(layout.stateDir)) {
-          for (const f of readdir(path.join(layout.stateDir, p))) {
+        for (const p of readdirOrEmpty(layout.stateDir)) {
+          for (const f of readdirOrEmpty(path.join(layout.stateDir, p))) {
             const entry = readJsonFileSync<StateEntry>(path.join(layout.stateDir, p, f))
             if (entry) roots.add(entry.key)
           }
         }
         const keepLast = options.keepLast
-        for (const p of readdir(layout.historyRoot)) {
-          const files = readdir(path.join(layout.historyRoot, p)).filter((f) => !isTemp(f)).sort()
+        for (const p of readdirOrEmpty(layout.historyRoot)) {
+          const files = readdirOrEmpty(path.join(layout.historyRoot, p)).filter((f) => !isTemp(f)).sort()
           const kept = keepLast === undefined ? files : files.slice(Math.max(0, files.length - keepLast))
           for (const f of files) if (!kept.includes(f)) fs.rmSync(path.join(layout.historyRoot, p, f), { force: true })
           for (const f of kept) {
@@ -220,7 +212,7 @@ export const clean = (layout: LocalLayout, leases: Leases) =>
         }
         const kept = KEPT_BY_CLEAN(layout)
         yield* storeTry(layout.dir, "clean", () => {
-          for (const name of readdir(layout.dir)) {
+          for (const name of readdirOrEmpty(layout.dir)) {
             const p = path.join(layout.dir, name)
             if (!kept.has(p)) fs.rmSync(p, { recursive: true, force: true })
           }

@@ -27,17 +27,9 @@ import { type LocalLayout, localLayout } from "../layout.js"
 import { openStaging } from "./commit.js"
 import { clean, gc } from "./gc.js"
 import { Leases } from "./leases.js"
-import { checkTree, quarantineObject, readManifest, removeTree, sealOf, storeTry, tamperedFiles } from "./trees.js"
+import { checkTree, quarantineObject, readdirOrEmpty, readManifest, removeTree, sealOf, storeTry, tamperedFiles } from "./trees.js"
 import { verify } from "./verify.js"
 
-const readdir = (dir: string): Array<string> => {
-  try {
-    return fs.readdirSync(dir)
-  } catch (error) {
-    if (isNotFound(error)) return []
-    throw error
-  }
-}
 
 export class LocalStore implements ArtifactStore {
   readonly layout: LocalLayout
@@ -76,7 +68,7 @@ export class LocalStore implements ArtifactStore {
   sweepStaging(): Effect.Effect<number, StoreError> {
     return storeTry(this.layout.tmpDir, "sweep staging", () => {
       let removed = 0
-      for (const name of readdir(this.layout.tmpDir)) {
+      for (const name of readdirOrEmpty(this.layout.tmpDir)) {
         const pid = Number(name.split("-")[0])
         if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) {
           fs.rmSync(path.join(this.layout.tmpDir, name), { recursive: true, force: true })
@@ -193,8 +185,8 @@ export class LocalStore implements ArtifactStore {
   listHistory(pipeline?: string): Effect.Effect<ReadonlyArray<HistoryFile>> {
     return Effect.sync(() => {
       const out: Array<HistoryFile> = []
-      for (const p of pipeline ? [pipeline] : readdir(this.layout.historyRoot)) {
-        for (const f of readdir(this.layout.history(p)).filter((n) => n.endsWith(".json")).sort()) {
+      for (const p of pipeline ? [pipeline] : readdirOrEmpty(this.layout.historyRoot)) {
+        for (const f of readdirOrEmpty(this.layout.history(p)).filter((n) => n.endsWith(".json")).sort()) {
           const body = readJsonFileSync<unknown>(path.join(this.layout.history(p), f))
           if (body) out.push({ runId: f.replace(/\.json$/, ""), body })
         }

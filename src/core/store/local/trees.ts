@@ -176,3 +176,13 @@ export const listRelative = (dir: string): Array<string> => {
   walk("")
   return out.sort()
 }
+
+/** The names in a store folder; none when the folder does not exist (yet). */
+export const readdirOrEmpty = (dir: string): Array<string> => {
+  try {
+    return fs.readdirSync(dir)
+  } catch (error) {
+    if (isNotFound(error)) return []
+    throw error
+  }
+}

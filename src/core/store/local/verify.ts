@@ -17,16 +17,8 @@ import type { LocalLayout } from "../layout.js"
 import { inodeKey } from "./commit.js"
 import { withGcLock } from "./gc.js"
 import type { Leases } from "./leases.js"
-import { ioError, listRelative, quarantineObject, readManifest, removeTree, storeTry } from "./trees.js"
+import { ioError, listRelative, quarantineObject, readdirOrEmpty, readManifest, removeTree, storeTry } from "./trees.js"
 
-const readdir = (dir: string): Array<string> => {
-  try {
-    return fs.readdirSync(dir)
-  } catch (error) {
-    if (isNotFound(error)) return []
-    throw error
-  }
-}
 
 const statOrUndefined = (file: string) => {
   try {
@@ -46,8 +38,8 @@ export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<Verif
       const objectInode = new Map<string, string>() // hash -> inode key
       let objects = 0
       let bytes = 0
-      for (const s of readdir(layout.objectsDir)) {
-        for (const name of readdir(path.join(layout.objectsDir, s))) {
+      for (const s of readdirOrEmpty(layout.objectsDir)) {
+        for (const name of readdirOrEmpty(path.join(layout.objectsDir, s))) {
           const file = path.join(layout.objectsDir, s, name)
           const st = yield* storeTry(file, "stat", () => statOrUndefined(file))
           if (!st) continue
@@ -61,7 +53,7 @@ export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<Verif
       }
       // 2. Trees against their manifests.
       const damaged: Array<string> = []
-      for (const tree of readdir(layout.treesDir)) {
+      for (const tree of readdirOrEmpty(layout.treesDir)) {
         const entries = readManifest(layout, tree)
         const dir = layout.tree(tree)
         let bad = !entries
@@ -98,8 +90,8 @@ export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<Verif
           }
           const treeExists = (tree: string) => fs.existsSync(layout.tree(tree)) && readManifest(layout, tree) !== undefined
           let removedRecords = 0
-          for (const s of readdir(layout.runsDir)) {
-            for (const f of readdir(path.join(layout.runsDir, s)).filter((n) => !n.includes(".tmp-"))) {
+          for (const s of readdirOrEmpty(layout.runsDir)) {
+            for (const f of readdirOrEmpty(path.join(layout.runsDir, s)).filter((n) => !n.includes(".tmp-"))) {
               const file = path.join(layout.runsDir, s, f)
               const record = readJsonFileSync<RunRecord>(file)
               if (!record || !treeExists(record.output.tree)) {
@@ -109,8 +101,8 @@ export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<Verif
             }
           }
           let removedItems = 0
-          for (const s of readdir(layout.itemsDir)) {
-            for (const f of readdir(path.join(layout.itemsDir, s)).filter((n) => !n.includes(".tmp-"))) {
+          for (const s of readdirOrEmpty(layout.itemsDir)) {
+            for (const f of readdirOrEmpty(path.join(layout.itemsDir, s)).filter((n) => !n.includes(".tmp-"))) {
               const file = path.join(layout.itemsDir, s, f)
               const item = readJsonFileSync<MemoItemRecord>(file)
               if (!item || !treeExists(item.tree)) {
