@@ -1,4 +1,4 @@
-import { Effect, Either } from "effect"
+import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,6 +13,7 @@ import {
   readParquetColumnMajor,
   writeParquetColumnMajor,
 } from "../../src/data/parquet/index.js"
+import { left, right } from "../assert-helpers.js"
 import { REAL_SPECTROGRAM, REAL_SPECTROGRAM_GOLDEN } from "./real-fixture-golden.js"
 
 // The fixtures were written by pyarrow 25 (generator: test/golden/parquet_golden.py write); they
@@ -25,14 +26,6 @@ const isNaN_ = (i: number, j: number) => (i + j) % 11 === 3
 const value = (i: number, j: number) => (((i * 7 + j * 13) % 23) * 0.25 - 1.5)
 
 const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, `${name}.parquet`)))
-const right = <A, E>(e: Either.Either<A, E>): A => {
-  if (Either.isLeft(e)) throw new Error(`expected Right, got ${String(e.left)}`)
-  return e.right
-}
-const left = <A, E>(e: Either.Either<A, E>): E => {
-  if (Either.isRight(e)) throw new Error("expected Left")
-  return e.left
-}
 
 const READABLE = [
   "snappy-dict-v1",

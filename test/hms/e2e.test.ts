@@ -2,12 +2,15 @@
  * `hms-quick` end to end through the CLI, with a very small row cap: synthetic data -> folds ->
  * windows -> five fold models -> OOF score -> submission.csv and the run report. Then the same
  * models on the real competition test sample (shared/fixtures/hms-real), when it is there.
+ *
+ * The pipeline runs once, in `beforeAll`, into a cache shared by the file; each test reads that run
+ * and writes only under its own folder, so any test passes alone (`-t`) or in any order.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { SUBMISSION_COLUMNS } from "../../stages/hms/constants.js"
 
 const REPO = path.resolve(__dirname, "../..")
@@ -46,57 +49,79 @@ const checkSubmission = (file: string, sampleFile: string) => {
   }
 }
 
+type RunReport = { stages: Array<{ id: string; status: string }>; metrics: Record<string, number> }
+const readJson = (file: string): RunReport => JSON.parse(fs.readFileSync(file, "utf8"))
+
+/** The synthetic run every test starts from: trains the five folds into the shared cache. */
+const BASE_OUT = path.join(tmp, "base")
+const BASE_JSON = path.join(tmp, "base.json")
+let base: { code: number | null; out: string }
+
 describe("hms-quick end to end", () => {
+  beforeAll(async () => {
+    base = await cairn(["run", "pipelines/hms-quick.ts", ...SMALL, "--out", BASE_OUT, "--json", BASE_JSON])
+  })
+
+  /** The base run's report, once it is known to have succeeded. */
+  const baseReport = (): RunReport => {
+    expect(base.code, base.out).toBe(0)
+    return readJson(BASE_JSON)
+  }
+
   it("synthetic data -> submission.csv, report and CV through `cairn run`", async () => {
-    const out = path.join(tmp, "out")
-    const r = await cairn(["run", "pipelines/hms-quick.ts", ...SMALL, "--out", out, "--json", path.join(tmp, "run.json")])
-    expect(r.code, r.out).toBe(0)
-    const report = JSON.parse(fs.readFileSync(path.join(tmp, "run.json"), "utf8"))
-    expect(report.stages.map((s: { id: string }) => s.id)).toContain("train/fold-4")
-    expect(report.stages.every((s: { status: string }) => s.status === "ran")).toBe(true)
+    const report = baseReport()
+    expect(report.stages.map((s) => s.id)).toContain("train/fold-4")
+    expect(report.stages.every((s) => s.status === "ran")).toBe(true)
     expect(report.metrics.cv_score).toBeGreaterThan(0)
     expect(report.metrics.prior_baseline).toBeGreaterThan(0)
-    expect(r.out).toMatch(/cv_score = [\d.]+/)
-    expect(r.out).toMatch(/prior_baseline = [\d.]+/)
+    expect(base.out).toMatch(/cv_score = [\d.]+/)
+    expect(base.out).toMatch(/prior_baseline = [\d.]+/)
 
     // The dataset the run generated, for sample_submission's eeg_id order.
-    const data = path.join(tmp, "data")
+    const data = path.join(fs.mkdtempSync(path.join(tmp, "synth-")), "data")
     expect((await cairn(["export", "pipelines/hms-quick.ts", "synth-data", data, ...SMALL])).code).toBe(0)
-    checkSubmission(path.join(out, "out/hms-quick/submission/submission.csv"), path.join(data, "sample_submission.csv"))
-    const oof = readCsv(path.join(out, "out/hms-quick/oof/oof.csv"))
+    checkSubmission(path.join(BASE_OUT, "out/hms-quick/submission/submission.csv"), path.join(data, "sample_submission.csv"))
+    const oof = readCsv(path.join(BASE_OUT, "out/hms-quick/oof/oof.csv"))
     expect(oof.header).toEqual(["label_id", ...SUBMISSION_COLUMNS.slice(1)])
     expect(oof.rows).toHaveLength(25)
-    const page = fs.readFileSync(path.join(out, "out/hms-quick/report/report.html"), "utf8")
+    const page = fs.readFileSync(path.join(BASE_OUT, "out/hms-quick/report/report.html"), "utf8")
     expect(page).toContain("hms-quick")
     for (const chart of ["dag", "loss-curves", "confusion", "per-class-kl", "cv-vs-baseline", "stage-times"]) {
-      expect(fs.existsSync(path.join(out, "out/hms-quick/report/charts", `${chart}.svg`))).toBe(true)
+      expect(fs.existsSync(path.join(BASE_OUT, "out/hms-quick/report/charts", `${chart}.svg`))).toBe(true)
     }
   })
 
   it("--param checkpoints=DIR uses given fold weights instead of training, and scores them identically", async () => {
-    const exported = path.join(tmp, "models")
+    const trained = baseReport()
+    const dir = fs.mkdtempSync(path.join(tmp, "ckpt-"))
+    const exported = path.join(dir, "models")
     expect((await cairn(["export", "pipelines/hms-quick.ts", "train", exported, ...SMALL])).code).toBe(0)
-    const weights = path.join(tmp, "weights")
+    const weights = path.join(dir, "weights")
     fs.mkdirSync(weights)
     for (let k = 0; k < 5; k++) {
       const file = `best_model_fold${k}.safetensors`
       fs.copyFileSync(path.join(exported, "train", `fold-${k}`, file), path.join(weights, file))
     }
-    const r = await cairn(["run", "pipelines/hms-quick.ts", ...SMALL, "--param", `checkpoints=${weights}`, "--out", path.join(tmp, "out-ckpt"), "--json", path.join(tmp, "ckpt.json")])
+    const out = path.join(dir, "out")
+    const json = path.join(dir, "run.json")
+    const r = await cairn(["run", "pipelines/hms-quick.ts", ...SMALL, "--param", `checkpoints=${weights}`, "--out", out, "--json", json])
     expect(r.code, r.out).toBe(0)
-    const trained = JSON.parse(fs.readFileSync(path.join(tmp, "run.json"), "utf8"))
-    const given = JSON.parse(fs.readFileSync(path.join(tmp, "ckpt.json"), "utf8"))
-    expect(given.stages.find((s: { id: string }) => s.id === "train/fold-0").status).toBe("ran")
+    const given = readJson(json)
+    expect(given.stages.find((s) => s.id === "train/fold-0")?.status).toBe("ran")
     // Same weights, same backend: the out-of-fold predictions and the CV are the same, bit for bit.
     expect(given.metrics.cv_score).toBe(trained.metrics.cv_score)
-    expect(fs.readFileSync(path.join(tmp, "out-ckpt/out/hms-quick/oof/oof.csv"), "utf8")).toBe(fs.readFileSync(path.join(tmp, "out/out/hms-quick/oof/oof.csv"), "utf8"))
+    expect(fs.readFileSync(path.join(out, "out/hms-quick/oof/oof.csv"), "utf8")).toBe(fs.readFileSync(path.join(BASE_OUT, "out/hms-quick/oof/oof.csv"), "utf8"))
   })
 
   it.skipIf(!fs.existsSync(path.join(REAL, "test.csv")))("the same models score the real competition test sample", async () => {
-    const out = path.join(tmp, "out-real")
-    const r = await cairn(["run", "pipelines/hms-quick-real-test.ts", ...SMALL, "--param", `test_data=${REAL}`, "--out", out, "--json", path.join(tmp, "real.json")])
+    baseReport()
+    const dir = fs.mkdtempSync(path.join(tmp, "real-"))
+    const out = path.join(dir, "out")
+    const json = path.join(dir, "run.json")
+    const r = await cairn(["run", "pipelines/hms-quick-real-test.ts", ...SMALL, "--param", `test_data=${REAL}`, "--out", out, "--json", json])
     expect(r.code, r.out).toBe(0)
-    const statuses = Object.fromEntries(JSON.parse(fs.readFileSync(path.join(tmp, "real.json"), "utf8")).stages.map((s: { id: string; status: string }) => [s.id, s.status]))
+    const statuses = Object.fromEntries(readJson(json).stages.map((s) => [s.id, s.status]))
+    // The base run trained the folds; this pipeline reuses them from the cache.
     expect(statuses["train/fold-0"]).toBe("cached")
     expect(statuses.infer).toBe("ran")
     checkSubmission(path.join(out, "out/hms-quick-real-test/submission/submission.csv"), path.join(REAL, "sample_submission.csv"))

@@ -1,19 +1,10 @@
-import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { barChart, heatmap, horizontalBarChart, lineChart, type LinePoint } from "../../src/report/charts.js"
 import { ChartInputInvalid, ChartRenderFailed } from "../../src/report/errors.js"
 import { ACCENT, SERIES_PALETTE } from "../../src/report/theme.js"
 import { renameSvgIds, renderVegaLite, type VegaLiteSpec } from "../../src/report/vega.js"
+import { left, right } from "../assert-helpers.js"
 import { markGroups, markItems } from "./svg-inspect.js"
-
-const right = <A, E>(e: Either.Either<A, E>): A => {
-  if (Either.isLeft(e)) throw new Error(`expected Right, got ${String(e.left)}`)
-  return e.right
-}
-const left = <A, E>(e: Either.Either<A, E>): E => {
-  if (Either.isRight(e)) throw new Error("expected Left")
-  return e.left
-}
 
 /** 3 series × 2 styles × 4 x values, y distinct per point. */
 const linePoints = (): Array<LinePoint> => {

@@ -1,19 +1,10 @@
-import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { type DagInput, dagLayout, dagSvg, separatedPositions } from "../../src/report/dag.js"
 import { DagInvalid } from "../../src/report/errors.js"
 import { STATUS_STYLES } from "../../src/report/theme.js"
+import { left, right } from "../assert-helpers.js"
 import { fakeHmsReportData } from "./fake-hms.js"
 import { unescapeXml } from "./svg-inspect.js"
-
-const right = <A, E>(e: Either.Either<A, E>): A => {
-  if (Either.isLeft(e)) throw new Error(`expected Right, got ${String(e.left)}`)
-  return e.right
-}
-const left = <A, E>(e: Either.Either<A, E>): E => {
-  if (Either.isRight(e)) throw new Error("expected Left")
-  return e.left
-}
 
 const hmsDag = (): DagInput => {
   const data = fakeHmsReportData()
