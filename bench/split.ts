@@ -151,4 +151,4 @@ const main = Effect.gen(function* () {
 const result = await Effect.runPromise(main.pipe(Effect.provide(DuckDbLive)))
 const text = JSON.stringify(result)
 console.log(text)
-if (JSON_OUT) fs.writeFileSync(JSON_OUT, text + "\n")
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, `${text}\n`)

@@ -347,7 +347,7 @@ async function runWorkers(args: Args, size: number, count: number) {
   }
 }
 
-const TORCH_SCRIPT = String.raw`
+const TORCH_SCRIPT = `
 import json, sys, time
 import torch, timm
 cfg = json.loads(sys.argv[1])

@@ -157,9 +157,15 @@ export const tryFastPath = (argv) => {
     }
     throw error
   }
-  if (stamp.format !== STAMP_FORMAT) return explain("stamp of another format"), undefined
+  if (stamp.format !== STAMP_FORMAT) {
+    explain("stamp of another format")
+    return undefined
+  }
   const why = brokenBy(stamp)
-  if (why !== undefined) return explain(why), undefined
+  if (why !== undefined) {
+    explain(why)
+    return undefined
+  }
   const started = new Date()
   const t0 = performance.now()
   // Files an after-run hook wrote, rendered for this replay when the stamp was made.

@@ -63,7 +63,7 @@ export const formatCsv = (columns: ReadonlyArray<CsvOutColumn>): string => {
   }
   const lines: Array<string> = [columns.map((c) => quote(c.name)).join(",")]
   for (let i = 0; i < rows; i++) lines.push(columns.map((c) => cell(c, i)).join(","))
-  return lines.join("\n") + "\n"
+  return `${lines.join("\n")}\n`
 }
 
 /** Writes `columns` as a CSV file. */

@@ -149,6 +149,7 @@ const klCells = (
         const y = solution.values[r * cols + c]!
         if (y === 0) continue
         const raw = submission.values[r * subStride + subIndex[c]!]!
+        // biome-ignore lint/complexity/useMathMinMax: numpy's clip, written as it compares (NaN passes through)
         const p = raw < epsilon ? epsilon : raw > hi ? hi : raw
         cells[r * cols + c] = y * Math.log(y / p)
       }

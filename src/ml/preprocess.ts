@@ -158,6 +158,7 @@ export const logClip = (image: Image2D, options: LogZScoreOptions): Float32Array
   for (let i = 0; i < n; i++) {
     const v = src[i]!
     // np.clip propagates NaN; so does this (NaN fails both comparisons).
+    // biome-ignore lint/complexity/useMathMinMax: numpy's clip, written as it compares
     out[i] = Math.log(v < lo ? lo : v > hi ? hi : v)
   }
   return out

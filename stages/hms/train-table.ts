@@ -9,7 +9,7 @@ import { writeCsv, type CsvOutColumn } from "../../src/data/csv.js"
 import { DuckDb, type CsvReadError } from "../../src/data/duckdb.js"
 import { EmptyFile, InvalidValue, type FileWriteFailed, type SplitInputInvalid } from "../../src/data/errors.js"
 import { stratifiedGroupKFold, type StratifiedGroupKFoldVariant } from "../../src/data/kfold.js"
-import { CONSENSUS_LABELS, N_CLASSES, N_FOLDS, SEED, TEST_COLUMNS, TRAIN_COLUMNS, VOTE_COLUMNS, type ConsensusLabel } from "./constants.js"
+import { CONSENSUS_LABELS, N_CLASSES, N_FOLDS, SEED, type TEST_COLUMNS, type TRAIN_COLUMNS, VOTE_COLUMNS, type ConsensusLabel } from "./constants.js"
 import { ZeroVotes } from "./errors.js"
 
 /** train.csv's schema: TRAIN_COLUMNS with their types (a test checks the names match). */

@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { REPO, removeProjects } from "../core/helpers.js"
-import { attackProject, cairn, edit, PATHS, pipelineFile, ran, run } from "./attack.js"
+import { attackProject, cairn, PATHS, pipelineFile, ran, run } from "./attack.js"
 
 const padStage = `
 import { Effect, Schema } from "effect"

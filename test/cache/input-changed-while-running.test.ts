@@ -35,7 +35,7 @@ export const slowRead = defineStage({
 }
 
 /** What slow-read computed, from the run's JSON report (its metric). */
-const valueOf = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, "report.json"), "utf8")) as { metrics: { text?: string } }).metrics.text
+const computed = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, "report.json"), "utf8")) as { metrics: { text?: string } }).metrics.text
 
 describe.each(PATHS)("an input changed while its stage runs ($name)", (via) => {
   afterAll(removeProjects)
@@ -60,15 +60,15 @@ describe.each(PATHS)("an input changed while its stage runs ($name)", (via) => {
     const again = await run(dir, via, "pipelines/slow-read.ts")
     expect(again.code, again.stderr).toBe(0)
     expect(ran(again)).toEqual(["slow-read"])
-    expect(valueOf(dir)).toBe("Hello World\nv1")
+    expect(computed(dir)).toBe("Hello World\nv1")
     const third = await run(dir, via, "pipelines/slow-read.ts")
     expect(ran(third)).toEqual([])
-    expect(valueOf(dir)).toBe("Hello World\nv1")
+    expect(computed(dir)).toBe("Hello World\nv1")
 
     edit(dir, rel, during)
     const edited = await run(dir, via, "pipelines/slow-read.ts")
     const rehashed = rel.startsWith("data/") ? ["data"] : [] // a source reports "ran" when its files changed
     expect(ran(edited)).toEqual([...rehashed, "slow-read"])
-    expect(valueOf(dir)).toBe(rel === "vocab.txt" ? "Hello World\nv2" : "Edited\nv1")
+    expect(computed(dir)).toBe(rel === "vocab.txt" ? "Hello World\nv2" : "Edited\nv1")
   })
 })

@@ -30,7 +30,7 @@ const GOOD_ROWS = [
   "2277392603,1,4.0,924234,1,18.0,1642864902,30539,LPD,0,2,1,0,0,0",
   "722738444,0,0.0,999431,0,8.0,557980729,56885,LRDA,0,0,0,1,0,2",
 ]
-const goodCsv = (rows: ReadonlyArray<string> = GOOD_ROWS) => [HEADER, ...rows].join("\n") + "\n"
+const goodCsv = (rows: ReadonlyArray<string> = GOOD_ROWS) => `${[HEADER, ...rows].join("\n")}\n`
 const withCell = (row: number, column: string, value: string) =>
   goodCsv(GOOD_ROWS.map((line, i) => (i === row ? line.split(",").map((v, k) => (TRAIN_COLUMNS[k] === column ? value : v)).join(",") : line)))
 
@@ -64,7 +64,7 @@ describe("train table", () => {
     ["unknown label", withCell(0, "expert_consensus", "Spike"), /data row 1 \(line 2\), column "expert_consensus": "Spike" is not one of Seizure, LPD, GPD, LRDA, GRDA, Other/],
     ["negative offset", withCell(2, "spectrogram_label_offset_seconds", "-2.0"), /data row 3 .*"spectrogram_label_offset_seconds": "-2" is not a finite, non-negative offset/],
     ["empty file", "", /train\d+\.csv: empty file \(no header row\)/],
-    ["header only", HEADER + "\n", /train\d+\.csv: empty file \(a header but no data row\)/],
+    ["header only", `${HEADER}\n`, /train\d+\.csv: empty file \(a header but no data row\)/],
   ]
   for (const [name, text, message] of cases) {
     effectIt.effect(`refuses: ${name}`, () =>

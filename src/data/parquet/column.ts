@@ -120,7 +120,8 @@ export const decodeColumn = (bytes: Uint8Array, layout: ParquetLayout, j: number
         defEnd = levels
         valuesStart = levels
       } else {
-        return corrupt(`unknown page type ${pageType} in column "${column.name}"`)
+        corrupt(`unknown page type ${pageType} in column "${column.name}"`)
+        return
       }
       if (seen + numValues > chunk.numValues || o + numValues > groupEnd) corrupt(`column "${column.name}" has more values than rows`)
 

@@ -7,7 +7,7 @@
  * - `CairnChannelMoments` {x: [..., C]} -> [2, C]: batch mean and biased variance per channel.
  * - `CairnBatchNormGradSums` {g, x, mean: [C]} -> [2, C]: sum(g) and sum(g * (x - mean)) per channel.
  */
-import * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs"
 import { KernelError } from "./errors.js"
 import { withScope } from "./heap.js"
 
