@@ -17,7 +17,8 @@ describe.each(PATHS)("gc during a run ($name)", (via) => {
     expect((await run(dir, via, "pipelines/chain.ts")).code).toBe(0)
     const started = path.join(dir, "started")
     // slow reads clean's stored result (cached above) while it sleeps.
-    const running = run(dir, via, "pipelines/slow.ts", [], { CAIRN_TEST_STARTED: started, CAIRN_TEST_SLEEP_MS: "3000" })
+    const release = path.join(dir, "release")
+    const running = run(dir, via, "pipelines/slow.ts", [], { CAIRN_TEST_STARTED: started, CAIRN_TEST_SLEEP_MS: "0", CAIRN_TEST_RELEASE: release })
     await waitFor(() => fs.existsSync(started), 60_000, "the slow stage to start")
 
     const [gc1, gc2] = await Promise.all([cairn(dir, ["gc", "--max-size", "0"]), cairn(dir, ["gc", "--max-size", "0"])])
@@ -28,6 +29,7 @@ describe.each(PATHS)("gc during a run ($name)", (via) => {
     expect(clean.code).not.toBe(0)
     expect(clean.stdout + clean.stderr).toMatch(/running|in use/)
 
+    fs.writeFileSync(release, "go")
     const finished = await running
     expect(finished.code, finished.stdout + finished.stderr).toBe(0)
     expect(finished.statuses).toMatchObject({ clean: "cached", count: "cached", slow: "ran" })

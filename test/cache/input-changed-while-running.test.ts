@@ -24,7 +24,8 @@ export const slowRead = defineStage({
   run: (ctx) => Effect.gen(function* () {
     const text = fs.readFileSync(path.join(ctx.inputs.data.dir, "a.txt"), "utf8") + fs.readFileSync(ctx.params.vocab, "utf8")
     if (process.env.CAIRN_TEST_STARTED) fs.writeFileSync(process.env.CAIRN_TEST_STARTED, "started")
-    yield* Effect.sleep(Number(process.env.CAIRN_TEST_SLEEP_MS ?? 0))
+    const release = process.env.CAIRN_TEST_RELEASE
+    while (release && !fs.existsSync(release)) yield* Effect.sleep(20)
     yield* ctx.metrics({ text })
     return text
   }),
@@ -46,9 +47,11 @@ describe.each(PATHS)("an input changed while its stage runs ($name)", (via) => {
   ])("%s: the stage fails naming the file, nothing is stored, later runs compute from settled content", async (_what, rel, before, during) => {
     const dir = attackProject(files)
     const started = path.join(dir, "started")
-    const running = run(dir, via, "pipelines/slow-read.ts", [], { CAIRN_TEST_STARTED: started, CAIRN_TEST_SLEEP_MS: "1500" })
+    const release = path.join(dir, "release")
+    const running = run(dir, via, "pipelines/slow-read.ts", [], { CAIRN_TEST_STARTED: started, CAIRN_TEST_RELEASE: release })
     await waitFor(() => fs.existsSync(started), 60_000, "the stage to start")
     edit(dir, rel, during)
+    fs.writeFileSync(release, "go")
     const failed = await running
     expect(failed.code).toBe(1)
     expect(failed.stdout).toMatch(/failed slow-read: .*changed while (it|the stage) ran|input changed while running/i)

@@ -5,7 +5,8 @@
  *                          \-> other
  *
  * Every stage appends "<id>" to the file named by $CAIRN_TEST_LOG when it runs, so tests can
- * count executions across processes. `slow` sleeps `ms` after writing `<outDir>/../started`.
+ * count executions across processes. `slow` writes $CAIRN_TEST_STARTED, sleeps `ms` (or
+ * $CAIRN_TEST_SLEEP_MS), then waits for the file $CAIRN_TEST_RELEASE when that is set.
  */
 export const fixtureFiles = (): Record<string, string> => ({
   "data/a.txt": "Hello World\n",
@@ -140,6 +141,9 @@ export const slow = defineStage({
     fs.writeFileSync(path.join(ctx.outDir, "partial.bin"), Buffer.alloc(1 << 20, 7))
     if (process.env.CAIRN_TEST_STARTED) fs.writeFileSync(process.env.CAIRN_TEST_STARTED, "started")
     yield* Effect.sleep(Number(process.env.CAIRN_TEST_SLEEP_MS ?? ctx.params.ms))
+    // With CAIRN_TEST_RELEASE, also wait until the test creates that file (no race with a timer).
+    const release = process.env.CAIRN_TEST_RELEASE
+    while (release && !fs.existsSync(release)) yield* Effect.sleep(20)
     fs.writeFileSync(path.join(ctx.outDir, "done.txt"), "done")
     logRun(ctx.id + ":end")
     return null
