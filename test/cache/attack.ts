@@ -56,21 +56,31 @@ export const run = async (dir: string, via: CachePath, pipeline: string, args: R
   }
 }
 
-/** Every stage of the run was served from the cache. */
-export const allCached = (r: RunResult): boolean => r.stages.length > 0 && r.stages.every((s) => s.status === "cached")
-
 /** Ids of the stages that ran. */
 export const ran = (r: RunResult): Array<string> => r.stages.filter((s) => s.status === "ran").map((s) => s.id)
 
 /** Writes a project file as an editor would (`@cairn` stands for this checkout's index). */
 export { writeFile as edit } from "../core/helpers.js"
 
-/** Files under the store's objects folder. */
-export const storedObjects = (dir: string): Array<string> => {
-  const root = path.join(dir, "cache", "objects")
-  if (!fs.existsSync(root)) return []
-  return fs.readdirSync(root).flatMap((s) => fs.readdirSync(path.join(root, s)).map((f) => path.join(root, s, f)))
+/** The stored copy of clean's output (a hard link to its object in the store). */
+export const storedCleanFile = (dir: string): string => {
+  const trees = path.join(dir, "cache", "trees")
+  const hit = fs.readdirSync(trees).map((t) => path.join(trees, t, "clean.txt")).find((f) => fs.existsSync(f))
+  if (!hit) throw new Error("no stored clean.txt")
+  return hit
 }
+
+/** Flips a bit of a file's first byte; with `keepMtime`, puts its mtime back (only a rehash sees it). */
+export const flipFirstByte = (file: string, keepMtime: boolean): void => {
+  const st = fs.statSync(file)
+  const bytes = fs.readFileSync(file)
+  bytes[0] = bytes[0]! ^ 0x20
+  fs.writeFileSync(file, bytes)
+  if (keepMtime) fs.utimesSync(file, st.atime, st.mtime)
+}
+
+/** What the chain pipeline published from `other` (its right content: "t:Hello World\nSecond File"). */
+export const taggedOutput = (dir: string): string => fs.readFileSync(path.join(dir, "out/other/tagged.txt"), "utf8")
 
 /** A pipeline file running `stages` (named exports of the given modules) with `params`. */
 export const pipelineFile = (name: string, imports: Record<string, string>, params: Record<string, unknown>): string => `

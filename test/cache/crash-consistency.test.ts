@@ -3,26 +3,12 @@
  * the store stays consistent (`cairn verify` finds nothing wrong once it has finished any
  * interrupted quarantine) and a rerun completes with the right results.
  */
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { removeProjects } from "../core/helpers.js"
-import { attackProject, cairn, PATHS, run } from "./attack.js"
+import { attackProject, cairn, flipFirstByte, PATHS, run, storedCleanFile, taggedOutput } from "./attack.js"
 
 const via = PATHS[0]
-const tagged = (dir: string) => fs.readFileSync(path.join(dir, "out/other/tagged.txt"), "utf8")
 const KILLED = -1 // cliAsync's code for a process ended by a signal
-
-/** Flips a byte of clean's stored output, keeping its mtime: only verify can find it. */
-const corrupt = (dir: string) => {
-  const trees = path.join(dir, "cache", "trees")
-  const file = fs.readdirSync(trees).map((t) => path.join(trees, t, "clean.txt")).find((f) => fs.existsSync(f))!
-  const st = fs.statSync(file)
-  const bytes = fs.readFileSync(file)
-  bytes[0] = bytes[0]! ^ 0x20
-  fs.writeFileSync(file, bytes)
-  fs.utimesSync(file, st.atime, st.mtime)
-}
 
 /** Runs verify until it reports a consistent store (an interrupted quarantine may need one pass). */
 const settle = async (dir: string) => {
@@ -34,6 +20,15 @@ const settle = async (dir: string) => {
   return second.stdout
 }
 
+/** After a crash: verify settles the store, a rerun completes with the right output, verify stays clean. */
+const expectRecovered = async (dir: string) => {
+  const again = await run(dir, via, "pipelines/chain.ts")
+  expect(again.code, again.stderr).toBe(0)
+  expect(taggedOutput(dir)).toBe("t:Hello World\nSecond File")
+  expect((await cairn(dir, ["verify"])).stdout).toContain("store is consistent")
+  return again
+}
+
 describe("crash consistency: kill -9 mid-operation", () => {
   afterAll(removeProjects)
 
@@ -42,10 +37,7 @@ describe("crash consistency: kill -9 mid-operation", () => {
     const crashed = await run(dir, via, "pipelines/chain.ts", [], { CAIRN_FAILPOINT: point })
     expect(crashed.code).toBe(KILLED)
     expect(await settle(dir)).toContain("store is consistent")
-    const again = await run(dir, via, "pipelines/chain.ts")
-    expect(again.code, again.stderr).toBe(0)
-    expect(tagged(dir)).toBe("t:Hello World\nSecond File")
-    expect((await cairn(dir, ["verify"])).stdout).toContain("store is consistent")
+    await expectRecovered(dir)
   })
 
   it.each(["gc-items", "gc-tree", "gc-object@2", "gc-record", "remove-tree"])("during gc (%s)", async (point) => {
@@ -54,23 +46,16 @@ describe("crash consistency: kill -9 mid-operation", () => {
     const crashed = await cairn(dir, ["gc", "--max-size", "0"], { CAIRN_FAILPOINT: point })
     expect(crashed.code).toBe(KILLED)
     expect(await settle(dir)).toContain("store is consistent")
-    const again = await run(dir, via, "pipelines/chain.ts")
-    expect(again.code, again.stderr).toBe(0)
-    expect(tagged(dir)).toBe("t:Hello World\nSecond File")
-    expect((await cairn(dir, ["verify"])).stdout).toContain("store is consistent")
+    await expectRecovered(dir)
   })
 
   it.each(["verify-hash@2", "verify-tree", "verify-object"])("during verify (%s)", async (point) => {
     const dir = attackProject()
     expect((await run(dir, via, "pipelines/chain.ts")).code).toBe(0)
-    corrupt(dir)
+    flipFirstByte(storedCleanFile(dir), true)
     const crashed = await cairn(dir, ["verify"], { CAIRN_FAILPOINT: point })
     expect(crashed.code).toBe(KILLED)
     await settle(dir)
-    const again = await run(dir, via, "pipelines/chain.ts")
-    expect(again.code, again.stderr).toBe(0)
-    expect(again.statuses.clean).toBe("ran")
-    expect(tagged(dir)).toBe("t:Hello World\nSecond File")
-    expect((await cairn(dir, ["verify"])).stdout).toContain("store is consistent")
+    expect((await expectRecovered(dir)).statuses.clean).toBe("ran")
   })
 })

@@ -8,25 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { removeProjects } from "../core/helpers.js"
-import { attackProject, cairn, PATHS, pipelineFile, ran, run } from "./attack.js"
-
-/** The stored copy of clean's output (a hard link into the objects folder). */
-const storedClean = (dir: string): string => {
-  const trees = path.join(dir, "cache", "trees")
-  const hit = fs.readdirSync(trees).map((t) => path.join(trees, t, "clean.txt")).find((f) => fs.existsSync(f))
-  if (!hit) throw new Error("no stored clean.txt")
-  return hit
-}
-
-const flipFirstByte = (file: string, keepMtime: boolean) => {
-  const st = fs.statSync(file)
-  const bytes = fs.readFileSync(file)
-  bytes[0] = bytes[0]! ^ 0x20
-  fs.writeFileSync(file, bytes)
-  if (keepMtime) fs.utimesSync(file, st.atime, st.mtime)
-}
-
-const tagged = (dir: string) => fs.readFileSync(path.join(dir, "out/other/tagged.txt"), "utf8")
+import { attackProject, cairn, flipFirstByte, PATHS, pipelineFile, ran, run, storedCleanFile, taggedOutput } from "./attack.js"
 
 const files = {
   "stages/vandal.ts": `
@@ -58,31 +40,31 @@ describe.each(PATHS)("store integrity ($name)", (via) => {
   it("a flipped byte in a stored blob is a miss: the stage reruns and the right content is published", async () => {
     const dir = attackProject(files)
     expect((await run(dir, via, "pipelines/chain.ts")).code).toBe(0)
-    expect(tagged(dir)).toBe("t:Hello World\nSecond File")
-    flipFirstByte(storedClean(dir), false)
+    expect(taggedOutput(dir)).toBe("t:Hello World\nSecond File")
+    flipFirstByte(storedCleanFile(dir), false)
     const again = await run(dir, via, "pipelines/chain.ts")
     expect(again.code, again.stderr).toBe(0)
     expect(again.replayed).toBe(false)
     expect(ran(again)).toContain("clean")
     expect(again.statuses.count).toBe("cached") // same content again: early cutoff below it
-    expect(tagged(dir)).toBe("t:Hello World\nSecond File")
+    expect(taggedOutput(dir)).toBe("t:Hello World\nSecond File")
     expect((await cairn(dir, ["verify"])).stdout).toContain("store is consistent")
   })
 
   it("a file deleted from a stored tree is a miss", async () => {
     const dir = attackProject(files)
     expect((await run(dir, via, "pipelines/chain.ts")).code).toBe(0)
-    fs.rmSync(storedClean(dir))
+    fs.rmSync(storedCleanFile(dir))
     const again = await run(dir, via, "pipelines/chain.ts")
     expect(again.code, again.stderr).toBe(0)
     expect(ran(again)).toContain("clean")
-    expect(tagged(dir)).toBe("t:Hello World\nSecond File")
+    expect(taggedOutput(dir)).toBe("t:Hello World\nSecond File")
   })
 
   it("a flip that keeps the mtime is found by cairn verify, quarantined, and rerun", async () => {
     const dir = attackProject(files)
     expect((await run(dir, via, "pipelines/chain.ts")).code).toBe(0)
-    flipFirstByte(storedClean(dir), true)
+    flipFirstByte(storedCleanFile(dir), true)
     const verify = await cairn(dir, ["verify"])
     expect(verify.code).toBe(1)
     expect(verify.stdout).toMatch(/corrupt object [0-9a-f]{64}: quarantined/)
@@ -90,7 +72,7 @@ describe.each(PATHS)("store integrity ($name)", (via) => {
     const again = await run(dir, via, "pipelines/chain.ts")
     expect(again.code, again.stderr).toBe(0)
     expect(ran(again)).toContain("clean")
-    expect(tagged(dir)).toBe("t:Hello World\nSecond File")
+    expect(taggedOutput(dir)).toBe("t:Hello World\nSecond File")
     const clean = await cairn(dir, ["verify"])
     expect(clean.code).toBe(0)
     expect(clean.stdout).toContain("store is consistent")
@@ -106,7 +88,7 @@ describe.each(PATHS)("store integrity ($name)", (via) => {
     const chain = await run(dir, via, "pipelines/chain.ts")
     expect(chain.code, chain.stderr).toBe(0)
     expect(ran(chain)).toContain("clean")
-    expect(tagged(dir)).toBe("t:Hello World\nSecond File")
+    expect(taggedOutput(dir)).toBe("t:Hello World\nSecond File")
     const fixed = await run(dir, via, "pipelines/vandal.ts", ["--param", "vandalize=false"])
     expect(fixed.code, fixed.stderr).toBe(0)
     expect(fixed.statuses.clean).toBe("cached")
