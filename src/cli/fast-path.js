@@ -145,8 +145,9 @@ const explain = (why) => {
  */
 export const tryFastPath = (argv) => {
   if (process.env.CAIRN_NO_FAST_PATH) return undefined
-  const file = stampFileFor(argv)
-  if (!file) return undefined
+  const inv = invocationOf(argv)
+  if (!inv) return undefined
+  const file = inv.layout.fastStamp(inv.key)
   let stamp
   try {
     stamp = JSON.parse(fs.readFileSync(file, "utf8"))
@@ -176,7 +177,7 @@ export const tryFastPath = (argv) => {
   for (const line of stamp.lines) process.stdout.write(`${line}\n`)
   const seconds = Number(((performance.now() - t0) / 1000).toFixed(3))
   const report = { ...stamp.report, startedAt: started.toISOString(), seconds, replayed: true }
-  const json = invocationOf(argv)?.run.values.json?.at(-1)
+  const json = inv.run.values.json?.at(-1)
   if (json) {
     fs.mkdirSync(path.dirname(path.resolve(json)), { recursive: true })
     fs.writeFileSync(path.resolve(json), `${JSON.stringify(report, null, 2)}\n`)

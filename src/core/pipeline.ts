@@ -47,6 +47,10 @@ export const fromParam = <S extends AnyStage, K extends keyof ParamsOf<S> & stri
   values: (value: ParamsOf<S>[K]) => ReadonlyArray<FanValue>,
 ): FanFromParam => ({ _tag: "FromParam", stage, param, values })
 
+/** The pipeline-level param a fan-out takes its values from, when it takes them from one. */
+const pipelineFanParam = (f: FanOut): FanFromPipelineParam | undefined =>
+  !Array.isArray(f.values) && (f.values as FanFromParam | FanFromPipelineParam)._tag === "FromPipelineParam" ? (f.values as FanFromPipelineParam) : undefined
+
 /** Fan-out values from the pipeline-level param `name` (see FanFromPipelineParam). */
 export const fromPipelineParam = <V extends FanValue>(name: string, schema: Schema.Schema<ReadonlyArray<V>, any, never>): FanFromPipelineParam => ({
   _tag: "FromPipelineParam",
@@ -239,7 +243,7 @@ export const planPipeline = (
     const bindings = new Map<Slot<any>, AnyStage>((pipeline.bind ?? []).map((b) => [b.slot, b.stage]))
     const fans = new Map<AnyStage, Array<FanOut>>()
     for (const f of pipeline.fanOut ?? []) fans.set(f.stage, [...(fans.get(f.stage) ?? []), f])
-    const pipelineParams = new Set((pipeline.fanOut ?? []).flatMap((f) => (Array.isArray(f.values) || (f.values as FanValues & { _tag: string })._tag !== "FromPipelineParam" ? [] : [(f.values as FanFromPipelineParam).name])))
+    const pipelineParams = new Set((pipeline.fanOut ?? []).flatMap((f) => pipelineFanParam(f)?.name ?? []))
 
     // 1. Collect the stages reachable from the targets, depth first, inputs before consumers.
     const order: Array<AnyStage> = []
@@ -315,10 +319,14 @@ export const planPipeline = (
       }
     }
 
+    // Each fan-out's values, decoded once (the override check and the expansion both need them).
+    const decodedFans = new Map<FanOut, ReadonlyArray<FanValue> | undefined>()
+    const valuesOf = (f: FanOut) =>
+      decodedFans.has(f) ? Effect.succeed(decodedFans.get(f)) : Effect.tap(fanValues(pipeline, f, overrides), (v) => Effect.sync(() => decodedFans.set(f, v)))
     for (const f of pipeline.fanOut ?? []) {
       const o = overrides.find((x) => x.name === f.param && (x.stage === null || x.stage === f.stage.name))
       // A fan-out over an unset pipeline-level param (no `seeds`) leaves its param to the user.
-      const active = o !== undefined && (yield* fanValues(pipeline, f, overrides)) !== undefined
+      const active = o !== undefined && (yield* valuesOf(f)) !== undefined
       if (o && active && (o.stage !== null || paramNames(f.stage).includes(o.name))) {
         yield* new ParamError({
           param: o.stage ? `${o.stage}.${o.name}` : o.name,
@@ -341,7 +349,7 @@ export const planPipeline = (
           yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}"): the stage declares no param "${fan.param}"` })
         }
         if (dims.some((d) => d.param === fan.param)) yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}") is declared twice` })
-        const values = yield* fanValues(pipeline, fan, overrides)
+        const values = yield* valuesOf(fan)
         if (values === undefined) continue // an unset pipeline-level fan param: no such dimension
         if (values.length === 0) yield* new ConfigError({ file, detail: `fanOut(${stage.name}, "${fan.param}") has no values` })
         dims.push({ param: fan.param, values })
@@ -503,12 +511,9 @@ export const effectiveParams = (plan: Plan): Record<string, Json> => {
     else for (const [stage, v] of perStage) out[`${stage}.${name}`] = v
   }
   for (const f of plan.pipeline.fanOut ?? []) {
-    const from = f.values
-    if (!Array.isArray(from) && (from as FanFromPipelineParam)._tag === "FromPipelineParam") {
-      const name = (from as FanFromPipelineParam).name
-      const given = plan.globals[name]
-      if (given !== undefined && given !== "") out[name] = given as Json
-    }
+    const name = pipelineFanParam(f)?.name
+    const given = name === undefined ? undefined : plan.globals[name]
+    if (name !== undefined && given !== undefined && given !== "") out[name] = given as Json
   }
   return out
 }

@@ -10,6 +10,7 @@ import { mkdir, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect, Either } from "effect"
 import { FileError } from "../../src/core/errors.js"
+import { spread } from "../../src/data/stats.js"
 import { barChart, heatmap, horizontalBarChart, lineChart } from "../../src/report/charts.js"
 import { dagSvg } from "../../src/report/dag.js"
 import { type ChartInputInvalid, type ChartRenderFailed, type DagInvalid, describeCause, ReportDataInvalid } from "../../src/report/errors.js"
@@ -306,7 +307,7 @@ const cvSpec = (data: HmsReportData) =>
 const seedSpreadSpec = (data: HmsReportData) => {
   const seeds = spreadSeeds(data)
   const cvs = data.seedScores ?? []
-  const sd = Math.sqrt(cvs.reduce((a, s) => a + (s.cvScore - cvs.reduce((m, x) => m + x.cvScore, 0) / cvs.length) ** 2, 0) / Math.max(1, cvs.length - 1))
+  const { sd } = spread(cvs.map((s) => s.cvScore))
   return barChart({
     title: "Seed spread",
     subtitle: `best validation KL per fold and OOF CV, one bar per seed; CV sd over ${seeds.length} seeds ${kl(sd)}, ensemble CV ${kl(data.cvScore)}`,
@@ -341,6 +342,7 @@ const statusCounts = (data: HmsReportData): string =>
 
 const summary = (data: HmsReportData): Content => {
   const r = ratio(data)
+  const folds = distinctFolds(data)
   const change = r <= 1 ? `${(PERCENT * (1 - r)).toFixed(1)}% below the baseline` : `${(PERCENT * (r - 1)).toFixed(1)}% above the baseline`
   return [
     keyValueTable([
@@ -354,7 +356,7 @@ const summary = (data: HmsReportData): Content => {
       ["Stages", data.replayed ? "replayed: nothing ran" : statusCounts(data)],
     ]),
     htmlTable(
-      data.folds.map((f) => [modelName(f, data), String(f.bestEpoch), kl(f.bestValLoss), kl(data.foldScores[distinctFolds(data).indexOf(f.fold)]!), String(f.history.length)]),
+      data.folds.map((f) => [modelName(f, data), String(f.bestEpoch), kl(f.bestValLoss), kl(data.foldScores[folds.indexOf(f.fold)]!), String(f.history.length)]),
       ["fold", "best epoch", "best val loss", "OOF KL", "epochs"],
       { caption: spreadSeeds(data).length > 1 ? "Per fold and seed (OOF KL: the seeds' ensemble)" : "Per fold", numericColumns: [1, 2, 3, 4] },
     ),
