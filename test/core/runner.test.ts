@@ -91,11 +91,12 @@ describe("runner", () => {
   it("a changed data file reruns its consumers; status names the file", async () => {
     await run(dir, "pipelines/chain.ts")
     fs.writeFileSync(path.join(dir, "data", "b.txt"), "Third File here\n")
-    const status = await Effect.runPromise(
+    const { status, statusReads } = await Effect.runPromise(
       Effect.gen(function* () {
         const pipeline = yield* loadPipeline(path.join(dir, "pipelines/chain.ts"))
         const plan = yield* planPipeline(pipeline, [])
-        return yield* pipelineStatus(plan)
+        const status = yield* pipelineStatus(plan)
+        return { status, statusReads: [...(yield* CacheStore).fileHashes.readFiles] }
       }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
     )
     const data = status.find((s) => s.id === "data")!
@@ -104,7 +105,9 @@ describe("runner", () => {
     expect(status.find((s) => s.id === "clean")!.reasons.join(" ")).toContain("upstream stale: data")
     const r = await run(dir, "pipelines/chain.ts")
     expect(r.status.clean).toBe("ran")
-    expect(r.readFiles.map((f) => path.basename(f))).toEqual(["b.txt"])
+    // Only the changed file is read again: by status, or by the run when status's read of the
+    // just-written file could not be trusted yet (its stamp was racy), depending on timing.
+    expect([...new Set([...statusReads, ...r.readFiles].map((f) => path.basename(f)))]).toEqual(["b.txt"])
   })
 
   it("status names the changed param with its old and new value", async () => {
