@@ -2,13 +2,16 @@
  * Training / inference throughput of ResNet-D on the default TF.js backend, against PyTorch CPU.
  *
  *   npm run bench -- [--json OUT] [--variant resnet34d] [--sizes 128,256] [--batch 8]
- *                    [--warmup 2] [--steps 4] [--backend auto] [--no-torch] [--profile]
+ *                    [--warmup 2] [--steps 4] [--backends wasm,wasm+onednn] [--no-torch] [--profile]
  *
- * For each input size: one worker thread, then two concurrent worker threads (each its own TF.js +
- * wasm instance training its own model: forward, KL-div loss, backward, AdamW), measuring train and
- * inference images/s (total and per worker); then, when python3 can import torch and timm, the same
- * train step and inference of timm's model on PyTorch CPU with 2 threads and with 1 thread, so the
- * ratios come from one run on one machine.
+ * For each input size and each setting (`SETTINGS`: a backend, a number of concurrent worker
+ * threads, each its own TF.js + wasm instance training its own model — forward, KL-div loss,
+ * backward, AdamW — and the oneDNN threads per worker), train and inference images/s (total and per
+ * worker). Settings of a backend that is not available here are skipped, saying why. Then, when a
+ * python3 can import torch (`CAIRN_PYTHON`, else `python3`, else /usr/bin/python3), the same train
+ * step and inference on PyTorch CPU with 2 threads and with 1 thread — timm's model when timm is
+ * importable, else test/golden/resnet_d.py (the same module tree; Debian's python3-torch has no
+ * timm) — so that the ratios come from one run on one machine.
  *
  * Two kinds of numbers: wall-clock images/s (what a user sees, disturbed by anything else running on
  * the box) and images per CPU-second of the worker thread (TF.js: /proc/thread-self/stat) or of the
@@ -18,19 +21,21 @@
  *
  * Peak memory: the process' max RSS (worker threads share it) and each worker's wasm heap (it never
  * shrinks, so its final size is its peak; the cap is 4 GB). `--profile` adds the CPU time per
- * kernel of one train step (single worker, first size).
+ * kernel of one train step (each single-worker setting, first size).
  *
  * Prints one JSON object and writes it to --json OUT.
  */
 import { spawnSync } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { isMainThread, parentPort, type Worker, workerData } from "node:worker_threads"
 import * as tf from "@tensorflow/tfjs"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { startTsWorker } from "../src/core/worker.js"
 import { RandomState } from "../src/data/random-state.js"
 import { AdamW } from "../src/ml/adamw.js"
-import { type BackendRequest, resolveBackendPromise } from "../src/ml/backend.js"
+import { type BackendName, resolveBackendPromise } from "../src/ml/backend.js"
+import { loadOnednn } from "../src/ml/native/onednn.js"
 import { klDivLossWithLogits } from "../src/ml/loss.js"
 import { buildResNet, type ResNetVariant } from "../src/ml/resnet.js"
 
@@ -43,9 +48,29 @@ const RSS_SAMPLE_MS = 200
 const TOP_KERNELS = 25
 /** Linux USER_HZ (getconf CLK_TCK) for /proc/<tid>/stat times. */
 const CLOCK_TICKS_PER_SECOND = 100
-/** The goal: TF.js (both cores) trains at least this fraction of PyTorch's img/s at GOAL_SIZE. */
-const GOAL_RATIO = 0.5
+/** The goals at GOAL_SIZE: the best native setting trains at this fraction of PyTorch's img/s (2 threads), and infers at least as fast. */
+const GOAL_TRAIN_RATIO = 0.8
+const GOAL_INFER_RATIO = 1
 const GOAL_SIZE = 128
+const CORES = 2
+/** PyTorch's stand-in for timm when timm is not importable. */
+const TORCH_REPLICA_DIR = fileURLToPath(new URL("../test/golden/", import.meta.url))
+
+/** What one measurement runs: the backend, concurrent workers, oneDNN threads per worker. */
+interface Setting {
+  readonly name: string
+  readonly backend: BackendName
+  readonly workers: number
+  readonly threads: number
+}
+
+/** tfjs.<name> in the JSON; singleWorker / twoWorkers keep their names from before the native kernels. */
+const SETTINGS: ReadonlyArray<Setting> = [
+  { name: "singleWorker", backend: "wasm", workers: 1, threads: 1 },
+  { name: "twoWorkers", backend: "wasm", workers: DUAL_WORKERS, threads: 1 },
+  { name: "onednnOneWorker", backend: "wasm+onednn", workers: 1, threads: CORES },
+  { name: "onednnTwoWorkers", backend: "wasm+onednn", workers: DUAL_WORKERS, threads: 1 },
+]
 
 interface Args {
   readonly json: string | undefined
@@ -54,7 +79,7 @@ interface Args {
   readonly batch: number
   readonly warmup: number
   readonly steps: number
-  readonly backend: BackendRequest
+  readonly backends: ReadonlyArray<BackendName>
   readonly torch: boolean
   readonly profile: boolean
 }
@@ -71,7 +96,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     batch: Number(get("--batch") ?? 8),
     warmup: Number(get("--warmup") ?? 2),
     steps: Number(get("--steps") ?? 4),
-    backend: (get("--backend") ?? "auto") as BackendRequest,
+    backends: (get("--backends") ?? get("--backend") ?? "wasm,wasm+onednn").split(",") as Array<BackendName>,
     torch: !argv.includes("--no-torch"),
     profile: argv.includes("--profile"),
   }
@@ -86,7 +111,8 @@ interface WorkerJob {
   readonly batch: number
   readonly warmup: number
   readonly steps: number
-  readonly backend: BackendRequest
+  readonly backend: BackendName
+  readonly threads: number
   readonly seed: number
   readonly profile: boolean
 }
@@ -187,7 +213,7 @@ function profileTrainStep(step: () => unknown): StepProfile {
 
 async function workerMain(job: WorkerJob): Promise<void> {
   const port = parentPort!
-  const resolved = await resolveBackendPromise(job.backend)
+  const resolved = await resolveBackendPromise(job.backend, { threads: job.threads })
   const model = buildResNet({ variant: job.variant, inChans: IN_CHANS, numClasses: NUM_CLASSES }, job.seed)
   const optimizer = new AdamW(model.trainable)
   const rs = new RandomState(job.seed)
@@ -311,9 +337,20 @@ const median = (xs: ReadonlyArray<number>): number => {
 
 const round = (x: number, digits = 2): number => Number(x.toFixed(digits))
 
-async function runWorkers(args: Args, size: number, count: number) {
+async function runWorkers(args: Args, size: number, setting: Setting, profile: boolean) {
+  const count = setting.workers
   const workers = Array.from({ length: count }, (_, i) =>
-    new BenchWorker({ variant: args.variant, size, batch: args.batch, warmup: args.warmup, steps: args.steps, backend: args.backend, seed: i + 1, profile: args.profile && count === 1 }),
+    new BenchWorker({
+      variant: args.variant,
+      size,
+      batch: args.batch,
+      warmup: args.warmup,
+      steps: args.steps,
+      backend: setting.backend,
+      threads: setting.threads,
+      seed: i + 1,
+      profile: profile && count === 1,
+    }),
   )
   try {
     const ready = await Promise.all(workers.map((w) => w.expect("ready")))
@@ -349,14 +386,23 @@ async function runWorkers(args: Args, size: number, count: number) {
 
 const TORCH_SCRIPT = `
 import json, sys, time
-import torch, timm
+import torch
 cfg = json.loads(sys.argv[1])
+try:
+    import timm
+    create = lambda variant, classes, in_chans: timm.create_model(variant, pretrained=False, num_classes=classes, in_chans=in_chans)
+    model_source = "timm " + timm.__version__
+except ImportError:
+    sys.path.insert(0, cfg["replica_dir"])
+    from resnet_d import ResNetD
+    create = lambda variant, classes, in_chans: ResNetD(variant, classes, in_chans)
+    model_source = "test/golden/resnet_d.py (timm not importable)"
 torch.set_num_threads(cfg["threads"])
 torch.set_num_interop_threads(1)
 torch.manual_seed(0)
 out = []
 for size in cfg["sizes"]:
-    model = timm.create_model(cfg["variant"], pretrained=False, num_classes=cfg["classes"], in_chans=cfg["in_chans"])
+    model = create(cfg["variant"], cfg["classes"], cfg["in_chans"])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.KLDivLoss(reduction="batchmean")
     x = torch.randn(cfg["batch"], cfg["in_chans"], size, size)
@@ -386,12 +432,14 @@ for size in cfg["sizes"]:
     out.append({"size": size, "trainImagesPerSecond": n / sum(train), "inferImagesPerSecond": n / sum(infer),
                 "trainImagesPerCpuSecond": n / sum(train_cpu), "inferImagesPerCpuSecond": n / sum(infer_cpu),
                 "medianTrainStepMs": sorted(train)[len(train) // 2] * 1000})
-print(json.dumps({"torch": torch.__version__, "timm": timm.__version__, "threads": torch.get_num_threads(), "results": out}))
+print(json.dumps({"torch": torch.__version__, "model": model_source, "python": sys.executable, "threads": torch.get_num_threads(), "results": out}))
 `
 
 interface TorchResult {
   readonly torch: string
-  readonly timm: string
+  /** timm's model, or the replica */
+  readonly model: string
+  readonly python: string
   readonly threads: number
   readonly results: ReadonlyArray<{
     size: number
@@ -404,12 +452,35 @@ interface TorchResult {
   }>
 }
 
+/** The first python that imports torch: $CAIRN_PYTHON, python3 on PATH, Debian's /usr/bin/python3. */
+function findTorchPython(): { readonly python: string } | { readonly skipped: string } {
+  const candidates = [process.env["CAIRN_PYTHON"], "python3", "/usr/bin/python3"].filter((p): p is string => p !== undefined && p !== "")
+  const tried: Array<string> = []
+  for (const python of candidates) {
+    if (python.startsWith("/") && !existsSync(python)) continue
+    const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" })
+    if (probe.error === undefined && probe.status === 0) return { python }
+    tried.push(`${python}: ${probe.error?.message ?? probe.stderr.trim().split("\n").pop()}`)
+  }
+  return { skipped: `no python3 imports torch (${tried.join("; ")}); set CAIRN_PYTHON or apt-get install python3-torch` }
+}
+
 function runTorch(args: Args, threads: number): TorchResult | { readonly skipped: string } {
-  const probe = spawnSync("python3", ["-c", "import torch, timm"], { encoding: "utf8" })
-  if (probe.error !== undefined || probe.status !== 0) return { skipped: `python3 with torch+timm not importable: ${probe.error?.message ?? probe.stderr.trim()}` }
-  const cfg = { variant: args.variant, sizes: args.sizes, batch: args.batch, warmup: args.warmup, steps: args.steps, threads, classes: NUM_CLASSES, in_chans: IN_CHANS }
+  const found = findTorchPython()
+  if ("skipped" in found) return found
+  const cfg = {
+    variant: args.variant,
+    sizes: args.sizes,
+    batch: args.batch,
+    warmup: args.warmup,
+    steps: args.steps,
+    threads,
+    classes: NUM_CLASSES,
+    in_chans: IN_CHANS,
+    replica_dir: TORCH_REPLICA_DIR,
+  }
   const env = { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) }
-  const run = spawnSync("python3", ["-c", TORCH_SCRIPT, JSON.stringify(cfg)], { encoding: "utf8", env, maxBuffer: 16 * MB })
+  const run = spawnSync(found.python, ["-c", TORCH_SCRIPT, JSON.stringify(cfg)], { encoding: "utf8", env, maxBuffer: 16 * MB })
   if (run.error !== undefined || run.status !== 0) return { skipped: `torch benchmark failed: ${run.error?.message ?? run.stderr.trim().split("\n").slice(-3).join(" | ")}` }
   return JSON.parse(run.stdout.trim().split("\n").pop()!) as TorchResult
 }
@@ -421,31 +492,57 @@ async function main(): Promise<void> {
     peakRss = Math.max(peakRss, process.memoryUsage.rss())
   }, RSS_SAMPLE_MS)
   const configs: Array<Record<string, unknown>> = []
-  let backend: { name: string; detail: string } | undefined
-  let profile: StepProfile | null = null
+  const backends: Record<string, { name: string; detail: string } | { skipped: string }> = {}
+  const profiles: Record<string, StepProfile> = {}
   try {
-    const tfResults = []
+    const onednn = loadOnednn()
+    const settings = SETTINGS.filter((st) => args.backends.includes(st.backend))
+    for (const name of args.backends) {
+      if (name === "wasm+onednn" && !onednn.available) backends[name] = { skipped: `native kernels unavailable: ${onednn.reason}` }
+    }
+    const runnable = settings.filter((st) => !("skipped" in (backends[st.backend] ?? {})))
+    const tfResults: Array<{ size: number; bySetting: Map<string, Awaited<ReturnType<typeof runWorkers>>> }> = []
     for (const size of args.sizes) {
-      const single = await runWorkers(args, size, 1)
-      const dual = await runWorkers(args, size, DUAL_WORKERS)
-      backend ??= { name: single.backend, detail: single.detail }
-      profile ??= single.profile
-      tfResults.push({ size, single, dual })
+      const bySetting = new Map<string, Awaited<ReturnType<typeof runWorkers>>>()
+      for (const setting of runnable) {
+        const r = await runWorkers(args, size, setting, args.profile && size === args.sizes[0])
+        backends[setting.backend] ??= { name: r.backend, detail: r.detail }
+        if (r.profile !== null) profiles[setting.name] = r.profile
+        bySetting.set(setting.name, r)
+      }
+      tfResults.push({ size, bySetting })
     }
     clearInterval(sampler)
     const torch = args.torch ? runTorch(args, TORCH_THREADS) : { skipped: "--no-torch" }
     const torch1 = args.torch ? runTorch(args, 1) : { skipped: "--no-torch" }
-    for (const { size, single, dual } of tfResults) {
+    for (const { size, bySetting } of tfResults) {
       const t = "results" in torch ? torch.results.find((r) => r.size === size) : undefined
       const t1 = "results" in torch1 ? torch1.results.find((r) => r.size === size) : undefined
-      const tfCpu = single.train.perWorkerImagesPerCpuSecond?.[0]
+      const ratios = Object.fromEntries(
+        [...bySetting].map(([name, r]) => [
+          name,
+          t === undefined
+            ? null
+            : {
+                /** wall clock, both cores: the setting vs PyTorch 2 threads */
+                train: round(r.train.imagesPerSecond / t.trainImagesPerSecond, 3),
+                infer: round(r.infer.imagesPerSecond / t.inferImagesPerSecond, 3),
+              },
+        ]),
+      )
+      const wasmCpu = bySetting.get("singleWorker")?.train.perWorkerImagesPerCpuSecond?.[0]
+      const dual = bySetting.get("twoWorkers")
+      const native = [...bySetting].filter(([name]) => SETTINGS.find((st) => st.name === name)?.backend === "wasm+onednn")
+      const bestNative = native.sort(([, a], [, b]) => b.train.imagesPerSecond - a.train.imagesPerSecond)[0]
       configs.push({
         size,
         batch: args.batch,
-        tfjs: {
-          singleWorker: { train: single.train, infer: single.infer, wasmHeapMB: single.wasmHeapMB },
-          twoWorkers: { train: dual.train, infer: dual.infer, wasmHeapMB: dual.wasmHeapMB },
-        },
+        tfjs: Object.fromEntries(
+          [...bySetting].map(([name, r]) => {
+            const st = SETTINGS.find((x) => x.name === name)!
+            return [name, { backend: st.backend, workers: st.workers, threadsPerWorker: st.threads, train: r.train, infer: r.infer, wasmHeapMB: r.wasmHeapMB }]
+          }),
+        ),
         torch:
           t === undefined
             ? null
@@ -464,27 +561,37 @@ async function main(): Promise<void> {
           t === undefined
             ? null
             : {
-                /** both cores: TF.js two workers vs PyTorch 2 threads, wall clock */
-                train: round(dual.train.imagesPerSecond / t.trainImagesPerSecond, 3),
-                infer: round(dual.infer.imagesPerSecond / t.inferImagesPerSecond, 3),
-                /** one core: TF.js worker vs PyTorch 1 thread, images per CPU-second (robust to other load) */
-                trainPerCore: tfCpu === undefined || t1 === undefined ? null : round(tfCpu / t1.trainImagesPerCpuSecond, 3),
+                /** both cores: wasm, two workers vs PyTorch 2 threads, wall clock */
+                train: dual === undefined ? null : round(dual.train.imagesPerSecond / t.trainImagesPerSecond, 3),
+                infer: dual === undefined ? null : round(dual.infer.imagesPerSecond / t.inferImagesPerSecond, 3),
+                /** one core: wasm worker vs PyTorch 1 thread, images per CPU-second (robust to other load) */
+                trainPerCore: wasmCpu === undefined || t1 === undefined ? null : round(wasmCpu / t1.trainImagesPerCpuSecond, 3),
+                /** the fastest-training oneDNN setting, both cores */
+                native: bestNative === undefined ? null : { setting: bestNative[0], ...ratios[bestNative[0]] },
+                bySetting: ratios,
               },
       })
     }
     const goalConfig = configs.find((c) => c["size"] === GOAL_SIZE)
-    const goalRatio = (goalConfig?.["ratioToTorch"] as { train: number } | null | undefined)?.train
+    const goalNative = (goalConfig?.["ratioToTorch"] as { native: { setting: string; train: number; infer: number } | null } | null | undefined)?.native
     const result = {
       bench: "train",
       variant: args.variant,
-      backend,
+      backends,
       steps: args.steps,
       warmup: args.warmup,
-      torch: "results" in torch ? { version: torch.torch, timm: torch.timm, threads: torch.threads } : torch,
+      torch: "results" in torch ? { version: torch.torch, model: torch.model, python: torch.python, threads: torch.threads } : torch,
       configs,
       memory: { peakRssMB: round(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / MB, 0) },
-      goal: { size: GOAL_SIZE, trainRatio: goalRatio ?? null, target: GOAL_RATIO, met: goalRatio === undefined ? null : goalRatio >= GOAL_RATIO },
-      trainStepProfile: profile,
+      goal: {
+        size: GOAL_SIZE,
+        setting: goalNative?.setting ?? null,
+        trainRatio: goalNative?.train ?? null,
+        inferRatio: goalNative?.infer ?? null,
+        target: { train: GOAL_TRAIN_RATIO, infer: GOAL_INFER_RATIO },
+        met: goalNative == null ? null : goalNative.train >= GOAL_TRAIN_RATIO && goalNative.infer >= GOAL_INFER_RATIO,
+      },
+      trainStepProfile: args.profile ? profiles : null,
     }
     const text = JSON.stringify(result, null, 2)
     console.log(text)

@@ -16,8 +16,36 @@
  * scheduler (OneCycleLR cycles beta1 too) can set them before each step; the bias correction uses
  * the CURRENT beta1, like torch. torch's vectorised kernels fuse the lerp into an FMA, so values
  * agree to float32 rounding (about 1e-7 relative), not bit for bit.
+ *
+ * Where the current backend has the `FUSED_ADAMW` kernel (the oneDNN kernels register it), one
+ * kernel call per parameter replaces the ~14 element-wise ops: the same float32 ops in the same
+ * order on the same float32-rounded scalars, so the same bits.
  */
 import * as tf from "@tensorflow/tfjs"
+
+/**
+ * A kernel doing one step for one parameter: inputs {param, grad, expAvg, expAvgSq}, attrs
+ * {scalars: the float32 scalars of `adamwScalars`}, outputs [param, expAvg, expAvgSq].
+ */
+export const FUSED_ADAMW = "CairnAdamW"
+
+/** The scalars of one step, each rounded to float32 as `tf.scalar` rounds it, in the kernel's order. */
+export function adamwScalars(h: AdamWHyper, step: number): Float32Array {
+  const weight = 1 - h.beta1
+  const stepSize = h.lr / (1 - h.beta1 ** step)
+  const biasCorrection2Sqrt = (1 - h.beta2 ** step) ** 0.5
+  return Float32Array.from([
+    1 - h.lr * h.weightDecay,
+    weight,
+    Math.abs(weight) < LERP_SMALL_WEIGHT ? 1 : 0,
+    1 - weight,
+    h.beta2,
+    1 - h.beta2,
+    biasCorrection2Sqrt,
+    h.eps,
+    -stepSize,
+  ])
+}
 
 export interface AdamWHyper {
   readonly lr: number
@@ -83,6 +111,15 @@ export class AdamW {
       const biasCorrection2Sqrt = biasCorrection2 ** 0.5
       tf.tidy(() => {
         const grad = g.dtype === "float32" ? g : tf.cast(g, "float32")
+        if (tf.getKernel(FUSED_ADAMW, tf.getBackend()) !== undefined) {
+          const scalars = adamwScalars({ lr, beta1, beta2, eps, weightDecay }, step)
+          const inputs = { param: p, grad, expAvg: state.expAvg, expAvgSq: state.expAvgSq }
+          const [p1, m1, v1] = tf.engine().runKernel(FUSED_ADAMW, inputs, { scalars } as unknown as tf.NamedAttrMap) as Array<tf.Tensor>
+          state.expAvg.assign(m1!)
+          state.expAvgSq.assign(v1!)
+          p.assign(p1!)
+          return
+        }
         const decayed = weightDecay !== 0 ? tf.mul(p, tf.scalar(1 - lr * weightDecay)) : p
         const m = state.expAvg
         const weight = 1 - beta1

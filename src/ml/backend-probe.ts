@@ -1,22 +1,28 @@
 /**
- * Which TF.js backend "auto" picks, answered without loading TF.js: from the installed packages and
- * the GPU driver's device list. Cheap enough for a cache key's engine hook; the paths it inspects
- * are `BACKEND_PROBE_INPUTS` (the fast path replays a run only while they are unchanged).
+ * Which TF.js backend "auto" picks, answered without loading TF.js: from the installed packages,
+ * whether cairn's oneDNN addon loads, and the GPU driver's device list. Cheap enough for a cache
+ * key's engine hook; the paths it inspects are `BACKEND_PROBE_INPUTS` (the fast path replays a run
+ * only while they are unchanged).
  */
 import { existsSync, readdirSync } from "node:fs"
 import { createRequire } from "node:module"
+import { loadOnednn, ONEDNN_PACKAGE, ONEDNN_PROBE_INPUTS } from "./native/onednn.js"
 
 export type BackendRequest = "auto" | BackendName
 
 /** The resolution order of "auto". */
-export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const
+export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "wasm+onednn", "wasm", "cpu"] as const
 
 export type BackendName = (typeof BACKEND_ORDER)[number]
 
-/** Package providing each backend, and the TF.js backend name it registers. */
+/**
+ * Package providing each backend, and the TF.js backend name it runs on ("wasm+onednn" is TF.js'
+ * wasm backend with the convolution and batch-norm kernels of cairn's oneDNN addon).
+ */
 export const BACKEND_PACKAGES: Readonly<Record<BackendName, { readonly pkg: string; readonly tfName: string }>> = {
   "tensorflow-gpu": { pkg: "@tensorflow/tfjs-node-gpu", tfName: "tensorflow" },
   tensorflow: { pkg: "@tensorflow/tfjs-node", tfName: "tensorflow" },
+  "wasm+onednn": { pkg: ONEDNN_PACKAGE, tfName: "wasm" },
   wasm: { pkg: "@tensorflow/tfjs-backend-wasm", tfName: "wasm" },
   cpu: { pkg: "@tensorflow/tfjs", tfName: "cpu" },
 }
@@ -24,8 +30,8 @@ export const BACKEND_PACKAGES: Readonly<Record<BackendName, { readonly pkg: stri
 /** Where the NVIDIA kernel driver lists the GPUs it answers for. */
 export const NVIDIA_GPUS_DIR = "/proc/driver/nvidia/gpus"
 
-/** What `probeBackend` looks at besides installed packages. */
-export const BACKEND_PROBE_INPUTS: ReadonlyArray<string> = [NVIDIA_GPUS_DIR]
+/** What `probeBackend` looks at besides installed packages: the GPU list, the addon's build. */
+export const BACKEND_PROBE_INPUTS: ReadonlyArray<string> = [NVIDIA_GPUS_DIR, ...ONEDNN_PROBE_INPUTS]
 
 const require_ = createRequire(import.meta.url)
 
@@ -56,7 +62,7 @@ export function nvidiaGpuPresent(): boolean {
 export function probeBackend(): BackendName {
   if (resolvable(BACKEND_PACKAGES["tensorflow-gpu"].pkg) && nvidiaGpuPresent()) return "tensorflow-gpu"
   if (resolvable(BACKEND_PACKAGES.tensorflow.pkg)) return "tensorflow"
-  if (resolvable(BACKEND_PACKAGES.wasm.pkg)) return "wasm"
+  if (resolvable(BACKEND_PACKAGES.wasm.pkg)) return loadOnednn().available ? "wasm+onednn" : "wasm"
   return "cpu"
 }
 

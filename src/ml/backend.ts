@@ -3,8 +3,10 @@
  *
  *   1. `@tensorflow/tfjs-node-gpu` — if the package is importable and an NVIDIA GPU answers,
  *   2. `@tensorflow/tfjs-node`,
- *   3. `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD; cairn's training kernels are registered),
- *   4. `cpu` (pure JS; far too slow to train conv nets, last resort).
+ *   3. `wasm+onednn`: the wasm backend with its convolutions and batch-norm reductions on cairn's
+ *      oneDNN addon (`@cairn/onednn`, built at install where libdnnl is found),
+ *   4. `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD; cairn's training kernels are registered),
+ *   5. `cpu` (pure JS; far too slow to train conv nets, last resort).
  *
  * The native packages are optional dependencies loaded with dynamic `import()`, so their absence is
  * no error for "auto"; asking for one explicitly fails with `BackendUnavailable`. `probeBackend()`
@@ -15,7 +17,8 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { BackendUnavailable } from "./errors.js"
 import { registerHostKernels } from "./ops.js"
-import { registerWasmTrainingKernels } from "./wasm-kernels.js"
+import { loadOnednn } from "./native/onednn.js"
+import { registerWasmTrainingKernels, useOnednnKernels } from "./wasm-kernels.js"
 import {
   BACKEND_ORDER,
   BACKEND_PACKAGES as PACKAGES,
@@ -49,6 +52,7 @@ const loadPackage = (backend: BackendName): Promise<unknown> => {
       return import("@tensorflow/tfjs-node-gpu" as string)
     case "tensorflow":
       return import("@tensorflow/tfjs-node" as string)
+    case "wasm+onednn":
     case "wasm":
       return import("@tensorflow/tfjs-backend-wasm")
     case "cpu":
@@ -72,10 +76,17 @@ const activate = (requested: BackendRequest, backend: BackendName) =>
     catch: (error) => new BackendUnavailable({ requested, backend, reason: `initialisation failed: ${String(error)}` }),
   }).pipe(Effect.flatMap((ok) => (ok ? Effect.void : fail(requested, backend, "tf.setBackend returned false"))))
 
+export interface BackendOptions {
+  /** OpenMP threads of the oneDNN kernels ("wasm+onednn"; default 1). */
+  readonly threads?: number
+}
+
 /** Loads and initialises one backend (no fallback). */
-const tryBackend = (requested: BackendRequest, backend: BackendName): Effect.Effect<ResolvedBackend, BackendUnavailable> =>
+const tryBackend = (requested: BackendRequest, backend: BackendName, options: BackendOptions): Effect.Effect<ResolvedBackend, BackendUnavailable> =>
   Effect.gen(function* () {
     const { pkg } = PACKAGES[backend]
+    const onednn = backend === "wasm+onednn" ? loadOnednn() : undefined
+    if (onednn?.available === false) return yield* fail(requested, backend, `native kernels unavailable: ${onednn.reason}`)
     if (!resolvable(pkg)) return yield* fail(requested, backend, "package not installed")
     if (backend === "tensorflow-gpu" && !nvidiaGpuPresent()) {
       return yield* fail(requested, backend, `no NVIDIA GPU answers (${NVIDIA_GPUS_DIR} empty or absent)`)
@@ -84,11 +95,19 @@ const tryBackend = (requested: BackendRequest, backend: BackendName): Effect.Eff
     yield* activate(requested, backend)
     registerHostKernels()
     let detail = `${pkg} ${packageVersion(pkg)}`
-    if (backend === "wasm") {
+    if (backend === "wasm" || backend === "wasm+onednn") {
       registerWasmTrainingKernels()
+      const wasmPkg = PACKAGES.wasm.pkg
       const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT")
       const threads = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT")
-      detail += ` (${simd ? "SIMD" : "no SIMD"}, ${threads ? "multi-threaded" : "single-threaded"}, cairn training kernels)`
+      detail = `${wasmPkg} ${packageVersion(wasmPkg)} (${simd ? "SIMD" : "no SIMD"}, ${threads ? "multi-threaded" : "single-threaded"}, cairn training kernels)`
+      if (onednn?.available === true) {
+        const n = options.threads ?? 1
+        useOnednnKernels(onednn.addon, n)
+        detail += ` + oneDNN ${onednn.info.version} kernels (${onednn.info.isa}, ${n} thread${n === 1 ? "" : "s"})`
+      } else {
+        useOnednnKernels(undefined)
+      }
     }
     return { name: backend, detail }
   })
@@ -97,14 +116,14 @@ const tryBackend = (requested: BackendRequest, backend: BackendName): Effect.Eff
  * Initialises the requested backend, or the first that works in `BACKEND_ORDER` for "auto", and
  * makes it TF.js' current backend.
  */
-export function resolveBackend(requested: BackendRequest): Effect.Effect<ResolvedBackend, BackendUnavailable> {
-  if (requested !== "auto") return tryBackend(requested, requested)
+export function resolveBackend(requested: BackendRequest, options: BackendOptions = {}): Effect.Effect<ResolvedBackend, BackendUnavailable> {
+  if (requested !== "auto") return tryBackend(requested, requested, options)
   const [first, ...rest] = BACKEND_ORDER
-  let attempt = tryBackend(requested, first!)
-  for (const next of rest) attempt = attempt.pipe(Effect.orElse(() => tryBackend(requested, next)))
+  let attempt = tryBackend(requested, first!, options)
+  for (const next of rest) attempt = attempt.pipe(Effect.orElse(() => tryBackend(requested, next, options)))
   return attempt
 }
 
 /** `resolveBackend` for Promise-based callers (worker threads, scripts). */
-export const resolveBackendPromise = (requested: BackendRequest): Promise<ResolvedBackend> =>
-  Effect.runPromise(resolveBackend(requested))
+export const resolveBackendPromise = (requested: BackendRequest, options: BackendOptions = {}): Promise<ResolvedBackend> =>
+  Effect.runPromise(resolveBackend(requested, options))

@@ -19,10 +19,17 @@
  *
  * `registerWasmTrainingKernels()` is idempotent and needs `@tensorflow/tfjs-backend-wasm` imported
  * (it registers the base kernels we build on); it works before or after the backend is initialised.
+ *
+ * The kernels oneDNN provides (`kernels/onednn.ts`) are registered switchable: `useOnednnKernels(addon)`
+ * routes them to the native addon on this thread, `useOnednnKernels(undefined)` back to the wasm
+ * kernels above (the "wasm+onednn" and "wasm" backends share TF.js' wasm backend).
  */
 import * as tf from "@tensorflow/tfjs"
 import { Data } from "effect"
+import type { OnednnAddon } from "./native/onednn.js"
 import { captureBaseKernels, CONV_KERNELS } from "./kernels/conv.js"
+import { FUSED_ADAMW } from "./adamw.js"
+import { fusedAdamwKernel, type NativeKernel, ONEDNN_KERNEL_NAMES, onednnKernels } from "./kernels/onednn.js"
 import { POOL_KERNELS, WRAPPED_KERNELS } from "./kernels/pool.js"
 import { registerHostKernels } from "./ops.js"
 
@@ -59,7 +66,38 @@ export function registerWasmTrainingKernels(): void {
     tf.registerKernel(config)
   }
   registerHostKernels()
+  for (const name of ONEDNN_KERNEL_NAMES) {
+    const wasm = tf.getKernel(name, WASM_BACKEND)
+    if (wasm === undefined) throw new WasmKernelMissing({ kernelName: name })
+    const fallback = wasm.kernelFunc
+    tf.unregisterKernel(name, WASM_BACKEND)
+    const kernelFunc: tf.KernelFunc = (args) => {
+      const native = nativeKernels?.get(name)
+      return native === undefined ? fallback(args) : native(args as Parameters<NativeKernel>[0], fallback)
+    }
+    tf.registerKernel({ ...wasm, kernelFunc })
+  }
   registered = true
+}
+
+/** The native kernels in use on this thread, or undefined (the wasm kernels). */
+let nativeKernels: ReadonlyMap<string, NativeKernel> | undefined
+let nativeAddon: OnednnAddon | undefined
+
+/**
+ * Routes the convolution and batch-norm kernels of the wasm backend to oneDNN (`addon`, with an
+ * OpenMP team of `threads`) or back to the wasm kernels (`undefined`). Call after
+ * `registerWasmTrainingKernels()`.
+ */
+export function useOnednnKernels(addon: OnednnAddon | undefined, threads = 1): void {
+  if (addon !== undefined) addon.setThreads(threads)
+  if (addon !== nativeAddon) {
+    nativeAddon = addon
+    nativeKernels = addon === undefined ? undefined : onednnKernels(addon)
+    // AdamW takes its fused kernel when the backend has one, else its element-wise ops.
+    if (tf.getKernel(FUSED_ADAMW, WASM_BACKEND) !== undefined) tf.unregisterKernel(FUSED_ADAMW, WASM_BACKEND)
+    if (addon !== undefined) tf.registerKernel({ kernelName: FUSED_ADAMW, backendName: WASM_BACKEND, kernelFunc: fusedAdamwKernel(addon) })
+  }
 }
 
 export { type ConvOp, type ConvPath, type ConvStrategy, planConv, setConvStrategy } from "./kernels/conv.js"

@@ -1,0 +1,530 @@
+// cairn's native CPU kernels: oneDNN convolutions (forward, backward-data, backward-weights, fused
+// bias + ReLU) and plain loops for batch-norm reductions and the AdamW update, all working in place
+// on memory JS hands over as Float32Arrays (TF.js' wasm heap: no copies).
+//
+// Everything is synchronous on the calling thread (a TF.js worker thread); oneDNN parallelises each
+// primitive over its OpenMP team, whose size is the calling thread's `setThreads`. Caches are
+// thread-local (one per worker thread, no locks): primitives by geometry, and weights reordered to
+// the primitive's preferred layout by the caller's tensor id (an id is never reused for other data).
+#include <napi.h>
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& cpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& threadStream() {
+  thread_local dnnl::stream stream(cpuEngine());
+  return stream;
+}
+
+enum ConvOp { FORWARD = 0, BACKWARD_DATA = 1, BACKWARD_WEIGHTS = 2 };
+
+// Geometry as JS packs it (Int32Array), TF.js conventions: NHWC activations, HWIO filters,
+// dilation 1 = none.
+struct Geometry {
+  int n, h, w, c, oh, ow, co, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw;
+};
+constexpr size_t GEOMETRY_FIELDS = 17;
+
+std::string describe(const Geometry& g) {
+  std::ostringstream s;
+  s << "x [" << g.n << "," << g.h << "," << g.w << "," << g.c << "] filter [" << g.kh << "," << g.kw << "," << g.c << ","
+    << g.co << "] -> [" << g.n << "," << g.oh << "," << g.ow << "," << g.co << "] stride " << g.sh << "x" << g.sw
+    << " pad t" << g.pt << " l" << g.pl << " b" << g.pb << " r" << g.pr << " dilation " << g.dh << "x" << g.dw;
+  return s.str();
+}
+
+struct ConvDescs {
+  memory::desc src, dst, weightsUser, weightsAny, bias;
+  memory::dims strides, dilates, padL, padR;
+};
+
+ConvDescs descsOf(const Geometry& g) {
+  ConvDescs d;
+  d.src = memory::desc({g.n, g.c, g.h, g.w}, dt::f32, tag::nhwc);
+  d.dst = memory::desc({g.n, g.co, g.oh, g.ow}, dt::f32, tag::nhwc);
+  d.weightsUser = memory::desc({g.co, g.c, g.kh, g.kw}, dt::f32, tag::hwio);
+  d.weightsAny = memory::desc({g.co, g.c, g.kh, g.kw}, dt::f32, tag::any);
+  d.bias = memory::desc({g.co}, dt::f32, tag::x);
+  d.strides = {g.sh, g.sw};
+  d.dilates = {g.dh - 1, g.dw - 1};
+  d.padL = {g.pt, g.pl};
+  d.padR = {g.pb, g.pr};
+  return d;
+}
+
+dnnl::convolution_forward::primitive_desc forwardPd(const ConvDescs& d, bool bias, bool relu) {
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  auto desc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.src,
+                                                     d.weightsAny, d.bias, d.dst, d.strides, d.dilates, d.padL, d.padR)
+                   : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.src,
+                                                     d.weightsAny, d.dst, d.strides, d.dilates, d.padL, d.padR);
+  return dnnl::convolution_forward::primitive_desc(desc, attr, cpuEngine());
+}
+
+// One convolution op for one geometry: the primitive, the weights layout it wants, and the reorder
+// between that layout and TF.js' HWIO (into the primitive for FORWARD / BACKWARD_DATA, out of it for
+// BACKWARD_WEIGHTS), absent when the primitive takes HWIO as is.
+struct ConvPlan {
+  ConvDescs descs;
+  dnnl::primitive primitive;
+  memory::desc weights;
+  bool reorderWeights = false;
+  dnnl::reorder weightsReorder;
+  std::string impl;
+};
+
+std::unique_ptr<ConvPlan> makePlan(ConvOp op, const Geometry& g, bool bias, bool relu) {
+  auto plan = std::make_unique<ConvPlan>();
+  const ConvDescs& d = plan->descs = descsOf(g);
+  auto& eng = cpuEngine();
+  switch (op) {
+    case FORWARD: {
+      auto pd = forwardPd(d, bias, relu);
+      plan->primitive = dnnl::convolution_forward(pd);
+      plan->weights = pd.weights_desc();
+      plan->impl = pd.impl_info_str();
+      break;
+    }
+    case BACKWARD_DATA: {
+      auto hint = forwardPd(d, false, false);
+      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weightsAny, d.dst, d.strides, d.dilates,
+                                                 d.padL, d.padR);
+      dnnl::convolution_backward_data::primitive_desc pd(desc, eng, hint);
+      plan->primitive = dnnl::convolution_backward_data(pd);
+      plan->weights = pd.weights_desc();
+      plan->impl = pd.impl_info_str();
+      break;
+    }
+    case BACKWARD_WEIGHTS: {
+      auto hint = forwardPd(d, false, false);
+      dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weightsAny, d.dst, d.strides,
+                                                    d.dilates, d.padL, d.padR);
+      dnnl::convolution_backward_weights::primitive_desc pd(desc, eng, hint);
+      plan->primitive = dnnl::convolution_backward_weights(pd);
+      plan->weights = pd.diff_weights_desc();
+      plan->impl = pd.impl_info_str();
+      break;
+    }
+  }
+  if (plan->weights != d.weightsUser) {
+    plan->reorderWeights = true;
+    auto rpd = op == BACKWARD_WEIGHTS ? dnnl::reorder::primitive_desc(eng, plan->weights, eng, d.weightsUser)
+                                      : dnnl::reorder::primitive_desc(eng, d.weightsUser, eng, plan->weights);
+    plan->weightsReorder = dnnl::reorder(rpd);
+  }
+  return plan;
+}
+
+struct PlanCache {
+  std::unordered_map<std::string, std::unique_ptr<ConvPlan>> plans;
+};
+
+PlanCache& threadPlans() {
+  thread_local PlanCache cache;
+  return cache;
+}
+
+ConvPlan& planFor(ConvOp op, const Geometry& g, bool bias, bool relu) {
+  std::ostringstream key;
+  const int* f = &g.n;
+  // Primitives fix their thread count when created (oneDNN's jit kernels partition the work then).
+  key << op << (bias ? 'b' : '-') << (relu ? 'r' : '-') << 't' << omp_get_max_threads();
+  for (size_t i = 0; i < GEOMETRY_FIELDS; i++) key << ',' << f[i];
+  auto& plans = threadPlans().plans;
+  auto it = plans.find(key.str());
+  if (it != plans.end()) return *it->second;
+  auto plan = makePlan(op, g, bias, relu);
+  auto& ref = *plan;
+  plans.emplace(key.str(), std::move(plan));
+  return ref;
+}
+
+// Weights reordered for a primitive, by the caller's tensor id and the layout: a filter feeds the
+// forward and the backward-data primitives (often different layouts), and every validation batch.
+// Bounded (least recently used out first) so that ids the caller never releases cannot pile up.
+struct ReorderedWeights {
+  double id;
+  memory::desc layout;
+  memory mem;
+  size_t bytes;
+};
+
+struct WeightsCache {
+  std::list<ReorderedWeights> entries;  // most recently used first
+  size_t bytes = 0;
+  size_t capacity = size_t(512) << 20;
+
+  memory* find(double id, const memory::desc& layout) {
+    for (auto it = entries.begin(); it != entries.end(); ++it) {
+      if (it->id == id && it->layout == layout) {
+        entries.splice(entries.begin(), entries, it);
+        return &entries.front().mem;
+      }
+    }
+    return nullptr;
+  }
+
+  memory& add(double id, const memory::desc& layout) {
+    size_t size = layout.get_size();
+    while (!entries.empty() && bytes + size > capacity) {
+      bytes -= entries.back().bytes;
+      entries.pop_back();
+    }
+    entries.push_front({id, layout, memory(layout, cpuEngine()), size});
+    bytes += size;
+    return entries.front().mem;
+  }
+
+  void release(double id) {
+    for (auto it = entries.begin(); it != entries.end();) {
+      if (it->id == id) {
+        bytes -= it->bytes;
+        it = entries.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
+WeightsCache& threadWeights() {
+  thread_local WeightsCache cache;
+  return cache;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument helpers
+
+float* floats(const Napi::Value& v, size_t expected, const char* name, const Geometry* g) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(v.Env(), std::string(name) + ": Float32Array expected");
+  }
+  auto a = v.As<Napi::Float32Array>();
+  if (a.ElementLength() != expected) {
+    std::ostringstream s;
+    s << name << ": " << a.ElementLength() << " values, expected " << expected;
+    if (g != nullptr) s << " for " << describe(*g);
+    throw Napi::RangeError::New(v.Env(), s.str());
+  }
+  return a.Data();
+}
+
+Geometry geometryOf(const Napi::Value& v) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      v.As<Napi::Int32Array>().ElementLength() != GEOMETRY_FIELDS) {
+    throw Napi::TypeError::New(v.Env(), "geometry: Int32Array of 17 fields expected");
+  }
+  Geometry g;
+  const int32_t* src = v.As<Napi::Int32Array>().Data();
+  int* dst = &g.n;
+  for (size_t i = 0; i < GEOMETRY_FIELDS; i++) dst[i] = src[i];
+  return g;
+}
+
+size_t count(std::initializer_list<int> dims) {
+  size_t n = 1;
+  for (int d : dims) n *= size_t(d);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exports
+
+// conv(op, geometry, a, b, out, weightsId, bias | null, relu):
+//   FORWARD           a = x, b = filter, out = y (optionally + bias, then ReLU)
+//   BACKWARD_DATA     a = dy, b = filter, out = dx
+//   BACKWARD_WEIGHTS  a = x, b = dy, out = dfilter
+// weightsId: the filter tensor's id for the reorder cache (negative: do not cache).
+Napi::Value Conv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int op = info[0].As<Napi::Number>().Int32Value();
+  if (op < FORWARD || op > BACKWARD_WEIGHTS) throw Napi::RangeError::New(env, "conv: op must be 0, 1 or 2");
+  Geometry g = geometryOf(info[1]);
+  double weightsId = info[5].As<Napi::Number>().DoubleValue();
+  bool hasBias = info[6].IsTypedArray();
+  bool relu = info[7].ToBoolean();
+  const size_t xSize = count({g.n, g.h, g.w, g.c});
+  const size_t ySize = count({g.n, g.oh, g.ow, g.co});
+  const size_t wSize = count({g.kh, g.kw, g.c, g.co});
+  try {
+    ConvPlan& plan = planFor(ConvOp(op), g, hasBias, relu);
+    auto& eng = cpuEngine();
+    auto& stream = threadStream();
+    const ConvDescs& d = plan.descs;
+    switch (op) {
+      case FORWARD:
+      case BACKWARD_DATA: {
+        const bool fwd = op == FORWARD;
+        float* a = floats(info[2], fwd ? xSize : ySize, fwd ? "x" : "dy", &g);
+        float* w = floats(info[3], wSize, "filter", &g);
+        float* out = floats(info[4], fwd ? ySize : xSize, fwd ? "y" : "dx", &g);
+        memory user(d.weightsUser, eng, w);
+        memory weights = user;
+        if (plan.reorderWeights) {
+          auto& cache = threadWeights();
+          memory* hit = weightsId >= 0 ? cache.find(weightsId, plan.weights) : nullptr;
+          if (hit != nullptr) {
+            weights = *hit;
+          } else {
+            weights = weightsId >= 0 ? cache.add(weightsId, plan.weights) : memory(plan.weights, eng);
+            plan.weightsReorder.execute(stream, user, weights);
+          }
+        }
+        if (fwd) {
+          std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(d.src, eng, a)},
+                                               {DNNL_ARG_WEIGHTS, weights},
+                                               {DNNL_ARG_DST, memory(d.dst, eng, out)}};
+          if (hasBias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, eng, floats(info[6], size_t(g.co), "bias", &g)));
+          plan.primitive.execute(stream, args);
+        } else {
+          plan.primitive.execute(stream, {{DNNL_ARG_DIFF_DST, memory(d.dst, eng, a)},
+                                          {DNNL_ARG_WEIGHTS, weights},
+                                          {DNNL_ARG_DIFF_SRC, memory(d.src, eng, out)}});
+        }
+        break;
+      }
+      case BACKWARD_WEIGHTS: {
+        float* x = floats(info[2], xSize, "x", &g);
+        float* dy = floats(info[3], ySize, "dy", &g);
+        float* out = floats(info[4], wSize, "dfilter", &g);
+        memory user(d.weightsUser, eng, out);
+        memory diff = plan.reorderWeights ? memory(plan.weights, eng) : user;
+        plan.primitive.execute(stream, {{DNNL_ARG_SRC, memory(d.src, eng, x)},
+                                        {DNNL_ARG_DIFF_DST, memory(d.dst, eng, dy)},
+                                        {DNNL_ARG_DIFF_WEIGHTS, diff}});
+        if (plan.reorderWeights) plan.weightsReorder.execute(stream, diff, user);
+        break;
+      }
+    }
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    std::ostringstream s;
+    s << "oneDNN convolution (op " << op << ") failed: " << e.what() << " (status " << int(e.status) << ") for " << describe(g);
+    throw Napi::Error::New(env, s.str());
+  }
+  return env.Undefined();
+}
+
+// convImpl(op, geometry, hasBias, relu) -> the implementation oneDNN picked (e.g. "brgconv:avx512_core").
+Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int op = info[0].As<Napi::Number>().Int32Value();
+  Geometry g = geometryOf(info[1]);
+  try {
+    return Napi::String::New(env, planFor(ConvOp(op), g, info[2].ToBoolean(), info[3].ToBoolean()).impl);
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(env, std::string("oneDNN: ") + e.what() + " for " + describe(g));
+  }
+}
+
+Napi::Value ReleaseWeights(const Napi::CallbackInfo& info) {
+  threadWeights().release(info[0].As<Napi::Number>().DoubleValue());
+  return info.Env().Undefined();
+}
+
+Napi::Value WeightsCacheBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(threadWeights().bytes));
+}
+
+// channelMoments(x, C, out[2C]): mean and biased variance per channel of channels-last x, float64
+// sums in the order of kernels/batch-norm.ts (so the same bits).
+Napi::Value ChannelMoments(const Napi::CallbackInfo& info) {
+  auto xa = info[0].As<Napi::Float32Array>();
+  const size_t C = info[1].As<Napi::Number>().Uint32Value();
+  const float* x = xa.Data();
+  const size_t len = xa.ElementLength();
+  float* out = floats(info[2], 2 * C, "moments", nullptr);
+  std::vector<double> sum(C, 0.0), sq(C, 0.0);
+  for (size_t o = 0; o < len; o += C) {
+    for (size_t c = 0; c < C; c++) {
+      const double v = x[o + c];
+      sum[c] = sum[c] + v;
+      sq[c] = sq[c] + v * v;
+    }
+  }
+  const double n = double(len / C);
+  for (size_t c = 0; c < C; c++) {
+    const double mean = sum[c] / n;
+    out[c] = float(mean);
+    const double var = sq[c] / n - mean * mean;
+    out[C + c] = float(var > 0 ? var : 0.0);
+  }
+  return info.Env().Undefined();
+}
+
+// batchNormGradSums(g, x, mean[C], C, out[2C]): sum(g) and sum(g * (x - mean)) per channel.
+Napi::Value BatchNormGradSums(const Napi::CallbackInfo& info) {
+  auto ga = info[0].As<Napi::Float32Array>();
+  const float* gv = ga.Data();
+  const size_t len = ga.ElementLength();
+  const size_t C = info[3].As<Napi::Number>().Uint32Value();
+  const float* x = floats(info[1], len, "x", nullptr);
+  const float* mean = info[2].As<Napi::Float32Array>().Data();
+  float* out = floats(info[4], 2 * C, "sums", nullptr);
+  std::vector<double> m(mean, mean + C), sg(C, 0.0), sgx(C, 0.0);
+  for (size_t o = 0; o < len; o += C) {
+    for (size_t c = 0; c < C; c++) {
+      const double gi = gv[o + c];
+      sg[c] = sg[c] + gi;
+      // (x - mean) in float64 as JS computes it: float32 x widened, float32 mean widened.
+      sgx[c] = sgx[c] + gi * (double(x[o + c]) - double(float(m[c])));
+    }
+  }
+  for (size_t c = 0; c < C; c++) {
+    out[c] = float(sg[c]);
+    out[C + c] = float(sgx[c]);
+  }
+  return info.Env().Undefined();
+}
+
+// adamw(p, g, m, v, outP, outM, outV, scalars): one torch AdamW step over float32 arrays, the op
+// sequence of src/ml/adamw.ts with its float32-rounded scalars (so the same bits as its TF.js ops):
+// scalars = [decay, lerpWeight, lerpSmall (1: m + w * (g - m), else g - (g - m) * (1 - w)),
+//            oneMinusLerpWeight, beta2, oneMinusBeta2, biasCorrection2Sqrt, eps, negStepSize].
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  auto pa = info[0].As<Napi::Float32Array>();
+  const size_t n = pa.ElementLength();
+  const float* p = pa.Data();
+  const float* g = floats(info[1], n, "grad", nullptr);
+  const float* m = floats(info[2], n, "expAvg", nullptr);
+  const float* v = floats(info[3], n, "expAvgSq", nullptr);
+  float* outP = floats(info[4], n, "param out", nullptr);
+  float* outM = floats(info[5], n, "expAvg out", nullptr);
+  float* outV = floats(info[6], n, "expAvgSq out", nullptr);
+  const float* s = floats(info[7], 9, "scalars", nullptr);
+  const float decay = s[0], w = s[1], oneMinusW = s[3], beta2 = s[4], oneMinusBeta2 = s[5], bc2 = s[6], eps = s[7], negStep = s[8];
+  const bool small = s[2] != 0.0f;
+  for (size_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float decayed = p[i] * decay;
+    const float diff = gi - m[i];
+    const float m1 = small ? m[i] + w * diff : gi - diff * oneMinusW;
+    const float v1 = v[i] * beta2 + (oneMinusBeta2 * gi) * gi;
+    const float denom = std::sqrt(v1) / bc2 + eps;
+    outP[i] = decayed + (negStep * m1) / denom;
+    outM[i] = m1;
+    outV[i] = v1;
+  }
+  return info.Env().Undefined();
+}
+
+// maxPoolGrad(dy, x, geometry[12], dx): dy routed to the first maximum (row-major) of each window,
+// padding never winning, as kernels/pool.ts. geometry = [B, H, W, C, Ho, Wo, sh, sw, kh, kw, pt, pl].
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
+  auto ga = info[2].As<Napi::Int32Array>();
+  if (ga.ElementLength() != 12) throw Napi::TypeError::New(info.Env(), "maxPoolGrad: geometry of 12 fields expected");
+  const int32_t* q = ga.Data();
+  const int B = q[0], H = q[1], W = q[2], C = q[3], Ho = q[4], Wo = q[5], sh = q[6], sw = q[7], kh = q[8], kw = q[9], pt = q[10], pl = q[11];
+  const float* gv = floats(info[0], count({B, Ho, Wo, C}), "dy", nullptr);
+  const float* xv = floats(info[1], count({B, H, W, C}), "x", nullptr);
+  float* dv = floats(info[3], count({B, H, W, C}), "dx", nullptr);
+  std::fill(dv, dv + count({B, H, W, C}), 0.0f);
+  std::vector<float> best(C);
+  std::vector<size_t> at(C);
+  size_t o = 0;
+  for (int b = 0; b < B; b++) {
+    for (int oh = 0; oh < Ho; oh++) {
+      const int h0 = std::max(0, oh * sh - pt), h1 = std::min(H, oh * sh - pt + kh);
+      for (int ow = 0; ow < Wo; ow++, o += C) {
+        const int w0 = std::max(0, ow * sw - pl), w1 = std::min(W, ow * sw - pl + kw);
+        if (h1 <= h0 || w1 <= w0) continue;
+        const size_t first = ((size_t(b) * H + h0) * W + w0) * C;
+        for (int c = 0; c < C; c++) {
+          best[c] = xv[first + c];
+          at[c] = first + c;
+        }
+        for (int ih = h0; ih < h1; ih++) {
+          for (int iw = ih == h0 ? w0 + 1 : w0; iw < w1; iw++) {
+            const size_t base = ((size_t(b) * H + ih) * W + iw) * C;
+            for (int c = 0; c < C; c++) {
+              const float v = xv[base + c];
+              if (v > best[c]) {
+                best[c] = v;
+                at[c] = base + c;
+              }
+            }
+          }
+        }
+        for (int c = 0; c < C; c++) dv[at[c]] = dv[at[c]] + gv[o + c];
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+const char* isaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dnnl_version_t* v = dnnl_version();
+  auto o = Napi::Object::New(env);
+  std::ostringstream version;
+  version << v->major << "." << v->minor << "." << v->patch;
+  o.Set("version", version.str());
+  o.Set("hash", v->hash == nullptr ? "" : v->hash);
+  o.Set("isa", isaName(dnnl::get_effective_cpu_isa()));
+  o.Set("threading", "OpenMP");
+  o.Set("maxThreads", omp_get_max_threads());
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("conv", Napi::Function::New(env, Conv));
+  exports.Set("convImpl", Napi::Function::New(env, ConvImpl));
+  exports.Set("releaseWeights", Napi::Function::New(env, ReleaseWeights));
+  exports.Set("weightsCacheBytes", Napi::Function::New(env, WeightsCacheBytes));
+  exports.Set("channelMoments", Napi::Function::New(env, ChannelMoments));
+  exports.Set("batchNormGradSums", Napi::Function::New(env, BatchNormGradSums));
+  exports.Set("adamw", Napi::Function::New(env, AdamW));
+  exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(cairn_onednn, Init)
