@@ -9,7 +9,7 @@ import { bind, definePipeline, fanOut, fromParam, fromPipelineParam, IntList, ra
 import { N_FOLDS, SEED } from "../stages/hms/constants.js"
 import { dataset } from "../stages/hms/dataset.js"
 import { testset } from "../stages/hms/testset.js"
-import { SEED_CONFIG } from "../stages/hms/model-params.js"
+import { DEFAULT_NATIVE_THREADS, SEED_CONFIG } from "../stages/hms/model-params.js"
 import { HMS_HEADLINE_METRICS, hmsReport } from "../stages/hms/run-report.js"
 import { assignFolds } from "../stages/hms/assign-folds.js"
 import { infer } from "../stages/hms/infer.js"
@@ -38,6 +38,8 @@ export default definePipeline({
     weight_decay: SEED_CONFIG.weight_decay,
     patience: SEED_CONFIG.es_patience,
     backend: "auto",
+    // oneDNN threads per fold worker (folds train in parallel, --jobs at a time).
+    threads: DEFAULT_NATIVE_THREADS,
     checkpoints: "",
     // The seed trains from timm's ImageNet weights (timm.create_model(..., pretrained=True)).
     pretrained: "timm/resnet34d.ra2_in1k",

@@ -36,7 +36,7 @@ const result = spawnSync(command[0], [...command[1], ...gypArgs], {
   encoding: "utf8",
 })
 if (result.error !== undefined || result.status !== 0) {
-  const boilerplate = /gyp ERR! (cwd|node -v|node-gyp -v|not ok|System|command|stack    at)/
+  const boilerplate = /gyp ERR! (cwd|node -v|node-gyp -v|not ok|System|command|stack {4}at)/
   const lines = (result.stderr ?? "").split("\n").filter((l) => /error/i.test(l) && !boilerplate.test(l))
   const tail = lines.slice(0, 3).join(" | ")
   process.stderr.write(result.stderr ?? "")

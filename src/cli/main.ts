@@ -4,6 +4,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Effect, Exit, Fiber } from "effect"
 import pkg from "../../package.json" with { type: "json" }
 import { ConfigError, describeError, ParamError, SourceMissing } from "../core/errors.js"
+import { doctorCommand } from "./commands/doctor.js"
 import { dagCommand, statusCommand } from "./commands/status.js"
 import { exportCommand } from "./commands/export.js"
 import { diffCommand, runsCommand } from "./commands/history.js"
@@ -29,11 +30,12 @@ const commands = [
   verifyCommand,
   runsCommand,
   diffCommand,
+  doctorCommand,
 ] as const
 
 const cli = Command.make("cairn").pipe(Command.withSubcommands(commands))
 
-const BUILTIN = new Set(["run", "status", "dag", "watch", "export", "gc", "clean", "verify", "runs", "diff"])
+const BUILTIN = new Set(["run", "status", "dag", "watch", "export", "gc", "clean", "verify", "runs", "diff", "doctor"])
 
 /** A usage or configuration error exits 2; anything else that stops a command exits 1. */
 const exitCodeOf = (error: unknown): number =>

@@ -1,8 +1,9 @@
 /** The lines `cairn run` prints around the per-stage lines (the fast path replays them verbatim). */
 import * as path from "node:path"
-import { Cause } from "effect"
+import { Cause, Effect, Either } from "effect"
 import type { Plan } from "../core/pipeline.js"
 import type { RunReport } from "../core/runner.js"
+import { ENGINE_NOTICE } from "../core/stage.js"
 
 export const runHeader = (plan: Plan, jobs: number, cacheDir: string) =>
   `cairn run ${plan.pipeline.name}: ${plan.instances.length} stages, jobs ${jobs}, cache ${path.relative(process.cwd(), cacheDir) || "."}`
@@ -32,3 +33,25 @@ export const metricLines = (metrics: RunReport["metrics"], plan: Plan): Array<st
   if (entries.length === 0) return []
   return ["metrics:", ...entries.map(([k, v]) => `  ${k} = ${typeof v === "number" ? v : JSON.stringify(v)}`)]
 }
+
+/**
+ * One line per distinct engine the plan's stages run on (from their `engine` hooks, which depend
+ * on params only), with the engine's notice: `engine: tfjs on wasm (native kernels unavailable: ...)
+ * for train, infer`. A hook that fails is left to the run, which reports it on the stage.
+ */
+export const engineLines = (plan: Plan): Effect.Effect<Array<string>> =>
+  Effect.gen(function* () {
+    const byLine = new Map<string, Set<string>>()
+    for (const inst of plan.instances) {
+      if (inst.stage.engine === undefined) continue
+      const record = yield* Effect.either(inst.stage.engine(inst.params))
+      if (Either.isLeft(record)) continue
+      const { [ENGINE_NOTICE]: notice, ...identity } = record.right
+      const who = identity["engine"] !== undefined && identity["backend"] !== undefined ? `${identity["engine"]} on ${identity["backend"]}` : JSON.stringify(identity)
+      const line = `engine: ${who}${notice ? ` (${notice})` : ""}`
+      const stages = byLine.get(line) ?? new Set<string>()
+      stages.add(inst.stage.name)
+      byLine.set(line, stages)
+    }
+    return [...byLine].map(([line, stages]) => `${line} for ${[...stages].join(", ")}`)
+  })

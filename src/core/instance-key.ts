@@ -13,6 +13,7 @@ import { ClosureError, describeError, StageFailed } from "./errors.js"
 import { listFilesSync } from "./file-hash.js"
 import { computeKey, KEY_FORMAT, type KeyRecord } from "./key.js"
 import { type Instance, paramNames, type Plan } from "./pipeline.js"
+import { ENGINE_NOTICE } from "./stage.js"
 import type { ReadStamp, Resolved } from "./resolved.js"
 import { isNotFound, statStamp } from "./stamp.js"
 import type { ArtifactStore } from "./store/artifact-store.js"
@@ -133,7 +134,7 @@ export const instanceKey = (
   Effect.gen(function* () {
     const stage = inst.stage
     const fail = (what: string) => (e: unknown) => new StageFailed({ id: inst.id, detail: `${what}: ${describeError(e)}`, cause: e })
-    const engine = stage.engine ? yield* Effect.mapError(stage.engine(inst.params), fail("engine")) : {}
+    const { [ENGINE_NOTICE]: _notice, ...engine } = stage.engine ? yield* Effect.mapError(stage.engine(inst.params), fail("engine")) : {}
     const closure = yield* Effect.mapError(store.closures.closureOf(stage.definedIn, stageExports), fail("code"))
     const { inputs } = inputHashes(inst, resolved)
     const env: Record<string, string | null> = {}

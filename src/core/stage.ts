@@ -3,6 +3,9 @@ import type { Effect, Layer, Schema, Scope } from "effect"
 import type { Json } from "./canonical.js"
 import type { FileError } from "./errors.js"
 
+/** The engine record's field that is shown at the start of a run and never hashed into a key. */
+export const ENGINE_NOTICE = "notice"
+
 /** A stage's output as seen by the stages that consume it. */
 export interface Artifact<V> {
   /** Id of the producing stage instance, e.g. `train/fold-0`. */
@@ -112,7 +115,8 @@ export interface StageDefinition<Name extends string, P, I extends InputSpecs, V
    * Extra engine identity for the key, resolved before the key is computed (e.g. the TF.js backend).
    * It must depend only on the params, the `env` it declares, the installed packages and the paths
    * in `engineInputs`: those are what the no-op fast path checks before replaying a run. Files whose
-   * content matters belong in `reads`.
+   * content matters belong in `reads`. Its `ENGINE_NOTICE` field, if any, is not part of the key: a
+   * line `cairn run` shows at start (e.g. why a faster engine is unavailable).
    */
   readonly engine?: (params: P) => Effect.Effect<Readonly<Record<string, string>>, unknown>
   /**

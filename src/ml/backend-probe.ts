@@ -66,3 +66,35 @@ export function probeBackend(): BackendName {
   return "cpu"
 }
 
+
+/** One backend as `cairn doctor` shows it. */
+export interface BackendStatus {
+  readonly backend: BackendName
+  readonly available: boolean
+  /** What it runs on (package versions, library, instruction set), or why it is unavailable. */
+  readonly detail: string
+}
+
+const installed = (pkg: string): string => `${pkg} ${packageVersion(pkg)}`
+
+/** Every backend of `BACKEND_ORDER`: found or not, and what with or why not (nothing initialised). */
+export function backendStatuses(): ReadonlyArray<BackendStatus> {
+  const status = (backend: BackendName): BackendStatus => {
+    const { pkg } = BACKEND_PACKAGES[backend]
+    switch (backend) {
+      case "tensorflow-gpu":
+        if (!resolvable(pkg)) return { backend, available: false, detail: `${pkg} not installed (optional: needs CUDA 11.2, cuDNN 8.1 and a pre-Hopper NVIDIA GPU)` }
+        if (!nvidiaGpuPresent()) return { backend, available: false, detail: `no NVIDIA GPU answers (${NVIDIA_GPUS_DIR} empty or absent)` }
+        return { backend, available: true, detail: installed(pkg) }
+      case "wasm+onednn": {
+        const onednn = loadOnednn()
+        if (!onednn.available) return { backend, available: false, detail: `native kernels unavailable: ${onednn.reason}` }
+        const i = onednn.info
+        return { backend, available: true, detail: `oneDNN ${i.version} (${i.isa}, ${i.threading}, up to ${i.maxThreads} threads), ${installed(pkg)}` }
+      }
+      default:
+        return resolvable(pkg) ? { backend, available: true, detail: installed(pkg) } : { backend, available: false, detail: `${pkg} not installed` }
+    }
+  }
+  return BACKEND_ORDER.map(status)
+}

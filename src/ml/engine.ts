@@ -26,6 +26,11 @@ export type EngineIdentity = {
   readonly backend: string
   /** Package versions, e.g. "@tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0". */
   readonly versions: string
+  /**
+   * Shown at the start of a run, never part of a key (core's `ENGINE_NOTICE`): e.g. why "auto"
+   * did not get a faster backend.
+   */
+  readonly notice?: string
 }
 
 /** What a caller hears of a running task. */

@@ -7,9 +7,10 @@
  * (folds) train in parallel on several cores. Workers start on the first task; building the layer
  * is cheap (a stage's `engine` hook does it for the identity).
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { makeWorkerPool, type WorkerTaskFailed } from "../core/worker.js"
 import {
+  BACKEND_ORDER,
   BACKEND_PACKAGES,
   BACKEND_PROBE_INPUTS,
   type BackendName,
@@ -21,7 +22,8 @@ import {
 import { type EngineHooks, type EngineIdentity, type EngineLayer, type Predictor, PredictorService, type Trainer, TrainerService } from "./engine.js"
 import { type MlError, reviveMlError, WorkerFailed } from "./errors.js"
 import type { PredictProgress } from "./predict.js"
-import type { TfjsAnswer, TfjsProgress, TfjsTask } from "./tfjs-protocol.js"
+import { loadOnednn, onednnSourceHash } from "./native/onednn.js"
+import type { TfjsAnswer, TfjsPlacement, TfjsProgress, TfjsTask } from "./tfjs-protocol.js"
 import type { TrainProgress } from "./train.js"
 
 /** The worker entry (resolved next to this file; code closures follow it). */
@@ -40,19 +42,59 @@ export interface TfjsEngineOptions {
   readonly backend: BackendRequest
   /** Worker threads (default 1): how many tasks run at once. */
   readonly workers?: number
+  /**
+   * OpenMP threads per worker for the oneDNN kernels (`DEFAULT_NATIVE_THREADS`; "wasm+onednn" only). Filter
+   * gradients are summed in another order with another thread count, so it is part of the identity.
+   */
+  readonly threads?: number
 }
+
+/**
+ * oneDNN threads per engine worker unless a stage says otherwise: folds train in parallel (the
+ * runner's --jobs, the cores by default), each on one core; half of a training step runs in wasm on
+ * one thread anyway (bench/train.ts: two workers of one thread beat one worker of two).
+ */
+export const DEFAULT_NATIVE_THREADS = 1
+
+/** A stage param naming the backend: "auto" or one of `BACKEND_ORDER`. */
+export const BackendParam = Schema.Literal("auto", ...BACKEND_ORDER)
+
+/** A stage param: the oneDNN threads of each engine worker (`TfjsEngineOptions.threads`). */
+export const ThreadsParam = Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => DEFAULT_NATIVE_THREADS })
 
 /** The backend "auto" (or an explicit name) stands for on this machine. */
 export const resolveTfjsBackend = (request: BackendRequest): BackendName => (request === "auto" ? probeBackend() : request)
 
 const versionOf = (pkg: string): string => `${pkg}@${resolvable(pkg) ? packageVersion(pkg) : "not installed"}`
 
-/** The engine's identity on `backend`. */
-export const tfjsIdentity = (backend: BackendName): EngineIdentity => ({
-  engine: TFJS_ENGINE,
-  backend,
-  versions: [...new Set([TFJS_PACKAGE, BACKEND_PACKAGES[backend].pkg])].map(versionOf).join(" "),
-})
+/** The packages a backend runs on: TF.js, its backend package, and for "wasm+onednn" the wasm one too. */
+const packagesOf = (backend: BackendName): ReadonlyArray<string> =>
+  [...new Set([TFJS_PACKAGE, ...(backend === "wasm+onednn" ? [BACKEND_PACKAGES.wasm.pkg] : []), BACKEND_PACKAGES[backend].pkg])]
+
+/**
+ * The engine's identity on `backend`. With the oneDNN kernels: the library's version in the backend
+ * name (`wasm+onednn-2.6.3`), and beside the package versions what else changes their results' last
+ * bits: the addon's sources, the instruction set oneDNN dispatches to, its threads, the platform.
+ */
+export const tfjsIdentity = (backend: BackendName, threads = DEFAULT_NATIVE_THREADS): EngineIdentity => {
+  const versions = packagesOf(backend).map(versionOf).join(" ")
+  if (backend !== "wasm+onednn") return { engine: TFJS_ENGINE, backend, versions }
+  const onednn = loadOnednn()
+  if (!onednn.available) return { engine: TFJS_ENGINE, backend, versions: `${versions} (unavailable: ${onednn.reason})` }
+  const { version, isa } = onednn.info
+  return {
+    engine: TFJS_ENGINE,
+    backend: `${backend}-${version}`,
+    versions: `${versions} sources:${onednnSourceHash()} onednn@${version} isa:${isa} threads:${threads} ${process.platform}-${process.arch}`,
+  }
+}
+
+/** "auto" on plain wasm where the oneDNN addon does not load: says why, and what to install. */
+const withNotice = (identity: EngineIdentity, request: BackendRequest): EngineIdentity => {
+  if (request !== "auto" || identity.backend !== "wasm") return identity
+  const onednn = loadOnednn()
+  return onednn.available ? identity : { ...identity, notice: `native kernels unavailable: ${onednn.reason}` }
+}
 
 const taskName = (task: TfjsTask): string => {
   switch (task.kind) {
@@ -84,8 +126,8 @@ interface Listeners {
 export const tfjsEngine = (options: TfjsEngineOptions): EngineLayer =>
   Layer.scopedContext(
     Effect.gen(function* () {
-      const backend = resolveTfjsBackend(options.backend)
-      const identity = tfjsIdentity(backend)
+      const placement: TfjsPlacement = { backend: resolveTfjsBackend(options.backend), threads: options.threads ?? DEFAULT_NATIVE_THREADS }
+      const identity = withNotice(tfjsIdentity(placement.backend, placement.threads), options.backend)
       // One task per worker at a time: a fold's steps never share a thread with another's.
       const pool = yield* makeWorkerPool<TfjsTask, TfjsAnswer, TfjsProgress>(WORKER_ENTRY, options.workers ?? 1, { depth: 1 })
       const send = (task: TfjsTask, listeners: Listeners): Effect.Effect<TfjsAnswer, MlError> =>
@@ -107,20 +149,20 @@ export const tfjsEngine = (options: TfjsEngineOptions): EngineLayer =>
       const trainer: Trainer = {
         identity,
         train: (config, data, hooks = {}) => {
-          const task: TfjsTask = { kind: "train", backend, config, data }
+          const task: TfjsTask = { kind: "train", placement, config, data }
           return Effect.flatMap(send(task, { onBackend: hooks.onBackend, onTrain: hooks.onProgress }), (answer) =>
             answer.kind === "train" ? Effect.succeed(answer.result) : wrongAnswer(task, answer),
           )
         },
         evaluate: (config, checkpoint, data) => {
-          const task: TfjsTask = { kind: "evaluate", backend, config, checkpoint, data }
+          const task: TfjsTask = { kind: "evaluate", placement, config, checkpoint, data }
           return Effect.flatMap(send(task, {}), (answer) => (answer.kind === "evaluate" ? Effect.succeed(answer.result) : wrongAnswer(task, answer)))
         },
       }
       const predictor: Predictor = {
         identity,
         predict: (config, checkpoints, windows, hooks = {}) => {
-          const task: TfjsTask = { kind: "predict", backend, config, checkpoints, windows }
+          const task: TfjsTask = { kind: "predict", placement, config, checkpoints, windows }
           return Effect.flatMap(send(task, { onBackend: hooks.onBackend, onPredict: hooks.onProgress }), (answer) =>
             answer.kind === "predict" ? Effect.succeed(answer.result) : wrongAnswer(task, answer),
           )

@@ -7,19 +7,25 @@ import type { WindowDataset, WindowSource } from "./dataset.js"
 import type { EvaluateConfig, EvaluateResult, PredictConfig, PredictProgress, PredictResult } from "./predict.js"
 import type { FoldData, TrainConfig, TrainFoldResult, TrainProgress } from "./train.js"
 
-/** A task, with the backend (already resolved: never "auto") the worker must run it on. */
+/** Where a task runs: the backend (already resolved: never "auto") and its native kernels' threads. */
+export interface TfjsPlacement {
+  readonly backend: BackendName
+  readonly threads: number
+}
+
+/** A task, with the placement the worker must run it on. */
 export type TfjsTask =
-  | { readonly kind: "train"; readonly backend: BackendName; readonly config: TrainConfig; readonly data: FoldData }
+  | { readonly kind: "train"; readonly placement: TfjsPlacement; readonly config: TrainConfig; readonly data: FoldData }
   | {
       readonly kind: "evaluate"
-      readonly backend: BackendName
+      readonly placement: TfjsPlacement
       readonly config: EvaluateConfig
       readonly checkpoint: string
       readonly data: WindowDataset
     }
   | {
       readonly kind: "predict"
-      readonly backend: BackendName
+      readonly placement: TfjsPlacement
       readonly config: PredictConfig
       readonly checkpoints: ReadonlyArray<string>
       readonly windows: ReadonlyArray<WindowSource>

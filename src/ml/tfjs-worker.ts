@@ -5,26 +5,26 @@
  */
 import { Effect } from "effect"
 import { serveTasks } from "../core/worker.js"
-import { type BackendName, type ResolvedBackend, resolveBackend } from "./backend.js"
+import { type ResolvedBackend, resolveBackend } from "./backend.js"
 import { evaluateCheckpoint, predictCheckpoints } from "./predict.js"
-import type { TfjsAnswer, TfjsProgress, TfjsTask } from "./tfjs-protocol.js"
+import type { TfjsAnswer, TfjsPlacement, TfjsProgress, TfjsTask } from "./tfjs-protocol.js"
 import { trainFold } from "./train.js"
 
-/** The backend this thread last initialised. */
-let current: ResolvedBackend | undefined
+/** The placement this thread last initialised, and its backend. */
+let current: { readonly placement: TfjsPlacement; readonly backend: ResolvedBackend } | undefined
 
-const backendFor = (name: BackendName) =>
-  current?.name === name
-    ? Effect.succeed(current)
-    : Effect.tap(resolveBackend(name), (resolved) =>
+const backendFor = (placement: TfjsPlacement) =>
+  current?.placement.backend === placement.backend && current.placement.threads === placement.threads
+    ? Effect.succeed(current.backend)
+    : Effect.tap(resolveBackend(placement.backend, { threads: placement.threads }), (backend) =>
         Effect.sync(() => {
-          current = resolved
+          current = { placement, backend }
         }),
       )
 
 const runTask = (task: TfjsTask, progress: (event: TfjsProgress) => void): Effect.Effect<TfjsAnswer, unknown> =>
   Effect.gen(function* () {
-    const backend = yield* backendFor(task.backend)
+    const backend = yield* backendFor(task.placement)
     progress({ kind: "backend", backend })
     switch (task.kind) {
       case "train": {

@@ -16,7 +16,7 @@ import { checkpointFileName } from "../../src/ml/checkpoint-name.js"
 import { memoryWindow } from "../../src/ml/dataset.js"
 import { engineIdentity, PredictorService } from "../../src/ml/engine.js"
 import { testset } from "./testset.js"
-import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_TRANSFORM } from "./model-params.js"
+import { BackendParam, HMS_ENGINE_INPUTS, ThreadsParam, hmsEngine, IN_CHANS, ModelName, SEED_TRANSFORM } from "./model-params.js"
 import { readSpectrogram } from "./spectrogram.js"
 import { SubmissionMismatch } from "./stage-errors.js"
 import { TEST_SCHEMA } from "./train-table.js"
@@ -34,10 +34,10 @@ const SAMPLE_SCHEMA = [{ name: "eeg_id", type: "integer" }, ...VOTE_COLUMNS.map(
 export const infer = defineStage({
   name: "infer",
   description: "mean of the fold models' softmax over the test spectrograms",
-  params: Schema.Struct({ model: ModelName, img_size: Schema.Int.pipe(Schema.positive()), batch_size: Schema.Int.pipe(Schema.positive()), backend: BackendParam }),
+  params: Schema.Struct({ model: ModelName, img_size: Schema.Int.pipe(Schema.positive()), batch_size: Schema.Int.pipe(Schema.positive()), backend: BackendParam, threads: ThreadsParam }),
   inputs: { models: allOf(train), data: testset },
   // The engine and backend in use are part of the key (results differ in the last bits between them).
-  engine: (p) => engineIdentity(hmsEngine(p.backend)),
+  engine: (p) => engineIdentity(hmsEngine(p.backend, p.threads)),
   engineInputs: HMS_ENGINE_INPUTS,
   layer: DuckDbLive,
   run: (ctx) =>
@@ -80,5 +80,5 @@ export const infer = defineStage({
         ...VOTE_COLUMNS.map((name, k) => ({ name, kind: "float" as const, values: Float64Array.from(order, (r) => predicted.mean[r * N_CLASSES + k]!) })),
       ])
       return { rows: order.length, folds: checkpoints.length }
-    }).pipe(Effect.provide(hmsEngine(ctx.params.backend))),
+    }).pipe(Effect.provide(hmsEngine(ctx.params.backend, ctx.params.threads))),
 })

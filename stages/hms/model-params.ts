@@ -4,15 +4,15 @@
  * OneCycle, the log-z-score transform), and the engine they run on. One place for them.
  */
 import { Schema } from "effect"
-import { BACKEND_ORDER, type BackendRequest } from "../../src/ml/backend-probe.js"
+import type { BackendRequest } from "../../src/ml/backend-probe.js"
 import type { EngineLayer } from "../../src/ml/engine.js"
 import type { LossName } from "../../src/ml/loss-name.js"
 import type { ImageTransform } from "../../src/ml/preprocess.js"
 import type { LrSchedule } from "../../src/ml/schedule.js"
-import { TFJS_ENGINE_INPUTS, tfjsEngine } from "../../src/ml/tfjs-engine.js"
+import { BackendParam, DEFAULT_NATIVE_THREADS, TFJS_ENGINE_INPUTS, ThreadsParam, tfjsEngine } from "../../src/ml/tfjs-engine.js"
 
 export const ModelName = Schema.Literal("resnet34d", "resnet18d")
-export const BackendParam = Schema.Literal("auto", ...BACKEND_ORDER)
+export { BackendParam, DEFAULT_NATIVE_THREADS, ThreadsParam }
 
 /** The seed's CFG (hms-hbac-resnet34d-baseline-training). */
 export const SEED_CONFIG = {
@@ -43,8 +43,8 @@ export const SEED_TRANSFORM: ImageTransform = { kind: "log-zscore", logMin: -4, 
 /** One input channel (the spectrogram), six classes. */
 export const IN_CHANS = 1
 
-/** The engine the HMS stages train and predict with, on a backend param's value (one place to change it). */
-export const hmsEngine = (backend: BackendRequest): EngineLayer => tfjsEngine({ backend })
+/** The engine the HMS stages train and predict with, on the backend and threads params' values (one place to change it). */
+export const hmsEngine = (backend: BackendRequest, threads: number): EngineLayer => tfjsEngine({ backend, threads })
 
 /** What the engine's identity inspects besides params and packages (the stages' `engineInputs`). */
 export const HMS_ENGINE_INPUTS: ReadonlyArray<string> = TFJS_ENGINE_INPUTS

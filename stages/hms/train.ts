@@ -10,7 +10,7 @@ import { engineIdentity, TrainerService } from "../../src/ml/engine.js"
 import type { TrainFoldResult } from "../../src/ml/train.js"
 import { assignFolds } from "./assign-folds.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./constants.js"
-import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_LOSS, SEED_ONE_CYCLE, SEED_TRANSFORM } from "./model-params.js"
+import { BackendParam, HMS_ENGINE_INPUTS, ThreadsParam, hmsEngine, IN_CHANS, ModelName, SEED_LOSS, SEED_ONE_CYCLE, SEED_TRANSFORM } from "./model-params.js"
 import { EmptyFold, TrainOrderUnreadable } from "./stage-errors.js"
 import { FOLDS_TABLE_FILE, HISTORY_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./tables.js"
 import { PRETRAINED_FILE, pretrainedWeights } from "./pretrained.js"
@@ -30,6 +30,8 @@ const TrainParams = Schema.Struct({
   patience: Schema.Int.pipe(Schema.nonNegative()),
   seed: Schema.Int.pipe(Schema.nonNegative()),
   backend: BackendParam,
+  /** oneDNN threads of the fold's engine worker (wasm+onednn). */
+  threads: ThreadsParam,
   /** A folder of `best_model_fold{k}.safetensors` to use instead of training ("" = train). */
   checkpoints: Schema.String,
   /** Training batch order: numpy's seeded shuffle per epoch (the default) or the table's order. */
@@ -60,7 +62,7 @@ export const train = defineStage({
   params: TrainParams,
   inputs: { folds: assignFolds, windows: splitSpectrograms, weights: pretrainedWeights },
   // The engine and backend in use are part of the key (results differ in the last bits between them).
-  engine: (p) => engineIdentity(hmsEngine(p.backend)),
+  engine: (p) => engineIdentity(hmsEngine(p.backend, p.threads)),
   engineInputs: HMS_ENGINE_INPUTS,
   // So is the content of the batch order file and of this fold's given checkpoint (the pretrained
   // weights come in as an input).
@@ -134,5 +136,5 @@ export const train = defineStage({
       fs.writeFileSync(path.join(ctx.outDir, HISTORY_FILE), `${JSON.stringify(history, null, 1)}\n`)
       yield* ctx.metrics({ best_val_loss: result.bestValLoss, best_epoch: result.bestEpoch })
       return { fold: p.fold, seed: p.seed, bestEpoch: result.bestEpoch, bestValLoss: result.bestValLoss, stoppedEarly: result.stoppedEarly, history, backend }
-    }).pipe(Effect.provide(hmsEngine(ctx.params.backend))),
+    }).pipe(Effect.provide(hmsEngine(ctx.params.backend, ctx.params.threads))),
 })

@@ -7,6 +7,9 @@ import { createRequire } from "node:module"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
+import { engineIdentity } from "../../src/ml/engine.js"
+import { loadOnednn } from "../../src/ml/native/onednn.js"
+import { tfjsEngine, tfjsIdentity } from "../../src/ml/tfjs-engine.js"
 import { BACKEND_ORDER, BackendUnavailable, nvidiaGpuPresent, probeBackend, resolveBackend, resolveBackendPromise } from "../../src/ml/backend.js"
 import { CHANNEL_MOMENTS } from "../../src/ml/kernels/batch-norm.js"
 
@@ -27,15 +30,17 @@ describe("backend resolution", () => {
       ? "tensorflow-gpu"
       : installed("@tensorflow/tfjs-node")
         ? "tensorflow"
-        : "wasm"
+        : loadOnednn().available
+          ? "wasm+onednn"
+          : "wasm"
     expect(probeBackend()).toBe(expected)
-    expect(BACKEND_ORDER).toEqual(["tensorflow-gpu", "tensorflow", "wasm", "cpu"])
+    expect(BACKEND_ORDER).toEqual(["tensorflow-gpu", "tensorflow", "wasm+onednn", "wasm", "cpu"])
   })
 
   it("auto resolves to the probed backend; on wasm the training kernels are registered", async () => {
     const resolved = await resolveBackendPromise("auto")
     expect(resolved.name).toBe(probeBackend())
-    if (resolved.name === "wasm") {
+    if (resolved.name === "wasm" || resolved.name === "wasm+onednn") {
       expect(tf.getBackend()).toBe("wasm")
       expect(resolved.detail).toMatch(/tfjs-backend-wasm 4\.22\.0/)
       expect(tf.getKernel("Conv2DBackpropFilter", "wasm")).toBeDefined()
@@ -65,5 +70,29 @@ describe("backend resolution", () => {
     expect(tf.getKernel(CHANNEL_MOMENTS, "cpu")).toBeDefined()
     expect((await resolveBackendPromise("wasm")).name).toBe("wasm")
     expect(tf.getBackend()).toBe("wasm")
+  })
+})
+
+describe("engine identity with the oneDNN kernels", () => {
+  const onednn = loadOnednn()
+  it.runIf(onednn.available)("names the library's version, its instruction set, threads and platform; threads change it", () => {
+    const one = tfjsIdentity("wasm+onednn", 1)
+    const two = tfjsIdentity("wasm+onednn", 2)
+    const version = onednn.available ? onednn.info.version : ""
+    expect(one.backend).toBe(`wasm+onednn-${version}`)
+    expect(one.versions).toMatch(/@cairn\/onednn@\d+\.\d+\.\d+ sources:[0-9a-f]{16} onednn@\S+ isa:\S+ threads:1 /)
+    expect(one.versions).toContain(`${process.platform}-${process.arch}`)
+    expect(two).not.toEqual(one)
+    // Plain wasm is unchanged by threads (its kernels have none).
+    expect(tfjsIdentity("wasm", 2)).toEqual(tfjsIdentity("wasm", 1))
+  })
+
+  it("an unavailable addon makes 'auto' say why, outside the key; an explicit backend has no notice", async () => {
+    const { Effect } = await import("effect")
+    const auto = await Effect.runPromise(engineIdentity(tfjsEngine({ backend: "auto" })))
+    const wasm = await Effect.runPromise(engineIdentity(tfjsEngine({ backend: "wasm" })))
+    expect(wasm.notice).toBeUndefined()
+    if (onednn.available) expect(auto).toMatchObject({ backend: expect.stringMatching(/^wasm\+onednn-/) })
+    else expect(auto.notice).toBe(`native kernels unavailable: ${onednn.reason}`)
   })
 })

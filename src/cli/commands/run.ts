@@ -14,7 +14,7 @@ import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg } from "../options.js"
 import { defaultJobs } from "../project.js"
 import { copyOut, showFolder } from "../publish.js"
 import { stampFor, unstampable } from "../replay-stamp.js"
-import { causeLines, metricLines, runHeader, summaryLines } from "../run-output.js"
+import { causeLines, engineLines, metricLines, runHeader, summaryLines } from "../run-output.js"
 
 /** `cairn run`: runs what is stale, publishes, reports, and stamps the run for the fast path. */
 export const runCommand = (argv: () => ReadonlyArray<string>) =>
@@ -39,6 +39,7 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
         const jobs = Option.getOrElse(o.jobs, defaultJobs)
         if (jobs < 1) return yield* new UsageError({ detail: "--jobs must be at least 1" })
         yield* Console.log(runHeader(plan, jobs, l.cacheDir))
+        for (const line of yield* engineLines(plan)) yield* Console.error(line)
         removeStamp(argv())
         const store = storeLayer(l)
         const report = yield* runPlan(plan, { jobs, force: o.force }).pipe(Effect.provide(Layer.merge(store, ReporterLive.auto(process.stdout))))

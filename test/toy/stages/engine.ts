@@ -1,14 +1,14 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Schema } from "effect"
-import { BACKEND_ORDER, type BackendRequest } from "../../../src/ml/backend-probe.js"
+import type { BackendRequest } from "../../../src/ml/backend-probe.js"
 import { npyWindow, type WindowDataset } from "../../../src/ml/dataset.js"
 import type { ModelConfig } from "../../../src/ml/train.js"
-import { tfjsEngine } from "../../../src/ml/tfjs-engine.js"
+import { BackendParam, tfjsEngine } from "../../../src/ml/tfjs-engine.js"
 import { TOY_CHANNELS, TOY_CLASSES, TOY_SIZE, oneHot } from "./patterns.js"
 import { imageFile, LABELS_FILE, type Split } from "./toy-data.js"
 
-export const BackendParam = Schema.Literal("auto", ...BACKEND_ORDER)
+export { BackendParam }
 
 /** The engine the toy stages run on. */
 export const toyEngine = (backend: BackendRequest) => tfjsEngine({ backend })
