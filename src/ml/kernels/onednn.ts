@@ -18,6 +18,7 @@ import type { OnednnAddon } from "../native/onednn.js"
 import { BATCH_NORM_GRAD_SUMS, CHANNEL_MOMENTS } from "./batch-norm.js"
 import { KernelError } from "./errors.js"
 import { withScope } from "./heap.js"
+import { maxPoolGradInfo } from "./pool.js"
 
 type Info = tf.TensorInfo
 type Attrs = tf.NamedAttrMap
@@ -178,14 +179,7 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
   const maxPoolGrad: NativeKernel = ({ inputs, backend, attrs = {} }) => {
     const dy = inputs["dy"]!
     const x = inputs["input"]!
-    const c = tf.backend_util.computePool2DInfo(
-      x.shape as [number, number, number, number],
-      attrs["filterSize"] as [number, number] | number,
-      attrs["strides"] as [number, number] | number,
-      1,
-      attrs["pad"] as "valid" | "same" | number,
-      attrs["dimRoundingMode"] as "floor" | "round" | "ceil" | undefined,
-    )
+    const c = maxPoolGradInfo(x, attrs)
     const geometry = Int32Array.from([
       c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth,
       c.strideHeight, c.strideWidth, c.filterHeight, c.filterWidth, c.padInfo.top, c.padInfo.left,

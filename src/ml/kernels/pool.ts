@@ -10,10 +10,9 @@ import { withScope } from "./heap.js"
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }
 
-function maxPoolGrad({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo {
-  const dy = inputs["dy"]!
-  const x = inputs["input"]!
-  const info = tf.backend_util.computePool2DInfo(
+/** The pooling geometry of a `MaxPoolGrad` call (its forward's input `x` and attrs). */
+export const maxPoolGradInfo = (x: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo =>
+  tf.backend_util.computePool2DInfo(
     x.shape as [number, number, number, number],
     attrs["filterSize"] as [number, number] | number,
     attrs["strides"] as [number, number] | number,
@@ -21,6 +20,11 @@ function maxPoolGrad({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo
     attrs["pad"] as "valid" | "same" | number,
     attrs["dimRoundingMode"] as "floor" | "round" | "ceil" | undefined,
   )
+
+function maxPoolGrad({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo {
+  const dy = inputs["dy"]!
+  const x = inputs["input"]!
+  const info = maxPoolGradInfo(x, attrs)
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info
   const pt = info.padInfo.top
