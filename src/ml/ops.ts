@@ -13,11 +13,20 @@
  *
  * The batch-norm reductions run as host kernels (`kernels/batch-norm.ts`) where registered for the
  * current backend (`registerHostKernels`, done by `resolveBackend`), and as composite TF.js ops
- * elsewhere (same results, slower).
+ * elsewhere (same results, slower). Its apply steps (x * scale + shift, ReLU, and the gradient's
+ * a * g + b * x + c) are single kernels where the backend has them (the native kernels), else the
+ * same float32 ops one by one (the same bits).
  */
 import * as tf from "@tensorflow/tfjs"
 import { Data } from "effect"
-import { BATCH_NORM_GRAD_SUMS, BATCH_NORM_KERNELS, CHANNEL_MOMENTS } from "./kernels/batch-norm.js"
+import {
+  BATCH_NORM_BACKWARD,
+  BATCH_NORM_GRAD_SUMS,
+  BATCH_NORM_KERNELS,
+  CHANNEL_AFFINE,
+  CHANNEL_AFFINE_GRAD,
+  CHANNEL_MOMENTS,
+} from "./kernels/batch-norm.js"
 
 /** PyTorch's BatchNorm2d defaults. */
 export const BATCH_NORM_MOMENTUM = 0.1
@@ -28,6 +37,7 @@ const HOST_KERNEL_BACKENDS = ["wasm", "cpu", "tensorflow"] as const
 
 /** Registers the batch-norm host kernels for the wasm, cpu and tensorflow backends. Idempotent. */
 export function registerHostKernels(): void {
+  if (tf.getGradient(CHANNEL_AFFINE) === undefined) tf.registerGradient(CHANNEL_AFFINE_GRAD)
   for (const backendName of HOST_KERNEL_BACKENDS) {
     for (const { name, func } of BATCH_NORM_KERNELS) {
       if (tf.getKernel(name, backendName) === undefined) {
@@ -155,13 +165,33 @@ function channelMoments(x: tf.Tensor): { mean: tf.Tensor1D; variance: tf.Tensor1
   return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D }
 }
 
-/** sum(g) and sum(g * (x - mean)) per channel. */
-function gradSums(g: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D): [tf.Tensor1D, tf.Tensor1D] {
+/** The gradient through a fused ReLU whose output was `y`: it passes where y is positive. */
+const throughRelu = (g: tf.Tensor, y: tf.Tensor | undefined): tf.Tensor => (y === undefined ? g : tf.mul(g, tf.step(y)))
+
+/** sum(gz) and sum(gz * (x - mean)) per channel, gz = `throughRelu(g, y)`. */
+function gradSums(g: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D, y: tf.Tensor | undefined): [tf.Tensor1D, tf.Tensor1D] {
   if (hasKernel(BATCH_NORM_GRAD_SUMS)) {
-    return tf.unstack(runKernel<tf.Tensor2D>(BATCH_NORM_GRAD_SUMS, { g, x, mean })) as [tf.Tensor1D, tf.Tensor1D]
+    const inputs: Record<string, tf.Tensor> = y === undefined ? { g, x, mean } : { g, x, mean, y }
+    return tf.unstack(runKernel<tf.Tensor2D>(BATCH_NORM_GRAD_SUMS, inputs)) as [tf.Tensor1D, tf.Tensor1D]
   }
+  const gz = throughRelu(g, y)
   const axes = x.shape.slice(0, -1).map((_, i) => i)
-  return [tf.sum(g, axes) as tf.Tensor1D, tf.sum(tf.mul(g, tf.sub(x, mean)), axes) as tf.Tensor1D]
+  return [tf.sum(gz, axes) as tf.Tensor1D, tf.sum(tf.mul(gz, tf.sub(x, mean)), axes) as tf.Tensor1D]
+}
+
+/** x * scale + shift per channel, then ReLU when asked. */
+function channelAffine(x: tf.Tensor, scale: tf.Tensor1D, shift: tf.Tensor1D, relu: boolean): tf.Tensor {
+  if (hasKernel(CHANNEL_AFFINE)) return runKernel(CHANNEL_AFFINE, { x, scale, shift }, { relu })
+  const z = tf.add(tf.mul(x, scale), shift)
+  return relu ? tf.relu(z) : z
+}
+
+/** The input gradient of training-mode batch norm: gz * a + x * b + c per channel. */
+function batchNormInputGrad(g: tf.Tensor, x: tf.Tensor, y: tf.Tensor | undefined, a: tf.Tensor1D, b: tf.Tensor1D, c: tf.Tensor1D): tf.Tensor {
+  if (hasKernel(BATCH_NORM_BACKWARD)) {
+    return runKernel(BATCH_NORM_BACKWARD, y === undefined ? { g, x, a, b, c } : { g, x, y, a, b, c })
+  }
+  return tf.add(tf.add(tf.mul(throughRelu(g, y), a), tf.mul(x, b)), c)
 }
 
 /**
@@ -174,10 +204,9 @@ export function batchNorm<T extends tf.Tensor>(x: T, state: BatchNormState, trai
   const relu = options.relu ?? false
   if (!training) {
     return tf.tidy(() => {
-      const scale = tf.mul(state.weight, tf.rsqrt(tf.add(state.runningVar, eps)))
-      const shift = tf.sub(state.bias, tf.mul(state.runningMean, scale))
-      const y = tf.add(tf.mul(x, scale), shift)
-      return (relu ? tf.relu(y) : y) as T
+      const scale = tf.mul(state.weight, tf.rsqrt(tf.add(state.runningVar, eps))) as tf.Tensor1D
+      const shift = tf.sub(state.bias, tf.mul(state.runningMean, scale)) as tf.Tensor1D
+      return channelAffine(x, scale, shift, relu) as T
     })
   }
   const count = x.size / (x.shape[x.shape.length - 1] ?? 1)
@@ -187,10 +216,9 @@ export function batchNorm<T extends tf.Tensor>(x: T, state: BatchNormState, trai
     const [xIn, gamma, beta, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc]
     const { mean, variance } = channelMoments(xIn)
     const invStd = tf.rsqrt(tf.add(variance, eps))
-    const scale = tf.mul(gamma, invStd)
-    const shift = tf.sub(beta, tf.mul(mean, scale))
-    const z = tf.add(tf.mul(xIn, scale), shift)
-    const y = relu ? tf.relu(z) : z
+    const scale: tf.Tensor1D = tf.mul(gamma, invStd)
+    const shift: tf.Tensor1D = tf.sub(beta, tf.mul(mean, scale))
+    const y = channelAffine(xIn, scale, shift, relu)
     tf.tidy(() => {
       const unbiased = tf.mul(variance, count / (count - 1))
       state.runningMean.assign(tf.add(tf.mul(state.runningMean, 1 - momentum), tf.mul(mean, momentum)))
@@ -203,15 +231,14 @@ export function batchNorm<T extends tf.Tensor>(x: T, state: BatchNormState, trai
       gradFunc: (g: tf.Tensor, saved: Array<tf.Tensor>) => {
         const [xs, gammaS, meanS, invStdS, yS] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor | undefined]
         // Through the fused ReLU: the output is positive exactly where the gradient passes.
-        const gz = yS === undefined ? g : tf.mul(g, tf.step(yS))
-        const [sumG, sumGX] = gradSums(gz, xs, meanS)
+        const [sumG, sumGX] = gradSums(g, xs, meanS, yS)
         // dgamma = sum(g * xhat), dbeta = sum(g);
         // dx = scale * (g - sumG/n - xhat * dgamma/n) = a * g + b * x + (c - b * mean), per channel.
-        const dGamma = tf.mul(sumGX, invStdS)
-        const a = tf.mul(gammaS, invStdS)
-        const b = tf.neg(tf.mul(tf.mul(a, invStdS), tf.div(dGamma, count)))
-        const c = tf.sub(tf.neg(tf.mul(a, tf.div(sumG, count))), tf.mul(b, meanS))
-        const dx = tf.add(tf.add(tf.mul(gz, a), tf.mul(xs, b)), c)
+        const dGamma: tf.Tensor1D = tf.mul(sumGX, invStdS)
+        const a: tf.Tensor1D = tf.mul(gammaS, invStdS)
+        const b = tf.neg(tf.mul(tf.mul(a, invStdS), tf.div(dGamma, count))) as tf.Tensor1D
+        const c: tf.Tensor1D = tf.sub(tf.neg(tf.mul(a, tf.div(sumG, count))), tf.mul(b, meanS))
+        const dx = batchNormInputGrad(g, xs, yS, a, b, c)
         return [dx, dGamma, sumG]
       },
     }

@@ -29,7 +29,8 @@ import { Data } from "effect"
 import type { OnednnAddon } from "./native/onednn.js"
 import { captureBaseKernels, CONV_KERNELS } from "./kernels/conv.js"
 import { FUSED_ADAMW } from "./adamw.js"
-import { fusedAdamwKernel, type NativeKernel, ONEDNN_KERNEL_NAMES, onednnKernels } from "./kernels/onednn.js"
+import { BATCH_NORM_BACKWARD, CHANNEL_AFFINE } from "./kernels/batch-norm.js"
+import { batchNormApplyKernels, fusedAdamwKernel, type NativeKernel, ONEDNN_KERNEL_NAMES, onednnKernels } from "./kernels/onednn.js"
 import { POOL_KERNELS, WRAPPED_KERNELS } from "./kernels/pool.js"
 import { registerHostKernels } from "./ops.js"
 
@@ -80,6 +81,9 @@ export function registerWasmTrainingKernels(): void {
   registered = true
 }
 
+/** Registered on the wasm backend only while the native kernels are in use (no wasm counterpart). */
+const NATIVE_ONLY_KERNEL_NAMES = [FUSED_ADAMW, CHANNEL_AFFINE, BATCH_NORM_BACKWARD] as const
+
 /** The native kernels in use on this thread, or undefined (the wasm kernels). */
 let nativeKernels: ReadonlyMap<string, NativeKernel> | undefined
 let nativeAddon: OnednnAddon | undefined
@@ -94,9 +98,16 @@ export function useOnednnKernels(addon: OnednnAddon | undefined, threads = 1): v
   if (addon !== nativeAddon) {
     nativeAddon = addon
     nativeKernels = addon === undefined ? undefined : onednnKernels(addon)
-    // AdamW takes its fused kernel when the backend has one, else its element-wise ops.
-    if (tf.getKernel(FUSED_ADAMW, WASM_BACKEND) !== undefined) tf.unregisterKernel(FUSED_ADAMW, WASM_BACKEND)
-    if (addon !== undefined) tf.registerKernel({ kernelName: FUSED_ADAMW, backendName: WASM_BACKEND, kernelFunc: fusedAdamwKernel(addon) })
+    // Kernels only the addon has (AdamW's fused step, the batch-norm apply steps): their callers
+    // take them when the backend has them, else compose element-wise ops.
+    for (const name of NATIVE_ONLY_KERNEL_NAMES) {
+      if (tf.getKernel(name, WASM_BACKEND) !== undefined) tf.unregisterKernel(name, WASM_BACKEND)
+    }
+    if (addon !== undefined) {
+      for (const { name, func } of [{ name: FUSED_ADAMW, func: fusedAdamwKernel(addon) }, ...batchNormApplyKernels(addon)]) {
+        tf.registerKernel({ kernelName: name, backendName: WASM_BACKEND, kernelFunc: func })
+      }
+    }
   }
 }
 

@@ -16,9 +16,10 @@ import "@tensorflow/tfjs-backend-wasm"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { AdamW, FUSED_ADAMW } from "../../src/ml/adamw.js"
 import { resolveBackendPromise } from "../../src/ml/backend.js"
-import { BATCH_NORM_GRAD_SUMS, CHANNEL_MOMENTS } from "../../src/ml/kernels/batch-norm.js"
+import { BATCH_NORM_BACKWARD, BATCH_NORM_GRAD_SUMS, CHANNEL_AFFINE, CHANNEL_MOMENTS } from "../../src/ml/kernels/batch-norm.js"
 import { klDivLossWithLogits } from "../../src/ml/loss.js"
 import { loadOnednn } from "../../src/ml/native/onednn.js"
+import { batchNorm, type BatchNormState } from "../../src/ml/ops.js"
 import { buildResNet } from "../../src/ml/resnet.js"
 import { CONV_CASES, normal, type Op, runConv } from "./conv-cases.js"
 import { expectRelClose } from "./ops-testing.js"
@@ -111,6 +112,51 @@ describe.runIf(onednn.available)("oneDNN kernels", () => {
     expect(Array.from(actual[1]!)).toEqual(Array.from(expected[1]!))
   })
 
+  it("batch norm's apply steps (train forward and gradients, with and without ReLU; eval forward and gradient) give the composite ops' bits at 1 and 2 threads", async () => {
+    // [2, 17, 23, 24] is above the addon's parallel threshold, [3, 5, 4, 7] below it.
+    const shapes: ReadonlyArray<[number, number, number, number]> = [
+      [2, 17, 23, 24],
+      [3, 5, 4, 7],
+    ]
+    const run = (): Array<Float32Array> =>
+      shapes.flatMap((shape, i) =>
+        [true, false].flatMap((relu) =>
+          [true, false].flatMap((training) =>
+            tf.tidy(() => {
+              const C = shape[3]
+              const state: BatchNormState = {
+                weight: tf.tensor1d(normal(80 + i, C)),
+                bias: tf.tensor1d(normal(81 + i, C)),
+                runningMean: tf.variable(tf.tensor1d(normal(82 + i, C))),
+                runningVar: tf.variable(tf.tensor1d(normal(83 + i, C).map((v) => 0.5 + v * v))),
+                numBatchesTracked: tf.variable(tf.scalar(0, "int32")),
+              }
+              const x = tf.tensor4d(normal(84 + i, shape.reduce((a, b) => a * b, 1)).map((v) => 3 * v + 1), shape)
+              const dy = tf.randomNormal(shape, 0, 1, "float32", 85 + i)
+              const f = (xi: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Scalar =>
+                tf.sum(tf.mul(batchNorm(xi, { ...state, weight: w as tf.Tensor1D, bias: b as tf.Tensor1D }, training, { relu }), dy))
+              const y = batchNorm(x, state, training, { relu })
+              const grads = tf.grads(f)([x, state.weight, state.bias])
+              const out = [y, ...grads, state.runningMean, state.runningVar].map((t) => t.dataSync() as Float32Array)
+              for (const v of [state.runningMean, state.runningVar, state.numBatchesTracked]) v.dispose()
+              return out
+            }),
+          ),
+        ),
+      )
+    await useWasm()
+    expect(tf.getKernel(CHANNEL_AFFINE, "wasm")).toBeUndefined()
+    expect(tf.getKernel(BATCH_NORM_BACKWARD, "wasm")).toBeUndefined()
+    const expected = run()
+    for (const threads of [1, 2]) {
+      await useOnednn(threads)
+      expect(tf.getKernel(CHANNEL_AFFINE, "wasm")).toBeDefined()
+      expect(tf.getKernel(BATCH_NORM_BACKWARD, "wasm")).toBeDefined()
+      const actual = run()
+      expected.forEach((e, i) => expect(Array.from(actual[i]!), `${threads} threads, output ${i}`).toEqual(Array.from(e)))
+    }
+  })
+
   it("max-pool's gradient gives the same bits as the JS host kernel (ties and padding included)", async () => {
     const run = (): Array<Float32Array> =>
       [
@@ -124,6 +170,27 @@ describe.runIf(onednn.available)("oneDNN kernels", () => {
           const x = tf.tensor4d(values, c.x)
           const dy = tf.randomNormal(tf.maxPool(x, c.k, c.s, c.pad).shape, 0, 1, "float32", 50 + i)
           return tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(xi as tf.Tensor4D, c.k, c.s, c.pad), dy)))(x).dataSync() as Float32Array
+        }),
+      )
+    await useWasm()
+    const expected = run()
+    await useOnednn()
+    const actual = run()
+    expected.forEach((e, i) => expect(Array.from(actual[i]!), `case ${i}`).toEqual(Array.from(e)))
+  })
+
+  it("average pooling's gradient gives the wasm kernel's bits (tiling windows natively, overlapping ones fall back)", async () => {
+    const run = (): Array<Float32Array> =>
+      [
+        { x: [2, 8, 6, 5] as [number, number, number, number], k: 2, s: 2, pad: "valid" as const },
+        { x: [2, 9, 7, 5] as [number, number, number, number], k: 2, s: 2, pad: "same" as const },
+        { x: [1, 9, 10, 3] as [number, number, number, number], k: 3, s: 3, pad: "valid" as const },
+        { x: [1, 9, 9, 3] as [number, number, number, number], k: 3, s: 2, pad: "same" as const },
+      ].map((c, i) =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(normal(140 + i, c.x.reduce((a, b) => a * b, 1)), c.x)
+          const dy = tf.randomNormal(tf.avgPool(x, c.k, c.s, c.pad).shape, 0, 1, "float32", 150 + i)
+          return tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(xi as tf.Tensor4D, c.k, c.s, c.pad), dy)))(x).dataSync() as Float32Array
         }),
       )
     await useWasm()

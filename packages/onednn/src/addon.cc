@@ -352,55 +352,235 @@ Napi::Value WeightsCacheBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(threadWeights().bytes));
 }
 
-// channelMoments(x, C, out[2C]): mean and biased variance per channel of channels-last x, float64
-// sums in the order of kernels/batch-norm.ts (so the same bits).
-Napi::Value ChannelMoments(const Napi::CallbackInfo& info) {
-  auto xa = info[0].As<Napi::Float32Array>();
-  const size_t C = info[1].As<Napi::Number>().Uint32Value();
-  const float* x = xa.Data();
-  const size_t len = xa.ElementLength();
-  float* out = floats(info[2], 2 * C, "moments", nullptr);
-  std::vector<double> sum(C, 0.0), sq(C, 0.0);
-  for (size_t o = 0; o < len; o += C) {
-    for (size_t c = 0; c < C; c++) {
-      const double v = x[o + c];
+// The per-channel loops below split their work across the calling thread's OpenMP team (see
+// setThreads) in ways that never change a result: element-wise kernels by rows, reductions by
+// channel ranges with each thread's own accumulators (each channel's sum still runs over the rows
+// in order). Below this many values one thread does it all (a team's start costs more).
+constexpr size_t PARALLEL_MIN_VALUES = size_t(1) << 14;
+
+// Loops compiled twice where the toolchain can dispatch at load time: for AVX2 and for the
+// baseline. Lanes are channels, so vectorising never reorders a sum (and -ffp-contract=off keeps
+// every multiply and add rounded on its own): both clones give the same bits.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define CAIRN_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CAIRN_SIMD_CLONES
+#endif
+
+size_t channelsOf(const Napi::Value& v, size_t len, const char* kernel) {
+  const size_t C = v.As<Napi::Number>().Uint32Value();
+  if (C == 0 || len % C != 0) {
+    std::ostringstream s;
+    s << kernel << ": " << len << " values are not rows of " << C << " channels";
+    throw Napi::RangeError::New(v.Env(), s.str());
+  }
+  return C;
+}
+
+// The channel range [begin, end) of this thread of the team.
+struct ChannelRange {
+  size_t begin, end;
+};
+ChannelRange channelRange(size_t C) {
+  const size_t t = size_t(omp_get_thread_num()), n = size_t(omp_get_num_threads());
+  return {C * t / n, C * (t + 1) / n};
+}
+
+// gz = g * step(y), as TF.js computes it (step: NaN stays NaN, else 1 where y > 0, else 0);
+// branch-free so that it vectorises (a branch on the sign of activations mispredicts half the time).
+inline float reluMasked(float g, float y) {
+  const float step = y > 0.0f ? 1.0f : 0.0f;
+  return g * (y != y ? y : step);
+}
+
+CAIRN_SIMD_CLONES
+void momentsOfChannels(const float* __restrict x, size_t rows, size_t C, size_t c0, size_t width, double* __restrict sum, double* __restrict sq) {
+  for (size_t r = 0; r < rows; r++) {
+    const float* __restrict xr = x + r * C + c0;
+    for (size_t c = 0; c < width; c++) {
+      const double v = xr[c];
       sum[c] = sum[c] + v;
       sq[c] = sq[c] + v * v;
     }
   }
-  const double n = double(len / C);
-  for (size_t c = 0; c < C; c++) {
-    const double mean = sum[c] / n;
-    out[c] = float(mean);
-    const double var = sq[c] / n - mean * mean;
-    out[C + c] = float(var > 0 ? var : 0.0);
+}
+
+template <bool Masked>
+CAIRN_SIMD_CLONES void gradSumsOfChannels(const float* __restrict g, const float* __restrict x, const float* __restrict y, const double* __restrict mean,
+                                          size_t rows, size_t C, size_t c0, size_t width, double* __restrict sg, double* __restrict sgx) {
+  for (size_t r = 0; r < rows; r++) {
+    const size_t o = r * C + c0;
+    for (size_t c = 0; c < width; c++) {
+      const double gi = Masked ? reluMasked(g[o + c], y[o + c]) : g[o + c];
+      sg[c] = sg[c] + gi;
+      sgx[c] = sgx[c] + gi * (double(x[o + c]) - mean[c]);
+    }
+  }
+}
+
+// channelMoments(x, C, out[2C]): mean and biased variance per channel of channels-last x, float64
+// sums in the order of kernels/batch-norm.ts (so the same bits).
+Napi::Value ChannelMoments(const Napi::CallbackInfo& info) {
+  auto xa = info[0].As<Napi::Float32Array>();
+  const float* x = xa.Data();
+  const size_t len = xa.ElementLength();
+  const size_t C = channelsOf(info[1], len, "channelMoments");
+  float* out = floats(info[2], 2 * C, "moments", nullptr);
+  const size_t rows = len / C;
+  const double n = double(rows);
+#pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
+  {
+    const ChannelRange r = channelRange(C);
+    const size_t width = r.end - r.begin;
+    std::vector<double> sum(width, 0.0), sq(width, 0.0);
+    momentsOfChannels(x, rows, C, r.begin, width, sum.data(), sq.data());
+    for (size_t c = 0; c < width; c++) {
+      const double mean = sum[c] / n;
+      out[r.begin + c] = float(mean);
+      const double var = sq[c] / n - mean * mean;
+      out[C + r.begin + c] = float(var > 0 ? var : 0.0);
+    }
   }
   return info.Env().Undefined();
 }
 
-// batchNormGradSums(g, x, mean[C], C, out[2C]): sum(g) and sum(g * (x - mean)) per channel.
+// batchNormGradSums(g, x, mean[C], y | null, C, out[2C]): sum(gz) and sum(gz * (x - mean)) per
+// channel, gz = g, or g * step(y) through a fused ReLU whose output was y.
 Napi::Value BatchNormGradSums(const Napi::CallbackInfo& info) {
   auto ga = info[0].As<Napi::Float32Array>();
   const float* gv = ga.Data();
   const size_t len = ga.ElementLength();
-  const size_t C = info[3].As<Napi::Number>().Uint32Value();
+  const size_t C = channelsOf(info[4], len, "batchNormGradSums");
   const float* x = floats(info[1], len, "x", nullptr);
-  const float* mean = info[2].As<Napi::Float32Array>().Data();
-  float* out = floats(info[4], 2 * C, "sums", nullptr);
-  std::vector<double> m(mean, mean + C), sg(C, 0.0), sgx(C, 0.0);
-  for (size_t o = 0; o < len; o += C) {
-    for (size_t c = 0; c < C; c++) {
-      const double gi = gv[o + c];
-      sg[c] = sg[c] + gi;
-      // (x - mean) in float64 as JS computes it: float32 x widened, float32 mean widened.
-      sgx[c] = sgx[c] + gi * (double(x[o + c]) - double(float(m[c])));
+  const float* meanF = floats(info[2], C, "mean", nullptr);
+  const float* y = info[3].IsNull() ? nullptr : floats(info[3], len, "y", nullptr);
+  float* out = floats(info[5], 2 * C, "sums", nullptr);
+  // (x - mean) in float64 as JS computes it: float32 x widened, float32 mean widened.
+  const std::vector<double> mean(meanF, meanF + C);
+  const size_t rows = len / C;
+#pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
+  {
+    const ChannelRange r = channelRange(C);
+    const size_t width = r.end - r.begin;
+    std::vector<double> sg(width, 0.0), sgx(width, 0.0);
+    if (y == nullptr) {
+      gradSumsOfChannels<false>(gv, x, y, mean.data() + r.begin, rows, C, r.begin, width, sg.data(), sgx.data());
+    } else {
+      gradSumsOfChannels<true>(gv, x, y, mean.data() + r.begin, rows, C, r.begin, width, sg.data(), sgx.data());
+    }
+    for (size_t c = 0; c < width; c++) {
+      out[r.begin + c] = float(sg[c]);
+      out[C + r.begin + c] = float(sgx[c]);
     }
   }
-  for (size_t c = 0; c < C; c++) {
-    out[c] = float(sg[c]);
-    out[C + c] = float(sgx[c]);
+  return info.Env().Undefined();
+}
+
+template <bool Relu>
+CAIRN_SIMD_CLONES void affineRows(const float* __restrict x, const float* __restrict scale, const float* __restrict shift, size_t C, size_t row0, size_t row1,
+                                  float* __restrict out) {
+  for (size_t row = row0; row < row1; row++) {
+    const float* __restrict xr = x + row * C;
+    float* __restrict o = out + row * C;
+    for (size_t c = 0; c < C; c++) {
+      const float scaled = xr[c] * scale[c];
+      const float z = scaled + shift[c];
+      o[c] = Relu ? (z < 0.0f ? 0.0f : z) : z;
+    }
+  }
+}
+
+template <bool Masked>
+CAIRN_SIMD_CLONES void backwardRows(const float* __restrict g, const float* __restrict x, const float* __restrict y, const float* __restrict a,
+                                    const float* __restrict b, const float* __restrict k, size_t C, size_t row0, size_t row1, float* __restrict dx) {
+  for (size_t row = row0; row < row1; row++) {
+    const size_t o = row * C;
+    for (size_t c = 0; c < C; c++) {
+      const float gz = Masked ? reluMasked(g[o + c], y[o + c]) : g[o + c];
+      const float ga = gz * a[c];
+      const float xb = x[o + c] * b[c];
+      const float sum = ga + xb;
+      dx[o + c] = sum + k[c];
+    }
+  }
+}
+
+// This thread's rows [begin, end) of `rows`, in contiguous blocks.
+struct RowRange {
+  size_t begin, end;
+};
+RowRange rowRange(size_t rows) {
+  const size_t t = size_t(omp_get_thread_num()), n = size_t(omp_get_num_threads());
+  return {rows * t / n, rows * (t + 1) / n};
+}
+
+// channelAffine(x, scale[C], shift[C], C, relu, out): out = x * scale + shift per channel, then
+// ReLU when asked: batch normalisation's apply step, float32 ops in the order of ops.ts
+// (multiply, add, relu), so the same bits as TF.js' element-wise kernels.
+Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
+  auto xa = info[0].As<Napi::Float32Array>();
+  const float* x = xa.Data();
+  const size_t len = xa.ElementLength();
+  const size_t C = channelsOf(info[3], len, "channelAffine");
+  const float* scale = floats(info[1], C, "scale", nullptr);
+  const float* shift = floats(info[2], C, "shift", nullptr);
+  const bool relu = info[4].ToBoolean();
+  float* out = floats(info[5], len, "out", nullptr);
+  const size_t rows = len / C;
+#pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
+  {
+    const RowRange r = rowRange(rows);
+    if (relu) {
+      affineRows<true>(x, scale, shift, C, r.begin, r.end, out);
+    } else {
+      affineRows<false>(x, scale, shift, C, r.begin, r.end, out);
+    }
   }
   return info.Env().Undefined();
+}
+
+// batchNormBackward(g, x, y | null, a[C], b[C], c[C], C, dx): dx = (gz * a + x * b) + c per channel
+// (gz as in batchNormGradSums), the float32 ops of ops.ts' batch-norm gradient in its order.
+Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
+  auto ga = info[0].As<Napi::Float32Array>();
+  const float* gv = ga.Data();
+  const size_t len = ga.ElementLength();
+  const size_t C = channelsOf(info[6], len, "batchNormBackward");
+  const float* x = floats(info[1], len, "x", nullptr);
+  const float* y = info[2].IsNull() ? nullptr : floats(info[2], len, "y", nullptr);
+  const float* a = floats(info[3], C, "a", nullptr);
+  const float* b = floats(info[4], C, "b", nullptr);
+  const float* k = floats(info[5], C, "c", nullptr);
+  float* dx = floats(info[7], len, "dx", nullptr);
+  const size_t rows = len / C;
+#pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
+  {
+    const RowRange r = rowRange(rows);
+    if (y == nullptr) {
+      backwardRows<false>(gv, x, y, a, b, k, C, r.begin, r.end, dx);
+    } else {
+      backwardRows<true>(gv, x, y, a, b, k, C, r.begin, r.end, dx);
+    }
+  }
+  return info.Env().Undefined();
+}
+
+CAIRN_SIMD_CLONES
+void adamwStep(const float* __restrict p, const float* __restrict g, const float* __restrict m, const float* __restrict v, float* __restrict outP,
+               float* __restrict outM, float* __restrict outV, size_t n, const float* s) {
+  const float decay = s[0], w = s[1], oneMinusW = s[3], beta2 = s[4], oneMinusBeta2 = s[5], bc2 = s[6], eps = s[7], negStep = s[8];
+  const bool small = s[2] != 0.0f;
+  for (size_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float decayed = p[i] * decay;
+    const float diff = gi - m[i];
+    const float m1 = small ? m[i] + w * diff : gi - diff * oneMinusW;
+    const float v1 = v[i] * beta2 + (oneMinusBeta2 * gi) * gi;
+    const float denom = std::sqrt(v1) / bc2 + eps;
+    outP[i] = decayed + (negStep * m1) / denom;
+    outM[i] = m1;
+    outV[i] = v1;
+  }
 }
 
 // adamw(p, g, m, v, outP, outM, outV, scalars): one torch AdamW step over float32 arrays, the op
@@ -418,19 +598,7 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   float* outM = floats(info[5], n, "expAvg out", nullptr);
   float* outV = floats(info[6], n, "expAvgSq out", nullptr);
   const float* s = floats(info[7], 9, "scalars", nullptr);
-  const float decay = s[0], w = s[1], oneMinusW = s[3], beta2 = s[4], oneMinusBeta2 = s[5], bc2 = s[6], eps = s[7], negStep = s[8];
-  const bool small = s[2] != 0.0f;
-  for (size_t i = 0; i < n; i++) {
-    const float gi = g[i];
-    const float decayed = p[i] * decay;
-    const float diff = gi - m[i];
-    const float m1 = small ? m[i] + w * diff : gi - diff * oneMinusW;
-    const float v1 = v[i] * beta2 + (oneMinusBeta2 * gi) * gi;
-    const float denom = std::sqrt(v1) / bc2 + eps;
-    outP[i] = decayed + (negStep * m1) / denom;
-    outM[i] = m1;
-    outV[i] = v1;
-  }
+  adamwStep(p, g, m, v, outP, outM, outV, n, s);
   return info.Env().Undefined();
 }
 
@@ -478,6 +646,37 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// avgPoolGrad(dy, geometry[12], dx): TF.js' AvgPoolGrad where windows tile the input without
+// overlap (stride = window; the caller checks): each pixel gets its window's dy / (kh * kw), or 0
+// outside every window; one term per pixel, so the same bits as any summation order.
+// geometry = [B, H, W, C, Ho, Wo, sh, sw, kh, kw, pt, pl] as maxPoolGrad's.
+Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
+  auto ga = info[1].As<Napi::Int32Array>();
+  if (ga.ElementLength() != 12) throw Napi::TypeError::New(info.Env(), "avgPoolGrad: geometry of 12 fields expected");
+  const int32_t* q = ga.Data();
+  const int B = q[0], H = q[1], W = q[2], C = q[3], Ho = q[4], Wo = q[5], sh = q[6], sw = q[7], kh = q[8], kw = q[9], pt = q[10], pl = q[11];
+  if (sh != kh || sw != kw) throw Napi::RangeError::New(info.Env(), "avgPoolGrad: only windows that do not overlap (stride = window)");
+  const float* gv = floats(info[0], count({B, Ho, Wo, C}), "dy", nullptr);
+  float* dv = floats(info[2], count({B, H, W, C}), "dx", nullptr);
+  const float multiplier = float(1.0 / double(kh * kw));
+  for (int b = 0; b < B; b++) {
+    for (int h = 0; h < H; h++) {
+      const int oh = (h + pt) / kh;
+      for (int w = 0; w < W; w++) {
+        const int ow = (w + pl) / kw;
+        float* d = dv + ((size_t(b) * H + h) * W + w) * C;
+        if (oh >= Ho || ow >= Wo) {
+          std::fill(d, d + C, 0.0f);
+          continue;
+        }
+        const float* g = gv + ((size_t(b) * Ho + oh) * Wo + ow) * C;
+        for (int c = 0; c < C; c++) d[c] = g[c] * multiplier;
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -518,8 +717,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("weightsCacheBytes", Napi::Function::New(env, WeightsCacheBytes));
   exports.Set("channelMoments", Napi::Function::New(env, ChannelMoments));
   exports.Set("batchNormGradSums", Napi::Function::New(env, BatchNormGradSums));
+  exports.Set("channelAffine", Napi::Function::New(env, ChannelAffine));
+  exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackward));
   exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
+  exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;

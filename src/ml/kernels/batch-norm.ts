@@ -5,14 +5,25 @@
  * statistics as accurate as PyTorch's.
  *
  * - `CairnChannelMoments` {x: [..., C]} -> [2, C]: batch mean and biased variance per channel.
- * - `CairnBatchNormGradSums` {g, x, mean: [C]} -> [2, C]: sum(g) and sum(g * (x - mean)) per channel.
+ * - `CairnBatchNormGradSums` {g, x, mean: [C], y?} -> [2, C]: sum(gz) and sum(gz * (x - mean)) per
+ *   channel, where gz = g, or g * step(y) when the batch norm's output y went through a fused ReLU.
+ *
+ * Two more kernel names are provided by the native kernels only (kernels/onednn.ts): `ops.ts` uses
+ * them where registered and composite TF.js ops elsewhere.
+ * - `CairnChannelAffine` {x, scale: [C], shift: [C]}, {relu} -> x * scale + shift (then ReLU).
+ * - `CairnBatchNormBackward` {g, x, y?, a, b, c: [C]} -> (gz * a + x * b) + c (gz as above).
  */
-import type * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs"
 import { KernelError } from "./errors.js"
 import { withScope } from "./heap.js"
 
 export const CHANNEL_MOMENTS = "CairnChannelMoments"
 export const BATCH_NORM_GRAD_SUMS = "CairnBatchNormGradSums"
+export const CHANNEL_AFFINE = "CairnChannelAffine"
+export const BATCH_NORM_BACKWARD = "CairnBatchNormBackward"
+
+/** TF.js' `step`: NaN stays NaN, 1 where positive, else 0 (the ReLU gradient's mask). */
+export const reluStep = (y: number): number => (Number.isNaN(y) ? y : y > 0 ? 1 : 0)
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }
 
@@ -54,18 +65,20 @@ function gradSums({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const g = inputs["g"]!
   const x = inputs["x"]!
   const mean = inputs["mean"]!
+  const y = inputs["y"]
   const C = channels(BATCH_NORM_GRAD_SUMS, x)
   return withScope(backend, (scope) => {
     const out = scope.alloc([2, C])
     const gv = scope.view(g)
     const xv = scope.view(x)
+    const yv = y === undefined ? undefined : scope.view(y)
     const m = scope.view(mean).slice(0, C)
     const ov = scope.view(out)
     const sg = new Float64Array(C)
     const sgx = new Float64Array(C)
     for (let o = 0; o < xv.length; o += C) {
       for (let c = 0; c < C; c++) {
-        const gi = gv[o + c]!
+        const gi = yv === undefined ? gv[o + c]! : gv[o + c]! * reluStep(yv[o + c]!)
         sg[c] = sg[c]! + gi
         sgx[c] = sgx[c]! + gi * (xv[o + c]! - m[c]!)
       }
@@ -82,3 +95,24 @@ export const BATCH_NORM_KERNELS: ReadonlyArray<{ readonly name: string; readonly
   { name: CHANNEL_MOMENTS, func: channelMoments as tf.KernelFunc },
   { name: BATCH_NORM_GRAD_SUMS, func: gradSums as tf.KernelFunc },
 ]
+
+/**
+ * The gradient of `CHANNEL_AFFINE` (eval-mode batch norm taped, e.g. fine-tuning with frozen
+ * statistics): dx = gz * scale, dscale = sum(gz * x), dshift = sum(gz), gz through the ReLU.
+ */
+export const CHANNEL_AFFINE_GRAD: tf.GradConfig = {
+  kernelName: CHANNEL_AFFINE,
+  inputsToSave: ["x", "scale"],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, scale, y] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor]
+    const g = dy as tf.Tensor
+    const gz = attrs["relu"] === true ? tf.mul(g, tf.step(y)) : g
+    const axes = x.shape.slice(0, -1).map((_, i) => i)
+    return {
+      x: () => tf.mul(gz, scale),
+      scale: () => tf.sum(tf.mul(gz, x), axes),
+      shift: () => tf.sum(gz, axes),
+    }
+  },
+}

@@ -1,7 +1,7 @@
 /**
  * Native kernels for the wasm backend over the oneDNN addon (../native/onednn.ts): convolutions
  * forward (plain, and fused with bias and ReLU), input gradient and filter gradient, the batch-norm
- * reductions, max-pool's gradient and AdamW's update. They work in place on the wasm heap: outputs are allocated first, then the
+ * reductions and apply steps (forward and backward, multithreaded), the pooling gradients and AdamW's update. They work in place on the wasm heap: outputs are allocated first, then the
  * heap views of every operand are taken (an allocation may grow the heap and detach older views)
  * and handed to the addon, which reads and writes them directly.
  *
@@ -15,10 +15,10 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import type { OnednnAddon } from "../native/onednn.js"
-import { BATCH_NORM_GRAD_SUMS, CHANNEL_MOMENTS } from "./batch-norm.js"
+import { BATCH_NORM_BACKWARD, BATCH_NORM_GRAD_SUMS, CHANNEL_AFFINE, CHANNEL_MOMENTS } from "./batch-norm.js"
 import { KernelError } from "./errors.js"
 import { withScope } from "./heap.js"
-import { maxPoolGradInfo } from "./pool.js"
+import { poolGradInfo } from "./pool.js"
 
 type Info = tf.TensorInfo
 type Attrs = tf.NamedAttrMap
@@ -172,19 +172,35 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
     const g = inputs["g"]!
     const x = inputs["x"]!
     const mean = inputs["mean"]!
+    const y = inputs["y"]
     const C = channelsOf(BATCH_NORM_GRAD_SUMS, x)
-    return produce(backend, [2, C], (view, out) => addon.batchNormGradSums(view(g), view(x), view(mean), C, view(out)))
+    return produce(backend, [2, C], (view, out) =>
+      addon.batchNormGradSums(view(g), view(x), view(mean), y === undefined ? null : view(y), C, view(out)),
+    )
   }
+
+  const poolGeometry = (c: tf.backend_util.Conv2DInfo): Int32Array =>
+    Int32Array.from([
+      c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth,
+      c.strideHeight, c.strideWidth, c.filterHeight, c.filterWidth, c.padInfo.top, c.padInfo.left,
+    ])
 
   const maxPoolGrad: NativeKernel = ({ inputs, backend, attrs = {} }) => {
     const dy = inputs["dy"]!
     const x = inputs["input"]!
-    const c = maxPoolGradInfo(x, attrs)
-    const geometry = Int32Array.from([
-      c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth,
-      c.strideHeight, c.strideWidth, c.filterHeight, c.filterWidth, c.padInfo.top, c.padInfo.left,
-    ])
+    const geometry = poolGeometry(poolGradInfo(x, attrs))
     return produce(backend, [...x.shape], (view, dx) => addon.maxPoolGrad(view(dy), view(x), geometry, view(dx)))
+  }
+
+  // Windows that tile the input (ResNet-D's 2x2/2 shortcut pool) natively; overlapping ones on wasm.
+  const avgPoolGrad: NativeKernel = (args, fallback) => {
+    const { inputs, backend, attrs = {} } = args
+    const dy = inputs["dy"]!
+    const x = inputs["input"]!
+    const c = poolGradInfo(x, attrs)
+    if (c.strideHeight !== c.filterHeight || c.strideWidth !== c.filterWidth) return fallback(args) as Info
+    const geometry = poolGeometry(c)
+    return produce(backend, [...x.shape], (view, dx) => addon.avgPoolGrad(view(dy), geometry, view(dx)))
   }
 
   const kernels: Record<OnednnKernelName, NativeKernel> = {
@@ -195,8 +211,51 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
     [CHANNEL_MOMENTS]: channelMoments,
     [BATCH_NORM_GRAD_SUMS]: gradSums,
     MaxPoolGrad: maxPoolGrad,
+    AvgPoolGrad: avgPoolGrad,
   }
   return new Map(Object.entries(kernels))
+}
+
+/**
+ * The batch-norm apply kernels that only the addon provides (`CHANNEL_AFFINE`, `BATCH_NORM_BACKWARD`,
+ * see batch-norm.ts): registered for the wasm backend while the native kernels are in use; ops.ts
+ * composes TF.js ops for the same values elsewhere.
+ */
+export function batchNormApplyKernels(addon: OnednnAddon): ReadonlyArray<{ readonly name: string; readonly func: tf.KernelFunc }> {
+  const channelsOf = (kernel: string, info: Info): number => {
+    const c = info.shape[info.shape.length - 1]
+    if (c === undefined || c === 0) {
+      throw new KernelError({ kernel, input: "x", detail: `channels-last tensor expected, got shape [${info.shape.join(", ")}]` })
+    }
+    return c
+  }
+  const affine = ({ inputs, backend, attrs = {} }: KernelArgs): Info => {
+    const x = inputs["x"]!
+    const C = channelsOf(CHANNEL_AFFINE, x)
+    return withScope(backend, (scope) => {
+      const out = scope.alloc([...x.shape])
+      if (isEmpty(x.shape)) return scope.keep(out)
+      const relu = attrs["relu"] === true
+      addon.channelAffine(scope.view(x), scope.view(inputs["scale"]!), scope.view(inputs["shift"]!), C, relu, scope.view(out))
+      return scope.keep(out)
+    })
+  }
+  const backward = ({ inputs, backend }: KernelArgs): Info => {
+    const x = inputs["x"]!
+    const y = inputs["y"]
+    const C = channelsOf(BATCH_NORM_BACKWARD, x)
+    return withScope(backend, (scope) => {
+      const dx = scope.alloc([...x.shape])
+      if (isEmpty(x.shape)) return scope.keep(dx)
+      const v = (name: string): Float32Array => scope.view(inputs[name]!)
+      addon.batchNormBackward(v("g"), v("x"), y === undefined ? null : scope.view(y), v("a"), v("b"), v("c"), C, scope.view(dx))
+      return scope.keep(dx)
+    })
+  }
+  return [
+    { name: CHANNEL_AFFINE, func: affine as tf.KernelFunc },
+    { name: BATCH_NORM_BACKWARD, func: backward as tf.KernelFunc },
+  ]
 }
 
 /** `FUSED_ADAMW` (adamw.ts) on the addon: registered for the wasm backend while the native kernels are in use. */
@@ -225,6 +284,7 @@ export const ONEDNN_KERNEL_NAMES = [
   CHANNEL_MOMENTS,
   BATCH_NORM_GRAD_SUMS,
   "MaxPoolGrad",
+  "AvgPoolGrad",
 ] as const
 
 type OnednnKernelName = (typeof ONEDNN_KERNEL_NAMES)[number]

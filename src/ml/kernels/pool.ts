@@ -11,7 +11,7 @@ import { withScope } from "./heap.js"
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }
 
 /** The pooling geometry of a `MaxPoolGrad` call (its forward's input `x` and attrs). */
-export const maxPoolGradInfo = (x: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo =>
+export const poolGradInfo = (x: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo =>
   tf.backend_util.computePool2DInfo(
     x.shape as [number, number, number, number],
     attrs["filterSize"] as [number, number] | number,
@@ -24,7 +24,7 @@ export const maxPoolGradInfo = (x: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.ba
 function maxPoolGrad({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo {
   const dy = inputs["dy"]!
   const x = inputs["input"]!
-  const info = maxPoolGradInfo(x, attrs)
+  const info = poolGradInfo(x, attrs)
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info
   const pt = info.padInfo.top

@@ -49,7 +49,21 @@ export interface OnednnAddon {
   releaseWeights(id: number): void
   weightsCacheBytes(): number
   channelMoments(x: Float32Array, channels: number, out: Float32Array): void
-  batchNormGradSums(g: Float32Array, x: Float32Array, mean: Float32Array, channels: number, out: Float32Array): void
+  /** y: the fused ReLU's output (the gradient passes where it is positive), or null without ReLU. */
+  batchNormGradSums(g: Float32Array, x: Float32Array, mean: Float32Array, y: Float32Array | null, channels: number, out: Float32Array): void
+  /** out = x * scale + shift per channel (then ReLU). */
+  channelAffine(x: Float32Array, scale: Float32Array, shift: Float32Array, channels: number, relu: boolean, out: Float32Array): void
+  /** dx = (gz * a + x * b) + c per channel, gz = g (y null) or g * step(y). */
+  batchNormBackward(
+    g: Float32Array,
+    x: Float32Array,
+    y: Float32Array | null,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    channels: number,
+    dx: Float32Array,
+  ): void
   /** One AdamW step (see adamw.ts' FUSED_ADAMW for the scalars). */
   adamw(
     param: Float32Array,
@@ -63,6 +77,8 @@ export interface OnednnAddon {
   ): void
   /** geometry = [B, H, W, C, Ho, Wo, sh, sw, kh, kw, pt, pl] */
   maxPoolGrad(dy: Float32Array, x: Float32Array, geometry: Int32Array, dx: Float32Array): void
+  /** geometry as maxPoolGrad's; windows must not overlap (stride = window). */
+  avgPoolGrad(dy: Float32Array, geometry: Int32Array, dx: Float32Array): void
   /** The calling thread's OpenMP team size for the primitives it creates from now on. */
   setThreads(threads: number): void
   info(): OnednnInfo
