@@ -2,7 +2,7 @@
  * Training / inference throughput of ResNet-D on the default TF.js backend, against PyTorch CPU.
  *
  *   npm run bench -- [--json OUT] [--variant resnet34d] [--sizes 128,256] [--batch 8]
- *                    [--warmup 2] [--steps 4] [--backends wasm,wasm+onednn] [--no-torch] [--profile]
+ *                    [--warmup 2] [--steps 4] [--backends wasm,wasm+onednn] [--no-torch] [--no-onnxruntime] [--profile]
  *
  * For each input size and each setting (`SETTINGS`: a backend, a number of concurrent worker
  * threads, each its own TF.js + wasm instance training its own model — forward, KL-div loss,
@@ -11,7 +11,9 @@
  * python3 can import torch (`CAIRN_PYTHON`, else `python3`, else /usr/bin/python3), the same train
  * step and inference on PyTorch CPU with 2 threads and with 1 thread — timm's model when timm is
  * importable, else test/golden/resnet_d.py (the same module tree; Debian's python3-torch has no
- * timm) — so that the ratios come from one run on one machine.
+ * timm) — so that the ratios come from one run on one machine. ONNX Runtime's inference of the
+ * same model (`resnetToOnnx`, 2 intra-op threads) is measured beside them (`onnxruntime`,
+ * `ratioToTorch.onnxruntimeInfer`; `--no-onnxruntime` leaves it out).
  *
  * Two kinds of numbers: wall-clock images/s (what a user sees, disturbed by anything else running on
  * the box) and images per CPU-second of the worker thread (TF.js: /proc/thread-self/stat) or of the
@@ -32,6 +34,7 @@ import { isMainThread, parentPort, type Worker, workerData } from "node:worker_t
 import * as tf from "@tensorflow/tfjs"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { startTsWorker } from "../src/core/worker.js"
+import { measureOnnxRuntime, type OnnxRuntimeInfer } from "./onnxruntime-infer.js"
 import { RandomState } from "../src/data/random-state.js"
 import { AdamW } from "../src/ml/adamw.js"
 import { type BackendName, resolveBackendPromise } from "../src/ml/backend.js"
@@ -81,6 +84,7 @@ interface Args {
   readonly steps: number
   readonly backends: ReadonlyArray<BackendName>
   readonly torch: boolean
+  readonly onnxruntime: boolean
   readonly profile: boolean
 }
 
@@ -98,6 +102,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     steps: Number(get("--steps") ?? 4),
     backends: (get("--backends") ?? get("--backend") ?? "wasm,wasm+onednn").split(",") as Array<BackendName>,
     torch: !argv.includes("--no-torch"),
+    onnxruntime: !argv.includes("--no-onnxruntime"),
     profile: argv.includes("--profile"),
   }
 }
@@ -512,6 +517,18 @@ async function main(): Promise<void> {
       }
       tfResults.push({ size, bySetting })
     }
+    // ONNX Runtime's inference (2 intra-op threads, as PyTorch's), in this thread after the workers are done.
+    const ort = new Map<number, OnnxRuntimeInfer | { skipped: string }>()
+    for (const size of args.sizes) {
+      if (!args.onnxruntime) {
+        ort.set(size, { skipped: "--no-onnxruntime" })
+        continue
+      }
+      const measured = await measureOnnxRuntime({
+        variant: args.variant, classes: NUM_CLASSES, inChans: IN_CHANS, size, batch: args.batch, steps: args.steps, warmup: args.warmup, threads: TORCH_THREADS,
+      }).catch((e: unknown) => ({ skipped: `onnxruntime failed: ${e instanceof Error ? e.message : String(e)}` }))
+      ort.set(size, measured)
+    }
     clearInterval(sampler)
     const torch = args.torch ? runTorch(args, TORCH_THREADS) : { skipped: "--no-torch" }
     const torch1 = args.torch ? runTorch(args, 1) : { skipped: "--no-torch" }
@@ -553,6 +570,7 @@ async function main(): Promise<void> {
                 trainImagesPerCpuSecond: round(t.trainImagesPerCpuSecond),
                 medianTrainStepMs: round(t.medianTrainStepMs, 0),
               },
+        onnxruntime: ort.get(size) ?? null,
         torchOneThread:
           t1 === undefined
             ? null
@@ -566,6 +584,11 @@ async function main(): Promise<void> {
                 infer: dual === undefined ? null : round(dual.infer.imagesPerSecond / t.inferImagesPerSecond, 3),
                 /** one core: wasm worker vs PyTorch 1 thread, images per CPU-second (robust to other load) */
                 trainPerCore: wasmCpu === undefined || t1 === undefined ? null : round(wasmCpu / t1.trainImagesPerCpuSecond, 3),
+                /** ONNX Runtime's inference (2 threads) vs PyTorch's (2 threads), wall clock */
+                onnxruntimeInfer: (() => {
+                  const o = ort.get(size)
+                  return o === undefined || "skipped" in o ? null : round(o.inferImagesPerSecond / t.inferImagesPerSecond, 3)
+                })(),
                 /** the fastest-training oneDNN setting, both cores */
                 native: bestNative === undefined ? null : { setting: bestNative[0], ...ratios[bestNative[0]] },
                 bySetting: ratios,

@@ -40,6 +40,8 @@ export default definePipeline({
     backend: "auto",
     // oneDNN threads per fold worker (folds train in parallel, --jobs at a time).
     threads: DEFAULT_NATIVE_THREADS,
+    // infer on ONNX Runtime (the fold models' model.onnx) where installed, else on TF.js.
+    infer_engine: "auto",
     checkpoints: "",
     // The seed trains from timm's ImageNet weights (timm.create_model(..., pretrained=True)).
     pretrained: "timm/resnet34d.ra2_in1k",

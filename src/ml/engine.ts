@@ -13,7 +13,7 @@ import type { ResolvedBackend } from "./backend.js"
 import type { WindowDataset, WindowSource } from "./dataset.js"
 import type { MlError } from "./errors.js"
 import type { EvaluateConfig, EvaluateResult, PredictConfig, PredictProgress, PredictResult } from "./predict.js"
-import type { FoldData, TrainConfig, TrainFoldResult, TrainProgress } from "./train.js"
+import type { FoldData, ModelConfig, TrainConfig, TrainFoldResult, TrainProgress } from "./train.js"
 
 /**
  * Who computes: the engine, the backend it runs on, and the versions of what it loads. A plain
@@ -46,6 +46,8 @@ export interface Trainer {
   readonly train: (config: TrainConfig, data: FoldData, hooks?: EngineHooks<TrainProgress>) => Effect.Effect<TrainFoldResult, MlError>
   /** Scores a given checkpoint on a labelled set exactly as training's validation would have. */
   readonly evaluate: (config: EvaluateConfig, checkpoint: string, data: WindowDataset) => Effect.Effect<EvaluateResult, MlError>
+  /** Writes a checkpoint as an ONNX file for `config.imgSize` square inputs (onnx/export-resnet.ts). */
+  readonly exportOnnx: (config: ModelConfig, checkpoint: string, file: string) => Effect.Effect<void, MlError>
 }
 
 export interface Predictor {
@@ -65,6 +67,13 @@ export class PredictorService extends Context.Tag("cairn/ml/Predictor")<Predicto
 
 /** A layer providing both services: one engine. */
 export type EngineLayer<E = never> = Layer.Layer<TrainerService | PredictorService, E>
+
+/** The identity of a predictor layer (e.g. ONNX Runtime's, which trains nothing), for a stage's `engine` hook. */
+export const predictorIdentity = <E>(layer: Layer.Layer<PredictorService, E>): Effect.Effect<EngineIdentity, E> =>
+  Effect.provide(
+    Effect.map(PredictorService, (predictor) => predictor.identity),
+    layer,
+  )
 
 /**
  * The identity of the engine a layer provides, for a stage's `engine` hook. Building the layer

@@ -5,7 +5,7 @@
  * from a worker's answers without loading it.
  */
 import { Data } from "effect"
-import { FileReadFailed, NpyInvalid } from "../data/errors.js"
+import { FileReadFailed, FileWriteFailed, NpyInvalid } from "../data/errors.js"
 import { BACKEND_ORDER, BACKEND_PACKAGES, type BackendName, type BackendRequest } from "./backend-probe.js"
 
 /** A TF.js backend that cannot be loaded or initialised. */
@@ -110,6 +110,28 @@ export class WorkerFailed extends Data.TaggedError("WorkerFailed")<{
   }
 }
 
+/** A model or option that cannot be written as ONNX (`detail` says what is wrong). */
+export class OnnxExportError extends Data.TaggedError("OnnxExportError")<{
+  readonly model: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `ONNX export of ${this.model}: ${this.detail}`
+  }
+}
+
+/** ONNX Runtime could not load a model or run it on the given input. */
+export class OnnxRuntimeError extends Data.TaggedError("OnnxRuntimeError")<{
+  readonly operation: "load" | "run"
+  /** the model file, or "<bytes>" for a model given in memory */
+  readonly model: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `ONNX Runtime ${this.operation} of ${this.model}: ${this.detail}`
+  }
+}
+
 /** Every tagged error of the engine (and the data-layer errors it passes on): what a worker marshals back. */
 export type MlError =
   | BackendUnavailable
@@ -121,6 +143,9 @@ export type MlError =
   | DatasetError
   | MetricInputError
   | TrainError
+  | OnnxExportError
+  | OnnxRuntimeError
+  | FileWriteFailed
   | WorkerFailed
 
 /** Rebuilds an engine error from its plain fields (`_tag` + fields), e.g. after a postMessage. */
@@ -162,6 +187,12 @@ export const reviveMlError = (value: unknown, task: string): MlError => {
       return new MetricInputError({ source: s("source"), row: n("row"), column: s("column"), detail: s("detail") })
     case "TrainError":
       return new TrainError({ fold: n("fold"), epoch: n("epoch"), step: n("step"), detail: s("detail") })
+    case "OnnxExportError":
+      return new OnnxExportError({ model: s("model"), detail: s("detail") })
+    case "OnnxRuntimeError":
+      return new OnnxRuntimeError({ operation: v["operation"] === "load" ? "load" : "run", model: s("model"), detail: s("detail") })
+    case "FileWriteFailed":
+      return new FileWriteFailed({ file: s("file"), reason: s("reason") })
     case "WorkerFailed":
       return new WorkerFailed({ task: s("task"), detail: s("detail") })
   }

@@ -104,6 +104,8 @@ const taskName = (task: TfjsTask): string => {
       return `evaluate ${task.checkpoint}`
     case "predict":
       return `predict ${task.checkpoints.length} model(s)`
+    case "export-onnx":
+      return `export ${task.checkpoint} as ONNX`
   }
 }
 
@@ -157,6 +159,10 @@ export const tfjsEngine = (options: TfjsEngineOptions): EngineLayer =>
         evaluate: (config, checkpoint, data) => {
           const task: TfjsTask = { kind: "evaluate", placement, config, checkpoint, data }
           return Effect.flatMap(send(task, {}), (answer) => (answer.kind === "evaluate" ? Effect.succeed(answer.result) : wrongAnswer(task, answer)))
+        },
+        exportOnnx: (config, checkpoint, file) => {
+          const task: TfjsTask = { kind: "export-onnx", placement, config, checkpoint, file }
+          return Effect.flatMap(send(task, {}), (answer) => (answer.kind === "export-onnx" ? Effect.void : wrongAnswer(task, answer)))
         },
       }
       const predictor: Predictor = {

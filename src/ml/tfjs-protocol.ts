@@ -5,7 +5,7 @@
 import type { BackendName, ResolvedBackend } from "./backend.js"
 import type { WindowDataset, WindowSource } from "./dataset.js"
 import type { EvaluateConfig, EvaluateResult, PredictConfig, PredictProgress, PredictResult } from "./predict.js"
-import type { FoldData, TrainConfig, TrainFoldResult, TrainProgress } from "./train.js"
+import type { FoldData, ModelConfig, TrainConfig, TrainFoldResult, TrainProgress } from "./train.js"
 
 /** Where a task runs: the backend (already resolved: never "auto") and its native kernels' threads. */
 export interface TfjsPlacement {
@@ -30,12 +30,20 @@ export type TfjsTask =
       readonly checkpoints: ReadonlyArray<string>
       readonly windows: ReadonlyArray<WindowSource>
     }
+  | {
+      readonly kind: "export-onnx"
+      readonly placement: TfjsPlacement
+      readonly config: ModelConfig
+      readonly checkpoint: string
+      readonly file: string
+    }
 
 /** A task's result, tagged with the task's kind. */
 export type TfjsAnswer =
   | { readonly kind: "train"; readonly result: TrainFoldResult }
   | { readonly kind: "evaluate"; readonly result: EvaluateResult }
   | { readonly kind: "predict"; readonly result: PredictResult }
+  | { readonly kind: "export-onnx" }
 
 /** A task's progress events. */
 export type TfjsProgress =

@@ -1,11 +1,12 @@
 /**
  * Entry module of the TF.js engine's worker threads (started by the pool of tfjs-engine.ts): each
- * task initialises the backend it names (once per backend and thread) and trains, evaluates or
- * predicts, reporting progress. Does nothing when imported on the main thread.
+ * task initialises the backend it names (once per backend and thread) and trains, evaluates,
+ * predicts or exports a checkpoint as ONNX, reporting progress. Does nothing when imported on the main thread.
  */
 import { Effect } from "effect"
 import { serveTasks } from "../core/worker.js"
 import { type ResolvedBackend, resolveBackend } from "./backend.js"
+import { exportCheckpointOnnx } from "./onnx/export-checkpoint.js"
 import { evaluateCheckpoint, predictCheckpoints } from "./predict.js"
 import type { TfjsAnswer, TfjsPlacement, TfjsProgress, TfjsTask } from "./tfjs-protocol.js"
 import { trainFold } from "./train.js"
@@ -39,6 +40,9 @@ const runTask = (task: TfjsTask, progress: (event: TfjsProgress) => void): Effec
         })
         return { kind: "predict", result }
       }
+      case "export-onnx":
+        yield* exportCheckpointOnnx(task.config, task.checkpoint, task.file)
+        return { kind: "export-onnx" }
     }
   })
 

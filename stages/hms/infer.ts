@@ -12,11 +12,22 @@ import {
   TEST_SPECTROGRAMS_DIR,
   VOTE_COLUMNS,
 } from "./constants.js"
-import { checkpointFileName } from "../../src/ml/checkpoint-name.js"
+import { checkpointFileName, ONNX_MODEL_FILE } from "../../src/ml/checkpoint-name.js"
 import { memoryWindow } from "../../src/ml/dataset.js"
-import { engineIdentity, PredictorService } from "../../src/ml/engine.js"
+import { PredictorService, predictorIdentity } from "../../src/ml/engine.js"
+import { ONNX_RUNTIME_ENGINE } from "../../src/ml/onnx/onnx-engine.js"
 import { testset } from "./testset.js"
-import { BackendParam, HMS_ENGINE_INPUTS, ThreadsParam, hmsEngine, IN_CHANS, ModelName, SEED_TRANSFORM } from "./model-params.js"
+import {
+  BackendParam,
+  HMS_ENGINE_INPUTS,
+  hmsPredictor,
+  IN_CHANS,
+  InferEngineParam,
+  ModelName,
+  resolveInferEngine,
+  SEED_TRANSFORM,
+  ThreadsParam,
+} from "./model-params.js"
 import { readSpectrogram } from "./spectrogram.js"
 import { SubmissionMismatch } from "./stage-errors.js"
 import { TEST_SCHEMA } from "./train-table.js"
@@ -29,15 +40,23 @@ const SAMPLE_SCHEMA = [{ name: "eeg_id", type: "integer" }, ...VOTE_COLUMNS.map(
 /**
  * The inference notebook: each test spectrogram (the whole file, as it converts it), every fold
  * model's softmax, averaged over the folds, written as submission.csv in sample_submission's
- * eeg_id order with the six vote columns.
+ * eeg_id order with the six vote columns. On ONNX Runtime (the fold models' `model.onnx`) or TF.js
+ * (their checkpoints): `infer_engine`.
  */
 export const infer = defineStage({
   name: "infer",
   description: "mean of the fold models' softmax over the test spectrograms",
-  params: Schema.Struct({ model: ModelName, img_size: Schema.Int.pipe(Schema.positive()), batch_size: Schema.Int.pipe(Schema.positive()), backend: BackendParam, threads: ThreadsParam }),
+  params: Schema.Struct({
+    model: ModelName,
+    img_size: Schema.Int.pipe(Schema.positive()),
+    batch_size: Schema.Int.pipe(Schema.positive()),
+    backend: BackendParam,
+    threads: ThreadsParam,
+    infer_engine: InferEngineParam,
+  }),
   inputs: { models: allOf(train), data: testset },
   // The engine and backend in use are part of the key (results differ in the last bits between them).
-  engine: (p) => engineIdentity(hmsEngine(p.backend, p.threads)),
+  engine: (p) => predictorIdentity(hmsPredictor(resolveInferEngine(p.infer_engine), p.backend, p.threads)),
   engineInputs: HMS_ENGINE_INPUTS,
   layer: DuckDbLive,
   run: (ctx) =>
@@ -53,7 +72,9 @@ export const infer = defineStage({
           memoryWindow(String(test.columns.spectrogram_id[i]), { data: s.data, height: SPECTROGRAM_ROWS, width: s.rows, order: "C" }),
         ),
       )
-      const checkpoints = ctx.inputs.models.map((m) => path.join(m.dir, checkpointFileName(m.value.fold)))
+      // ONNX Runtime runs the fold models' ONNX files, TF.js their checkpoints.
+      const onnx = predictor.identity.engine === ONNX_RUNTIME_ENGINE
+      const checkpoints = ctx.inputs.models.map((m) => path.join(m.dir, onnx ? ONNX_MODEL_FILE : checkpointFileName(m.value.fold)))
       const p = ctx.params
       yield* ctx.log(`${predictor.identity.engine} on ${predictor.identity.backend}: ${checkpoints.length} fold models x ${test.rows} test spectrograms`)
       const predicted = yield* predictor.predict(
@@ -80,5 +101,5 @@ export const infer = defineStage({
         ...VOTE_COLUMNS.map((name, k) => ({ name, kind: "float" as const, values: Float64Array.from(order, (r) => predicted.mean[r * N_CLASSES + k]!) })),
       ])
       return { rows: order.length, folds: checkpoints.length }
-    }).pipe(Effect.provide(hmsEngine(ctx.params.backend, ctx.params.threads))),
+    }).pipe(Effect.provide(hmsPredictor(resolveInferEngine(ctx.params.infer_engine), ctx.params.backend, ctx.params.threads))),
 })

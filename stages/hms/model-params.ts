@@ -3,13 +3,14 @@
  * CFG) as `SEED_CONFIG`, the task's model settings (one channel in, six classes out, KL loss,
  * OneCycle, the log-z-score transform), and the engine they run on. One place for them.
  */
-import { Schema } from "effect"
+import { type Layer, Schema } from "effect"
 import type { BackendRequest } from "../../src/ml/backend-probe.js"
-import type { EngineLayer } from "../../src/ml/engine.js"
+import type { EngineLayer, PredictorService } from "../../src/ml/engine.js"
+import { ONNX_RUNTIME_ENGINE, onnxRuntimeInstalled, onnxRuntimePredictor } from "../../src/ml/onnx/onnx-engine.js"
 import type { LossName } from "../../src/ml/loss-name.js"
 import type { ImageTransform } from "../../src/ml/preprocess.js"
 import type { LrSchedule } from "../../src/ml/schedule.js"
-import { BackendParam, DEFAULT_NATIVE_THREADS, TFJS_ENGINE_INPUTS, ThreadsParam, tfjsEngine } from "../../src/ml/tfjs-engine.js"
+import { BackendParam, DEFAULT_NATIVE_THREADS, TFJS_ENGINE, TFJS_ENGINE_INPUTS, ThreadsParam, tfjsEngine } from "../../src/ml/tfjs-engine.js"
 
 export const ModelName = Schema.Literal("resnet34d", "resnet18d")
 export { BackendParam, DEFAULT_NATIVE_THREADS, ThreadsParam }
@@ -45,6 +46,17 @@ export const IN_CHANS = 1
 
 /** The engine the HMS stages train and predict with, on the backend and threads params' values (one place to change it). */
 export const hmsEngine = (backend: BackendRequest, threads: number): EngineLayer => tfjsEngine({ backend, threads })
+
+/** What `infer` predicts with: ONNX Runtime on the fold models' ONNX files, or TF.js on their checkpoints; "auto": ONNX Runtime where installed. */
+export const InferEngineParam = Schema.Literal("auto", ONNX_RUNTIME_ENGINE, TFJS_ENGINE)
+export type InferEngine = typeof ONNX_RUNTIME_ENGINE | typeof TFJS_ENGINE
+
+export const resolveInferEngine = (requested: typeof InferEngineParam.Type): InferEngine =>
+  requested === "auto" ? (onnxRuntimeInstalled() ? ONNX_RUNTIME_ENGINE : TFJS_ENGINE) : requested
+
+/** The predictor `infer` uses for its params. */
+export const hmsPredictor = (engine: InferEngine, backend: BackendRequest, threads: number): Layer.Layer<PredictorService> =>
+  engine === ONNX_RUNTIME_ENGINE ? onnxRuntimePredictor({ threads }) : hmsEngine(backend, threads)
 
 /** What the engine's identity inspects besides params and packages (the stages' `engineInputs`). */
 export const HMS_ENGINE_INPUTS: ReadonlyArray<string> = TFJS_ENGINE_INPUTS

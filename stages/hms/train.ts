@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { writeArrowTable } from "../../src/data/arrow.js"
 import { defineStage } from "../../src/index.js"
-import { checkpointFileName } from "../../src/ml/checkpoint-name.js"
+import { checkpointFileName, ONNX_MODEL_FILE } from "../../src/ml/checkpoint-name.js"
 import { type BatchOrder, npyWindow, type WindowDataset } from "../../src/ml/dataset.js"
 import { describeError } from "../../src/core/errors.js"
 import { engineIdentity, TrainerService } from "../../src/ml/engine.js"
@@ -128,6 +128,9 @@ export const train = defineStage({
           },
         )
       }
+      // The kept model as ONNX too, for ONNX Runtime's inference and for deployment (`cairn export`).
+      const kept = path.join(ctx.outDir, checkpointFileName(p.fold))
+      yield* trainer.exportOnnx(model, kept, path.join(ctx.outDir, ONNX_MODEL_FILE))
       yield* writeArrowTable(path.join(ctx.outDir, VAL_PREDICTIONS_FILE), {
         label_id: Float64Array.from(valRows, (r) => t.labelId[r]!),
         ...Object.fromEntries(VOTE_COLUMNS.map((c, k) => [c, Float64Array.from(valRows, (_, i) => result.valPredictions[i * N_CLASSES + k]!)])),

@@ -1,7 +1,8 @@
 /**
  * The TF.js engine layer (`tfjsEngine`): its identity, training and inference in worker threads of
- * the generic pool, progress events, tagged errors rebuilt from the worker's answers, and a task
- * cancelled in its worker when the caller is interrupted.
+ * the generic pool, progress events, tagged errors rebuilt from the worker's answers, a task
+ * cancelled in its worker when the caller is interrupted; and checkpoints exported as ONNX whose
+ * predictions on ONNX Runtime's predictor equal TF.js' (1e-5).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -10,6 +11,7 @@ import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { engineIdentity, PredictorService, TrainerService } from "../../src/ml/engine.js"
 import type { TrainConfig, TrainProgress } from "../../src/ml/train.js"
+import { onnxRuntimePredictor } from "../../src/ml/onnx/onnx-engine.js"
 import { TFJS_ENGINE, tfjsEngine, tfjsIdentity } from "../../src/ml/tfjs-engine.js"
 import { GOLDEN_TRANSFORM } from "./golden-transform.js"
 import { SYN_CLASSES, syntheticDataset } from "./train-helpers.js"
@@ -74,8 +76,11 @@ describe("the TF.js engine layer", () => {
       const [r0, r1] = yield* Effect.all([fold(0), fold(1)], { concurrency: 2 })
       const evaluated = yield* trainer.evaluate({ ...PREDICT, loss: "kl" }, r0!.checkpoint, val)
       const predicted = yield* predictor.predict(PREDICT, [r0!.checkpoint, r1!.checkpoint], val.windows)
+      yield* trainer.exportOnnx(PREDICT, r0!.checkpoint, onnxFiles[0]!)
+      yield* trainer.exportOnnx(PREDICT, r1!.checkpoint, onnxFiles[1]!)
       return { r0: r0!, r1: r1!, evaluated, predicted }
     })
+    const onnxFiles = [path.join(dir, "fold0.onnx"), path.join(dir, "fold1.onnx")]
     const { r0, r1, evaluated, predicted } = await run(program)
     expect(backends).toEqual(["wasm", "wasm"])
     expect(r0.fold).toBe(0)
@@ -103,6 +108,15 @@ describe("the TF.js engine layer", () => {
       expect(Math.abs(predicted.perModel[0]![i]! - r0.valPredictions[i]!)).toBeLessThan(1e-6)
       expect(Math.abs(predicted.mean[i]! - (r0.valPredictions[i]! + r1.valPredictions[i]!) / 2)).toBeLessThan(1e-6)
     }
+
+    // the same models exported as ONNX and run on ONNX Runtime's predictor: the same softmax (1e-5)
+    const onnx = await Effect.runPromise(
+      Effect.provide(Effect.flatMap(PredictorService, (p) => p.predict(PREDICT, onnxFiles, val.windows)), onnxRuntimePredictor({ threads: 1 })),
+    )
+    expect(onnx.perModel).toHaveLength(2)
+    const worst = Math.max(...Array.from(onnx.mean, (v, i) => Math.abs(v - predicted.mean[i]!)))
+    expect(worst, `max |onnxruntime - tfjs| = ${worst}`).toBeLessThan(1e-5)
+    expect(Array.from(onnx.perModel[0]!)).not.toEqual(Array.from(onnx.perModel[1]!))
   }, HEAVY_TIMEOUT_MS)
 
   it("rebuilds the worker's tagged errors", async () => {

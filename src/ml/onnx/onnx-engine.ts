@@ -1,0 +1,88 @@
+/**
+ * ONNX Runtime as a `Predictor` layer: each model file (`resnetToOnnx`'s, written next to a
+ * training stage's checkpoint as `ONNX_MODEL_FILE`) runs on ONNX Runtime's CPU provider over the
+ * windows, preprocessed by the same `BatchLoader` as TF.js' inference (NHWC images: for one
+ * channel the same memory as NCHW, else transposed), softmax per row, averaged over the models as
+ * `predictCheckpoints` averages them.
+ *
+ * Its identity (engine "onnxruntime", the package version, threads, platform) enters the keys of
+ * the stages that predict with it: its sums run in another order than TF.js', so the last bits
+ * differ.
+ */
+import { Effect, Layer } from "effect"
+import { packageVersion, resolvable } from "../backend-probe.js"
+import { BatchLoader, batches, sequentialOrder } from "../dataset.js"
+import type { EngineIdentity, Predictor } from "../engine.js"
+import { PredictorService } from "../engine.js"
+import { OnnxRuntimeError } from "../errors.js"
+import { softmaxRows } from "../loss.js"
+import { averagePredictions } from "../predict.js"
+import { checkModelConfig, loaderOptions } from "../train.js"
+import { loadOnnxSession, runOnnx } from "./onnx-runtime.js"
+
+export const ONNX_RUNTIME_ENGINE = "onnxruntime"
+export const ONNX_RUNTIME_PACKAGE = "onnxruntime-node"
+
+/** Whether onnxruntime-node is installed here (resolvable; it is loaded on first use). */
+export const onnxRuntimeInstalled = (): boolean => resolvable(ONNX_RUNTIME_PACKAGE)
+
+export const onnxRuntimeIdentity = (threads: number): EngineIdentity => ({
+  engine: ONNX_RUNTIME_ENGINE,
+  backend: "cpu",
+  versions: `${ONNX_RUNTIME_PACKAGE}@${packageVersion(ONNX_RUNTIME_PACKAGE)} threads:${threads} ${process.platform}-${process.arch}`,
+})
+
+/** NHWC to NCHW (a copy; for one channel the layouts coincide and `x` is returned). */
+export const nhwcToNchw = (x: Float32Array, n: number, h: number, w: number, c: number): Float32Array => {
+  if (c === 1) return x
+  const out = new Float32Array(x.length)
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < h * w; i++)
+      for (let k = 0; k < c; k++) out[((b * c + k) * h * w) + i] = x[(b * h * w + i) * c + k]!
+  return out
+}
+
+const asOnnxError = (model: string) => (e: unknown) =>
+  e instanceof OnnxRuntimeError ? e : new OnnxRuntimeError({ operation: "run", model, detail: e instanceof Error ? e.message : String(e) })
+
+/** The ONNX Runtime predictor with `threads` intra-op threads. */
+export const onnxRuntimePredictor = (options: { readonly threads: number }): Layer.Layer<PredictorService> =>
+  Layer.succeed(PredictorService, {
+    identity: onnxRuntimeIdentity(options.threads),
+    predict: (config, modelFiles, windows, hooks = {}) =>
+      Effect.gen(function* () {
+        yield* checkModelConfig(config)
+        const loader = new BatchLoader(
+          { windows, labels: new Float32Array(windows.length * config.numClasses), classes: config.numClasses },
+          loaderOptions(config, config),
+        )
+        const emit = hooks.onProgress ?? (() => undefined)
+        const all = batches(sequentialOrder(loader.length), config.batchSize, false)
+        const perModel: Array<Float32Array> = []
+        for (let index = 0; index < modelFiles.length; index++) {
+          const file = modelFiles[index]!
+          emit({ type: "model", index, models: modelFiles.length, checkpoint: file })
+          const logits = yield* Effect.acquireUseRelease(
+            Effect.tryPromise({ try: () => loadOnnxSession(file, { threads: options.threads }), catch: asOnnxError(file) }),
+            (session) =>
+              Effect.gen(function* () {
+                const out = new Float32Array(loader.length * config.numClasses)
+                let row = 0
+                for (let b = 0; b < all.length; b++) {
+                  const { x, size } = yield* loader.batch(all[b]!)
+                  const s = config.imgSize
+                  const images = nhwcToNchw(x, size, s, s, loader.channels)
+                  const batchLogits = yield* Effect.tryPromise({ try: () => runOnnx(session, images, [size, loader.channels, s, s]), catch: asOnnxError(file) })
+                  out.set(batchLogits, row * config.numClasses)
+                  row += size
+                  emit({ type: "batch", index, batch: b + 1, batches: all.length })
+                }
+                return out
+              }),
+            (session) => Effect.promise(() => session.release()),
+          )
+          perModel.push(softmaxRows(logits, config.numClasses))
+        }
+        return { mean: averagePredictions(perModel), perModel }
+      }),
+  } satisfies Predictor)
