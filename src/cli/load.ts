@@ -1,9 +1,12 @@
 /** From a pipeline file and `--param`s to a checked plan, its project root and its store. */
 import * as path from "node:path"
-import { Effect, Either, Option } from "effect"
+import { Effect, Either, Layer, Option } from "effect"
+import { ConfigError } from "../core/errors.js"
 import { parseOverride, type ParamOverride, type Plan, planPipeline } from "../core/pipeline.js"
 import { checkSources } from "../core/source.js"
 import { LocalStore } from "../core/store/local/local-store.js"
+import { remoteCacheLayer } from "../core/store/remote/from-url.js"
+import { RemoteStore } from "../core/store/remote/remote-store.js"
 import { cacheDirFor, loadPipeline, projectRootOf } from "./project.js"
 
 export const parseParams = (raw: ReadonlyArray<string>) =>
@@ -29,5 +32,16 @@ export const load = (file: string, params: ReadonlyArray<string>, cacheDir: Opti
     return { plan, root, cacheDir: cacheDirFor(root, Option.getOrUndefined(cacheDir)) } satisfies Loaded
   })
 
-/** The store a loaded pipeline uses. */
-export const storeLayer = (l: Pick<Loaded, "cacheDir" | "root">) => LocalStore.layer(l.cacheDir, l.root)
+/** A shared remote cache behind the local store (`cairn run --remote-cache URL`). */
+export interface RemoteSetting {
+  readonly url: string
+  readonly readonly: boolean
+}
+
+/** The store a loaded pipeline uses: the local one, with the remote cache behind it when one is set. */
+export const storeLayer = (l: Pick<Loaded, "cacheDir" | "root">, remote?: RemoteSetting) =>
+  remote
+    ? RemoteStore.layer(l.cacheDir, l.root, { readonly: remote.readonly }).pipe(
+        Layer.provide(Layer.catchAll(remoteCacheLayer(remote.url), (e) => Layer.fail(new ConfigError({ file: "--remote-cache", detail: e.message })))),
+      )
+    : LocalStore.layer(l.cacheDir, l.root)

@@ -9,3 +9,8 @@ export const paramOpt = Options.text("param").pipe(
 )
 export const cacheDirOpt = Options.text("cache-dir").pipe(Options.optional, Options.withDescription("cache folder (default: <project>/cache or $CAIRN_CACHE_DIR)"))
 export const jobsOpt = Options.integer("jobs").pipe(Options.withAlias("j"), Options.optional, Options.withDescription("stages run at once (default: cores)"))
+export const remoteCacheOpt = Options.text("remote-cache").pipe(
+  Options.optional,
+  Options.withDescription("a shared cache behind the local one: http(s)://host/prefix or s3://bucket/prefix (default: $CAIRN_REMOTE_CACHE)"),
+)
+export const remoteCacheReadonlyOpt = Options.boolean("remote-cache-readonly").pipe(Options.withDescription("read from the remote cache, never write to it"))

@@ -16,6 +16,8 @@ export const RUN_OPTIONS = {
   json: { value: true },
   out: { value: true },
   verbose: { value: false },
+  "remote-cache": { value: true },
+  "remote-cache-readonly": { value: false },
 }
 
 /**

@@ -6,11 +6,12 @@ import { describeError } from "../../core/errors.js"
 import { restrictPlan } from "../../core/pipeline.js"
 import { ReporterLive } from "../../core/reporter.js"
 import { reportJson, runPlan } from "../../core/runner.js"
+import { redactUrl } from "../../core/store/remote/from-url.js"
 import { writeAfterRun } from "../after-run.js"
 import { EXIT_STAGE_FAILED, UsageError } from "../errors.js"
 import { removeStamp, writeStamp } from "../fast-path.js"
 import { load, storeLayer } from "../load.js"
-import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg } from "../options.js"
+import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg, remoteCacheOpt, remoteCacheReadonlyOpt } from "../options.js"
 import { defaultJobs } from "../project.js"
 import { copyOut, showFolder } from "../publish.js"
 import { stampFor, unstampable } from "../replay-stamp.js"
@@ -30,6 +31,8 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
       json: Options.text("json").pipe(Options.optional, Options.withDescription("write the run report as JSON to this file")),
       out: Options.text("out").pipe(Options.optional, Options.withDescription("folder for published outputs and reports (default: the project root)")),
       verbose: Options.boolean("verbose").pipe(Options.withDescription("print each failure's full cause (stack traces)")),
+      remoteCache: remoteCacheOpt,
+      remoteCacheReadonly: remoteCacheReadonlyOpt,
     },
     (o) =>
       Effect.gen(function* () {
@@ -41,7 +44,9 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
         yield* Console.log(runHeader(plan, jobs, l.cacheDir))
         for (const line of yield* engineLines(plan)) yield* Console.error(line)
         removeStamp(argv())
-        const store = storeLayer(l)
+        const remoteUrl = Option.getOrElse(o.remoteCache, () => process.env.CAIRN_REMOTE_CACHE ?? "")
+        if (remoteUrl) yield* Console.log(`remote cache ${redactUrl(remoteUrl)}${o.remoteCacheReadonly ? " (read-only)" : ""}`)
+        const store = storeLayer(l, remoteUrl ? { url: remoteUrl, readonly: o.remoteCacheReadonly } : undefined)
         const report = yield* runPlan(plan, { jobs, force: o.force }).pipe(Effect.provide(Layer.merge(store, ReporterLive.auto(process.stdout))))
         for (const line of [...summaryLines(report), ...metricLines(report.metrics, plan)]) yield* Console.log(line)
         if (o.verbose) for (const line of causeLines(report)) yield* Console.error(line)

@@ -12,7 +12,7 @@ import { failpoint } from "../../failpoint.js"
 import { hashFileContent, listFilesSync } from "../../file-hash.js"
 import { isAlreadyExists } from "../../fs-util.js"
 import { isNotFound, tempName, writeFileAtomicSync } from "../../stamp.js"
-import { type RunRecord, STORE_FORMAT, type Staging, StoreError } from "../artifact-store.js"
+import { type MemoItemRecord, type RunRecord, STORE_FORMAT, type Staging, StoreError } from "../artifact-store.js"
 import type { LocalLayout } from "../layout.js"
 import type { Leases } from "./leases.js"
 import { checkTree, ioError, quarantineObject, readManifest, removeTree, storeTry, type TreeEntry, writeManifest } from "./trees.js"
@@ -127,6 +127,46 @@ export const commitTree = (ctx: CommitContext, dir: string, known: KnownFiles) =
     return { tree, files: files.length, bytes: files.reduce((a, f) => a + f.size, 0) }
   })
 
+/** The content hash of a result (what consumers' keys see): its tree, value and metrics. */
+export const outputHashOf = (tree: string, value: Json, metrics: Readonly<Record<string, Json>>) =>
+  Either.map(canonicalJson({ tree, value, metrics }), sha256)
+
+/** Writes a run record: the commit point of a result. */
+const writeRecord = (ctx: CommitContext, record: RunRecord) =>
+  Effect.zipRight(
+    ctx.leases.register([["r", record.key]]),
+    storeTry(ctx.layout.record(record.key), "write record", () => writeFileAtomicSync(ctx.layout.record(record.key), JSON.stringify(record))),
+  )
+
+/** Writes a memo item's record: the commit point of an item. */
+const writeItem = (ctx: CommitContext, item: MemoItemRecord) =>
+  Effect.zipRight(
+    ctx.leases.register([["i", item.key]]),
+    storeTry(ctx.layout.item(item.key), "write item", () => writeFileAtomicSync(ctx.layout.item(item.key), JSON.stringify(item))),
+  )
+
+/**
+ * Installs a result made elsewhere (fetched from a remote cache): the files of `dir` (their hashes in
+ * `known` by inode, else read) are committed as a tree the way a stage's output is, and the record is
+ * written last, only when they make the tree it names. False, and no record, when they do not.
+ */
+export const importRecord = (ctx: CommitContext, record: RunRecord, dir: string, known: KnownFiles) =>
+  Effect.gen(function* () {
+    const committed = yield* commitTree(ctx, dir, known)
+    if (committed.tree !== record.output.tree) return false
+    yield* writeRecord(ctx, record)
+    return true
+  })
+
+/** Installs a memo item made elsewhere, as `importRecord` does a result. */
+export const importItem = (ctx: CommitContext, item: MemoItemRecord, dir: string, known: KnownFiles) =>
+  Effect.gen(function* () {
+    const committed = yield* commitTree(ctx, dir, known)
+    if (committed.tree !== item.tree) return false
+    yield* writeItem(ctx, item)
+    return true
+  })
+
 /** A staging area under `tmp/` (removed when the scope closes; swept if its process dies). */
 export const openStaging = (ctx: CommitContext, label: string): Effect.Effect<Staging, StoreError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -187,24 +227,20 @@ export const openStaging = (ctx: CommitContext, label: string): Effect.Effect<St
       Effect.gen(function* () {
         for (const item of pending) {
           const t = yield* commitTree(ctx, item.dir, known)
-          yield* ctx.leases.register([["i", item.key]])
-          yield* storeTry(ctx.layout.item(item.key), "write item", () =>
-            writeFileAtomicSync(ctx.layout.item(item.key), JSON.stringify({ format: STORE_FORMAT, key: item.key, tree: t.tree, value: item.value })),
-          )
+          yield* writeItem(ctx, { format: STORE_FORMAT, key: item.key, tree: t.tree, value: item.value })
         }
         const committed = yield* commitTree(ctx, outDir, known)
-        const outHash = canonicalJson({ tree: committed.tree, value, metrics })
+        const outHash = outputHashOf(committed.tree, value, metrics)
         if (Either.isLeft(outHash)) {
           return yield* new StoreError({ reason: "io", path: outDir, operation: "hash output", detail: outHash.left.message, cause: outHash.left })
         }
         const full: RunRecord = {
           ...record,
           format: STORE_FORMAT,
-          output: { hash: sha256(outHash.right), tree: committed.tree, value, metrics, files: committed.files, bytes: committed.bytes },
+          output: { hash: outHash.right, tree: committed.tree, value, metrics, files: committed.files, bytes: committed.bytes },
         }
         failpoint("commit-record")
-        yield* ctx.leases.register([["r", full.key]])
-        yield* storeTry(ctx.layout.record(full.key), "write record", () => writeFileAtomicSync(ctx.layout.record(full.key), JSON.stringify(full)))
+        yield* writeRecord(ctx, full)
         return full
       })
 

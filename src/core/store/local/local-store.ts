@@ -24,7 +24,7 @@ import {
   type TreeSeal,
 } from "../artifact-store.js"
 import { type LocalLayout, localLayout } from "../layout.js"
-import { openStaging } from "./commit.js"
+import { importItem, importRecord, type KnownFiles, openStaging } from "./commit.js"
 import { clean, gc } from "./gc.js"
 import { Leases } from "./leases.js"
 import { checkTree, quarantineObject, readdirOrEmpty, readManifest, removeTree, sealOf, storeTry, tamperedFiles } from "./trees.js"
@@ -53,16 +53,15 @@ export class LocalStore implements ArtifactStore {
   }
 
   /** A local store in `dir` for the project at `projectRoot`, with staging of dead processes swept. */
-  static layer = (dir: string, projectRoot: string) =>
-    Layer.effect(
-      CacheStore,
-      Effect.gen(function* () {
-        const store = new LocalStore(path.resolve(dir), path.resolve(projectRoot))
-        yield* storeTry(store.layout.dir, "create cache folder", () => fs.mkdirSync(store.layout.dir, { recursive: true }))
-        yield* store.sweepStaging()
-        return store as ArtifactStore
-      }),
-    )
+  static make = (dir: string, projectRoot: string): Effect.Effect<LocalStore, StoreError> =>
+    Effect.gen(function* () {
+      const store = new LocalStore(path.resolve(dir), path.resolve(projectRoot))
+      yield* storeTry(store.layout.dir, "create cache folder", () => fs.mkdirSync(store.layout.dir, { recursive: true }))
+      yield* store.sweepStaging()
+      return store
+    })
+
+  static layer = (dir: string, projectRoot: string) => Layer.effect(CacheStore, Effect.map(LocalStore.make(dir, projectRoot), (store): ArtifactStore => store))
 
   /** Removes staging left by dead processes (a run killed with SIGKILL). */
   sweepStaging(): Effect.Effect<number, StoreError> {
@@ -140,7 +139,21 @@ export class LocalStore implements ArtifactStore {
   }
 
   staging(label: string) {
-    return openStaging({ layout: this.layout, leases: this.leases, expectedCtime: this.expectedCtime }, label)
+    return openStaging(this.commitContext(), label)
+  }
+
+  /** Installs a result made elsewhere from the files of `dir` (see `importRecord`); false when they do not make its tree. */
+  importResult(record: RunRecord, dir: string, known: KnownFiles): Effect.Effect<boolean, StoreError> {
+    return importRecord(this.commitContext(), record, dir, known)
+  }
+
+  /** Installs a memo item made elsewhere from the files of `dir`; false when they do not make its tree. */
+  importItem(item: MemoItemRecord, dir: string, known: KnownFiles): Effect.Effect<boolean, StoreError> {
+    return importItem(this.commitContext(), item, dir, known)
+  }
+
+  private commitContext() {
+    return { layout: this.layout, leases: this.leases, expectedCtime: this.expectedCtime }
   }
 
   lock(key: string, onWait?: () => Effect.Effect<void>) {

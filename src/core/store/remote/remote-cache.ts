@@ -1,0 +1,80 @@
+/**
+ * The remote cache service: a shared server holding two namespaces, as Bazel's HTTP remote-cache
+ * protocol has them: `ac/<key>` (action cache: one entry per cache key, small JSON) and
+ * `cas/<sha256>` (content-addressed blobs, named by the sha256 of their bytes). Layers:
+ * `http-remote-cache.ts` (nginx WebDAV, bazel-remote) and `s3-remote-cache.ts` (S3, MinIO, Garage),
+ * both built on `transport.ts`; `from-url.ts` picks one from a URL.
+ */
+import { Context, Data, type Effect } from "effect"
+import type { FileError } from "../../errors.js"
+
+export type Namespace = "ac" | "cas"
+
+/** What `put` sends: bytes in memory, or a file streamed from disk. */
+export type RemoteBody = Uint8Array | { readonly file: string }
+
+export interface RemoteCache {
+  /** The cache's base URL for messages (never with credentials). */
+  readonly url: string
+  /**
+   * An entry's bytes, or undefined when the server has none. A `cas` blob is hash-checked: one whose
+   * bytes do not hash to its name is a miss (with a warning), never a result.
+   */
+  readonly get: (ns: Namespace, name: string) => Effect.Effect<Uint8Array | undefined, RemoteCacheError>
+  /**
+   * Streams the blob `cas/<hash>` into `file` (created), hash-checked: false (and no file) on a miss
+   * or a mismatch. A FileError is the local disk's failure, not the server's.
+   */
+  readonly download: (hash: string, file: string) => Effect.Effect<boolean, RemoteCacheError | FileError>
+  /**
+   * Stores an entry (idempotent: the same name always holds the same bytes). A `cas` upload is
+   * checked as it streams: if the bytes sent do not hash to the name, the upload is cut short before
+   * its last byte, so the server never stores it, and it fails with reason "content". A FileError:
+   * the file to send could not be read.
+   */
+  readonly put: (ns: Namespace, name: string, body: RemoteBody) => Effect.Effect<void, RemoteCacheError | FileError>
+  /** Whether the server holds the entry (of `size` bytes, when given and the server says). */
+  readonly has: (ns: Namespace, name: string, size?: number) => Effect.Effect<boolean, RemoteCacheError>
+}
+
+export class RemoteCacheService extends Context.Tag("cairn/RemoteCache")<RemoteCacheService, RemoteCache>() {}
+
+/**
+ * A remote cache operation failed. `reason`: "network" (no answer: refused, reset), "timeout" (no
+ * progress for the timeout), "server" (an HTTP status that is not a result, in `status`),
+ * "content" (what was sent did not match its name).
+ */
+export class RemoteCacheError extends Data.TaggedError("RemoteCacheError")<{
+  readonly operation: "get" | "put" | "has"
+  /** The entry's URL (no credentials). */
+  readonly url: string
+  readonly reason: "network" | "timeout" | "server" | "content"
+  readonly status?: number
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `remote cache ${this.operation} ${this.url}: ${this.status === undefined ? "" : `HTTP ${this.status}: `}${this.detail}`
+  }
+
+  /** Worth another try: a lost connection, a server error or throttling (not a timeout: it would wait as long again). */
+  get retryable(): boolean {
+    return this.reason === "network" || (this.reason === "server" && this.status !== undefined && (this.status >= 500 || this.status === 429))
+  }
+}
+
+/** A remote cache URL (or its settings) that cairn cannot use. */
+export class RemoteCacheUrlError extends Data.TaggedError("RemoteCacheUrlError")<{
+  readonly url: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `remote cache ${this.url}: ${this.detail}`
+  }
+}
+
+/** How a remote cache reports what is worth knowing but no failure (a corrupt blob, a server gone). */
+export type RemoteWarn = (message: string) => Effect.Effect<void>
+
+/** Names in both namespaces are sha256 hex digests (cache keys are, too). */
+export const isEntryName = (name: string): boolean => /^[0-9a-f]{64}$/.test(name)
