@@ -34,6 +34,9 @@ import { isMainThread, parentPort, type Worker, workerData } from "node:worker_t
 import * as tf from "@tensorflow/tfjs"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { startTsWorker } from "../src/core/worker.js"
+import { Either } from "effect"
+import { ensureHeadlessEgl } from "../src/ml/webgpu/dawn.js"
+import { probeWebgpu } from "../src/ml/webgpu/probe.js"
 import { measureOnnxRuntime, type OnnxRuntimeInfer } from "./onnxruntime-infer.js"
 import { RandomState } from "../src/data/random-state.js"
 import { AdamW } from "../src/ml/adamw.js"
@@ -73,6 +76,8 @@ const SETTINGS: ReadonlyArray<Setting> = [
   { name: "twoWorkers", backend: "wasm", workers: DUAL_WORKERS, threads: 1 },
   { name: "onednnOneWorker", backend: "wasm+onednn", workers: 1, threads: CORES },
   { name: "onednnTwoWorkers", backend: "wasm+onednn", workers: DUAL_WORKERS, threads: 1 },
+  // Only with --backends webgpu (or --backend webgpu): one worker on Dawn's adapter.
+  { name: "webgpu", backend: "webgpu", workers: 1, threads: 1 },
 ]
 
 interface Args {
@@ -230,22 +235,28 @@ async function workerMain(job: WorkerJob): Promise<void> {
   const target = tf.softmax(tf.tensor2d(logits, [job.batch, NUM_CLASSES])) as tf.Tensor2D
   const trainable = model.trainable as Array<tf.Variable>
 
-  const trainStep = (): number =>
-    tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => klDivLossWithLogits(model.forward(input, true), target), trainable)
-      optimizer.step(trainable.map((v) => grads[v.name]))
-      return value.dataSync()[0]!
-    })
-  const inferStep = (): void => {
-    tf.tidy(() => model.forward(input, false).dataSync())
+  // Results are read asynchronously: a GPU backend (webgpu) allows no synchronous read in Node.
+  const read = async (t: tf.Tensor): Promise<number> => {
+    const values = await t.data()
+    t.dispose()
+    return values[0]!
   }
-  const timed = (f: () => unknown, n: number): { stepMs: Array<number>; cpuMs: Array<number> | null } => {
+  const trainStep = (): Promise<number> =>
+    read(
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => klDivLossWithLogits(model.forward(input, true), target), trainable)
+        optimizer.step(trainable.map((v) => grads[v.name]))
+        return value
+      }),
+    )
+  const inferStep = (): Promise<number> => read(tf.tidy(() => model.forward(input, false)))
+  const timed = async (f: () => Promise<unknown>, n: number): Promise<{ stepMs: Array<number>; cpuMs: Array<number> | null }> => {
     const stepMs: Array<number> = []
     const cpuMs: Array<number> = []
     for (let i = 0; i < n; i++) {
       const c0 = threadCpuMs()
       const t0 = performance.now()
-      f()
+      await f()
       stepMs.push(performance.now() - t0)
       const c1 = threadCpuMs()
       if (c0 !== null && c1 !== null) cpuMs.push(c1 - c0)
@@ -253,8 +264,8 @@ async function workerMain(job: WorkerJob): Promise<void> {
     return { stepMs, cpuMs: cpuMs.length === n ? cpuMs : null }
   }
 
-  timed(trainStep, job.warmup)
-  timed(inferStep, job.warmup)
+  await timed(trainStep, job.warmup)
+  await timed(inferStep, job.warmup)
   port.postMessage({ type: "ready", backend: resolved.name, detail: resolved.detail } satisfies FromWorker)
   await new Promise<void>((resolve) => {
     port.on("message", (msg: ToWorker) => {
@@ -262,8 +273,9 @@ async function workerMain(job: WorkerJob): Promise<void> {
         resolve()
         return
       }
-      const { stepMs, cpuMs } = msg.phase === "train" ? timed(trainStep, job.steps) : timed(inferStep, job.steps)
-      port.postMessage({ type: "result", phase: msg.phase, stepMs, cpuMs } satisfies FromWorker)
+      void (msg.phase === "train" ? timed(trainStep, job.steps) : timed(inferStep, job.steps)).then(({ stepMs, cpuMs }) =>
+        port.postMessage({ type: "result", phase: msg.phase, stepMs, cpuMs } satisfies FromWorker),
+      )
     })
   })
   const profile = job.profile ? profileTrainStep(trainStep) : null
@@ -504,6 +516,12 @@ async function main(): Promise<void> {
     const settings = SETTINGS.filter((st) => args.backends.includes(st.backend))
     for (const name of args.backends) {
       if (name === "wasm+onednn" && !onednn.available) backends[name] = { skipped: `native kernels unavailable: ${onednn.reason}` }
+      if (name === "webgpu") {
+        // Asked for by name: a software adapter counts. Dawn in the workers needs the environment set here.
+        ensureHeadlessEgl()
+        const probe = probeWebgpu({ allowSoftware: true })
+        if (Either.isLeft(probe)) backends[name] = { skipped: probe.left.message }
+      }
     }
     const runnable = settings.filter((st) => !("skipped" in (backends[st.backend] ?? {})))
     const tfResults: Array<{ size: number; bySetting: Map<string, Awaited<ReturnType<typeof runWorkers>>> }> = []

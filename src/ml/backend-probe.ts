@@ -1,17 +1,21 @@
 /**
  * Which TF.js backend "auto" picks, answered without loading TF.js: from the installed packages,
- * whether cairn's oneDNN addon loads, and the GPU driver's device list. Cheap enough for a cache
- * key's engine hook; the paths it inspects are `BACKEND_PROBE_INPUTS` (the fast path replays a run
- * only while they are unchanged).
+ * whether cairn's oneDNN addon loads, the GPU driver's device list and, where a GPU device node
+ * exists, which WebGPU adapter Dawn gives (asked in a child process, webgpu/probe.ts). Cheap enough
+ * for a cache key's engine hook; the paths it inspects are `BACKEND_PROBE_INPUTS` (the fast path
+ * replays a run only while they are unchanged).
  */
 import { existsSync, readdirSync } from "node:fs"
 import { createRequire } from "node:module"
+import { Either } from "effect"
 import { loadOnednn, ONEDNN_PACKAGE, ONEDNN_PROBE_INPUTS } from "./native/onednn.js"
+import { ALLOW_SOFTWARE_ENV, DAWN_PACKAGE } from "./webgpu/adapter.js"
+import { gpuDeviceNodesPresent, probeDetail, probeWebgpu, WEBGPU_PROBE_INPUTS } from "./webgpu/probe.js"
 
 export type BackendRequest = "auto" | BackendName
 
 /** The resolution order of "auto". */
-export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "wasm+onednn", "wasm", "cpu"] as const
+export const BACKEND_ORDER = ["tensorflow-gpu", "webgpu", "tensorflow", "wasm+onednn", "wasm", "cpu"] as const
 
 export type BackendName = (typeof BACKEND_ORDER)[number]
 
@@ -21,6 +25,7 @@ export type BackendName = (typeof BACKEND_ORDER)[number]
  */
 export const BACKEND_PACKAGES: Readonly<Record<BackendName, { readonly pkg: string; readonly tfName: string }>> = {
   "tensorflow-gpu": { pkg: "@tensorflow/tfjs-node-gpu", tfName: "tensorflow" },
+  webgpu: { pkg: "@tensorflow/tfjs-backend-webgpu", tfName: "webgpu" },
   tensorflow: { pkg: "@tensorflow/tfjs-node", tfName: "tensorflow" },
   "wasm+onednn": { pkg: ONEDNN_PACKAGE, tfName: "wasm" },
   wasm: { pkg: "@tensorflow/tfjs-backend-wasm", tfName: "wasm" },
@@ -31,7 +36,7 @@ export const BACKEND_PACKAGES: Readonly<Record<BackendName, { readonly pkg: stri
 export const NVIDIA_GPUS_DIR = "/proc/driver/nvidia/gpus"
 
 /** What `probeBackend` looks at besides installed packages: the GPU list, the addon's build. */
-export const BACKEND_PROBE_INPUTS: ReadonlyArray<string> = [NVIDIA_GPUS_DIR, ...ONEDNN_PROBE_INPUTS]
+export const BACKEND_PROBE_INPUTS: ReadonlyArray<string> = [NVIDIA_GPUS_DIR, ...WEBGPU_PROBE_INPUTS, ...ONEDNN_PROBE_INPUTS]
 
 const require_ = createRequire(import.meta.url)
 
@@ -58,9 +63,24 @@ export function nvidiaGpuPresent(): boolean {
   return readdirSync(NVIDIA_GPUS_DIR).length > 0
 }
 
+/** Whether webgpu may run on a software adapter (llvmpipe...): asked for by name, or allowed for "auto" by env. */
+export const webgpuSoftwareAllowed = (requested: BackendRequest): boolean => requested === "webgpu" || process.env[ALLOW_SOFTWARE_ENV] === "1"
+
+/**
+ * Whether "auto" takes webgpu: TF.js' backend and Dawn installed and an adapter it may use answering
+ * (a child process asks Dawn; not even that without a GPU device node, unless software is allowed).
+ */
+export function webgpuForAuto(): boolean {
+  const allowSoftware = webgpuSoftwareAllowed("auto")
+  if (!resolvable(BACKEND_PACKAGES.webgpu.pkg) || !resolvable(DAWN_PACKAGE)) return false
+  if (!allowSoftware && !gpuDeviceNodesPresent()) return false
+  return Either.isRight(probeWebgpu({ allowSoftware }))
+}
+
 /** Which backend "auto" would pick, from installed packages and the GPU driver only (TF.js untouched). */
 export function probeBackend(): BackendName {
   if (resolvable(BACKEND_PACKAGES["tensorflow-gpu"].pkg) && nvidiaGpuPresent()) return "tensorflow-gpu"
+  if (webgpuForAuto()) return "webgpu"
   if (resolvable(BACKEND_PACKAGES.tensorflow.pkg)) return "tensorflow"
   if (resolvable(BACKEND_PACKAGES.wasm.pkg)) return loadOnednn().available ? "wasm+onednn" : "wasm"
   return "cpu"
@@ -86,6 +106,13 @@ export function backendStatuses(): ReadonlyArray<BackendStatus> {
         if (!resolvable(pkg)) return { backend, available: false, detail: `${pkg} not installed (optional: needs CUDA 11.2, cuDNN 8.1 and a pre-Hopper NVIDIA GPU)` }
         if (!nvidiaGpuPresent()) return { backend, available: false, detail: `no NVIDIA GPU answers (${NVIDIA_GPUS_DIR} empty or absent)` }
         return { backend, available: true, detail: installed(pkg) }
+      case "webgpu": {
+        if (!resolvable(pkg)) return { backend, available: false, detail: `${pkg} not installed` }
+        if (!resolvable(DAWN_PACKAGE)) return { backend, available: false, detail: `${DAWN_PACKAGE} (Dawn) not installed` }
+        const probe = probeWebgpu({ allowSoftware: true })
+        if (Either.isLeft(probe)) return { backend, available: false, detail: probe.left.message }
+        return { backend, available: true, detail: `${probeDetail(probe.right, webgpuSoftwareAllowed("auto"))}, ${installed(pkg)}` }
+      }
       case "wasm+onednn": {
         const onednn = loadOnednn()
         if (!onednn.available) return { backend, available: false, detail: `native kernels unavailable: ${onednn.reason}` }

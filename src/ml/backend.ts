@@ -2,11 +2,14 @@
  * TF.js backend resolution. "auto" tries, in order:
  *
  *   1. `@tensorflow/tfjs-node-gpu` — if the package is importable and an NVIDIA GPU answers,
- *   2. `@tensorflow/tfjs-node`,
- *   3. `wasm+onednn`: the wasm backend with its convolutions and batch-norm reductions on cairn's
+ *   2. `webgpu` (`@tensorflow/tfjs-backend-webgpu` on Dawn, webgpu/) — if a hardware adapter answers
+ *      (a software one such as llvmpipe only when `webgpu` is asked for by name, or with
+ *      CAIRN_WEBGPU_ALLOW_SOFTWARE=1),
+ *   3. `@tensorflow/tfjs-node`,
+ *   4. `wasm+onednn`: the wasm backend with its convolutions and batch-norm reductions on cairn's
  *      oneDNN addon (`@cairn/onednn`, built at install where libdnnl is found),
- *   4. `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD; cairn's training kernels are registered),
- *   5. `cpu` (pure JS; far too slow to train conv nets, last resort).
+ *   5. `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD; cairn's training kernels are registered),
+ *   6. `cpu` (pure JS; far too slow to train conv nets, last resort).
  *
  * The native packages are optional dependencies loaded with dynamic `import()`, so their absence is
  * no error for "auto"; asking for one explicitly fails with `BackendUnavailable`. `probeBackend()`
@@ -19,6 +22,8 @@ import { BackendUnavailable } from "./errors.js"
 import { registerHostKernels } from "./ops.js"
 import { loadOnednn } from "./native/onednn.js"
 import { registerWasmTrainingKernels, useOnednnKernels } from "./wasm-kernels.js"
+import { DAWN_PACKAGE, describeAdapter } from "./webgpu/adapter.js"
+import { initWebgpuBackend } from "./webgpu/backend.js"
 import {
   BACKEND_ORDER,
   BACKEND_PACKAGES as PACKAGES,
@@ -28,6 +33,8 @@ import {
   nvidiaGpuPresent,
   packageVersion,
   resolvable,
+  webgpuForAuto,
+  webgpuSoftwareAllowed,
 } from "./backend-probe.js"
 
 export { BACKEND_ORDER, type BackendName, type BackendRequest, nvidiaGpuPresent, probeBackend } from "./backend-probe.js"
@@ -52,6 +59,9 @@ const loadPackage = (backend: BackendName): Promise<unknown> => {
       return import("@tensorflow/tfjs-node-gpu" as string)
     case "tensorflow":
       return import("@tensorflow/tfjs-node" as string)
+    case "webgpu":
+      // Not reached (tryWebgpu imports it once Dawn is up); `as string`: its types declare WebGPU's DOM globals.
+      return import("@tensorflow/tfjs-backend-webgpu" as string)
     case "wasm+onednn":
     case "wasm":
       return import("@tensorflow/tfjs-backend-wasm")
@@ -81,9 +91,26 @@ export interface BackendOptions {
   readonly threads?: number
 }
 
+/**
+ * webgpu: Dawn's device, then TF.js' backend over it (webgpu/backend.ts). "auto" only tries it when
+ * the child-process probe found an adapter it may take, so that Dawn is not loaded here for nothing.
+ */
+const tryWebgpu = (requested: BackendRequest): Effect.Effect<ResolvedBackend, BackendUnavailable> => {
+  if (requested === "auto" && !webgpuForAuto()) return fail(requested, "webgpu", "no adapter that backend=auto takes answers")
+  const { pkg } = PACKAGES.webgpu
+  return initWebgpuBackend({ allowSoftware: webgpuSoftwareAllowed(requested) }).pipe(
+    Effect.mapError((error) => new BackendUnavailable({ requested, backend: "webgpu", reason: error.message })),
+    Effect.map(({ dawn }): ResolvedBackend => ({
+      name: "webgpu",
+      detail: `${pkg}@${packageVersion(pkg)} on ${DAWN_PACKAGE}@${dawn.dawnVersion}, ${describeAdapter(dawn.adapter)}`,
+    })),
+  )
+}
+
 /** Loads and initialises one backend (no fallback). */
 const tryBackend = (requested: BackendRequest, backend: BackendName, options: BackendOptions): Effect.Effect<ResolvedBackend, BackendUnavailable> =>
   Effect.gen(function* () {
+    if (backend === "webgpu") return yield* tryWebgpu(requested)
     const { pkg } = PACKAGES[backend]
     const onednn = backend === "wasm+onednn" ? loadOnednn() : undefined
     if (onednn?.available === false) return yield* fail(requested, backend, `native kernels unavailable: ${onednn.reason}`)

@@ -14,7 +14,7 @@
  */
 import { Effect, Either } from "effect"
 import { CheckpointMismatch, type SafetensorsError } from "./errors.js"
-import { assignFromTorchLayout, type NamedTensor, toTorchLayout } from "./resnet.js"
+import { assignFromTorchLayout, type NamedTensor, readStateValues, toTorchLayout } from "./resnet.js"
 import {
   readSafetensors,
   type SafetensorsFile,
@@ -35,23 +35,30 @@ export { checkpointFileName } from "./checkpoint-name.js"
 /** The metadata `safetensors.torch.save_file` users conventionally write. */
 export const TORCH_METADATA: Readonly<Record<string, string>> = { format: "pt" }
 
-/** The model's state dict as safetensors inputs (PyTorch layouts, int64 counters). */
-export const stateDictTensors = (model: StatefulModel): Array<SafetensorsInput> =>
+/**
+ * The model's state dict as safetensors inputs (PyTorch layouts, int64 counters), from `values`
+ * (`readStateValues`: any backend) or read synchronously (cpu, wasm).
+ */
+export const stateDictTensors = (model: StatefulModel, values?: ReadonlyMap<string, Float32Array>): Array<SafetensorsInput> =>
   model.tensors.map((t): SafetensorsInput => {
+    const tfValues = values?.get(t.name)
     if (t.kind === "counter") {
-      const value = t.variable.dataSync()[0] ?? 0
+      const value = (tfValues ?? t.variable.dataSync())[0] ?? 0
       return { name: t.name, dtype: "I64", shape: [...t.torchShape], data: BigInt64Array.of(BigInt(Math.round(value))) }
     }
-    return { name: t.name, dtype: "F32", shape: [...t.torchShape], data: toTorchLayout(t) }
+    return { name: t.name, dtype: "F32", shape: [...t.torchShape], data: toTorchLayout(t, tfValues) }
   })
 
-/** Writes the model's state dict to `file` (atomically). */
+/** Writes the model's state dict to `file` (atomically); its values are read asynchronously (any backend). */
 export const saveCheckpoint = (
   model: StatefulModel,
   file: string,
   metadata: Readonly<Record<string, string>> = TORCH_METADATA,
 ): Effect.Effect<void, SafetensorsError> =>
-  Effect.suspend(() => writeSafetensors(file, stateDictTensors(model), metadata))
+  Effect.flatMap(
+    Effect.promise(() => readStateValues(model.tensors)),
+    (values) => writeSafetensors(file, stateDictTensors(model, values), metadata),
+  )
 
 const sameShape = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): boolean =>
   a.length === b.length && a.every((d, i) => d === b[i])

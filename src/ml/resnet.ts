@@ -170,9 +170,13 @@ export function linearTfToTorch(tfValues: Float32Array, [o, i]: ReadonlyArray<nu
   return out
 }
 
-/** A state_dict entry's values in PyTorch layout (float32; the counter as a float). */
-export function toTorchLayout(t: NamedTensor): Float32Array {
-  const values = Float32Array.from(t.variable.dataSync())
+/**
+ * A state_dict entry's values in PyTorch layout (float32; the counter as a float), from `tfValues`
+ * (its TF.js-layout values, read beforehand with `readStateValues` where the backend allows no
+ * synchronous read: webgpu) or read synchronously from the variable.
+ */
+export function toTorchLayout(t: NamedTensor, tfValues?: ArrayLike<number>): Float32Array {
+  const values = Float32Array.from(tfValues ?? t.variable.dataSync())
   switch (t.layout) {
     case "conv":
       return convTfToTorch(values, t.torchShape)
@@ -182,6 +186,12 @@ export function toTorchLayout(t: NamedTensor): Float32Array {
     case "scalar":
       return values
   }
+}
+
+/** Every state_dict entry's TF.js-layout values by name, read asynchronously (any backend). */
+export async function readStateValues(tensors: ReadonlyArray<NamedTensor>): Promise<ReadonlyMap<string, Float32Array>> {
+  const values = await Promise.all(tensors.map((t) => t.variable.data()))
+  return new Map(tensors.map((t, i) => [t.name, Float32Array.from(values[i]!)]))
 }
 
 /** Sets a state_dict entry from values in PyTorch layout (e.g. read from a timm checkpoint). */

@@ -7,7 +7,7 @@
  * (folds) train in parallel on several cores. Workers start on the first task; building the layer
  * is cheap (a stage's `engine` hook does it for the identity).
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Either, Layer, Schema } from "effect"
 import { makeWorkerPool, type WorkerTaskFailed } from "../core/worker.js"
 import {
   BACKEND_ORDER,
@@ -23,6 +23,9 @@ import { type EngineHooks, type EngineIdentity, type EngineLayer, type Predictor
 import { type MlError, reviveMlError, WorkerFailed } from "./errors.js"
 import type { PredictProgress } from "./predict.js"
 import { loadOnednn, onednnSourceHash } from "./native/onednn.js"
+import { DAWN_PACKAGE, describeAdapter } from "./webgpu/adapter.js"
+import { ensureHeadlessEgl } from "./webgpu/dawn.js"
+import { probeWebgpu } from "./webgpu/probe.js"
 import type { TfjsAnswer, TfjsPlacement, TfjsProgress, TfjsTask } from "./tfjs-protocol.js"
 import type { TrainProgress } from "./train.js"
 
@@ -78,6 +81,14 @@ const packagesOf = (backend: BackendName): ReadonlyArray<string> =>
  */
 export const tfjsIdentity = (backend: BackendName, threads = DEFAULT_NATIVE_THREADS): EngineIdentity => {
   const versions = packagesOf(backend).map(versionOf).join(" ")
+  if (backend === "webgpu") {
+    // Dawn's version and the adapter (GPU, driver, software or not) change results' last bits.
+    const adapter = Either.match(probeWebgpu({ allowSoftware: true }), {
+      onLeft: (e) => `(unavailable: ${e.message})`,
+      onRight: (p) => `adapter:${describeAdapter(p.adapter)}`,
+    })
+    return { engine: TFJS_ENGINE, backend, versions: `${versions} ${versionOf(DAWN_PACKAGE)} ${adapter} ${process.platform}-${process.arch}` }
+  }
   if (backend !== "wasm+onednn") return { engine: TFJS_ENGINE, backend, versions }
   const onednn = loadOnednn()
   if (!onednn.available) return { engine: TFJS_ENGINE, backend, versions: `${versions} (unavailable: ${onednn.reason})` }
@@ -131,6 +142,8 @@ export const tfjsEngine = (options: TfjsEngineOptions): EngineLayer =>
       const placement: TfjsPlacement = { backend: resolveTfjsBackend(options.backend), threads: options.threads ?? DEFAULT_NATIVE_THREADS }
       const identity = withNotice(tfjsIdentity(placement.backend, placement.threads), options.backend)
       // One task per worker at a time: a fold's steps never share a thread with another's.
+      // Dawn in the workers reads the process environment, which only this (main) thread can set.
+      if (placement.backend === "webgpu") ensureHeadlessEgl()
       const pool = yield* makeWorkerPool<TfjsTask, TfjsAnswer, TfjsProgress>(WORKER_ENTRY, options.workers ?? 1, { depth: 1 })
       const send = (task: TfjsTask, listeners: Listeners): Effect.Effect<TfjsAnswer, MlError> =>
         Effect.mapError(

@@ -222,6 +222,13 @@ export const loaderOptions = (config: ModelConfig, data: Pick<FoldData, "windowS
   ...(data.cacheBytes === undefined ? {} : { cacheBytes: data.cacheBytes }),
 })
 
+/** A tensor's values, read asynchronously (the only read a GPU backend allows in Node), then disposed. */
+export const readTensor = (t: tf.Tensor): Effect.Effect<Float32Array> =>
+  Effect.ensuring(
+    Effect.promise(() => t.data() as Promise<Float32Array>),
+    Effect.sync(() => t.dispose()),
+  )
+
 /** Logits of `loader`'s rows in order (eval mode), row-major `[rows, classes]`. */
 export const evalLogits = (
   model: Pick<TrainableModel, "forward">,
@@ -237,10 +244,9 @@ export const evalLogits = (
     for (let b = 0; b < all.length; b++) {
       const rows = all[b]!
       const { x, size } = yield* loader.batch(rows)
-      const logits = tf.tidy(() => {
-        const input = tf.tensor4d(x, [size, loader.options.imgSize, loader.options.imgSize, loader.channels])
-        return model.forward(input, false).dataSync()
-      })
+      const logits = yield* readTensor(
+        tf.tidy(() => model.forward(tf.tensor4d(x, [size, loader.options.imgSize, loader.options.imgSize, loader.channels]), false)),
+      )
       out.set(logits, row * classes)
       row += size
       onBatch?.(b + 1, all.length)
@@ -335,7 +341,7 @@ export const trainFold = (
             optimizer.lr = scheduled.lr
             if (scheduled.beta1 !== undefined) optimizer.beta1 = scheduled.beta1
             const batch = config.batchSize
-            const loss = tf.tidy(() => {
+            const lossTensor = tf.tidy(() => {
               const input = tf.tensor4d(x, [batch, size, size, config.inChans])
               const target = tf.tensor2d(y, [batch, config.numClasses])
               const { value, grads } = tf.variableGrads(
@@ -343,8 +349,10 @@ export const trainFold = (
                 trainable as Array<tf.Variable>,
               )
               optimizer.step(trainable.map((v) => grads[v.name]))
-              return value.dataSync()[0]!
+              return value
             })
+            // Read asynchronously: a GPU backend (webgpu) cannot read a tensor synchronously in Node.
+            const loss = (yield* readTensor(lossTensor))[0]!
             globalStep += 1
             if (!Number.isFinite(loss)) {
               return yield* Effect.fail(

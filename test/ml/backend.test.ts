@@ -11,6 +11,7 @@ import { engineIdentity } from "../../src/ml/engine.js"
 import { loadOnednn } from "../../src/ml/native/onednn.js"
 import { tfjsEngine, tfjsIdentity } from "../../src/ml/tfjs-engine.js"
 import { BACKEND_ORDER, BackendUnavailable, nvidiaGpuPresent, probeBackend, resolveBackend, resolveBackendPromise } from "../../src/ml/backend.js"
+import { webgpuForAuto } from "../../src/ml/backend-probe.js"
 import { CHANNEL_MOMENTS } from "../../src/ml/kernels/batch-norm.js"
 
 const require_ = createRequire(import.meta.url)
@@ -28,13 +29,15 @@ describe("backend resolution", () => {
   it("the probe follows the documented order from what is installed, without touching TF.js", () => {
     const expected = installed("@tensorflow/tfjs-node-gpu") && nvidiaGpuPresent()
       ? "tensorflow-gpu"
-      : installed("@tensorflow/tfjs-node")
+      : webgpuForAuto()
+        ? "webgpu"
+        : installed("@tensorflow/tfjs-node")
         ? "tensorflow"
         : loadOnednn().available
           ? "wasm+onednn"
           : "wasm"
     expect(probeBackend()).toBe(expected)
-    expect(BACKEND_ORDER).toEqual(["tensorflow-gpu", "tensorflow", "wasm+onednn", "wasm", "cpu"])
+    expect(BACKEND_ORDER).toEqual(["tensorflow-gpu", "webgpu", "tensorflow", "wasm+onednn", "wasm", "cpu"])
   })
 
   it("auto resolves to the probed backend; on wasm the training kernels are registered", async () => {

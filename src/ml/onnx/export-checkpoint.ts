@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import { Effect } from "effect"
 import { loadCheckpoint } from "../checkpoint.js"
 import { FileWriteFailed } from "../../data/errors.js"
-import { buildResNet, type ResNetConfig } from "../resnet.js"
+import { buildResNet, type ResNetConfig, readStateValues } from "../resnet.js"
 import { checkModelConfig, type ModelConfig, resNetConfigOf, type TrainableModel } from "../train.js"
 import { OnnxExportError } from "../errors.js"
 import { resnetToOnnx } from "./export-resnet.js"
@@ -25,8 +25,9 @@ export const exportCheckpointOnnx = (config: ModelConfig, checkpoint: string, fi
       (model) =>
         Effect.gen(function* () {
           yield* loadCheckpoint(model, checkpoint)
+          const values = yield* Effect.promise(() => readStateValues(model.tensors))
           const bytes = yield* Effect.try({
-            try: () => resnetToOnnx(model, { height: config.imgSize, width: config.imgSize }),
+            try: () => resnetToOnnx(model, { height: config.imgSize, width: config.imgSize }, values),
             catch: (e) => (e instanceof OnnxExportError ? e : new OnnxExportError({ model: checkpoint, detail: String(e) })),
           })
           yield* Effect.try({

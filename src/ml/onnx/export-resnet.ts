@@ -192,8 +192,12 @@ function resnetNodes(model: ResNet, graph: GraphWriter): void {
 
 const isPositiveInteger = (n: number): boolean => Number.isInteger(n) && n > 0
 
-/** Writes `model` (its current weights, eval mode) as the bytes of an `.onnx` file. */
-export function resnetToOnnx(model: ResNet, options: ResNetOnnxOptions): Uint8Array {
+/**
+ * Writes `model` (its current weights, eval mode) as the bytes of an `.onnx` file; `values` are its
+ * TF.js-layout values by name (`readStateValues`, where the backend allows no synchronous read),
+ * else read from the variables.
+ */
+export function resnetToOnnx(model: ResNet, options: ResNetOnnxOptions, values?: ReadonlyMap<string, Float32Array>): Uint8Array {
   const { variant, inChans, numClasses, width } = model.config
   const name = width === undefined || width === 1 ? variant : `${variant} (width ${width})`
   for (const [field, value] of [["height", options.height], ["width", options.width]] as const) {
@@ -211,7 +215,7 @@ export function resnetToOnnx(model: ResNet, options: ResNetOnnxOptions): Uint8Ar
     name: t.name,
     dims: t.torchShape,
     data_type: OnnxDataType.FLOAT,
-    raw_data: float32RawData(toTorchLayout(t)),
+    raw_data: float32RawData(toTorchLayout(t, values?.get(t.name))),
   }))
 
   return encodeOnnxModel({
