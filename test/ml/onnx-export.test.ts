@@ -8,6 +8,10 @@
  * measure: max |onnx - tfjs| / max |tfjs|. Negative controls check that a wrong pooling attribute
  * is caught by the same comparison.
  */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { beforeAll, describe, expect, it } from "vitest"
 import { RandomState } from "../../src/data/random-state.js"
@@ -160,6 +164,30 @@ describe("resnetToOnnx: the written model", () => {
       expect(gemm.attribute?.find((a) => a.name === "transB")?.i).toBe(1)
     } finally {
       model.dispose()
+    }
+  })
+
+  // The reference implementation's checker (Debian: python3-onnx) where python3 imports onnx.
+  const onnxPython = spawnSync("python3", ["-c", "import onnx"]).status === 0 ? "python3" : spawnSync("/usr/bin/python3", ["-c", "import onnx"]).status === 0 ? "/usr/bin/python3" : undefined
+  it.skipIf(onnxPython === undefined)("passes the onnx package's full checker and strict shape inference (logits [N, 6])", () => {
+    const model = buildPerturbed(CASES[1]!, 4)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-onnx-check-"))
+    try {
+      const file = path.join(dir, "model.onnx")
+      fs.writeFileSync(file, resnetToOnnx(model, { height: HEIGHT, width: WIDTH }))
+      const script = [
+        "import onnx, sys",
+        "m = onnx.load(sys.argv[1])",
+        "onnx.checker.check_model(m, full_check=True)",
+        "out = onnx.shape_inference.infer_shapes(m, strict_mode=True).graph.output[0]",
+        "print([d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim])",
+      ].join("\n")
+      const run = spawnSync(onnxPython!, ["-c", script, file], { encoding: "utf8" })
+      expect(run.stderr).toBe("")
+      expect(run.stdout.trim()).toBe(`['N', ${NUM_CLASSES}]`)
+    } finally {
+      model.dispose()
+      fs.rmSync(dir, { recursive: true, force: true })
     }
   })
 
