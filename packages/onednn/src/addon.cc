@@ -377,13 +377,14 @@ size_t channelsOf(const Napi::Value& v, size_t len, const char* kernel) {
   return C;
 }
 
-// The channel range [begin, end) of this thread of the team.
-struct ChannelRange {
+// This thread's share [begin, end) of n items (channels or rows) split into contiguous blocks
+// across the team.
+struct TeamShare {
   size_t begin, end;
 };
-ChannelRange channelRange(size_t C) {
-  const size_t t = size_t(omp_get_thread_num()), n = size_t(omp_get_num_threads());
-  return {C * t / n, C * (t + 1) / n};
+TeamShare teamShare(size_t n) {
+  const size_t t = size_t(omp_get_thread_num()), threads = size_t(omp_get_num_threads());
+  return {n * t / threads, n * (t + 1) / threads};
 }
 
 // gz = g * step(y), as TF.js computes it (step: NaN stays NaN, else 1 where y > 0, else 0);
@@ -430,7 +431,7 @@ Napi::Value ChannelMoments(const Napi::CallbackInfo& info) {
   const double n = double(rows);
 #pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
   {
-    const ChannelRange r = channelRange(C);
+    const TeamShare r = teamShare(C);
     const size_t width = r.end - r.begin;
     std::vector<double> sum(width, 0.0), sq(width, 0.0);
     momentsOfChannels(x, rows, C, r.begin, width, sum.data(), sq.data());
@@ -460,7 +461,7 @@ Napi::Value BatchNormGradSums(const Napi::CallbackInfo& info) {
   const size_t rows = len / C;
 #pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
   {
-    const ChannelRange r = channelRange(C);
+    const TeamShare r = teamShare(C);
     const size_t width = r.end - r.begin;
     std::vector<double> sg(width, 0.0), sgx(width, 0.0);
     if (y == nullptr) {
@@ -505,15 +506,6 @@ CAIRN_SIMD_CLONES void backwardRows(const float* __restrict g, const float* __re
   }
 }
 
-// This thread's rows [begin, end) of `rows`, in contiguous blocks.
-struct RowRange {
-  size_t begin, end;
-};
-RowRange rowRange(size_t rows) {
-  const size_t t = size_t(omp_get_thread_num()), n = size_t(omp_get_num_threads());
-  return {rows * t / n, rows * (t + 1) / n};
-}
-
 // channelAffine(x, scale[C], shift[C], C, relu, out): out = x * scale + shift per channel, then
 // ReLU when asked: batch normalisation's apply step, float32 ops in the order of ops.ts
 // (multiply, add, relu), so the same bits as TF.js' element-wise kernels.
@@ -529,7 +521,7 @@ Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
   const size_t rows = len / C;
 #pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
   {
-    const RowRange r = rowRange(rows);
+    const TeamShare r = teamShare(rows);
     if (relu) {
       affineRows<true>(x, scale, shift, C, r.begin, r.end, out);
     } else {
@@ -555,7 +547,7 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   const size_t rows = len / C;
 #pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
   {
-    const RowRange r = rowRange(rows);
+    const TeamShare r = teamShare(rows);
     if (y == nullptr) {
       backwardRows<false>(gv, x, y, a, b, k, C, r.begin, r.end, dx);
     } else {

@@ -27,7 +27,8 @@ export const reluStep = (y: number): number => (Number.isNaN(y) ? y : y > 0 ? 1 
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }
 
-const channels = (kernel: string, info: tf.TensorInfo): number => {
+/** The channel count (last axis) of a channels-last kernel input, or a KernelError naming the kernel. */
+export const channels = (kernel: string, info: tf.TensorInfo): number => {
   const c = info.shape[info.shape.length - 1]
   if (c === undefined || c === 0) {
     throw new KernelError({ kernel, input: "x", detail: `channels-last tensor expected, got shape [${info.shape.join(", ")}]` })

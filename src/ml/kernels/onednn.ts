@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import type { OnednnAddon } from "../native/onednn.js"
-import { BATCH_NORM_BACKWARD, BATCH_NORM_GRAD_SUMS, CHANNEL_AFFINE, CHANNEL_MOMENTS } from "./batch-norm.js"
+import { BATCH_NORM_BACKWARD, BATCH_NORM_GRAD_SUMS, CHANNEL_AFFINE, CHANNEL_MOMENTS, channels } from "./batch-norm.js"
 import { KernelError } from "./errors.js"
 import { withScope } from "./heap.js"
 import { poolGradInfo } from "./pool.js"
@@ -154,17 +154,10 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
     })
   }
 
-  const channelsOf = (kernel: string, info: Info): number => {
-    const c = info.shape[info.shape.length - 1]
-    if (c === undefined || c === 0) {
-      throw new KernelError({ kernel, input: "x", detail: `channels-last tensor expected, got shape [${info.shape.join(", ")}]` })
-    }
-    return c
-  }
 
   const channelMoments: NativeKernel = ({ inputs, backend }) => {
     const x = inputs["x"]!
-    const C = channelsOf(CHANNEL_MOMENTS, x)
+    const C = channels(CHANNEL_MOMENTS, x)
     return produce(backend, [2, C], (view, out) => addon.channelMoments(view(x), C, view(out)))
   }
 
@@ -173,7 +166,7 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
     const x = inputs["x"]!
     const mean = inputs["mean"]!
     const y = inputs["y"]
-    const C = channelsOf(BATCH_NORM_GRAD_SUMS, x)
+    const C = channels(BATCH_NORM_GRAD_SUMS, x)
     return produce(backend, [2, C], (view, out) =>
       addon.batchNormGradSums(view(g), view(x), view(mean), y === undefined ? null : view(y), C, view(out)),
     )
@@ -222,16 +215,9 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
  * composes TF.js ops for the same values elsewhere.
  */
 export function batchNormApplyKernels(addon: OnednnAddon): ReadonlyArray<{ readonly name: string; readonly func: tf.KernelFunc }> {
-  const channelsOf = (kernel: string, info: Info): number => {
-    const c = info.shape[info.shape.length - 1]
-    if (c === undefined || c === 0) {
-      throw new KernelError({ kernel, input: "x", detail: `channels-last tensor expected, got shape [${info.shape.join(", ")}]` })
-    }
-    return c
-  }
   const affine = ({ inputs, backend, attrs = {} }: KernelArgs): Info => {
     const x = inputs["x"]!
-    const C = channelsOf(CHANNEL_AFFINE, x)
+    const C = channels(CHANNEL_AFFINE, x)
     return withScope(backend, (scope) => {
       const out = scope.alloc([...x.shape])
       if (isEmpty(x.shape)) return scope.keep(out)
@@ -243,7 +229,7 @@ export function batchNormApplyKernels(addon: OnednnAddon): ReadonlyArray<{ reado
   const backward = ({ inputs, backend }: KernelArgs): Info => {
     const x = inputs["x"]!
     const y = inputs["y"]
-    const C = channelsOf(BATCH_NORM_BACKWARD, x)
+    const C = channels(BATCH_NORM_BACKWARD, x)
     return withScope(backend, (scope) => {
       const dx = scope.alloc([...x.shape])
       if (isEmpty(x.shape)) return scope.keep(dx)
