@@ -11,6 +11,7 @@ import { diffCommand, runsCommand } from "./commands/history.js"
 import { runCommand } from "./commands/run.js"
 import { cleanCommand, gcCommand, verifyCommand } from "./commands/store.js"
 import { watchCommand } from "./commands/watch.js"
+import { workerCommand } from "./commands/worker.js"
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, UsageError } from "./errors.js"
 import { runProjectCommand } from "./plugins.js"
 
@@ -31,11 +32,12 @@ const commands = [
   runsCommand,
   diffCommand,
   doctorCommand,
+  workerCommand,
 ] as const
 
 const cli = Command.make("cairn").pipe(Command.withSubcommands(commands))
 
-const BUILTIN = new Set(["run", "status", "dag", "watch", "export", "gc", "clean", "verify", "runs", "diff", "doctor"])
+const BUILTIN = new Set(["run", "status", "dag", "watch", "export", "gc", "clean", "verify", "runs", "diff", "doctor", "worker"])
 
 /** A usage or configuration error exits 2; anything else that stops a command exits 1. */
 const exitCodeOf = (error: unknown): number =>

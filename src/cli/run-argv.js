@@ -18,6 +18,7 @@ export const RUN_OPTIONS = {
   verbose: { value: false },
   "remote-cache": { value: true },
   "remote-cache-readonly": { value: false },
+  queue: { value: true },
 }
 
 /**

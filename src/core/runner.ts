@@ -2,10 +2,10 @@ import * as path from "node:path"
 import { Cause, Deferred, Effect, Either, Exit, Option } from "effect"
 import { hashJson, type Json } from "./canonical.js"
 import { describeError, StageFailed } from "./errors.js"
-import { executeStage } from "./execute.js"
 import { instanceKey, stageExportsOf } from "./instance-key.js"
 import { effectiveParams, type Instance, type Plan } from "./pipeline.js"
 import { RunReporter, type StageOutcome } from "./reporter.js"
+import { currentExecutor } from "./queue/stage-executor.js"
 import { type Resolved, resolvedFromRecord } from "./resolved.js"
 import { resolveSource } from "./source.js"
 import type { Artifact } from "./stage.js"
@@ -69,6 +69,8 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
       const resolved = new Map<string, Resolved>()
       const exports = yield* Effect.either(stageExportsOf(plan))
       const forced = (inst: Instance) => options.force.some((f) => f === inst.id || f === inst.stage.name)
+      const executor = yield* currentExecutor
+      const slot = <A, E, R>(effect: Effect.Effect<A, E, R>) => (executor.usesJobSlots ? semaphore.withPermits(1)(effect) : effect)
 
       const runOne = (inst: Instance): Effect.Effect<Outcome, StageFailed | StoreError, RunReporter> =>
         Effect.gen(function* () {
@@ -110,7 +112,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
               return yield* finish(hit, "cached")
             }
           }
-          return yield* semaphore.withPermits(1)(
+          return yield* slot(
             Effect.scoped(
               Effect.gen(function* () {
                 yield* store.lock(k.key, () => reporter.waiting(inst.id, "another process is computing the same key"))
@@ -120,7 +122,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
                 }
                 yield* reporter.started(inst.id)
                 t0 = Date.now()
-                const record = yield* executeStage(store, plan, inst, k, resolved)
+                const record = yield* executor.execute({ store, plan, inst, key: k, resolved, force: skipCache })
                 return yield* finish(record, "ran")
               }),
             ),

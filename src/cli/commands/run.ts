@@ -5,13 +5,14 @@ import { Console, Effect, Either, Layer, Option } from "effect"
 import { describeError } from "../../core/errors.js"
 import { restrictPlan } from "../../core/pipeline.js"
 import { ReporterLive } from "../../core/reporter.js"
+import { queueRunSetting } from "../../core/queue/run-setting.js"
 import { reportJson, runPlan } from "../../core/runner.js"
 import { redactUrl } from "../../core/store/remote/from-url.js"
 import { writeAfterRun } from "../after-run.js"
 import { EXIT_STAGE_FAILED, UsageError } from "../errors.js"
 import { removeStamp, writeStamp } from "../fast-path.js"
 import { load, storeLayer } from "../load.js"
-import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg, remoteCacheOpt, remoteCacheReadonlyOpt } from "../options.js"
+import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg, queueOpt, remoteCacheOpt, remoteCacheReadonlyOpt } from "../options.js"
 import { defaultJobs } from "../project.js"
 import { copyOut, showFolder } from "../publish.js"
 import { stampFor, unstampable } from "../replay-stamp.js"
@@ -33,6 +34,7 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
       verbose: Options.boolean("verbose").pipe(Options.withDescription("print each failure's full cause (stack traces)")),
       remoteCache: remoteCacheOpt,
       remoteCacheReadonly: remoteCacheReadonlyOpt,
+      queue: queueOpt,
     },
     (o) =>
       Effect.gen(function* () {
@@ -47,7 +49,13 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
         const remoteUrl = Option.getOrElse(o.remoteCache, () => process.env.CAIRN_REMOTE_CACHE ?? "")
         if (remoteUrl) yield* Console.log(`remote cache ${redactUrl(remoteUrl)}${o.remoteCacheReadonly ? " (read-only)" : ""}`)
         const store = storeLayer(l, remoteUrl ? { url: remoteUrl, readonly: o.remoteCacheReadonly } : undefined)
-        const report = yield* runPlan(plan, { jobs, force: o.force }).pipe(Effect.provide(Layer.merge(store, ReporterLive.auto(process.stdout))))
+        const reporter = ReporterLive.auto(process.stdout)
+        const queue = Option.isSome(o.queue)
+          ? yield* queueRunSetting({ url: o.queue.value, remoteUrl, root: l.root, pipelineFile: plan.pipeline.file, params: o.params, remoteReadonly: o.remoteCacheReadonly, env: process.env })
+          : undefined
+        if (queue) yield* Console.log(`queue ${queue.shown}`)
+        const services = queue ? Layer.provide(queue.layer, reporter) : reporter
+        const report = yield* runPlan(plan, { jobs, force: o.force }).pipe(Effect.provide(Layer.merge(store, services)))
         for (const line of [...summaryLines(report), ...metricLines(report.metrics, plan)]) yield* Console.log(line)
         if (o.verbose) for (const line of causeLines(report)) yield* Console.error(line)
         for (const w of report.warnings) yield* Console.error(`warning: ${w}`)

@@ -22,11 +22,12 @@ import { Data, Effect, Either, Exit, Fiber, Layer, type Scope } from "effect"
 import { describeError, FileError } from "../../errors.js"
 import { hashFileContent } from "../../file-hash.js"
 import { isNotFound } from "../../stamp.js"
-import { type ArtifactStore, CacheStore, type MemoItemRecord, type RunRecord, type Staging, StoreError, type TreeSeal } from "../artifact-store.js"
+import { type ArtifactStore, CacheStore, type RunRecord, type Staging, StoreError, type TreeSeal } from "../artifact-store.js"
 import { inodeKey, type KnownFiles } from "../local/commit.js"
 import { LocalStore } from "../local/local-store.js"
-import { readManifest, storeTry } from "../local/trees.js"
-import { decodeEntry, encodeEntry, type RemoteEntry, type RemoteFile, remoteFiles } from "./entries.js"
+import { storeTry } from "../local/trees.js"
+import { decodeEntry, type RemoteEntry, type RemoteFile } from "./entries.js"
+import { pushResult } from "./push-result.js"
 import { type RemoteCache, RemoteCacheError, RemoteCacheService, type RemoteWarn } from "./remote-cache.js"
 
 export interface RemoteStoreOptions {
@@ -299,52 +300,18 @@ export class RemoteStore implements ArtifactStore {
     })
   }
 
-  /**
-   * Pushes a committed result under a lease of its own (its tree and items stay while it is read):
-   * the memo items the server lacks, then the result; the entry of each after all its blobs.
-   */
+  /** Pushes a committed result (see push-result.ts); what stops it is warned about, never raised. */
   private push(record: RunRecord): Effect.Effect<void> {
-    const body = Effect.gen(this, function* () {
-      yield* this.local.lease()
-      const tree = yield* this.local.materialize(record.output.tree)
-      for (const itemKey of record.items) {
-        if (yield* this.writing(this.remote.has("ac", itemKey))) continue
-        const item = yield* this.local.lookupItem(itemKey)
-        if (item) yield* this.pushEntry(itemKey, item.record, item.files.dir)
-      }
-      yield* this.pushEntry(record.key, record, tree.dir)
-    })
-    return Effect.scoped(body).pipe(
+    return pushResult(this.local, this.remote, record, {
+      remote: (effect) => this.writing(effect),
+      stop: (detail) => new PushStopped({ detail }),
+      transfers: this.options.transfers ?? DEFAULT_TRANSFERS,
+      perBlob: (effect) => this.transfers.withPermits(1)(effect),
+      suspect: (hash) => this.suspect.has(hash),
+      uploaded: (hash) => void this.suspect.delete(hash),
+    }).pipe(
       Effect.catchAll((e) => (this.writeDown ? Effect.void : this.warn(`result ${record.key} not pushed to ${this.remote.url}: ${e instanceof PushStopped ? e.detail : describeError(e)}`))),
     )
-  }
-
-  /** One entry: every blob of its tree (at `dir`) uploaded and checked, then the entry itself. */
-  private pushEntry(key: string, record: RunRecord | MemoItemRecord, dir: string) {
-    return Effect.gen(this, function* () {
-      const tree = "output" in record ? record.output.tree : record.tree
-      const manifest = readManifest(this.local.layout, tree)
-      if (!manifest) return yield* new PushStopped({ detail: `tree ${tree} has no manifest` })
-      const files = remoteFiles(manifest)
-      const entry: RemoteEntry = "output" in record ? { kind: "run", record, files } : { kind: "item", record, files }
-      const blobs = new Map(files.map(([rel, hash, size]) => [hash, { file: path.join(dir, ...rel.split("/")), size }] as const))
-      yield* Effect.forEach(blobs, ([hash, { file, size }]) => this.transfers.withPermits(1)(this.pushBlob(hash, file, size)), {
-        concurrency: this.options.transfers ?? DEFAULT_TRANSFERS,
-        discard: true,
-      })
-      yield* this.writing(this.remote.put("ac", key, encodeEntry(entry)))
-    })
-  }
-
-  private pushBlob(hash: string, file: string, size: number) {
-    return Effect.gen(this, function* () {
-      if (!this.suspect.has(hash) && (yield* this.writing(this.remote.has("cas", hash, size)))) return
-      yield* this.writing(this.remote.put("cas", hash, { file }))
-      if (!(yield* this.writing(this.remote.has("cas", hash, size)))) {
-        return yield* new PushStopped({ detail: `cas/${hash} is not on the server (at ${size} bytes) after its upload` })
-      }
-      this.suspect.delete(hash)
-    })
   }
 
   /**

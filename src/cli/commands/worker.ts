@@ -1,0 +1,57 @@
+/** `cairn worker`: runs stage jobs from a queue in this checkout until SIGINT/SIGTERM. */
+import { Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import { ConfigError } from "../../core/errors.js"
+import { queueTargetFrom } from "../../core/queue/connection.js"
+import { QueueUrlError } from "../../core/queue/errors.js"
+import { queueSettingsFrom } from "../../core/queue/settings.js"
+import { runStageWorker } from "../../core/queue/stage-worker.js"
+import { LocalStore } from "../../core/store/local/local-store.js"
+import { remoteCacheFromUrl } from "../../core/store/remote/from-url.js"
+import { EXIT_INTERRUPTED, UsageError } from "../errors.js"
+import { load } from "../load.js"
+import { cacheDirOpt, jobsOpt, remoteCacheOpt } from "../options.js"
+import { cacheDirFor, defaultJobs, projectRootOf } from "../project.js"
+
+/** How long a stopped worker's process may linger before it exits anyway. */
+const EXIT_AFTER_STOP_MS = 1_000
+
+export const workerCommand = Command.make(
+  "worker",
+  {
+    queue: Options.text("queue").pipe(Options.withDescription("the queue to take stage jobs from: redis://host:port[/db][?queue=NAME]")),
+    jobs: jobsOpt,
+    cacheDir: cacheDirOpt,
+    remoteCache: remoteCacheOpt,
+  },
+  (o) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const target = queueTargetFrom(o.queue)
+        if (target instanceof QueueUrlError) return yield* new ConfigError({ file: "--queue", detail: target.message })
+        const settings = queueSettingsFrom(process.env)
+        if ("error" in settings) return yield* new UsageError({ detail: settings.error })
+        const remoteUrl = Option.getOrElse(o.remoteCache, () => process.env.CAIRN_REMOTE_CACHE ?? "")
+        if (!remoteUrl) return yield* new UsageError({ detail: "a worker needs --remote-cache URL (or $CAIRN_REMOTE_CACHE): its results travel through it" })
+        const jobs = Option.getOrElse(o.jobs, defaultJobs)
+        if (jobs < 1) return yield* new UsageError({ detail: "--jobs must be at least 1" })
+        const root = projectRootOf(process.cwd())
+        const cacheDir = cacheDirFor(root, Option.getOrUndefined(o.cacheDir))
+        const remote = yield* Effect.mapError(remoteCacheFromUrl(remoteUrl), (e) => new ConfigError({ file: "--remote-cache", detail: e.message }))
+        const local = yield* LocalStore.make(cacheDir, root)
+        yield* runStageWorker({
+          target,
+          settings: settings.settings,
+          jobs,
+          root,
+          local,
+          remote,
+          loadPlan: (file, params) => Effect.map(load(file, params, Option.some(cacheDir)), (l) => l.plan),
+          write: (line) => process.stdout.write(`${line}\n`),
+        })
+      }),
+    ).pipe(
+      // Once stopped, BullMQ's own retry timers (Redis gone) must not keep the process: it ends soon after.
+      Effect.ensuring(Effect.sync(() => setTimeout(() => process.exit(process.exitCode ?? EXIT_INTERRUPTED), EXIT_AFTER_STOP_MS).unref())),
+    ),
+).pipe(Command.withDescription("run stage jobs from a queue (cairn run --queue) until stopped; results go to the remote cache"))

@@ -1,0 +1,98 @@
+/**
+ * The queue a URL names: `redis://[user:password@]host[:port][/db][?queue=NAME]` (`rediss://`:
+ * the same over TLS). Connections are ioredis clients in BullMQ's adapter (`createIORedisClient`):
+ * BullMQ duplicates them for its blocking reads and reconnects them.
+ */
+import { createIORedisClient, type IRedisClient } from "bullmq"
+import { Redis } from "ioredis"
+import { Effect, type Scope } from "effect"
+import { describeError } from "../errors.js"
+import { QueueUnavailable, QueueUrlError } from "./errors.js"
+
+/** Where Redis is, as ioredis takes it. */
+export interface RedisTarget {
+  readonly host: string
+  readonly port: number
+  readonly username?: string
+  readonly password?: string
+  readonly db?: number
+  readonly tls?: boolean
+}
+
+/** BullMQ's queue name when the URL names none. */
+export const DEFAULT_QUEUE_NAME = "cairn-stages"
+
+export interface QueueTarget {
+  /** The URL without credentials, for messages. */
+  readonly url: string
+  readonly name: string
+  readonly redis: RedisTarget
+}
+
+const DEFAULT_PORT = 6379
+
+/** `url` parsed, or why it is no queue URL. */
+export const queueTargetFrom = (url: string): QueueTarget | QueueUrlError => {
+  const shown = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1")
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+    return new QueueUrlError({ url: shown, detail: "not a URL" })
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    return new QueueUrlError({ url: shown, detail: `${parsed.protocol}// is not a queue: use redis://host:port` })
+  }
+  const tls = parsed.protocol === "rediss:"
+  if (!parsed.hostname) return new QueueUrlError({ url: shown, detail: "no host (redis://host:port)" })
+  const dbText = parsed.pathname.replace(/^\/+|\/+$/g, "")
+  const db = dbText === "" ? 0 : Number(dbText)
+  if (!Number.isSafeInteger(db) || db < 0) return new QueueUrlError({ url: shown, detail: `the path must be a database number, not /${dbText}` })
+  const name = parsed.searchParams.get("queue") ?? DEFAULT_QUEUE_NAME
+  if (name === "" || name.includes(":")) return new QueueUrlError({ url: shown, detail: `queue name ${JSON.stringify(name)} must be non-empty and without ':'` })
+  const port = parsed.port === "" ? DEFAULT_PORT : Number(parsed.port)
+  return {
+    url: `${parsed.protocol}//${parsed.host}${db ? `/${db}` : ""}${name === DEFAULT_QUEUE_NAME ? "" : `?queue=${name}`}`,
+    name,
+    redis: {
+      host: parsed.hostname.replace(/^\[|\]$/g, ""),
+      port,
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+      ...(db ? { db } : {}),
+      ...(tls ? { tls } : {}),
+    },
+  }
+}
+
+/**
+ * A connected Redis client for BullMQ, for the scope (closed when it ends). Fails with
+ * QueueUnavailable when Redis does not answer within `connectMs`.
+ */
+export const redisClient = (target: QueueTarget, connectMs: number): Effect.Effect<IRedisClient, QueueUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { tls, ...where } = target.redis
+    // Created (and closed with the scope) apart from connecting: an acquisition is uninterruptible,
+    // so a connect inside it would outlive its timeout on a server that accepts and never answers.
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const made = createIORedisClient(
+          // maxRetriesPerRequest null: BullMQ's blocking reads wait as long as they need (its requirement).
+          new Redis({ ...where, ...(tls ? { tls: {} } : {}), lazyConnect: true, maxRetriesPerRequest: null, connectTimeout: connectMs }),
+        )
+        // BullMQ reports a lost connection as an 'error' event: without a listener it would throw.
+        made.on("error", () => undefined)
+        return made
+      }),
+      (made) => Effect.sync(() => made.disconnect()),
+    )
+    yield* Effect.tryPromise({
+      try: () => client.connect(),
+      catch: (error) => new QueueUnavailable({ url: target.url, detail: `cannot connect: ${describeError(error)}`, cause: error }),
+    }).pipe(
+      Effect.timeoutFail({ duration: connectMs, onTimeout: () => new QueueUnavailable({ url: target.url, detail: `no answer within ${connectMs} ms` }) }),
+      Effect.tapError(() => Effect.sync(() => client.disconnect())),
+    )
+    return client
+  })

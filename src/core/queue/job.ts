@@ -1,0 +1,83 @@
+/**
+ * A stage job: what a coordinator puts on the queue for one stage instance, and what the worker that
+ * ran it answers. The job id is the cache key, so coordinators enqueueing the same stage share one
+ * job (a forced rerun gets an id of its own). The worker recomputes the key from its own checkout
+ * and compares it with `key` (and, when they differ, `record`/`codeFiles` field by field).
+ */
+import { Either, Schema } from "effect"
+import type { KeyRecord } from "../key.js"
+
+/** Bumped when the job's shape changes: a worker refuses jobs of another format. */
+export const JOB_FORMAT = 1
+
+export interface StageJobData {
+  readonly format: number
+  /** The pipeline file, relative to the project root, with '/'. */
+  readonly pipeline: string
+  /** The coordinator's `--param` overrides, as given. */
+  readonly params: ReadonlyArray<string>
+  /** The stage instance id (`train/fold-0`). */
+  readonly instance: string
+  readonly key: string
+  readonly record: KeyRecord
+  readonly codeFiles: Readonly<Record<string, string>>
+  /** Each upstream instance id → the cache key of its result (a source's: its content hash). */
+  readonly upstream: Readonly<Record<string, string>>
+  /** Compute it even when the remote cache holds its result (`--force`, or an uncached stage). */
+  readonly force: boolean
+  /** Who enqueued it (`host:pid`), for messages. */
+  readonly coordinator: string
+}
+
+/** What a worker answers for a job it completed. */
+export interface StageJobResult {
+  /** The worker (`host:pid`). */
+  readonly worker: string
+  /** True when the remote cache already held the result (nothing was computed). */
+  readonly cached: boolean
+  /** Seconds the stage ran on the worker (0 when cached). */
+  readonly seconds: number
+}
+
+/** What a worker sends while it works on a job (BullMQ job progress): who took it, its log and progress. */
+export type StageJobProgress =
+  | { readonly kind: "taken"; readonly worker: string }
+  | { readonly kind: "log"; readonly message: string }
+  | { readonly kind: "progress"; readonly text: string; readonly fraction?: number; readonly task?: string }
+
+const Strings = Schema.Record({ key: Schema.String, value: Schema.String })
+
+const JobSchema = Schema.Struct({
+  format: Schema.Literal(JOB_FORMAT),
+  pipeline: Schema.String,
+  params: Schema.Array(Schema.String),
+  instance: Schema.String,
+  key: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
+  record: Schema.Struct({ format: Schema.Number, stage: Schema.String, code: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  codeFiles: Strings,
+  upstream: Strings,
+  force: Schema.Boolean,
+  coordinator: Schema.String,
+})
+
+/** The job's data checked, or why it is not a stage job of this format. */
+export const decodeJobData = (data: unknown): Either.Either<StageJobData, string> =>
+  Either.mapBoth(Schema.decodeUnknownEither(JobSchema)(data), {
+    onLeft: (e) => e.message.split("\n").slice(0, 3).join(" "),
+    onRight: (d) => d as unknown as StageJobData,
+  })
+
+const ResultSchema = Schema.Struct({ worker: Schema.String, cached: Schema.Boolean, seconds: Schema.Number })
+
+export const decodeJobResult = (value: unknown): StageJobResult | undefined => Either.getOrUndefined(Schema.decodeUnknownEither(ResultSchema)(value))
+
+const ProgressSchema = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("taken"), worker: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("log"), message: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("progress"), text: Schema.String, fraction: Schema.optional(Schema.Number), task: Schema.optional(Schema.String) }),
+)
+
+export const decodeJobProgress = (value: unknown): StageJobProgress | undefined => Either.getOrUndefined(Schema.decodeUnknownEither(ProgressSchema)(value))
+
+/** The job id of a stage run: its key, or for a forced run a fresh id of its own (BullMQ ids have no ':'). */
+export const jobIdOf = (key: string, force: boolean): string => (force ? `${key}-force-${Date.now().toString(36)}-${process.pid}` : key)

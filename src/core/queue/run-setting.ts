@@ -1,0 +1,44 @@
+/** `cairn run --queue URL`: the settings checked (a configuration error names the flag) and the run's queue layer. */
+import * as path from "node:path"
+import { Effect, type Layer } from "effect"
+import { ConfigError } from "../errors.js"
+import type { RunReporter } from "../reporter.js"
+import { queueTargetFrom } from "./connection.js"
+import type { QueueUnavailable } from "./errors.js"
+import { QueueUrlError } from "./errors.js"
+import { queueRunLayer } from "./queue-executor.js"
+import { queueSettingsFrom } from "./settings.js"
+import type { StageExecutor } from "./stage-executor.js"
+
+export interface QueueRunSetting {
+  /** The queue URL (no credentials) and name, for the run's header. */
+  readonly shown: string
+  readonly layer: Layer.Layer<StageExecutor | RunReporter, QueueUnavailable, RunReporter>
+}
+
+export const queueRunSetting = (options: {
+  readonly url: string
+  /** The run's remote cache URL ("" when none): required. */
+  readonly remoteUrl: string
+  readonly root: string
+  /** The pipeline file (absolute). */
+  readonly pipelineFile: string
+  readonly params: ReadonlyArray<string>
+  readonly remoteReadonly: boolean
+  readonly env: Readonly<Record<string, string | undefined>>
+}): Effect.Effect<QueueRunSetting, ConfigError> =>
+  Effect.gen(function* () {
+    const target = queueTargetFrom(options.url)
+    if (target instanceof QueueUrlError) return yield* new ConfigError({ file: "--queue", detail: target.message })
+    if (!options.remoteUrl) return yield* new ConfigError({ file: "--queue", detail: "needs --remote-cache URL (or $CAIRN_REMOTE_CACHE): results travel from the workers through it" })
+    const settings = queueSettingsFrom(options.env)
+    if ("error" in settings) return yield* new ConfigError({ file: "--queue", detail: settings.error })
+    const pipelineFile = path.relative(options.root, options.pipelineFile).split(path.sep).join("/")
+    if (pipelineFile.startsWith("../") || path.isAbsolute(pipelineFile)) {
+      return yield* new ConfigError({ file: "--queue", detail: `the pipeline file ${options.pipelineFile} is outside the project ${options.root}: a worker could not find it in its checkout` })
+    }
+    return {
+      shown: `${target.url} (${target.name})`,
+      layer: queueRunLayer({ target, settings: settings.settings, pipelineFile, params: options.params, remoteReadonly: options.remoteReadonly }),
+    }
+  })

@@ -1,0 +1,45 @@
+/**
+ * Where a stage instance whose result is not stored gets computed: the seam of the runner between
+ * "the key missed" and "here is its committed record". Layers: `StageExecutor.local` (in this
+ * process, `execute.ts`; what a run without the service uses) and the queue's
+ * (`queue-executor.ts`: a job for a worker, its result pulled from the remote cache).
+ */
+import { Context, Effect, Layer, Option } from "effect"
+import type { StageFailed } from "../errors.js"
+import { executeStage } from "../execute.js"
+import type { InstanceKey } from "../instance-key.js"
+import type { Instance, Plan } from "../pipeline.js"
+import type { RunReporter } from "../reporter.js"
+import type { Resolved } from "../resolved.js"
+import type { ArtifactStore, RunRecord } from "../store/artifact-store.js"
+
+/** One stage instance to compute, with everything the runner knows about it. */
+export interface ExecuteRequest {
+  readonly store: ArtifactStore
+  readonly plan: Plan
+  readonly inst: Instance
+  readonly key: InstanceKey
+  readonly resolved: ReadonlyMap<string, Resolved>
+  /** It must be computed even if a result is stored (`--force`, or an uncached stage). */
+  readonly force: boolean
+}
+
+export interface Executor {
+  /** Whether a computation takes one of the run's `--jobs` slots (a local one does; a queued one runs elsewhere). */
+  readonly usesJobSlots: boolean
+  /** Computes the instance; the record is committed to the run's store when it returns. */
+  readonly execute: (request: ExecuteRequest) => Effect.Effect<RunRecord, StageFailed, RunReporter>
+}
+
+/** Runs the stage in this process. */
+export const localExecutor: Executor = {
+  usesJobSlots: true,
+  execute: (r) => executeStage(r.store, r.plan, r.inst, r.key, r.resolved),
+}
+
+export class StageExecutor extends Context.Tag("cairn/StageExecutor")<StageExecutor, Executor>() {
+  static readonly local = Layer.succeed(StageExecutor, localExecutor)
+}
+
+/** The executor of the context, or the local one when none is provided. */
+export const currentExecutor: Effect.Effect<Executor> = Effect.map(Effect.serviceOption(StageExecutor), Option.getOrElse(() => localExecutor))

@@ -1,0 +1,237 @@
+/**
+ * The worker's side of the queue: a BullMQ worker that runs stage jobs in this checkout, on this
+ * machine's local store, and answers each only once its result is on the remote cache.
+ *
+ * For a job it loads the pipeline file from its own checkout with the coordinator's params, takes
+ * the inputs from the remote cache (sources: hashed here), recomputes the stage's key, and refuses
+ * the job (unrecoverably, naming the differing fields) when it is not the coordinator's: it never
+ * computes under a wrong key. A result already on the remote cache is not computed again (unless
+ * the job is forced). Retries, stalled jobs (a worker killed: its lock expires and another worker
+ * takes the job), concurrency and priorities are BullMQ's.
+ *
+ * Stopping (the scope closing: SIGINT/SIGTERM) interrupts the running stages and puts their jobs
+ * back to wait, so another worker takes them at once.
+ */
+import * as os from "node:os"
+import * as path from "node:path"
+import { type IRedisClient, type Job, UnrecoverableError, WaitingError, Worker } from "bullmq"
+import { Cause, Effect, Either, Exit, Fiber, Option, Runtime, type Scope } from "effect"
+import { describeError, StageFailed } from "../errors.js"
+import { executeStage } from "../execute.js"
+import { instanceKey, stageExportsOf } from "../instance-key.js"
+import { describeChange, diffKeys } from "../key.js"
+import type { Plan } from "../pipeline.js"
+import { plainReporter, type Reporter, RunReporter } from "../reporter.js"
+import { type Resolved, resolvedFromRecord } from "../resolved.js"
+import { resolveSource } from "../source.js"
+import type { LocalStore } from "../store/local/local-store.js"
+import type { RemoteCache } from "../store/remote/remote-cache.js"
+import { RemoteStore } from "../store/remote/remote-store.js"
+import { type QueueTarget, redisClient } from "./connection.js"
+import { JobMalformed, JobRefused, QueueUnavailable, type ResultNotShared } from "./errors.js"
+import { decodeJobData, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
+import type { QueueSettings } from "./settings.js"
+import { shareResult } from "./share-result.js"
+
+export interface StageWorkerOptions {
+  readonly target: QueueTarget
+  readonly settings: QueueSettings
+  /** Jobs run at once (BullMQ concurrency). */
+  readonly jobs: number
+  /** This worker's name in messages and on the jobs it takes (default `host:pid`). */
+  readonly name?: string
+  /** The project root of this checkout: job pipeline paths are relative to it. */
+  readonly root: string
+  readonly local: LocalStore
+  readonly remote: RemoteCache
+  /** Loads and plans a pipeline file of this checkout with `--param` overrides. */
+  readonly loadPlan: (file: string, params: ReadonlyArray<string>) => Effect.Effect<Plan, unknown>
+  /** Where the worker's lines go. */
+  readonly write: (line: string) => void
+}
+
+/** Progress is forwarded to the coordinator at most this often per stage task. */
+const PROGRESS_EVERY_MS = 500
+/** Closing the worker's connections gives up after this long (Redis may be gone). */
+const CLOSE_MS = 2_000
+/** Queue trouble is warned about at most this often. */
+const WARN_EVERY_MS = 10_000
+/** Blobs fetched at once by one job's lookups. */
+const TRANSFERS = 4
+
+/** `p`, or a rejection once `ms` passed (a command to a Redis that is gone would wait for its return forever). */
+const withinMs = <A>(p: Promise<A>, ms: number): Promise<A> => {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
+/** A job's failures: a refusal (never retried) or a failure worth another try. */
+type JobError = JobRefused | JobMalformed | StageFailed | ResultNotShared
+
+/** The stage's reporter on the worker: its lines printed here and forwarded to the coordinator. */
+const jobReporter = (print: Reporter, forward: (p: StageJobProgress) => void): Reporter => {
+  const last = new Map<string, number>()
+  return {
+    ...print,
+    log: (id, message) => Effect.zipRight(print.log(id, message), Effect.sync(() => forward({ kind: "log", message }))),
+    progress: (id, event) =>
+      Effect.zipRight(
+        print.progress(id, event),
+        Effect.sync(() => {
+          const tag = event.task ?? ""
+          const now = Date.now()
+          if (now - (last.get(tag) ?? 0) < PROGRESS_EVERY_MS && event.fraction !== 1) return
+          last.set(tag, now)
+          forward({ kind: "progress", text: event.text, ...(event.fraction === undefined ? {} : { fraction: event.fraction }), ...(event.task === undefined ? {} : { task: event.task }) })
+        }),
+      ),
+    waiting: (id, detail) => Effect.zipRight(print.waiting(id, detail), Effect.sync(() => forward({ kind: "log", message: `waiting: ${detail}` }))),
+  }
+}
+
+const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, loadedCode: Map<string, string>): Effect.Effect<StageJobResult, JobError, RunReporter> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { remote, local } = o
+      const refuse = (detail: string) => new JobRefused({ worker, stage: data.instance, pipeline: data.pipeline, differences: [], detail })
+      const failed = (detail: string, cause?: unknown) => new StageFailed({ id: data.instance, detail, cause })
+      // A store of its own per job: a remote that fails is not used for the rest of this job only.
+      const transfers = yield* Effect.makeSemaphore(TRANSFERS)
+      const store = new RemoteStore(local, remote, transfers, { readonly: true, warn: (m) => Effect.sync(() => o.write(`warning: ${m}`)) })
+      yield* Effect.mapError(store.lease(), (e) => failed(e.message, e))
+      const file = path.resolve(o.root, data.pipeline)
+      if (!file.startsWith(path.resolve(o.root) + path.sep)) return yield* refuse(`its pipeline file ${data.pipeline} is outside this checkout`)
+      const plan = yield* Effect.mapError(o.loadPlan(file, data.params), (e) => refuse(`its pipeline here: ${describeError(e)}`))
+      const inst = plan.byId.get(data.instance)
+      if (!inst) return yield* refuse(`no stage instance ${data.instance} in ${data.pipeline} here`)
+      const resolved = new Map<string, Resolved>()
+      for (const ref of Object.values(inst.inputs)) {
+        for (const id of ref.kind === "one" ? [ref.id] : ref.ids) {
+          const up = plan.byId.get(id)
+          const key = data.upstream[id]
+          if (!up || key === undefined) return yield* refuse(`input ${id} is not the coordinator's`)
+          if (up.stage.source) {
+            resolved.set(id, (yield* resolveSource(store, up)).resolved)
+            continue
+          }
+          const record = yield* Effect.mapError(store.lookup(key), (e) => failed(e.message, e))
+          if (!record) return yield* failed(`its input ${id} (${key.slice(0, 12)}) is neither in ${local.location} nor on the remote cache ${remote.url}`)
+          resolved.set(id, resolvedFromRecord(id, record))
+        }
+      }
+      const exports = yield* Effect.mapError(stageExportsOf(plan), (e) => refuse(`its code here: ${e.message}`))
+      const k = yield* instanceKey(store, inst, resolved, exports)
+      if (k.key !== data.key) {
+        const differences = diffKeys({ record: data.record, codeFiles: data.codeFiles }, { record: k.record, codeFiles: k.codeFiles }).map(describeChange)
+        return yield* new JobRefused({ worker, stage: data.instance, pipeline: data.pipeline, differences })
+      }
+      // The stage's module was imported by an earlier job: if its code changed on disk since, what
+      // would run is not what the key says.
+      const loaded = `${inst.stage.name}\0${inst.stage.definedIn.join("\0")}`
+      const first = loadedCode.get(loaded)
+      if (first === undefined) loadedCode.set(loaded, k.record.code)
+      else if (first !== k.record.code) return yield* refuse(`its code changed on disk since this worker loaded it: restart the worker`)
+      yield* Effect.mapError(store.lock(k.key), (e) => failed(e.message, e))
+      // Stored here or on the remote cache (checked, and installed here): not computed again.
+      const hit = data.force ? undefined : yield* Effect.mapError(store.lookup(k.key), (e) => failed(e.message, e))
+      const t0 = Date.now()
+      const record = hit ?? (yield* executeStage(store, plan, inst, k, resolved))
+      if (!hit || !(yield* Effect.orElseSucceed(remote.has("ac", k.key), () => false))) yield* shareResult(local, remote, record)
+      yield* Effect.catchAll(local.saveMemos(), (e) => Effect.sync(() => o.write(`warning: memos not saved: ${e.message}`)))
+      return { worker, cached: hit !== undefined, seconds: hit ? 0 : (Date.now() - t0) / 1000 }
+    }),
+  )
+
+/**
+ * Runs the worker for the scope: takes jobs until the scope closes. Fails with QueueUnavailable
+ * when Redis does not answer at start (later losses are retried by BullMQ, and logged).
+ */
+export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, QueueUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    const name = o.name ?? `${os.hostname()}:${process.pid}`
+    const runtime = yield* Effect.runtime<never>()
+    const print = plainReporter(o.write)
+    const client: IRedisClient = yield* redisClient(o.target, o.settings.connectMs)
+    let stopping = false
+    /** The code hash of each stage module when this process first ran it (see processJob). */
+    const loadedCode = new Map<string, string>()
+
+    const processor = async (job: Job, token?: string, signal?: AbortSignal): Promise<StageJobResult> => {
+      const decoded = decodeJobData(job.data)
+      if (Either.isLeft(decoded)) throw new UnrecoverableError(new JobMalformed({ worker: name, job: String(job.id), detail: decoded.left }).message)
+      const data = decoded.right
+      const forward = (p: StageJobProgress) => void job.updateProgress(p).catch((e: unknown) => o.write(`warning: progress of ${data.instance} not sent: ${describeError(e)}`))
+      forward({ kind: "taken", worker: name })
+      o.write(`took ${data.instance} (${data.key.slice(0, 12)}${job.attemptsStarted > 1 ? `, try ${job.attemptsStarted}` : ""}) from ${data.coordinator}`)
+      const effect = Effect.provideService(processJob(o, name, data, loadedCode), RunReporter, jobReporter(print, forward))
+      const fiber = Runtime.runFork(runtime)(effect)
+      const cancel = () => Runtime.runFork(runtime)(Fiber.interrupt(fiber))
+      signal?.addEventListener("abort", cancel, { once: true })
+      const exit = await Runtime.runPromise(runtime)(Fiber.await(fiber))
+      signal?.removeEventListener("abort", cancel)
+      if (Exit.isSuccess(exit)) {
+        const r = exit.value
+        o.write(`${r.cached ? "cached" : "ran   "} ${`${r.seconds.toFixed(2)}s`.padStart(8)}  ${data.instance}`)
+        return r
+      }
+      if (Cause.isInterruptedOnly(exit.cause)) {
+        // Stopped: the job goes back to wait for another worker (no try is spent).
+        const back = token
+          ? await withinMs(job.moveToWait(token), Math.min(o.settings.connectMs, CLOSE_MS)).then(
+              () => "back on the queue",
+              (e: unknown) => `not handed back (${describeError(e)}): another worker takes it once its lock expires`,
+            )
+          : "not handed back: another worker takes it once its lock expires"
+        o.write(`stopped ${data.instance}: ${back}`)
+        throw new WaitingError()
+      }
+      const failure = Cause.failureOption(exit.cause)
+      const message = Option.match(failure, { onNone: () => `${data.instance}: ${Cause.pretty(exit.cause).split("\n")[0] ?? "defect"}`, onSome: (e) => e.message })
+      o.write(`FAILED ${data.instance}: ${message}`)
+      if (Option.isSome(failure) && (failure.value instanceof JobRefused || failure.value instanceof JobMalformed)) throw new UnrecoverableError(message)
+      throw new Error(message)
+    }
+
+    const worker = yield* Effect.acquireRelease(
+      Effect.sync(
+        () =>
+          new Worker(o.target.name, processor, {
+            connection: client,
+            concurrency: o.jobs,
+            name,
+            lockDuration: o.settings.lockMs,
+            stalledInterval: o.settings.stalledMs,
+            maxStalledCount: o.settings.maxStalled,
+            autorun: false,
+          }),
+      ),
+      (w) =>
+        Effect.gen(function* () {
+          stopping = true
+          w.cancelAllJobs("the worker is stopping")
+          // A finalizer is uninterruptible: the waits are made interruptible so that their timeouts hold.
+          yield* Effect.interruptible(Effect.promise(() => w.close())).pipe(
+            Effect.timeout(o.settings.lockMs),
+            // Still closing (a job's completion retried while Redis is gone): its connections are cut.
+            Effect.catchAll(() => Effect.interruptible(Effect.promise(() => w.disconnect())).pipe(Effect.timeout(CLOSE_MS), Effect.ignore)),
+          )
+        }),
+    )
+    let warnedAt = 0
+    worker.on("error", (error) => {
+      // BullMQ retries lost connections itself: one warning per burst of trouble.
+      if (stopping || Date.now() - warnedAt < WARN_EVERY_MS) return
+      warnedAt = Date.now()
+      o.write(`warning: queue ${o.target.url}: ${describeError(error)} (retrying)`)
+    })
+    worker.run().catch((error: unknown) => o.write(`warning: queue ${o.target.url}: the worker loop stopped: ${describeError(error)}`))
+    yield* Effect.tryPromise({
+      try: () => worker.waitUntilReady(),
+      catch: (e) => new QueueUnavailable({ url: o.target.url, detail: `not ready: ${describeError(e)}`, cause: e }),
+    }).pipe(Effect.timeoutFail({ duration: o.settings.connectMs, onTimeout: () => new QueueUnavailable({ url: o.target.url, detail: `not ready within ${o.settings.connectMs} ms` }) }))
+    o.write(`cairn worker ${name}: queue ${o.target.url} (${o.target.name}), jobs ${o.jobs}, cache ${o.local.location}, remote cache ${o.remote.url}`)
+    yield* Effect.never
+  })
