@@ -54,6 +54,8 @@ export interface StageWorkerOptions {
 const PROGRESS_EVERY_MS = 500
 /** Closing the worker's connections gives up after this long (Redis may be gone). */
 const CLOSE_MS = 2_000
+/** Stopping waits this long for the interrupted jobs to be handed back and the worker to close, then cuts its connections. */
+const STOP_MS = 5_000
 /** Queue trouble is warned about at most this often. */
 const WARN_EVERY_MS = 10_000
 /** Blobs fetched at once by one job's lookups. */
@@ -214,7 +216,7 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
           w.cancelAllJobs("the worker is stopping")
           // A finalizer is uninterruptible: the waits are made interruptible so that their timeouts hold.
           yield* Effect.interruptible(Effect.promise(() => w.close())).pipe(
-            Effect.timeout(o.settings.lockMs),
+            Effect.timeout(STOP_MS),
             // Still closing (a job's completion retried while Redis is gone): its connections are cut.
             Effect.catchAll(() => Effect.interruptible(Effect.promise(() => w.disconnect())).pipe(Effect.timeout(CLOSE_MS), Effect.ignore)),
           )
