@@ -24,6 +24,7 @@ import { loadOnednn } from "./native/onednn.js"
 import { registerWasmTrainingKernels, useOnednnKernels } from "./wasm-kernels.js"
 import { DAWN_PACKAGE, describeAdapter } from "./webgpu/adapter.js"
 import { initWebgpuBackend } from "./webgpu/backend.js"
+import { installFreeingBackward } from "./freeing-backward.js"
 import {
   BACKEND_ORDER,
   BACKEND_PACKAGES as PACKAGES,
@@ -144,11 +145,13 @@ const tryBackend = (requested: BackendRequest, backend: BackendName, options: Ba
  * makes it TF.js' current backend.
  */
 export function resolveBackend(requested: BackendRequest, options: BackendOptions = {}): Effect.Effect<ResolvedBackend, BackendUnavailable> {
-  if (requested !== "auto") return tryBackend(requested, requested, options)
+  // Every backend's training steps take the backward pass that frees as it goes (freeing-backward.ts).
+  const ready = Effect.tap(Effect.sync(installFreeingBackward))
+  if (requested !== "auto") return ready(tryBackend(requested, requested, options))
   const [first, ...rest] = BACKEND_ORDER
   let attempt = tryBackend(requested, first!, options)
   for (const next of rest) attempt = attempt.pipe(Effect.orElse(() => tryBackend(requested, next, options)))
-  return attempt
+  return ready(attempt)
 }
 
 /** `resolveBackend` for Promise-based callers (worker threads, scripts). */
