@@ -13,13 +13,13 @@ import * as path from "node:path"
 import { Effect, Either, Layer, type Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sha256 } from "../../src/core/canonical.js"
-import { computeKey, KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
+import { computeKey } from "../../src/core/key.js"
 import { type ArtifactStore, CacheStore, type RunRecord } from "../../src/core/store/artifact-store.js"
 import { localLayout } from "../../src/core/store/layout.js"
 import { remoteCacheFromUrl, remoteCacheLayer } from "../../src/core/store/remote/from-url.js"
 import { RemoteStore, type RemoteStoreOptions } from "../../src/core/store/remote/remote-store.js"
 import { fixtureFiles, memoFiles } from "../core/fixture-project.js"
-import { cli, makeProject, removeProjects, statuses } from "../core/helpers.js"
+import { cli, makeProject, plainKeyRecord, removeProjects, statuses } from "../core/helpers.js"
 import { type NginxServer, nginxMissing, startNginx } from "../servers/nginx.js"
 
 const missing = nginxMissing("the remote cache tests")
@@ -53,17 +53,7 @@ const onMachine = <A>(m: Machine, url: string, body: (store: ArtifactStore) => E
   return Effect.runPromise(Effect.scoped(Effect.flatMap(CacheStore, body)).pipe(Effect.provide(layer)) as Effect.Effect<A, unknown, never>)
 }
 
-const fields = (stage: string): KeyRecord => ({
-  format: KEY_FORMAT,
-  stage,
-  version: 1,
-  code: "c".repeat(64),
-  params: {},
-  inputs: {},
-  env: {},
-  reads: {},
-  engine: { node: "20", packages: {} },
-})
+const fields = plainKeyRecord
 const keyOf = (stage: string) => Either.getOrThrow(computeKey(fields(stage)))
 
 /** Commits `files` (rel → content) as the result of stage `stage`, with memo items (key → files). */

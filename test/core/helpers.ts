@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 export const CAIRN_INDEX = path.join(REPO, "src/index.ts")
@@ -71,3 +72,16 @@ export const statuses = (reportFile: string): Record<string, string> =>
   Object.fromEntries(
     (JSON.parse(fs.readFileSync(reportFile, "utf8")) as { stages: Array<{ id: string; status: string }> }).stages.map((s) => [s.id, s.status]),
   )
+
+/** The key fields of a stage with no code, params or inputs of note (store tests that need a record). */
+export const plainKeyRecord = (stage: string): KeyRecord => ({
+  format: KEY_FORMAT,
+  stage,
+  version: 1,
+  code: "c".repeat(64),
+  params: {},
+  inputs: {},
+  env: {},
+  reads: {},
+  engine: { node: "20", packages: {} },
+})

@@ -10,12 +10,12 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Deferred, Effect, Fiber, Layer, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
 import { type ArtifactStore, CacheStore, type RunRecord } from "../../src/core/store/artifact-store.js"
 import { LocalStore } from "../../src/core/store/local/local-store.js"
 import { remoteCacheLayer } from "../../src/core/store/remote/from-url.js"
 import { RemoteStore } from "../../src/core/store/remote/remote-store.js"
 import { nginxMissing, withNginx } from "../servers/nginx.js"
+import { plainKeyRecord } from "./helpers.js"
 
 const roots: Array<string> = []
 afterAll(() => {
@@ -41,17 +41,7 @@ const LAYERS: ReadonlyArray<readonly [string, () => Layer.Layer<CacheStore, unkn
   })] as const]),
 ]
 
-const fields = (stage: string): KeyRecord => ({
-  format: KEY_FORMAT,
-  stage,
-  version: 1,
-  code: "c".repeat(64),
-  params: {},
-  inputs: {},
-  env: {},
-  reads: {},
-  engine: { node: process.version, packages: {} },
-})
+const fields = plainKeyRecord
 
 /** Commits a result with `files` (rel → content) under `key`. */
 const commit = (store: ArtifactStore, key: string, files: Record<string, string>, value: unknown = null): Effect.Effect<RunRecord, unknown> =>

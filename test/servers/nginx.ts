@@ -8,12 +8,12 @@
  * CAIRN_REQUIRE_SERVERS=1 (CI) they fail instead. Debian: `apt-get install nginx-light` (its
  * ngx_http_dav_module is built in).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
+import { findBinary, serverMissing, startServer } from "./process.js"
 
 export interface NginxServer {
   /** `http://127.0.0.1:<port>` */
@@ -25,17 +25,8 @@ export interface NginxServer {
   readonly stop: () => Promise<void>
 }
 
-/** Whether tests that need a server must fail (not skip) when it is missing. */
-export const serversRequired = (): boolean => process.env.CAIRN_REQUIRE_SERVERS === "1"
-
 /** The nginx binary, or undefined when none is installed. */
-export const nginxBinary = (): string | undefined => {
-  for (const dir of [...(process.env.PATH ?? "").split(path.delimiter), "/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"]) {
-    const file = path.join(dir, "nginx")
-    if (dir && fs.existsSync(file)) return file
-  }
-  return undefined
-}
+export const nginxBinary = (): string | undefined => findBinary("nginx", ["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"])
 
 /**
  * Why nginx tests cannot run here, or undefined when they can; throws when servers are required.
@@ -47,21 +38,8 @@ export const nginxMissing = (what: string): string | undefined => {
     const dav = spawnSync(binary, ["-V"], { encoding: "utf8" })
     if (`${dav.stdout}${dav.stderr}`.includes("http_dav_module")) return undefined
   }
-  const reason = binary ? `${binary} has no WebDAV module (ngx_http_dav_module)` : "nginx is not installed (apt-get install nginx-light)"
-  if (serversRequired()) throw new Error(`${what}: ${reason}, and CAIRN_REQUIRE_SERVERS=1`)
-  console.warn(`skipping ${what}: ${reason}`)
-  return reason
+  return serverMissing(what, binary ? `${binary} has no WebDAV module (ngx_http_dav_module)` : "nginx is not installed (apt-get install nginx-light)")
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))))
-    })
-  })
 
 const accepting = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -99,52 +77,23 @@ http {
 }
 `
 
-const exited = (child: ChildProcess): Promise<void> =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
-
-/** Starts a fresh nginx WebDAV server (a few tries, in case another process takes the port first). */
+/** Starts a fresh nginx WebDAV server: one process (no master, no workers to orphan). */
 export const startNginx = async (): Promise<NginxServer> => {
   const binary = nginxBinary()
   if (!binary) throw new Error("nginx is not installed")
-  let lastError = ""
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-nginx-"))
-    for (const sub of ["root", "tmp"]) fs.mkdirSync(path.join(dir, sub))
-    const port = await freePort()
-    fs.writeFileSync(path.join(dir, "nginx.conf"), config(dir, port))
-    const child = spawn(binary, ["-p", `${dir}/`, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")], { stdio: ["ignore", "ignore", "pipe"] })
-    let stderr = ""
-    child.stderr?.on("data", (d) => (stderr += d))
-    const t0 = Date.now()
-    let up = false
-    while (!up && child.exitCode === null && Date.now() - t0 < 10_000) {
-      up = await accepting(port)
-      if (!up) await new Promise((r) => setTimeout(r, 20))
-    }
-    if (up) {
-      // One process (no master, no workers to orphan) that goes when the test process goes, however
-      // it ends (vitest stops its workers with SIGTERM, then SIGKILL): a detached watchdog polls our pid.
-      const watchdog = spawn("sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL ${child.pid}; rm -rf '${dir}'`], { stdio: "ignore", detached: true })
-      watchdog.unref()
-      child.unref()
-      ;(child.stderr as net.Socket | null)?.unref()
-      let stopped: Promise<void> | undefined
-      const stop = () =>
-        (stopped ??= (async () => {
-          watchdog.kill("SIGKILL")
-          child.kill("SIGTERM")
-          await exited(child)
-          fs.rmSync(dir, { recursive: true, force: true })
-        })())
-      return { url: `http://127.0.0.1:${port}`, port, root: path.join(dir, "root"), stop }
-    }
-    child.kill("SIGKILL")
-    await exited(child)
-    const log = fs.existsSync(path.join(dir, "error.log")) ? fs.readFileSync(path.join(dir, "error.log"), "utf8") : ""
-    lastError = `${stderr}${log}`.trim()
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
-  throw new Error(`nginx did not start: ${lastError}`)
+  const server = await startServer({
+    name: "nginx",
+    binary,
+    prepare: (dir, port) => {
+      for (const sub of ["root", "tmp"]) fs.mkdirSync(path.join(dir, sub))
+      fs.writeFileSync(path.join(dir, "nginx.conf"), config(dir, port))
+      return ["-p", `${dir}/`, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")]
+    },
+    answering: accepting,
+    stopSignal: "SIGTERM",
+    log: (dir) => (fs.existsSync(path.join(dir, "error.log")) ? fs.readFileSync(path.join(dir, "error.log"), "utf8") : ""),
+  })
+  return { url: `http://127.0.0.1:${server.port}`, port: server.port, root: path.join(server.dir, "root"), stop: server.stop }
 }
 
 /** A layer that runs a fresh nginx for its lifetime and builds `make(server)` on it. */

@@ -5,12 +5,8 @@
  * Without a redis-server binary the tests that need one are skipped with a message; with
  * CAIRN_REQUIRE_SERVERS=1 (CI) they fail instead. Debian: `apt-get install redis-server`.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
-import * as path from "node:path"
-import { serversRequired } from "./nginx.js"
+import { findBinary, serverMissing, startServer } from "./process.js"
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -23,35 +19,14 @@ export interface RedisServer {
 }
 
 /** The redis-server binary, or undefined when none is installed. */
-export const redisBinary = (): string | undefined => {
-  for (const dir of [...(process.env.PATH ?? "").split(path.delimiter), "/usr/bin", "/usr/local/bin", "/usr/sbin"]) {
-    const file = path.join(dir, "redis-server")
-    if (dir && fs.existsSync(file)) return file
-  }
-  return undefined
-}
+export const redisBinary = (): string | undefined => findBinary("redis-server", ["/usr/bin", "/usr/local/bin", "/usr/sbin"])
 
 /**
  * Why Redis tests cannot run here, or undefined when they can; throws when servers are required.
  * Call at collection time: `describe.skipIf(redisMissing("queue tests"))`.
  */
-export const redisMissing = (what: string): string | undefined => {
-  if (redisBinary()) return undefined
-  const reason = "redis-server is not installed (apt-get install redis-server)"
-  if (serversRequired()) throw new Error(`${what}: ${reason}, and CAIRN_REQUIRE_SERVERS=1`)
-  console.warn(`skipping ${what}: ${reason}`)
-  return reason
-}
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))))
-    })
-  })
+export const redisMissing = (what: string): string | undefined =>
+  redisBinary() ? undefined : serverMissing(what, "redis-server is not installed (apt-get install redis-server)")
 
 /** Whether Redis answers PING on the port. */
 const answering = (port: number): Promise<boolean> =>
@@ -69,48 +44,16 @@ const answering = (port: number): Promise<boolean> =>
     socket.once("error", () => resolve(false))
   })
 
-const exited = (child: ChildProcess): Promise<void> =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
-
-/** Starts a fresh Redis (a few tries, in case another process takes the port first). */
+/** Starts a fresh Redis. */
 export const startRedis = async (): Promise<RedisServer> => {
   const binary = redisBinary()
   if (!binary) throw new Error("redis-server is not installed")
-  let lastError = ""
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-redis-"))
-    const port = await freePort()
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"]
-    const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] })
-    let output = ""
-    child.stdout?.on("data", (d) => (output += d))
-    child.stderr?.on("data", (d) => (output += d))
-    const t0 = Date.now()
-    let up = false
-    while (!up && child.exitCode === null && Date.now() - t0 < 10_000) {
-      up = await answering(port)
-      if (!up) await new Promise((r) => setTimeout(r, 20))
-    }
-    if (up && child.pid !== undefined) {
-      // Gone with the test process, however it ends: a detached watchdog polls our pid.
-      const watchdog = spawn("sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL ${child.pid}; rm -rf '${dir}'`], { stdio: "ignore", detached: true })
-      watchdog.unref()
-      child.unref()
-      for (const s of [child.stdout, child.stderr]) (s as net.Socket | null)?.unref()
-      let stopped: Promise<void> | undefined
-      const stop = () =>
-        (stopped ??= (async () => {
-          watchdog.kill("SIGKILL")
-          child.kill("SIGKILL")
-          await exited(child)
-          fs.rmSync(dir, { recursive: true, force: true })
-        })())
-      return { url: `redis://127.0.0.1:${port}`, port, pid: child.pid, stop }
-    }
-    child.kill("SIGKILL")
-    await exited(child)
-    lastError = output.trim()
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
-  throw new Error(`redis-server did not start: ${lastError}`)
+  const server = await startServer({
+    name: "redis",
+    binary,
+    prepare: (dir, port) => ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"],
+    answering,
+    stopSignal: "SIGKILL",
+  })
+  return { url: `redis://127.0.0.1:${server.port}`, port: server.port, pid: server.pid, stop: server.stop }
 }
