@@ -15,6 +15,8 @@ export interface StageOutcome {
   readonly cause?: unknown
   /** When its stored result was computed and how long that took (a cached stage: not this run). */
   readonly computed?: ComputedAt
+  /** The worker that computed it in this run (`cairn run --queue`), when not this process. */
+  readonly ranBy?: string
 }
 
 /** When and how long a stored result took to compute (its run record's start and duration). */

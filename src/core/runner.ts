@@ -97,12 +97,12 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
           }
           if (Either.isLeft(exports)) return yield* new StageFailed({ id: inst.id, detail: exports.left.message, cause: exports.left })
           const k = yield* instanceKey(store, inst, resolved, exports.right)
-          const finish = (record: RunRecord, status: "ran" | "cached") =>
+          const finish = (record: RunRecord, status: "ran" | "cached", ranBy?: string) =>
             Effect.gen(function* () {
               yield* store.writeState(plan.pipeline.name, inst.id, { key: k.key, fields: k.record, codeFiles: k.codeFiles, at: new Date().toISOString() })
               const r = resolvedFromRecord(inst.id, record)
               resolved.set(inst.id, r)
-              return { id: inst.id, status, key: k.key, seconds: seconds(), resolved: r, watch: k.watch, computed: { at: record.startedAt, seconds: record.seconds } }
+              return { id: inst.id, status, key: k.key, seconds: seconds(), resolved: r, watch: k.watch, computed: { at: record.startedAt, seconds: record.seconds }, ...(ranBy ? { ranBy } : {}) }
             })
           const skipCache = forced(inst) || !inst.stage.cache
           if (!skipCache) {
@@ -122,8 +122,8 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
                 }
                 yield* reporter.started(inst.id)
                 t0 = Date.now()
-                const record = yield* executor.execute({ store, plan, inst, key: k, resolved, force: skipCache })
-                return yield* finish(record, "ran")
+                const { record, ranBy } = yield* executor.execute({ store, plan, inst, key: k, resolved, force: skipCache })
+                return yield* finish(record, "ran", ranBy)
               }),
             ),
           )
@@ -215,6 +215,7 @@ export const reportJson = (report: RunReport) => ({
       seconds: Number(s.seconds.toFixed(3)),
       ...(fields ? { code: fields.code, engine: Either.getOrElse(hashJson(fields.engine), () => "unhashable") } : {}),
       ...(s.computed ? { computedAt: s.computed.at, computedSeconds: Number(s.computed.seconds.toFixed(3)) } : {}),
+      ...(s.ranBy ? { ranBy: s.ranBy } : {}),
       ...(s.error ? { error: s.error } : {}),
     }
   }),

@@ -80,6 +80,12 @@ describe.skipIf(missing !== undefined)("stage workers on a queue", () => {
       const pattern = `^(ran +[0-9.]+s  ${id.replace("/", "\\/")} \\(worker [^ ]+:(${wa.pid}|${wb.pid})\\)|cached +[0-9.]+s  ${id.replace("/", "\\/")})$`
       for (const out of [run.stdout, other.stdout]) expect(out).toMatch(new RegExp(pattern, "m"))
     }
+    // The JSON report names the worker of each stage computed through the queue.
+    for (const dir of [c, d]) {
+      const stages = (JSON.parse(fs.readFileSync(path.join(dir, "r.json"), "utf8")) as { stages: Array<{ id: string; status: string; ranBy?: string }> }).stages
+      for (const s of stages.filter((s) => s.status === "ran" && s.id !== "data")) expect(s.ranBy, s.id).toMatch(new RegExp(`:(${wa.pid}|${wb.pid})$`))
+      expect(stages.filter((s) => s.status === "cached").every((s) => s.ranBy === undefined)).toBe(true)
+    }
     for (const dir of [c, d]) {
       expect(metricsOf(path.join(dir, "r.json"))).toEqual(metricsOf(path.join(local, "r.json")))
       expect(fs.readFileSync(path.join(dir, "out/other/tagged.txt"), "utf8")).toBe(fs.readFileSync(path.join(local, "out/other/tagged.txt"), "utf8"))

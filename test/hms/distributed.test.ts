@@ -40,7 +40,7 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true })
 })
 
-type RunReport = { stages: Array<{ id: string; status: string }>; metrics: Record<string, number> }
+type RunReport = { stages: Array<{ id: string; status: string; ranBy?: string }>; metrics: Record<string, number> }
 const report = (file: string): RunReport => JSON.parse(fs.readFileSync(file, "utf8"))
 const cacheOf = (who: string) => ["--cache-dir", path.join(tmp, who, "cache")]
 
@@ -81,6 +81,7 @@ describe.skipIf(missing !== undefined)("hms-quick on two workers", () => {
     expect(done.stdout).toMatch(new RegExp(`^ran +[0-9.]+s  ${fold.replace("/", "\\/")} \\(worker [^ ]+:${b.child.pid}\\)$`, "m"))
     const queued = report(json)
     expect(queued.stages.filter((s) => s.status === "ran").map((s) => s.id)).toContain(fold)
+    expect(queued.stages.find((s) => s.id === fold)?.ranBy).toMatch(new RegExp(`:${b.child.pid}$`))
     // Bit for bit: the same engine on every "machine" gives the same models and scores.
     const expected = report(path.join(tmp, "local.json")).metrics
     expect(queued.metrics.cv_score).toBe(expected.cv_score)

@@ -257,7 +257,7 @@ const makeExecutor = (
         yield* taken(r.inst.id, result.worker)
         const record = yield* Effect.mapError(store.lookup(r.key.key), (e) => failed(r, e.message, e))
         if (!record) return yield* failed(r, `worker ${result.worker} finished it, but its result ${r.key.key.slice(0, 12)} is not on the remote cache ${remote.url}`)
-        return record
+        return { record, ranBy: result.worker }
       }),
   }
 }

@@ -24,17 +24,24 @@ export interface ExecuteRequest {
   readonly force: boolean
 }
 
+/** A computed instance: its committed record, and who computed it when not this process. */
+export interface Executed {
+  readonly record: RunRecord
+  /** The worker that ran it (`host:pid`), for a stage computed elsewhere. */
+  readonly ranBy?: string
+}
+
 export interface Executor {
   /** Whether a computation takes one of the run's `--jobs` slots (a local one does; a queued one runs elsewhere). */
   readonly usesJobSlots: boolean
   /** Computes the instance; the record is committed to the run's store when it returns. */
-  readonly execute: (request: ExecuteRequest) => Effect.Effect<RunRecord, StageFailed, RunReporter>
+  readonly execute: (request: ExecuteRequest) => Effect.Effect<Executed, StageFailed, RunReporter>
 }
 
 /** Runs the stage in this process. */
 export const localExecutor: Executor = {
   usesJobSlots: true,
-  execute: (r) => executeStage(r.store, r.plan, r.inst, r.key, r.resolved),
+  execute: (r) => Effect.map(executeStage(r.store, r.plan, r.inst, r.key, r.resolved), (record) => ({ record })),
 }
 
 export class StageExecutor extends Context.Tag("cairn/StageExecutor")<StageExecutor, Executor>() {
