@@ -12,6 +12,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { FAN_OUT_PIPELINE, writeFanOutProject } from "./fan-out-project.js"
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const BIN = path.join(REPO, "bin", "cairn.js")
@@ -35,11 +36,7 @@ const time = (cmd: string, args: Array<string>, cwd: string, env: Record<string,
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-bench-cache-"))
-fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "bench", type: "module", private: true }))
-fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"))
-fs.mkdirSync(path.join(dir, "data"))
-fs.mkdirSync(path.join(dir, "stages"))
-fs.mkdirSync(path.join(dir, "pipelines"))
+writeFanOutProject(dir, PARTS)
 
 // Input data: FILES files of GB/FILES each, random-looking (a random block per file, repeated).
 const perFile = Math.floor((GB * 1024 ** 3) / FILES)
@@ -55,40 +52,7 @@ const old = new Date(Date.now() - 60_000)
 for (const f of fs.readdirSync(path.join(dir, "data"))) fs.utimesSync(path.join(dir, "data", f), old, old)
 const writeSeconds = (performance.now() - t0) / 1000
 
-const index = path.join(REPO, "src", "index.ts")
-fs.writeFileSync(
-  path.join(dir, "stages", "stages.ts"),
-  `import * as fs from "node:fs"
-import * as path from "node:path"
-import { Effect, Schema } from "effect"
-import { allOf, defineSource, defineStage } from "${index}"
-export const data = defineSource({ name: "data", param: "data", params: Schema.Struct({ data: Schema.String }) })
-export const listing = defineStage({
-  name: "listing", params: Schema.Struct({}), inputs: { data },
-  run: (ctx) => Effect.sync(() => fs.readdirSync(ctx.inputs.data.dir).sort().map((f) => [f, fs.statSync(path.join(ctx.inputs.data.dir, f)).size])),
-})
-export const part = defineStage({
-  name: "part", params: Schema.Struct({ part: Schema.Number }), inputs: { listing },
-  run: (ctx) => Effect.sync(() => {
-    fs.writeFileSync(path.join(ctx.outDir, "part.json"), JSON.stringify(ctx.inputs.listing.value.filter((_: unknown, i: number) => i % ${PARTS} === ctx.params.part)))
-    return ctx.params.part
-  }),
-})
-export const merge = defineStage({
-  name: "merge", params: Schema.Struct({}), inputs: { parts: allOf(part) },
-  run: (ctx) => Effect.sync(() => ctx.inputs.parts.reduce((a, p) => a + p.value, 0)),
-})
-`,
-)
-fs.writeFileSync(
-  path.join(dir, "pipelines", "bench.ts"),
-  `import { definePipeline, fanOut, range } from "${index}"
-import { merge, part } from "../stages/stages.js"
-export default definePipeline({ name: "bench", stages: [merge], fanOut: [fanOut(part, "part", range(${PARTS}))], params: { data: "data" } })
-`,
-)
-
-const run = ["run", "pipelines/bench.ts"]
+const run = ["run", FAN_OUT_PIPELINE]
 const cold = time(process.execPath, [BIN, ...run], dir)
 const stages = (cold.stdout.match(/^(ran|cached)\s/gm) ?? []).length
 const nodeBare: Array<number> = []

@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { FAN_OUT_PIPELINE, writeFanOutProject } from "./fan-out-project.js"
 import { startNginx } from "../test/servers/nginx.js"
 import { startRedis } from "../test/servers/redis.js"
 
@@ -35,44 +36,10 @@ const tempDir = (what: string) => {
   return dir
 }
 
-const index = path.join(REPO, "src", "index.ts")
 const project = () => {
   const dir = tempDir("project")
-  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "bench", type: "module", private: true }))
-  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"))
-  for (const sub of ["data", "stages", "pipelines"]) fs.mkdirSync(path.join(dir, sub))
+  writeFanOutProject(dir, PARTS)
   for (let f = 0; f < 20; f++) fs.writeFileSync(path.join(dir, "data", `f${f}.txt`), `file ${f}\n`.repeat(100))
-  fs.writeFileSync(
-    path.join(dir, "stages", "stages.ts"),
-    `import * as fs from "node:fs"
-import * as path from "node:path"
-import { Effect, Schema } from "effect"
-import { allOf, defineSource, defineStage } from "${index}"
-export const data = defineSource({ name: "data", param: "data", params: Schema.Struct({ data: Schema.String }) })
-export const listing = defineStage({
-  name: "listing", params: Schema.Struct({}), inputs: { data },
-  run: (ctx) => Effect.sync(() => fs.readdirSync(ctx.inputs.data.dir).sort()),
-})
-export const part = defineStage({
-  name: "part", params: Schema.Struct({ part: Schema.Number }), inputs: { listing },
-  run: (ctx) => Effect.sync(() => {
-    fs.writeFileSync(path.join(ctx.outDir, "part.json"), JSON.stringify({ part: ctx.params.part, files: ctx.inputs.listing.value }))
-    return ctx.params.part
-  }),
-})
-export const merge = defineStage({
-  name: "merge", params: Schema.Struct({}), inputs: { parts: allOf(part) },
-  run: (ctx) => Effect.sync(() => ctx.inputs.parts.reduce((a, p) => a + p.value, 0)),
-})
-`,
-  )
-  fs.writeFileSync(
-    path.join(dir, "pipelines", "bench.ts"),
-    `import { definePipeline, fanOut, range } from "${index}"
-import { merge, part } from "../stages/stages.js"
-export default definePipeline({ name: "bench", stages: [merge], fanOut: [fanOut(part, "part", range(${PARTS}))], params: { data: "data" } })
-`,
-  )
   return dir
 }
 
@@ -122,7 +89,7 @@ const dirBytes = (dir: string): number =>
 const nginx = await startNginx()
 const redis = await startRedis()
 try {
-  const pipeline = "pipelines/bench.ts"
+  const pipeline = FAN_OUT_PIPELINE
   const local1 = run(project(), [pipeline, "--jobs", "1"])
   const local2 = run(project(), [pipeline, "--jobs", "2"])
 
