@@ -59,8 +59,6 @@ export const nodesFromXsToY = (tape: ReadonlyArray<TapeNode>, xs: ReadonlyArray<
     .map((n) => ({ ...n, inputs: Object.fromEntries(Object.entries(n.inputs).filter(([, t]) => fromX.has(t.id))) }))
 }
 
-const sameShape = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => a.length === b.length && a.every((d, i) => d === b[i])
-
 /**
  * Walks `nodes` backward from `y`'s gradient, accumulating each input's gradient (summed in tape
  * order, as TF.js does) and releasing, after each node, its outputs' gradients and saved tensors.
@@ -96,7 +94,7 @@ const backpropFreeing = (engine: EngineInternals, nodes: ReadonlyArray<TapeNode>
       if (of === undefined) throw new Error(`Cannot backprop through input ${name}. Available gradients found: ${Object.keys(inputGradients)}.`)
       const dx = engine.tidy(of)
       if (dx.dtype !== "float32") throw new Error(`Error in gradient for op ${node.kernelName}. The gradient of input ${name} must have 'float32' dtype, but has '${dx.dtype}'`)
-      if (!sameShape(dx.shape, x.shape)) throw new Error(`Error in gradient for op ${node.kernelName}. The gradient of input '${name}' has shape '${dx.shape}', which does not match the shape of the input '${x.shape}'`)
+      if (!tf.util.arraysEqual(dx.shape, x.shape)) throw new Error(`Error in gradient for op ${node.kernelName}. The gradient of input '${name}' has shape '${dx.shape}', which does not match the shape of the input '${x.shape}'`)
       if (!grads.has(x.id)) {
         set(x.id, dx)
         continue
