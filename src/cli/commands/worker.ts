@@ -2,9 +2,7 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { ConfigError } from "../../core/errors.js"
-import { queueTargetFrom } from "../../core/queue/connection.js"
-import { QueueUrlError } from "../../core/queue/errors.js"
-import { queueSettingsFrom } from "../../core/queue/settings.js"
+import { queueConfigFrom } from "../../core/queue/run-setting.js"
 import { runStageWorker } from "../../core/queue/stage-worker.js"
 import { LocalStore } from "../../core/store/local/local-store.js"
 import { remoteCacheFromUrl } from "../../core/store/remote/from-url.js"
@@ -27,10 +25,7 @@ export const workerCommand = Command.make(
   (o) =>
     Effect.scoped(
       Effect.gen(function* () {
-        const target = queueTargetFrom(o.queue)
-        if (target instanceof QueueUrlError) return yield* new ConfigError({ file: "--queue", detail: target.message })
-        const settings = queueSettingsFrom(process.env)
-        if ("error" in settings) return yield* new UsageError({ detail: settings.error })
+        const { target, settings } = yield* queueConfigFrom(o.queue, process.env)
         const remoteUrl = Option.getOrElse(o.remoteCache, () => process.env.CAIRN_REMOTE_CACHE ?? "")
         if (!remoteUrl) return yield* new UsageError({ detail: "a worker needs --remote-cache URL (or $CAIRN_REMOTE_CACHE): its results travel through it" })
         const jobs = Option.getOrElse(o.jobs, defaultJobs)
@@ -41,7 +36,7 @@ export const workerCommand = Command.make(
         const local = yield* LocalStore.make(cacheDir, root)
         yield* runStageWorker({
           target,
-          settings: settings.settings,
+          settings,
           jobs,
           root,
           local,

@@ -67,6 +67,32 @@ export const queueTargetFrom = (url: string): QueueTarget | QueueUrlError => {
 }
 
 /**
+ * `step`'s answer within `ms`, else QueueUnavailable naming the queue: `<failed>: <its error>`, or
+ * `<late> within <ms> ms` when Redis does not answer in time.
+ */
+export const answeredWithin = <A>(target: QueueTarget, ms: number, words: { readonly failed: string; readonly late: string }, step: () => Promise<A>): Effect.Effect<A, QueueUnavailable> =>
+  Effect.tryPromise({
+    try: step,
+    catch: (error) => new QueueUnavailable({ url: target.url, detail: `${words.failed}: ${describeError(error)}`, cause: error }),
+  }).pipe(Effect.timeoutFail({ duration: ms, onTimeout: () => new QueueUnavailable({ url: target.url, detail: `${words.late} within ${ms} ms` }) }))
+
+/** The words of a client's or queue's readiness wait. */
+export const NOT_READY = { failed: "not ready", late: "not ready" } as const
+
+/** Closing a queue's connections gives up after this long (Redis may be gone). */
+export const CLOSE_MS = 2_000
+
+/**
+ * Closes a BullMQ queue, worker or event stream within `closeMs`, else cuts its connections (within
+ * CLOSE_MS). Interruptible: it runs in finalizers, which are not, and its timeouts must hold.
+ */
+export const closeWithin = (what: { close: () => Promise<void>; disconnect: () => Promise<void> }, closeMs = CLOSE_MS): Effect.Effect<void> =>
+  Effect.interruptible(Effect.promise(() => what.close())).pipe(
+    Effect.timeout(closeMs),
+    Effect.catchAll(() => Effect.interruptible(Effect.promise(() => what.disconnect().catch(() => undefined))).pipe(Effect.timeout(CLOSE_MS), Effect.ignore)),
+  )
+
+/**
  * A connected Redis client for BullMQ, for the scope (closed when it ends). Fails with
  * QueueUnavailable when Redis does not answer within `connectMs`.
  */
@@ -87,11 +113,7 @@ export const redisClient = (target: QueueTarget, connectMs: number): Effect.Effe
       }),
       (made) => Effect.sync(() => made.disconnect()),
     )
-    yield* Effect.tryPromise({
-      try: () => client.connect(),
-      catch: (error) => new QueueUnavailable({ url: target.url, detail: `cannot connect: ${describeError(error)}`, cause: error }),
-    }).pipe(
-      Effect.timeoutFail({ duration: connectMs, onTimeout: () => new QueueUnavailable({ url: target.url, detail: `no answer within ${connectMs} ms` }) }),
+    yield* answeredWithin(target, connectMs, { failed: "cannot connect", late: "no answer" }, () => client.connect()).pipe(
       Effect.tapError(() => Effect.sync(() => client.disconnect())),
     )
     return client

@@ -20,7 +20,7 @@ import type { Plan } from "../pipeline.js"
 import { type Reporter, RunReporter } from "../reporter.js"
 import type { RemoteCache } from "../store/remote/remote-cache.js"
 import { RemoteStore } from "../store/remote/remote-store.js"
-import { type QueueTarget, redisClient } from "./connection.js"
+import { answeredWithin, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./connection.js"
 import { QueueUnavailable } from "./errors.js"
 import { decodeJobProgress, decodeJobResult, JOB_FORMAT, jobIdOf, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import type { QueueSettings } from "./settings.js"
@@ -47,8 +47,6 @@ const KEEP_FINISHED = { age: 24 * 3600, count: 10_000 }
 const PRIORITY_LAST = 1_000
 /** How many times a job that vanished from Redis is enqueued again. */
 const MAX_REENQUEUE = 3
-/** Closing the queue's connections gives up after this long (Redis may be gone). */
-const CLOSE_MS = 2_000
 
 /** For each instance, how many instances depend on it, directly or not. */
 const dependentsOf = (plan: Plan): ReadonlyMap<string, number> => {
@@ -276,13 +274,6 @@ const listen = (events: QueueEvents, watches: Map<string, Set<Watch>>) => {
   events.on("error", () => undefined)
 }
 
-/** Closes a queue client within CLOSE_MS, else disconnects it (interruptible: finalizers are not, and the timeout must hold). */
-const closeWithin = (what: { close: () => Promise<void>; disconnect: () => Promise<void> }) =>
-  Effect.interruptible(Effect.promise(() => what.close())).pipe(
-    Effect.timeout(CLOSE_MS),
-    Effect.catchAll(() => Effect.interruptible(Effect.promise(() => what.disconnect().catch(() => undefined))).pipe(Effect.timeout(CLOSE_MS), Effect.ignore)),
-  )
-
 /**
  * The queue's StageExecutor and the run's reporter decorated with who ran what, for a run whose
  * reporter is in the context. Fails with QueueUnavailable when Redis does not answer at start.
@@ -303,10 +294,7 @@ export const queueRunLayer = (options: QueueRunOptions): Layer.Layer<StageExecut
       )
       const watches = new Map<string, Set<Watch>>()
       listen(events, watches)
-      yield* Effect.tryPromise({
-        try: () => Promise.all([queue.waitUntilReady(), events.waitUntilReady()]),
-        catch: (e) => new QueueUnavailable({ url: options.target.url, detail: `not ready: ${describeError(e)}`, cause: e }),
-      }).pipe(Effect.timeoutFail({ duration: options.settings.connectMs, onTimeout: () => new QueueUnavailable({ url: options.target.url, detail: `not ready within ${options.settings.connectMs} ms` }) }))
+      yield* answeredWithin(options.target, options.settings.connectMs, NOT_READY, () => Promise.all([queue.waitUntilReady(), events.waitUntilReady()]))
       const shown = workerReporter(inner)
       const executor = makeExecutor(options, queue, watches, shown.taken)
       return Context.make(StageExecutor, executor).pipe(Context.add(RunReporter, shown.reporter))

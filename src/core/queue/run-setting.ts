@@ -3,12 +3,22 @@ import * as path from "node:path"
 import { Effect, type Layer } from "effect"
 import { ConfigError } from "../errors.js"
 import type { RunReporter } from "../reporter.js"
-import { queueTargetFrom } from "./connection.js"
+import { type QueueTarget, queueTargetFrom } from "./connection.js"
 import type { QueueUnavailable } from "./errors.js"
 import { QueueUrlError } from "./errors.js"
 import { queueRunLayer } from "./queue-executor.js"
-import { queueSettingsFrom } from "./settings.js"
+import { type QueueSettings, queueSettingsFrom } from "./settings.js"
 import type { StageExecutor } from "./stage-executor.js"
+
+/** The queue a `--queue` URL names and the settings the environment gives it, or the ConfigError naming the flag. */
+export const queueConfigFrom = (url: string, env: Readonly<Record<string, string | undefined>>): Effect.Effect<{ target: QueueTarget; settings: QueueSettings }, ConfigError> =>
+  Effect.gen(function* () {
+    const target = queueTargetFrom(url)
+    if (target instanceof QueueUrlError) return yield* new ConfigError({ file: "--queue", detail: target.message })
+    const settings = queueSettingsFrom(env)
+    if ("error" in settings) return yield* new ConfigError({ file: "--queue", detail: settings.error })
+    return { target, settings: settings.settings }
+  })
 
 export interface QueueRunSetting {
   /** The queue URL (no credentials) and name, for the run's header. */
@@ -28,17 +38,14 @@ export const queueRunSetting = (options: {
   readonly env: Readonly<Record<string, string | undefined>>
 }): Effect.Effect<QueueRunSetting, ConfigError> =>
   Effect.gen(function* () {
-    const target = queueTargetFrom(options.url)
-    if (target instanceof QueueUrlError) return yield* new ConfigError({ file: "--queue", detail: target.message })
+    const { target, settings } = yield* queueConfigFrom(options.url, options.env)
     if (!options.remoteUrl) return yield* new ConfigError({ file: "--queue", detail: "needs --remote-cache URL (or $CAIRN_REMOTE_CACHE): results travel from the workers through it" })
-    const settings = queueSettingsFrom(options.env)
-    if ("error" in settings) return yield* new ConfigError({ file: "--queue", detail: settings.error })
     const pipelineFile = path.relative(options.root, options.pipelineFile).split(path.sep).join("/")
     if (pipelineFile.startsWith("../") || path.isAbsolute(pipelineFile)) {
       return yield* new ConfigError({ file: "--queue", detail: `the pipeline file ${options.pipelineFile} is outside the project ${options.root}: a worker could not find it in its checkout` })
     }
     return {
       shown: `${target.url} (${target.name})`,
-      layer: queueRunLayer({ target, settings: settings.settings, pipelineFile, params: options.params, remoteReadonly: options.remoteReadonly }),
+      layer: queueRunLayer({ target, settings, pipelineFile, params: options.params, remoteReadonly: options.remoteReadonly }),
     }
   })

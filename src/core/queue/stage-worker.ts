@@ -27,8 +27,8 @@ import { resolveSource } from "../source.js"
 import type { LocalStore } from "../store/local/local-store.js"
 import type { RemoteCache } from "../store/remote/remote-cache.js"
 import { RemoteStore } from "../store/remote/remote-store.js"
-import { type QueueTarget, redisClient } from "./connection.js"
-import { JobMalformed, JobRefused, QueueUnavailable, type ResultNotShared } from "./errors.js"
+import { answeredWithin, CLOSE_MS, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./connection.js"
+import { JobMalformed, JobRefused, type QueueUnavailable, type ResultNotShared } from "./errors.js"
 import { decodeJobData, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import type { QueueSettings } from "./settings.js"
 import { shareResult } from "./share-result.js"
@@ -52,8 +52,6 @@ export interface StageWorkerOptions {
 
 /** Progress is forwarded to the coordinator at most this often per stage task. */
 const PROGRESS_EVERY_MS = 500
-/** Closing the worker's connections gives up after this long (Redis may be gone). */
-const CLOSE_MS = 2_000
 /** Stopping waits this long for the interrupted jobs to be handed back and the worker to close, then cuts its connections. */
 const STOP_MS = 5_000
 /** Queue trouble is warned about at most this often. */
@@ -214,12 +212,8 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
         Effect.gen(function* () {
           stopping = true
           w.cancelAllJobs("the worker is stopping")
-          // A finalizer is uninterruptible: the waits are made interruptible so that their timeouts hold.
-          yield* Effect.interruptible(Effect.promise(() => w.close())).pipe(
-            Effect.timeout(STOP_MS),
-            // Still closing (a job's completion retried while Redis is gone): its connections are cut.
-            Effect.catchAll(() => Effect.interruptible(Effect.promise(() => w.disconnect())).pipe(Effect.timeout(CLOSE_MS), Effect.ignore)),
-          )
+          // Still closing after STOP_MS (a job's completion retried while Redis is gone): its connections are cut.
+          yield* closeWithin(w, STOP_MS)
         }),
     )
     let warnedAt = 0
@@ -230,10 +224,7 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
       o.write(`warning: queue ${o.target.url}: ${describeError(error)} (retrying)`)
     })
     worker.run().catch((error: unknown) => o.write(`warning: queue ${o.target.url}: the worker loop stopped: ${describeError(error)}`))
-    yield* Effect.tryPromise({
-      try: () => worker.waitUntilReady(),
-      catch: (e) => new QueueUnavailable({ url: o.target.url, detail: `not ready: ${describeError(e)}`, cause: e }),
-    }).pipe(Effect.timeoutFail({ duration: o.settings.connectMs, onTimeout: () => new QueueUnavailable({ url: o.target.url, detail: `not ready within ${o.settings.connectMs} ms` }) }))
+    yield* answeredWithin(o.target, o.settings.connectMs, NOT_READY, () => worker.waitUntilReady())
     o.write(`cairn worker ${name}: queue ${o.target.url} (${o.target.name}), jobs ${o.jobs}, cache ${o.local.location}, remote cache ${o.remote.url}`)
     yield* Effect.never
   })
