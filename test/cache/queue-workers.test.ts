@@ -167,6 +167,8 @@ describe.skipIf(missing !== undefined)("stage workers on a queue", () => {
     const release = path.join(b, "release")
     fs.writeFileSync(release, "")
     const wb = worker(b, url, { CAIRN_TEST_RELEASE: release })
+    // Started first (a loaded machine takes seconds to start a process): the wait below is for the jobs.
+    await wb.ready()
     const ranCount = () => /ran .* count/.test(stopped.stdout + wb.output())
     await waitFor(() => /ran .* slow/.test(wb.output()) && ranCount(), 20_000, `slow and count to finish on B: ${wb.output()}`)
     const rerun = await coordinator(c, "pipelines/slow.ts", url).done
