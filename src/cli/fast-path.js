@@ -1,7 +1,7 @@
 // @ts-check
 // The no-op fast path of `cairn run`, in plain JavaScript (checked by tsc) that imports only the
-// core's stamp and store-layout modules, so that it runs before TypeScript, Effect or the pipeline
-// are loaded.
+// core's stamp and store-layout modules and written-files.js, so that it runs before TypeScript,
+// Effect or the pipeline are loaded.
 //
 // After a successful full `cairn run`, the CLI writes a stamp: the state of every path whose change
 // could change any key of the run or its lookup (each stage's code closure and the resolution
@@ -15,9 +15,11 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { envKeyValue } from "../core/credentials.js"
 import { collectPathStates, firstChangedPath, isNotFound, writeFileAtomicSync } from "../core/stamp.js"
 import { localLayout } from "../core/store/layout.js"
 import { parseRunArgv } from "./run-argv.js"
+import { PUBLISH_POLICY, REPORT_ORIGIN, writeFilesInto } from "./written-files.js"
 
 export const STAMP_FORMAT = 2
 
@@ -121,7 +123,7 @@ export const removeStamp = (argv) => {
  * @returns {string | undefined}
  */
 const brokenBy = (stamp) => {
-  const env = Object.entries(stamp.env).find(([k, v]) => (process.env[k] ?? null) !== v)
+  const env = Object.entries(stamp.env).find(([k, v]) => envKeyValue(k, process.env[k] ?? null) !== v)
   if (env) return `environment variable ${env[0]} changed`
   const gone = stamp.exists.find((p) => !fs.existsSync(p))
   if (gone) return `${gone} is gone`
@@ -169,10 +171,15 @@ export const tryFastPath = (argv) => {
   }
   const started = new Date()
   const t0 = performance.now()
-  // Files an after-run hook wrote, rendered for this replay when the stamp was made.
+  // Files an after-run hook wrote, rendered for this replay when the stamp was made, copied as the
+  // full path copies them (only files of earlier reports are replaced). A refusal (a report file
+  // the user changed) is the full path's to report.
   for (const [from, to] of stamp.copies) {
-    fs.rmSync(to, { recursive: true, force: true })
-    fs.cpSync(from, to, { recursive: true })
+    const r = writeFilesInto(from, to, REPORT_ORIGIN, PUBLISH_POLICY)
+    if (r.refused) {
+      explain(`${r.refused.file} is in the way of the report (${r.refused.reason})`)
+      return undefined
+    }
   }
   for (const line of stamp.lines) process.stdout.write(`${line}\n`)
   const seconds = Number(((performance.now() - t0) / 1000).toFixed(3))

@@ -24,11 +24,15 @@ export interface HistoryEntry {
   readonly headline?: string
 }
 
-/** History entries from the store's files, oldest first. */
+/** Whether a history file's body is a run record `cairn runs` can show. */
+export const isRunRecord = (body: unknown): boolean =>
+  typeof body === "object" && body !== null && typeof (body as { startedAt?: unknown }).startedAt === "string" && Array.isArray((body as { stages?: unknown }).stages)
+
+/** History entries from the store's files (those holding a run record), oldest first. */
 export const historyEntries = (files: ReadonlyArray<HistoryFile>): Array<HistoryEntry> =>
   files
+    .filter((f) => isRunRecord(f.body))
     .map((f) => ({ ...(f.body as Omit<HistoryEntry, "runId">), runId: f.runId }))
-    .filter((e) => typeof e.startedAt === "string" && Array.isArray(e.stages))
     .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0))
 
 const show = (v: unknown): string => (v === undefined ? "-" : typeof v === "number" ? formatNumber(v) : JSON.stringify(v))

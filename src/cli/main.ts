@@ -7,12 +7,14 @@ import { ConfigError, describeError, ParamError, SourceMissing } from "../core/e
 import { doctorCommand } from "./commands/doctor.js"
 import { dagCommand, statusCommand } from "./commands/status.js"
 import { exportCommand } from "./commands/export.js"
+import { withWantedColour } from "./colour.js"
 import { diffCommand, runsCommand } from "./commands/history.js"
 import { runCommand } from "./commands/run.js"
 import { cleanCommand, gcCommand, verifyCommand } from "./commands/store.js"
 import { watchCommand } from "./commands/watch.js"
 import { workerCommand } from "./commands/worker.js"
-import { EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, UsageError } from "./errors.js"
+import { StoreError } from "../core/store/artifact-store.js"
+import { EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, NotAStore, UsageError, WriteRefused } from "./errors.js"
 import { runProjectCommand } from "./plugins.js"
 
 export { EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE }
@@ -41,7 +43,15 @@ const BUILTIN = new Set(["run", "status", "dag", "watch", "export", "gc", "clean
 
 /** A usage or configuration error exits 2; anything else that stops a command exits 1. */
 const exitCodeOf = (error: unknown): number =>
-  error instanceof ConfigError || error instanceof ParamError || error instanceof UsageError || error instanceof SourceMissing ? EXIT_USAGE : EXIT_STAGE_FAILED
+  error instanceof ConfigError ||
+  error instanceof ParamError ||
+  error instanceof UsageError ||
+  error instanceof SourceMissing ||
+  error instanceof NotAStore ||
+  error instanceof WriteRefused ||
+  (error instanceof StoreError && error.reason === "not-a-store")
+    ? EXIT_USAGE
+    : EXIT_STAGE_FAILED
 
 /** Runs the CLI on `argv` (without node and script) and resolves to the exit code. */
 export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
@@ -51,6 +61,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   const app = Command.run(cli, { name: "cairn", version: pkg.version })
   const fiber = Effect.runFork(
     app(["node", "cairn", ...argv]).pipe(
+      // The help and usage errors are rendered in colour: none into a pipe or file, or with NO_COLOR.
+      withWantedColour,
       Effect.provide(NodeContext.layer),
       Effect.map(() => (typeof process.exitCode === "number" ? process.exitCode : EXIT_OK)),
       Effect.catchAll((error) =>

@@ -14,6 +14,10 @@ export const remoteCacheOpt = Options.text("remote-cache").pipe(
   Options.withDescription("a shared cache behind the local one: http(s)://host/prefix or s3://bucket/prefix (default: $CAIRN_REMOTE_CACHE)"),
 )
 export const remoteCacheReadonlyOpt = Options.boolean("remote-cache-readonly").pipe(Options.withDescription("read from the remote cache, never write to it"))
+export const pipelinesDirOpt = Options.directory("pipelines").pipe(
+  Options.repeated,
+  Options.withDescription("a folder whose pipeline files this worker runs jobs of (default: pipelines/ of its checkout); repeatable"),
+)
 export const queueOpt = Options.text("queue").pipe(
   Options.optional,
   Options.withDescription("run stages on workers (cairn worker) through this queue: redis://host:port[/db][?queue=NAME]; needs --remote-cache"),

@@ -5,12 +5,13 @@
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
+import { envKeyRecord } from "../core/credentials.js"
 import { lockfilesOf } from "../core/closure/packages.js"
 import type { Plan } from "../core/pipeline.js"
 import { formatOutcome } from "../core/reporter.js"
 import { reportJson, type RunReport } from "../core/runner.js"
 import { CacheStore } from "../core/store/artifact-store.js"
-import { writeAfterRun } from "./after-run.js"
+import { renderAfterRun } from "./after-run.js"
 import { replayDirFor, type Stamp } from "./fast-path.js"
 import type { Loaded } from "./load.js"
 import { showFolder } from "./publish.js"
@@ -54,8 +55,8 @@ export const stampFor = (
       ...facts.watch,
       ...published.map(([, dest]) => dest),
     ]
-    const env: Record<string, string | null> = {}
-    for (const name of new Set(plan.instances.flatMap((i) => i.stage.env))) env[name] = process.env[name] ?? null
+    // As the keys have them: a credential is stamped hashed, never in clear.
+    const env = envKeyRecord(new Set(plan.instances.flatMap((i) => i.stage.env)), process.env)
     const cachedStages = report.stages.map((s) => ({ ...s, status: "cached" as const, seconds: 0 }))
     const lines = [
       runHeader(plan, jobs, l.cacheDir),
@@ -70,7 +71,7 @@ export const stampFor = (
     const replayDir = replayDirFor(argv)
     if (after && replayDir) {
       // What the after-run hook writes on a replay, rendered now: every stage cached.
-      yield* writeAfterRun(plan, { ...report, stages: cachedStages, seconds: 0 }, replayDir, true)
+      yield* renderAfterRun(plan, { ...report, stages: cachedStages, seconds: 0 }, replayDir, true)
       copies.push([replayDir, path.resolve(outRoot, after.outDir)])
     }
     return { watch, env, exists: facts.exists, touch: facts.touch, lines, report: reportJson({ ...report, stages: cachedStages }), history: facts.history, copies }

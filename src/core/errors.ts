@@ -22,12 +22,14 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{
 
 /** A `--param` that no stage declares, or whose value its schema rejects. */
 export class ParamError extends Data.TaggedError("ParamError")<{
+  /** The param as the user wrote it (`epochs`, `train.epochs`). */
   readonly param: string
-  readonly value: string
+  /** Its value as written; undefined when the `--param` has no `=`. */
+  readonly value: string | undefined
   readonly detail: string
 }> {
   override get message(): string {
-    return `param ${this.param}=${this.value}: ${this.detail}`
+    return `--param ${this.param}${this.value === undefined ? "" : `=${this.value}`}: ${this.detail}`
   }
 }
 

@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url"
 import { Effect, Either } from "effect"
 import { sha256 } from "./canonical.js"
 import type { StageExports } from "./closure/resolver.js"
+import { envKeyRecord } from "./credentials.js"
 import { ClosureError, describeError, StageFailed } from "./errors.js"
 import { listFilesSync } from "./file-hash.js"
 import { computeKey, KEY_FORMAT, type KeyRecord } from "./key.js"
@@ -137,8 +138,8 @@ export const instanceKey = (
     const { [ENGINE_NOTICE]: _notice, ...engine } = stage.engine ? yield* Effect.mapError(stage.engine(inst.params), fail("engine")) : {}
     const closure = yield* Effect.mapError(store.closures.closureOf(stage.definedIn, stageExports), fail("code"))
     const { inputs } = inputHashes(inst, resolved)
-    const env: Record<string, string | null> = {}
-    for (const name of stage.env) env[name] = process.env[name] ?? null
+    // A credential (a token, a URL with a password) enters the key hashed, never in clear.
+    const env = envKeyRecord(stage.env, process.env)
     const readStamps: Array<ReadStamp> = []
     const reads: Record<string, string> = {}
     const paths = yield* Effect.try({ try: () => readPaths(inst, store.projectRoot), catch: fail("reads") })

@@ -18,7 +18,7 @@ export interface KeyRecord {
   readonly params: Json
   /** Input name → content hash of the upstream artifact (an array for `allOf`). */
   readonly inputs: Readonly<Record<string, string | ReadonlyArray<string>>>
-  /** Declared environment variables → value (null: unset). */
+  /** Declared environment variables → value (null: unset); a credential's as `sha256:<hex>` (credentials.js). */
   readonly env: Readonly<Record<string, string | null>>
   /** Declared reads (`param:NAME`, `path:PATH`, `fn<i>:<j>`) → content hash, or "absent". */
   readonly reads: Readonly<Record<string, string>>
@@ -122,5 +122,35 @@ export const describeChange = (c: KeyChange): string => {
       return `env ${c.name}: ${show(c.before)} -> ${show(c.after)}`
     case "read":
       return `read ${c.name.replace(/^(param|path):/, "")} changed`
+  }
+}
+
+/** Code files named in one change line before the rest are counted (`and 12 more`). */
+const FILES_NAMED = 10
+
+/**
+ * One line per change naming what differs, never a value (no param, env or engine value, no hash):
+ * for text that leaves the machine, such as a worker's refusal stored in Redis. Declared env values
+ * can carry credentials (`HF_ENDPOINT=https://user:password@...`).
+ */
+export const nameChange = (c: KeyChange): string => {
+  switch (c.field) {
+    case "version":
+      return "version differs"
+    case "code": {
+      if (c.files.length === 0) return "code differs"
+      const named = c.files.slice(0, FILES_NAMED).map((f) => `${f.file} (${f.change})`)
+      return `code: ${named.join(", ")}${c.files.length > FILES_NAMED ? `, and ${c.files.length - FILES_NAMED} more` : ""}`
+    }
+    case "param":
+      return `param ${c.name} differs`
+    case "input":
+      return `input ${c.name} differs`
+    case "engine":
+      return `engine ${c.name} differs`
+    case "env":
+      return `env ${c.name} differs`
+    case "read":
+      return `read ${c.name.replace(/^(param|path):/, "")} differs`
   }
 }

@@ -2,6 +2,7 @@ import { Effect, Either, ParseResult, Schema, SchemaAST } from "effect"
 import type { Json } from "./canonical.js"
 import { canonicalJson } from "./canonical.js"
 import { ConfigError, ParamError } from "./errors.js"
+import { pathName, schemaProblem, shownValue } from "./schema-problem.js"
 import { type AllOf, type AnyStage, type Artifact, callerFile, type InputSpec, type Slot, type Stage } from "./stage.js"
 
 type FanValue = string | number
@@ -62,11 +63,16 @@ export const fromPipelineParam = <V extends FanValue>(name: string, schema: Sche
 export const IntList: Schema.Schema<ReadonlyArray<number>, unknown, never> = Schema.transformOrFail(Schema.Unknown, Schema.Array(Schema.Int), {
   strict: true,
   decode: (input, _, ast) => {
-    const items = typeof input === "number" ? [input] : Array.isArray(input) ? input : typeof input === "string" ? input.split(",").map((x) => x.trim()).filter((x) => x !== "").map(Number) : undefined
-    return items === undefined ? ParseResult.fail(new ParseResult.Type(ast, input, "expected a list of integers like 1,2,3")) : ParseResult.succeed(items)
+    const items =
+      typeof input === "number" ? [input] : Array.isArray(input) ? input : typeof input === "string" ? input.split(",").map((x) => x.trim()).filter((x) => x !== "") : undefined
+    // Text items are numbers only when they read as one: `a,b` is no list of integers (Number("a") is NaN).
+    const numbers = items?.map((x) => (typeof x === "string" && /^[-+]?\d+$/.test(x) ? Number(x) : x))
+    return numbers === undefined || numbers.some((x) => typeof x === "string")
+      ? ParseResult.fail(new ParseResult.Type(ast, input))
+      : ParseResult.succeed(numbers)
   },
   encode: (list) => ParseResult.succeed(list.join(",")),
-})
+}).annotations({ description: "a list of integers like 1,2,3" })
 
 /** 0, 1, ..., n-1: the usual fan-out over a count. */
 export const range = (n: number): ReadonlyArray<number> => Array.from({ length: n }, (_, i) => i)
@@ -188,20 +194,53 @@ export interface ParamOverride {
 
 export const parseOverride = (text: string): Either.Either<ParamOverride, ParamError> => {
   const eq = text.indexOf("=")
-  if (eq <= 0) return Either.left(new ParamError({ param: text, value: "", detail: "expected k=v or stage.k=v" }))
+  if (eq <= 0) return Either.left(new ParamError({ param: text, value: undefined, detail: "expected k=v or stage.k=v" }))
   const lhs = text.slice(0, eq)
   const raw = text.slice(eq + 1)
   const dot = lhs.lastIndexOf(".")
   return Either.right(dot > 0 ? { stage: lhs.slice(0, dot), name: lhs.slice(dot + 1), raw } : { stage: null, name: lhs, raw })
 }
 
-/** A CLI value as JSON when it parses ("3", "1e-3", "true", "[1,2]"), else as the string itself. */
+/** Number spellings JSON lacks: read as numbers, so that a number param given one is told it must be finite. */
+const NON_FINITE_TEXT: ReadonlyMap<string, number> = new Map([
+  ["NaN", Number.NaN],
+  ["Infinity", Number.POSITIVE_INFINITY],
+  ["+Infinity", Number.POSITIVE_INFINITY],
+  ["-Infinity", Number.NEGATIVE_INFINITY],
+])
+
+/**
+ * A CLI value as JSON when it parses ("3", "1e-3", "true", "[1,2]"; "1e999" is Infinity), NaN and
+ * Infinity as numbers, else the string itself.
+ */
 const cliValue = (raw: string): unknown => {
+  const nonFinite = NON_FINITE_TEXT.get(raw)
+  if (nonFinite !== undefined) return nonFinite
   try {
     return JSON.parse(raw)
   } catch (error) {
     if (error instanceof SyntaxError) return raw
     throw error
+  }
+}
+
+/** `epochs` or `train.epochs`: the left side of a `--param` as the user wrote it. */
+const writtenName = (o: ParamOverride): string => (o.stage === null ? o.name : `${o.stage}.${o.name}`)
+
+/** Whether a param field's encoded schema takes numbers (so a non-finite one is a number that cannot be hashed). */
+const takesNumbers = (ast: SchemaAST.AST): boolean => {
+  switch (ast._tag) {
+    case "NumberKeyword":
+      return true
+    case "Literal":
+      return typeof ast.literal === "number"
+    case "Union":
+      return ast.types.some(takesNumbers)
+    case "Refinement":
+    case "Transformation":
+      return takesNumbers(ast.from)
+    default:
+      return false
   }
 }
 
@@ -405,7 +444,11 @@ const fanValues = (
       if (raw === undefined || raw === "") return undefined
       const decoded = from.decode(o ? cliValue(o.raw) : raw)
       if (Either.isLeft(decoded)) {
-        return yield* new ParamError({ param: from.name, value: String(raw), detail: ParseResult.TreeFormatter.formatErrorSync(decoded.left) })
+        const problem = schemaProblem(decoded.left)
+        const detail = `${pathName(from.name, problem.path)} ${problem.text}`
+        return yield* o
+          ? new ParamError({ param: writtenName(o), value: o.raw, detail })
+          : new ConfigError({ file: pipeline.file, detail: `params.${from.name}: ${detail}` })
       }
       values = decoded.right
     } else {
@@ -426,62 +469,81 @@ const fanValues = (
     return values
   })
 
+/** Where a param's value came from: the `--param` that set it, or the pipeline file's entry (`params.lr`). */
+type ValueOrigin = { readonly override: ParamOverride } | { readonly entry: string }
+
 const decodeParams = (
   pipeline: Pipeline,
   stage: AnyStage,
   names: ReadonlyArray<string>,
   overrides: ReadonlyArray<ParamOverride>,
   fan: ReadonlyArray<FanPoint>,
-): Effect.Effect<{ decoded: unknown; encoded: Json }, ParamError> =>
+): Effect.Effect<{ decoded: unknown; encoded: Json }, ConfigError | ParamError> =>
   Effect.gen(function* () {
     const raw: Record<string, unknown> = {}
-    const fromCli = new Map<string, string>()
+    const origin = new Map<string, ValueOrigin>()
     for (const name of names) {
-      if (pipeline.params && name in pipeline.params) raw[name] = pipeline.params[name]
-      const own = pipeline.stageParams?.[stage.name]
-      if (own && name in own) raw[name] = own[name]
-      for (const o of overrides) {
-        if (o.name === name && o.stage === null) {
-          raw[name] = cliValue(o.raw)
-          fromCli.set(name, o.raw)
-        }
+      if (pipeline.params && name in pipeline.params) {
+        raw[name] = pipeline.params[name]
+        origin.set(name, { entry: `params.${name}` })
       }
-      for (const o of overrides) {
-        if (o.name === name && o.stage === stage.name) {
-          raw[name] = cliValue(o.raw)
-          fromCli.set(name, o.raw)
-        }
+      const own = pipeline.stageParams?.[stage.name]
+      if (own && name in own) {
+        raw[name] = own[name]
+        origin.set(name, { entry: `stageParams.${stage.name}.${name}` })
+      }
+      // Global overrides first, then the stage's own: the last one given of the most specific wins.
+      for (const o of [...overrides.filter((x) => x.stage === null), ...overrides.filter((x) => x.stage === stage.name)]) {
+        if (o.name !== name) continue
+        raw[name] = cliValue(o.raw)
+        origin.set(name, { override: o })
       }
     }
-    for (const p of fan) raw[p.param] = p.value
+    for (const p of fan) {
+      raw[p.param] = p.value
+      origin.set(p.param, { entry: `fanOut(${stage.name}, "${p.param}")` })
+    }
+    /** The error for a bad value of param `name` (`subject` names the value: `train.epochs`, `train.seeds[0]`). */
+    const bad = (name: string | undefined, subject: string, text: string): ConfigError | ParamError => {
+      const from = name === undefined ? undefined : origin.get(name)
+      if (from && "override" in from) return new ParamError({ param: writtenName(from.override), value: from.override.raw, detail: `${subject} ${text}` })
+      if (from) return new ConfigError({ file: pipeline.file, detail: `${from.entry}: ${subject} ${text}` })
+      const wayOut = name === undefined ? "" : ` (set it in the pipeline's params or with --param ${name}=VALUE)`
+      return new ConfigError({ file: pipeline.file, detail: `${subject} ${text}${wayOut}` })
+    }
+    const fields = SchemaAST.getPropertySignatures(SchemaAST.encodedAST(stage.params.ast))
+    for (const [name, from] of origin) {
+      const value = raw[name]
+      const field = fields.find((f) => f.name === name)
+      // Infinity (`1e999`) and NaN decode as numbers but no key can hold them: say so before anything else.
+      if ("override" in from && typeof value === "number" && !Number.isFinite(value) && field && takesNumbers(field.type)) {
+        return yield* bad(name, `${stage.name}.${name}`, `must be a finite number (got ${shownValue(value)})`)
+      }
+    }
     const decode = Schema.decodeUnknownEither(stage.params)
     let result = decode(raw)
     if (Either.isLeft(result)) {
       // A CLI value that looked like JSON may have been meant as a string ("007", "1e3").
       const asStrings = { ...raw }
-      for (const [name, text] of fromCli) asStrings[name] = text
+      for (const [name, from] of origin) if ("override" in from) asStrings[name] = from.override.raw
       const retry = decode(asStrings)
       if (Either.isRight(retry)) result = retry
     }
     if (Either.isLeft(result)) {
-      const first = [...fromCli.keys()][0]
-      return yield* new ParamError({
-        param: `${stage.name}${first ? `.${first}` : ""}`,
-        value: first ? fromCli.get(first)! : JSON.stringify(raw),
-        detail: ParseResult.TreeFormatter.formatErrorSync(result.left),
-      })
+      const problem = schemaProblem(result.left)
+      const name = typeof problem.path[0] === "string" ? problem.path[0] : undefined
+      return yield* bad(name, pathName(stage.name, problem.path), problem.text)
     }
     const encoded = Schema.encodeEither(stage.params)(result.right)
     if (Either.isLeft(encoded)) {
-      return yield* new ParamError({
-        param: stage.name,
-        value: "",
-        detail: ParseResult.TreeFormatter.formatErrorSync(encoded.left),
-      })
+      const problem = schemaProblem(encoded.left)
+      const name = typeof problem.path[0] === "string" ? problem.path[0] : undefined
+      return yield* bad(name, pathName(stage.name, problem.path), `cannot be encoded: it ${problem.text}`)
     }
     const canon = canonicalJson(encoded.right)
     if (Either.isLeft(canon)) {
-      return yield* new ParamError({ param: `${stage.name}.${canon.left.path}`, value: "", detail: canon.left.message })
+      const name = /^[^.[]+/.exec(canon.left.path)?.[0]
+      return yield* bad(name, `${stage.name}.${canon.left.path}`, `cannot be part of a cache key: ${canon.left.reason}`)
     }
     return { decoded: result.right, encoded: JSON.parse(canon.right) as Json }
   })
@@ -518,23 +580,31 @@ export const effectiveParams = (plan: Plan): Record<string, Json> => {
   return out
 }
 
+/**
+ * The error for stage names (or instance ids) that name nothing in the plan, or undefined when all
+ * do: `flag` (`--target`, `--force`) says which option named them, `where` what the plan is.
+ */
+export const unknownStages = (
+  plan: Plan,
+  names: ReadonlyArray<string>,
+  flag?: string,
+  where = `pipeline ${plan.pipeline.name}`,
+): ConfigError | undefined => {
+  const unknown = names.find((t) => !plan.instances.some((i) => i.id === t || i.stage.name === t))
+  if (unknown === undefined) return undefined
+  return new ConfigError({
+    file: plan.pipeline.file,
+    detail: `${flag ? `${flag} ${unknown}: ` : ""}no stage "${unknown}" in ${where} (stages: ${plan.instances.map((i) => i.id).join(", ")})`,
+  })
+}
+
 /** Instances needed for `targets` (stage names or instance ids): the targets and their ancestors. */
-export const restrictPlan = (plan: Plan, targets: ReadonlyArray<string>): Either.Either<Plan, ConfigError> => {
+export const restrictPlan = (plan: Plan, targets: ReadonlyArray<string>, flag?: string): Either.Either<Plan, ConfigError> => {
   if (targets.length === 0) return Either.right(plan)
+  const unknown = unknownStages(plan, targets, flag)
+  if (unknown) return Either.left(unknown)
   const keep = new Set<string>()
-  const stack: Array<string> = []
-  for (const t of targets) {
-    const matches = plan.instances.filter((i) => i.id === t || i.stage.name === t)
-    if (matches.length === 0) {
-      return Either.left(
-        new ConfigError({
-          file: plan.pipeline.file,
-          detail: `no stage "${t}" in pipeline ${plan.pipeline.name} (stages: ${plan.instances.map((i) => i.id).join(", ")})`,
-        }),
-      )
-    }
-    stack.push(...matches.map((m) => m.id))
-  }
+  const stack: Array<string> = plan.instances.filter((i) => targets.includes(i.id) || targets.includes(i.stage.name)).map((i) => i.id)
   while (stack.length > 0) {
     const id = stack.pop()!
     if (keep.has(id)) continue

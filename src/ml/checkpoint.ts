@@ -5,7 +5,9 @@
  *   linear [out, in]), float32; `num_batches_tracked` as an int64 scalar — so
  *   `timm.create_model(variant, num_classes=.., in_chans=..).load_state_dict(safetensors.torch.load_file(f))`
  *   loads it strictly.
- * - `loadCheckpoint`: the reverse, strict: a missing, unexpected or mis-shaped tensor is a
+ * - `loadCheckpoint`: the reverse, strict: first the model's input channels and output classes
+ *   (a `ModelIoMismatch`: "output [batch, 5], expected [batch, 6]"), then every tensor: a missing,
+ *   unexpected or mis-shaped tensor, or one holding NaN or infinite values, is a
  *   `CheckpointMismatch` naming the file and the tensor.
  * - `loadPretrained`: ImageNet timm weights (in_chans 3, 1000 classes) into a model with other
  *   input channels / classes, as timm's `load_pretrained` does: the first conv's weight goes
@@ -13,7 +15,7 @@
  *   otherwise) and the classifier is dropped when the class counts differ (it keeps its init).
  */
 import { Effect, Either } from "effect"
-import { CheckpointMismatch, type SafetensorsError } from "./errors.js"
+import { CheckpointMismatch, ModelIoMismatch, type SafetensorsError } from "./errors.js"
 import { assignFromTorchLayout, type NamedTensor, readStateValues, toTorchLayout } from "./resnet.js"
 import {
   readSafetensors,
@@ -100,7 +102,20 @@ const storedValues = (
       new CheckpointMismatch({ file, tensor: t.name, kind: "dtype", detail: `expected a float tensor, the file has ${stored.dtype}` }),
     )
   }
-  return Either.right(tensorToFloat32(stored))
+  const values = tensorToFloat32(stored)
+  let nonFinite = 0
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) nonFinite++
+  if (nonFinite > 0) {
+    return Either.left(
+      new CheckpointMismatch({
+        file,
+        tensor: t.name,
+        kind: "values",
+        detail: `${nonFinite} of ${values.length} values are NaN or infinite: these weights are unusable (saved from a training that diverged?)`,
+      }),
+    )
+  }
+  return Either.right(values)
 }
 
 export interface LoadOptions {
@@ -148,12 +163,72 @@ export const loadStateDict = (
     for (const [t, values] of assignments) assignFromTorchLayout(t, values)
   })
 
-/** Reads `file` and loads it strictly into the model. */
-export const loadCheckpoint = (
-  model: StatefulModel,
+/** Which timm state_dict names are the first conv and the classifier (timm's pretrained_cfg). */
+export interface PretrainedLayout {
+  readonly firstConv: string
+  readonly classifier: string
+}
+
+/** timm's pretrained_cfg for the ResNet-D family: first_conv 'conv1.0', classifier 'fc'. */
+export const RESNET_D_PRETRAINED: PretrainedLayout = { firstConv: "conv1.0", classifier: "fc" }
+
+/** What a model takes and gives: image channels in, class logits out. */
+export interface ModelIo {
+  readonly inChans: number
+  readonly numClasses: number
+}
+
+/**
+ * The input channels and output classes a stored state dict was made for (its first conv's
+ * `[O, I, k, k]` and its classifier's `[classes, features]`) against the model's: a mismatch names
+ * the file with expected vs found, before any tensor is compared. A tensor that is absent or not
+ * of that rank is left to the strict load (a missing or mis-shaped tensor).
+ */
+export const checkStateDictIo = (
+  state: SafetensorsFile,
   file: string,
-): Effect.Effect<void, SafetensorsError | CheckpointMismatch> =>
-  Effect.flatMap(readSafetensors(file), (state) => loadStateDict(model, state, file))
+  io: ModelIo,
+  layout: PretrainedLayout = RESNET_D_PRETRAINED,
+): Either.Either<void, ModelIoMismatch> => {
+  const conv = state.tensors.get(`${layout.firstConv}.weight`)
+  if (conv !== undefined && conv.shape.length === 4 && conv.shape[1] !== io.inChans) {
+    return Either.left(
+      new ModelIoMismatch({
+        model: file,
+        side: "input",
+        expected: `[N, H, W, ${io.inChans}] (NHWC images of ${io.inChans} channel(s))`,
+        found: `[N, H, W, ${conv.shape[1]}] (${layout.firstConv}.weight ${shapeText(conv.shape)})`,
+      }),
+    )
+  }
+  const fc = state.tensors.get(`${layout.classifier}.weight`)
+  if (fc !== undefined && fc.shape.length === 2 && fc.shape[0] !== io.numClasses) {
+    return Either.left(
+      new ModelIoMismatch({
+        model: file,
+        side: "output",
+        expected: `[batch, ${io.numClasses}] (one logit per class)`,
+        found: `[batch, ${fc.shape[0]}] (${layout.classifier}.weight ${shapeText(fc.shape)})`,
+      }),
+    )
+  }
+  return Either.void
+}
+
+/**
+ * Reads `file` and loads it strictly into the model; a model that says what it takes and gives
+ * (`config`, as a ResNet does) has the file's input channels and classes checked first.
+ */
+export const loadCheckpoint = (
+  model: StatefulModel & { readonly config?: ModelIo },
+  file: string,
+): Effect.Effect<void, SafetensorsError | CheckpointMismatch | ModelIoMismatch> =>
+  Effect.flatMap(readSafetensors(file), (state) =>
+    Either.gen(function* () {
+      if (model.config !== undefined) yield* checkStateDictIo(state, file, model.config)
+      yield* loadStateDict(model, state, file)
+    }),
+  )
 
 /**
  * timm's `adapt_input_conv(in_chans, weight)` on an OIHW float32 weight: for one channel the RGB
@@ -201,15 +276,6 @@ export const adaptInputConv = (
       for (let p = 0; p < hw; p++) out[(o * inChans + c) * hw + p] = weight[(o * I + (c % RGB)) * hw + p]! * scale
   return { values: out, shape: [O, inChans, J, K] }
 }
-
-/** Which timm state_dict names are the first conv and the classifier (timm's pretrained_cfg). */
-export interface PretrainedLayout {
-  readonly firstConv: string
-  readonly classifier: string
-}
-
-/** timm's pretrained_cfg for the ResNet-D family: first_conv 'conv1.0', classifier 'fc'. */
-export const RESNET_D_PRETRAINED: PretrainedLayout = { firstConv: "conv1.0", classifier: "fc" }
 
 export interface PretrainedReport {
   /** Tensors whose stored values were converted (adapt_input_conv). */

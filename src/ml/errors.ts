@@ -49,11 +49,61 @@ export class SafetensorsError extends Data.TaggedError("SafetensorsError")<{
 export class CheckpointMismatch extends Data.TaggedError("CheckpointMismatch")<{
   readonly file: string
   readonly tensor: string
-  readonly kind: "missing" | "unexpected" | "shape" | "dtype"
+  /** "values": the tensor holds NaN or infinite values (the weights of a diverged training). */
+  readonly kind: CheckpointMismatchKind
   readonly detail: string
 }> {
   override get message(): string {
     return `checkpoint ${this.file}, tensor ${this.tensor} (${this.kind}): ${this.detail}`
+  }
+}
+
+const CHECKPOINT_MISMATCH_KINDS = ["missing", "unexpected", "shape", "dtype", "values"] as const
+export type CheckpointMismatchKind = (typeof CHECKPOINT_MISMATCH_KINDS)[number]
+
+/**
+ * A model file whose input or output is not what the caller feeds or reads: checked before the
+ * model is used, so that a model with 5 or 7 outputs fails naming its file instead of giving a
+ * silently wrong result or an out-of-bounds write.
+ */
+export class ModelIoMismatch extends Data.TaggedError("ModelIoMismatch")<{
+  /** The model file (a checkpoint or an ONNX file), as the user knows it. */
+  readonly model: string
+  readonly side: "input" | "output"
+  /** What the caller needs, e.g. `input [N, 1, 64, 64]` or `[batch, 6] (one logit per class)`. */
+  readonly expected: string
+  /** What the model has. */
+  readonly found: string
+}> {
+  override get message(): string {
+    return `model ${this.model}: its ${this.side} is ${this.found}, expected ${this.expected}: it was made for another task or configuration; use a model trained with this one`
+  }
+}
+
+/**
+ * A loss that is NaN or infinite: training diverged (or the given weights make the outputs
+ * overflow). Replaces a NaN that would otherwise travel on into the stage's metrics.
+ */
+export class LossNotFinite extends Data.TaggedError("LossNotFinite")<{
+  /** The fold being trained, or -1 when a given checkpoint is evaluated. */
+  readonly fold: number
+  /** The checkpoint evaluated ("" while training). */
+  readonly checkpoint: string
+  readonly phase: "training" | "validation"
+  readonly value: number
+  /** 1-based epoch (0 when a checkpoint is evaluated). */
+  readonly epoch: number
+  /** 1-based step of the epoch (0 for a validation loss). */
+  readonly step: number
+  /** The learning rate of that step (0 when a checkpoint is evaluated). */
+  readonly lr: number
+}> {
+  override get message(): string {
+    if (this.checkpoint !== "") {
+      return `checkpoint ${this.checkpoint}: its ${this.phase} loss is ${this.value}: the model's outputs are not finite on these windows; check the weights (from a diverged training?)`
+    }
+    const at = this.phase === "training" ? `at epoch ${this.epoch} step ${this.step} (lr ${this.lr})` : `at epoch ${this.epoch} (lr ${this.lr} at its last step)`
+    return `fold ${this.fold}: the ${this.phase} loss became ${this.value} ${at}: training diverged; lower lr, or check the inputs and labels for extreme values`
   }
 }
 
@@ -145,8 +195,35 @@ export type MlError =
   | TrainError
   | OnnxExportError
   | OnnxRuntimeError
+  | ModelIoMismatch
+  | LossNotFinite
   | FileWriteFailed
   | WorkerFailed
+
+/** Every tag of `MlError`: `satisfies` fails to compile while one is missing or extra. */
+const ML_ERROR_TAGS: ReadonlySet<string> = new Set(
+  Object.keys({
+    BackendUnavailable: true,
+    TrainConfigError: true,
+    SafetensorsError: true,
+    CheckpointMismatch: true,
+    FileReadFailed: true,
+    NpyInvalid: true,
+    DatasetError: true,
+    MetricInputError: true,
+    TrainError: true,
+    OnnxExportError: true,
+    OnnxRuntimeError: true,
+    ModelIoMismatch: true,
+    LossNotFinite: true,
+    FileWriteFailed: true,
+    WorkerFailed: true,
+  } satisfies Record<MlError["_tag"], true>),
+)
+
+/** Whether `error` is one of the engine's tagged errors. */
+export const isMlError = (error: unknown): error is MlError =>
+  typeof error === "object" && error !== null && ML_ERROR_TAGS.has(String((error as { readonly _tag?: unknown })._tag))
 
 /** Rebuilds an engine error from its plain fields (`_tag` + fields), e.g. after a postMessage. */
 export const reviveMlError = (value: unknown, task: string): MlError => {
@@ -168,12 +245,11 @@ export const reviveMlError = (value: unknown, task: string): MlError => {
     case "SafetensorsError":
       return new SafetensorsError({ file: s("file"), tensor: s("tensor"), detail: s("detail") })
     case "CheckpointMismatch": {
-      const kind = s("kind")
-      const known = kind === "missing" || kind === "unexpected" || kind === "shape" || kind === "dtype"
+      const kind = CHECKPOINT_MISMATCH_KINDS.find((k) => k === v["kind"])
       return new CheckpointMismatch({
         file: s("file"),
         tensor: s("tensor"),
-        kind: known ? kind : "unexpected",
+        kind: kind ?? "unexpected",
         detail: s("detail"),
       })
     }
@@ -191,6 +267,18 @@ export const reviveMlError = (value: unknown, task: string): MlError => {
       return new OnnxExportError({ model: s("model"), detail: s("detail") })
     case "OnnxRuntimeError":
       return new OnnxRuntimeError({ operation: v["operation"] === "load" ? "load" : "run", model: s("model"), detail: s("detail") })
+    case "ModelIoMismatch":
+      return new ModelIoMismatch({ model: s("model"), side: v["side"] === "input" ? "input" : "output", expected: s("expected"), found: s("found") })
+    case "LossNotFinite":
+      return new LossNotFinite({
+        fold: n("fold"),
+        checkpoint: s("checkpoint"),
+        phase: v["phase"] === "training" ? "training" : "validation",
+        value: n("value"),
+        epoch: n("epoch"),
+        step: n("step"),
+        lr: n("lr"),
+      })
     case "FileWriteFailed":
       return new FileWriteFailed({ file: s("file"), reason: s("reason") })
     case "WorkerFailed":
@@ -209,4 +297,24 @@ export const marshalMlError = (error: { readonly _tag: string; readonly message:
     if (typeof value === "string" || typeof value === "number") out[key] = value
   }
   return out
+}
+
+/**
+ * The same error with file paths shown as the user knows them: each key of `names` (a path the
+ * engine was given: a stage's working copy, a file in the store) is replaced by its value (the
+ * user's file, or "best_model_fold0.safetensors (output of train/fold-0)") in every text field.
+ */
+export const renameFiles = (error: MlError, names: ReadonlyMap<string, string>): MlError => {
+  const fields = marshalMlError(error)
+  let changed = false
+  for (const [key, value] of Object.entries(fields)) {
+    if (typeof value !== "string" || key === "_tag") continue
+    let text = value
+    for (const [from, to] of names) text = text.replaceAll(from, to)
+    if (text !== value) {
+      fields[key] = text
+      changed = true
+    }
+  }
+  return changed ? reviveMlError(fields, error._tag) : error
 }

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
 import { loadCheckpoint } from "./checkpoint.js"
 import { BatchLoader, validateDataset, type WindowDataset, type WindowSource } from "./dataset.js"
-import type { CheckpointMismatch, DatasetError, SafetensorsError, TrainConfigError } from "./errors.js"
+import { type CheckpointMismatch, type DatasetError, LossNotFinite, type ModelIoMismatch, type SafetensorsError, type TrainConfigError } from "./errors.js"
 import { type LossName, softmaxRows, ValidationLoss } from "./loss.js"
 import { buildResNet, type ResNetConfig } from "./resnet.js"
 import { checkModelConfig, evalLogits, loaderOptions, type ModelConfig, resNetConfigOf, type TrainableModel } from "./train.js"
@@ -47,7 +47,15 @@ export interface EvaluateResult {
   readonly predictions: Float32Array
 }
 
-export type PredictError = TrainConfigError | SafetensorsError | CheckpointMismatch | DatasetError | FileReadFailed | NpyInvalid
+export type PredictError =
+  | TrainConfigError
+  | SafetensorsError
+  | CheckpointMismatch
+  | ModelIoMismatch
+  | LossNotFinite
+  | DatasetError
+  | FileReadFailed
+  | NpyInvalid
 
 /** Softmax probabilities of one model over a loader's rows, in order. */
 export const predictProbabilities = (
@@ -71,7 +79,10 @@ export const averagePredictions = (perModel: ReadonlyArray<Float32Array>): Float
   return out
 }
 
-/** `use` with a model loaded from `checkpoint`, disposed afterwards. */
+/**
+ * `use` with a model loaded from `checkpoint`, disposed afterwards. The model is built for
+ * `config`, so `loadCheckpoint` checks the file's input channels and classes against it first.
+ */
 const withCheckpoint = <A, E>(
   config: ModelConfig,
   checkpoint: string,
@@ -126,10 +137,15 @@ export const evaluateCheckpoint = (
     yield* validateDataset(data)
     const loader = new BatchLoader(data, loaderOptions(config, config))
     return yield* withCheckpoint(config, checkpoint, hooks.buildModel ?? buildResNet, (model) =>
-      Effect.map(evalLogits(model, loader, config.batchSize), (logits) => {
+      Effect.flatMap(evalLogits(model, loader, config.batchSize), (logits) => {
         const loss = new ValidationLoss(config.loss, config.numClasses)
         loss.add(logits, data.labels)
-        return { loss: loss.compute(), predictions: softmaxRows(logits, config.numClasses) }
+        const value = loss.compute()
+        // A NaN here would travel on into the caller's metrics: say what it means instead.
+        if (!Number.isFinite(value)) {
+          return Effect.fail(new LossNotFinite({ fold: -1, checkpoint, phase: "validation", value, epoch: 0, step: 0, lr: 0 }))
+        }
+        return Effect.succeed({ loss: value, predictions: softmaxRows(logits, config.numClasses) })
       }),
     )
   })

@@ -15,7 +15,8 @@
  * Input channels, loss, schedule and per-image transform are the config's (`TrainConfig`): the
  * task (a stage) says what they are. Float32 throughout (no AMP: in fp32 no step is ever skipped),
  * one checkpoint file per fold (`checkpointFileName(fold)`, overwritten at each improvement), and
- * a non-finite training loss stops the fold with a TrainError rather than training on NaNs.
+ * a non-finite training or validation loss stops the fold with a LossNotFinite (where, and the way
+ * out) rather than training on NaNs or reporting a NaN best loss.
  *
  * The TF.js backend must already be initialised (the caller, or the engine's worker, picks it).
  * Same seed and same backend give the same weights and losses.
@@ -27,7 +28,7 @@ import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
 import { AdamW } from "./adamw.js"
 import { checkpointFileName, loadPretrained, saveCheckpoint } from "./checkpoint.js"
 import { type BatchOrder, BatchLoader, batches, sequentialOrder, trainingOrder, validateDataset, type WindowDataset } from "./dataset.js"
-import { type CheckpointMismatch, type DatasetError, type SafetensorsError, TrainConfigError, TrainError } from "./errors.js"
+import { type CheckpointMismatch, type DatasetError, LossNotFinite, type SafetensorsError, TrainConfigError, TrainError } from "./errors.js"
 import { LOSS_NAMES, type LossName, softmaxRows, TRAINING_LOSSES, ValidationLoss } from "./loss.js"
 import type { ImageTransform } from "./preprocess.js"
 import { buildResNet, type ResNet, type ResNetConfig, type ResNetVariant } from "./resnet.js"
@@ -142,7 +143,15 @@ export interface TrainFoldResult {
   readonly stoppedEarly: boolean
 }
 
-export type TrainFoldError = TrainError | TrainConfigError | DatasetError | FileReadFailed | NpyInvalid | SafetensorsError | CheckpointMismatch
+export type TrainFoldError =
+  | TrainError
+  | LossNotFinite
+  | TrainConfigError
+  | DatasetError
+  | FileReadFailed
+  | NpyInvalid
+  | SafetensorsError
+  | CheckpointMismatch
 
 /** The initial "best" validation loss (any real loss improves on it). */
 const INITIAL_BEST_VAL_LOSS = 1.0e9
@@ -356,7 +365,7 @@ export const trainFold = (
             globalStep += 1
             if (!Number.isFinite(loss)) {
               return yield* Effect.fail(
-                new TrainError({ fold: data.fold, epoch, step: step + 1, detail: `training loss is ${loss}` }),
+                new LossNotFinite({ fold: data.fold, checkpoint: "", phase: "training", value: loss, epoch, step: step + 1, lr }),
               )
             }
             trainLoss += loss
@@ -381,6 +390,9 @@ export const trainFold = (
           const valLossFn = new ValidationLoss(config.loss, config.numClasses)
           valLossFn.add(logits, data.val.labels)
           const valLoss = valLossFn.compute()
+          if (!Number.isFinite(valLoss)) {
+            return yield* Effect.fail(new LossNotFinite({ fold: data.fold, checkpoint: "", phase: "validation", value: valLoss, epoch, step: 0, lr }))
+          }
           const improved = valLoss < bestValLoss
           if (improved) {
             bestEpoch = epoch
@@ -406,7 +418,7 @@ export const trainFold = (
         }
         if (bestEpoch === 0) {
           return yield* Effect.fail(
-            new TrainError({ fold: data.fold, epoch: history.length, step: 0, detail: "the validation loss never improved (NaN?)" }),
+            new TrainError({ fold: data.fold, epoch: history.length, step: 0, detail: `the validation loss never went below ${INITIAL_BEST_VAL_LOSS}` }),
           )
         }
         emit({ type: "done", fold: data.fold, bestEpoch, bestValLoss, stoppedEarly })

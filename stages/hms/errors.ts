@@ -30,3 +30,19 @@ export class WindowOutOfRange extends Data.TaggedError("WindowOutOfRange")<{
     )
   }
 }
+
+/** Two train.csv rows with the same label_id: each label's window is stored under its id, so ids must be unique. */
+export class DuplicateLabelId extends Data.TaggedError("DuplicateLabelId")<{
+  readonly file: string
+  /** 1-based data rows: the first that has the id, and the next. */
+  readonly firstRow: number
+  readonly row: number
+  readonly labelId: number
+}> {
+  override get message(): string {
+    return (
+      `${this.file}: data rows ${this.firstRow} and ${this.row} (lines ${this.firstRow + 1} and ${this.row + 1}): label_id ${this.labelId} appears twice; ` +
+      `each row needs its own label_id (remove the repeated row or give it a new id)`
+    )
+  }
+}

@@ -1,15 +1,15 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Either, Schema } from "effect"
-import { readArrowTable } from "../../src/data/arrow.js"
 import { writeCsv } from "../../src/data/csv.js"
 import { spread } from "../../src/data/stats.js"
 import { allOf, defineStage } from "../../src/index.js"
 import { klDivergenceScore, perClassKl } from "../../src/ml/metric.js"
 import { assignFolds } from "./assign-folds.js"
 import { N_CLASSES, VOTE_COLUMNS } from "./constants.js"
+import { stageFileName } from "./model-files.js"
 import { OofMismatch } from "./stage-errors.js"
-import { FOLDS_TABLE_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./tables.js"
+import { FOLDS_TABLE_FILE, readFoldArrow, readValPredictions, VAL_PREDICTIONS_FILE } from "./tables.js"
 import { train } from "./train.js"
 
 export const OOF_CSV_FILE = "oof.csv"
@@ -55,13 +55,13 @@ export const scoreOof = defineStage({
       const oofBySeed = new Map(seeds.map((seed) => [seed, new Float64Array(t.rows * N_CLASSES).fill(Number.NaN)]))
       for (const model of ctx.inputs.models) {
         const oofOfSeed = oofBySeed.get(model.value.seed)!
-        const preds = yield* readArrowTable(path.join(model.dir, VAL_PREDICTIONS_FILE))
-        const ids = yield* preds.numbers("label_id")
-        const cols = yield* Effect.forEach(VOTE_COLUMNS, (c) => preds.numbers(c))
+        const file = stageFileName(model.id, VAL_PREDICTIONS_FILE)
+        const preds = yield* readValPredictions(path.join(model.dir, VAL_PREDICTIONS_FILE), file)
+        const { labelId: ids, probabilities: cols } = preds
         for (let j = 0; j < preds.rows; j++) {
           const r = rowOf.get(ids[j]!)
           if (r === undefined) {
-            return yield* new OofMismatch({ file: preds.file, labelId: ids[j]!, detail: `${model.id} predicts a label that is not in the fold table` })
+            return yield* new OofMismatch({ file, labelId: ids[j]!, detail: `${model.id} predicts a label that is not in the fold table` })
           }
           for (let k = 0; k < N_CLASSES; k++) oofOfSeed[r * N_CLASSES + k] = cols[k]![j]!
         }

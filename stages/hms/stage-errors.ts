@@ -37,3 +37,35 @@ export class TrainOrderUnreadable extends Data.TaggedError("TrainOrderUnreadable
     return `order file ${this.file}: ${this.detail} (expected JSON: one array of training row indices per epoch)`
   }
 }
+
+/** A test.csv row whose spectrogram file is absent or not a parquet file: found before any training. */
+export class TestSpectrogramMissing extends Data.TaggedError("TestSpectrogramMissing")<{
+  /** test.csv */
+  readonly file: string
+  /** 1-based data row. */
+  readonly row: number
+  readonly spectrogramId: number
+  /** The spectrogram file the row needs. */
+  readonly spectrogram: string
+  /** What is wrong with it: "does not exist", "is not a file", ... */
+  readonly problem: string
+}> {
+  override get message(): string {
+    return (
+      `${this.file}: data row ${this.row} (line ${this.row + 1}) names spectrogram_id ${this.spectrogramId}, but ${this.spectrogram} ${this.problem}: ` +
+      `add the file, or remove the row from test.csv and its eeg_id from sample_submission.csv`
+    )
+  }
+}
+
+/** A fold's out-of-fold prediction table that is not label_id and one finite probability per class. */
+export class PredictionTableMismatch extends Data.TaggedError("PredictionTableMismatch")<{
+  /** The table, named by the stage that wrote it. */
+  readonly file: string
+  readonly expected: string
+  readonly found: string
+}> {
+  override get message(): string {
+    return `${this.file}: expected ${this.expected}, found ${this.found}: the fold model was made for another task or configuration; retrain it (--force train)`
+  }
+}

@@ -6,6 +6,7 @@ import { Effect } from "effect"
 import { readArrowTable, writeArrowTable } from "../../src/data/arrow.js"
 import type { FileReadFailed, FileWriteFailed } from "../../src/data/errors.js"
 import { type ConsensusLabel, N_CLASSES, VOTE_COLUMNS } from "./constants.js"
+import { PredictionTableMismatch } from "./stage-errors.js"
 import type { FoldTable, TrainTable } from "./train-table.js"
 
 /** File names of the stage artifacts. */
@@ -15,6 +16,8 @@ export const FOLDS_TABLE_FILE = "folds.arrow"
 export const FOLDS_CSV_FILE = "folds.csv"
 /** A fold's out-of-fold predictions (train's output): label_id and the six probabilities. */
 export const VAL_PREDICTIONS_FILE = "val_predictions.arrow"
+/** Its columns, in order: label_id, then one probability per class. */
+export const VAL_PREDICTIONS_COLUMNS = ["label_id", ...VOTE_COLUMNS] as const
 /** A fold's per-epoch losses (train's output). */
 export const HISTORY_FILE = "history.json"
 
@@ -96,4 +99,38 @@ export const readFoldArrow = (file: string): Effect.Effect<FoldTable, FileReadFa
       fold: yield* c.int32("fold"),
       votes: yield* readVotes(c, c.rows),
     }
+  })
+
+/** A fold's out-of-fold predictions, checked before use. */
+export interface ValPredictions {
+  readonly rows: number
+  readonly labelId: Float64Array
+  /** One column per class, in VOTE_COLUMNS order. */
+  readonly probabilities: ReadonlyArray<Float64Array>
+}
+
+/**
+ * Reads a fold's val_predictions table and checks it before use: exactly label_id and one column
+ * per class, in order, every value a probability. `name` is the table as errors name it (its
+ * stage and file: the store's path means nothing to the user).
+ */
+export const readValPredictions = (file: string, name: string): Effect.Effect<ValPredictions, FileReadFailed | PredictionTableMismatch> =>
+  Effect.gen(function* () {
+    const t = yield* readArrowTable(file)
+    if (t.names.length !== VAL_PREDICTIONS_COLUMNS.length || t.names.some((n, k) => n !== VAL_PREDICTIONS_COLUMNS[k])) {
+      return yield* new PredictionTableMismatch({ file: name, expected: `columns [${VAL_PREDICTIONS_COLUMNS.join(", ")}]`, found: `[${t.names.join(", ")}]` })
+    }
+    const labelId = yield* t.numbers("label_id")
+    const probabilities = yield* Effect.forEach(VOTE_COLUMNS, (c) => t.numbers(c))
+    for (let j = 0; j < t.rows; j++) {
+      const bad = probabilities.findIndex((c) => !(c[j]! >= 0 && c[j]! <= 1))
+      if (bad >= 0) {
+        return yield* new PredictionTableMismatch({
+          file: name,
+          expected: "probabilities in [0, 1]",
+          found: `${VOTE_COLUMNS[bad]} = ${probabilities[bad]![j]} at row ${j + 1} (label_id ${labelId[j]})`,
+        })
+      }
+    }
+    return { rows: t.rows, labelId, probabilities }
   })

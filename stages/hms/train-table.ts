@@ -10,7 +10,7 @@ import { DuckDb, type CsvReadError } from "../../src/data/duckdb.js"
 import { EmptyFile, InvalidValue, type FileWriteFailed, type SplitInputInvalid } from "../../src/data/errors.js"
 import { stratifiedGroupKFold, type StratifiedGroupKFoldVariant } from "../../src/data/kfold.js"
 import { CONSENSUS_LABELS, N_CLASSES, N_FOLDS, SEED, type TEST_COLUMNS, type TRAIN_COLUMNS, VOTE_COLUMNS, type ConsensusLabel } from "./constants.js"
-import { ZeroVotes } from "./errors.js"
+import { DuplicateLabelId, ZeroVotes } from "./errors.js"
 
 /** train.csv's schema: TRAIN_COLUMNS with their types (a test checks the names match). */
 export const TRAIN_SCHEMA = [
@@ -48,7 +48,7 @@ export interface TrainTable {
   readonly votes: Float64Array
 }
 
-export type TrainTableError = CsvReadError | InvalidValue
+export type TrainTableError = CsvReadError | InvalidValue | DuplicateLabelId
 
 /** test.csv's schema (a test checks the names match TEST_COLUMNS). */
 export const TEST_SCHEMA = [
@@ -76,7 +76,10 @@ export const loadTestTable = (file: string): Effect.Effect<TestTable, CsvReadErr
 
 const LABELS = new Set<string>(CONSENSUS_LABELS)
 
-/** Reads and validates train.csv: the 15 columns in order, numeric ids, labels, non-negative finite votes and offsets. */
+/**
+ * Reads and validates train.csv: the 15 columns in order, numeric ids, unique label_ids, labels,
+ * non-negative finite votes and offsets.
+ */
 export const loadTrainTable = (file: string): Effect.Effect<TrainTable, TrainTableError, DuckDb> =>
   Effect.gen(function* () {
     const db = yield* DuckDb
@@ -93,6 +96,14 @@ export const loadTrainTable = (file: string): Effect.Effect<TrainTable, TrainTab
     for (const name of ["eeg_id", "eeg_sub_id", "spectrogram_id", "spectrogram_sub_id", "label_id", "patient_id"] as const) {
       const v = c[name]
       for (let i = 0; i < t.rows; i++) if (v[i]! < 0) return yield* bad(i, name, v[i]!, "a non-negative id")
+    }
+    // Each label's window is stored as <label_id>.npy: a repeated id would overwrite or collide.
+    const rowOfLabel = new Map<number, number>()
+    for (let i = 0; i < t.rows; i++) {
+      const id = c.label_id[i]!
+      const first = rowOfLabel.get(id)
+      if (first !== undefined) return yield* Effect.fail(new DuplicateLabelId({ file, firstRow: first + 1, row: i + 1, labelId: id }))
+      rowOfLabel.set(id, i)
     }
     const consensus = c.expert_consensus
     for (let i = 0; i < t.rows; i++) {

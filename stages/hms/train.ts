@@ -7,10 +7,13 @@ import { checkpointFileName, ONNX_MODEL_FILE } from "../../src/ml/checkpoint-nam
 import { type BatchOrder, npyWindow, type WindowDataset } from "../../src/ml/dataset.js"
 import { describeError } from "../../src/core/errors.js"
 import { engineIdentity, TrainerService } from "../../src/ml/engine.js"
+import { isMlError, renameFiles } from "../../src/ml/errors.js"
 import type { TrainFoldResult } from "../../src/ml/train.js"
 import { assignFolds } from "./assign-folds.js"
+import { checkTestset } from "./check-testset.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./constants.js"
 import { BackendParam, HMS_ENGINE_INPUTS, ThreadsParam, hmsEngine, IN_CHANS, ModelName, SEED_LOSS, SEED_ONE_CYCLE, SEED_TRANSFORM } from "./model-params.js"
+import { stageFileNames } from "./model-files.js"
 import { EmptyFold, TrainOrderUnreadable } from "./stage-errors.js"
 import { FOLDS_TABLE_FILE, HISTORY_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./tables.js"
 import { PRETRAINED_FILE, pretrainedWeights } from "./pretrained.js"
@@ -60,7 +63,8 @@ export const train = defineStage({
   name: "train",
   description: "one fold's ResNet-D",
   params: TrainParams,
-  inputs: { folds: assignFolds, windows: splitSpectrograms, weights: pretrainedWeights },
+  // `testset` only orders: no fold trains before the test folder is known to be readable.
+  inputs: { folds: assignFolds, windows: splitSpectrograms, weights: pretrainedWeights, testset: checkTestset },
   // The engine and backend in use are part of the key (results differ in the last bits between them).
   engine: (p) => engineIdentity(hmsEngine(p.backend, p.threads)),
   engineInputs: HMS_ENGINE_INPUTS,
@@ -87,11 +91,12 @@ export const train = defineStage({
       const model = { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, transform: SEED_TRANSFORM }
       let result: FoldOutcome
       if (p.checkpoints) {
-        // Given weights: copy them, and score them on the fold as training's validation would have.
+        // Given weights: scored on the fold as training's validation would have (read where the
+        // user put them, so that any error names their file; the run checks it did not change),
+        // then copied into the output.
         const given = checkpointIn(p.checkpoints, p.fold)
-        const ckpt = path.join(ctx.outDir, path.basename(given))
-        fs.copyFileSync(given, ckpt)
-        const scored = yield* trainer.evaluate({ ...model, batchSize: p.batch_size, windowShape, loss: SEED_LOSS }, ckpt, dataset(valRows))
+        const scored = yield* trainer.evaluate({ ...model, batchSize: p.batch_size, windowShape, loss: SEED_LOSS }, given, dataset(valRows))
+        fs.copyFileSync(given, path.join(ctx.outDir, path.basename(given)))
         result = { bestEpoch: 0, bestValLoss: scored.loss, history: [], valPredictions: scored.predictions, stoppedEarly: false }
       } else {
         const order = yield* batchOrder(p)
@@ -139,5 +144,9 @@ export const train = defineStage({
       fs.writeFileSync(path.join(ctx.outDir, HISTORY_FILE), `${JSON.stringify(history, null, 1)}\n`)
       yield* ctx.metrics({ best_val_loss: result.bestValLoss, best_epoch: result.bestEpoch })
       return { fold: p.fold, seed: p.seed, bestEpoch: result.bestEpoch, bestValLoss: result.bestValLoss, stoppedEarly: result.stoppedEarly, history, backend }
-    }).pipe(Effect.provide(hmsEngine(ctx.params.backend, ctx.params.threads))),
+    }).pipe(
+      // The engine's errors name this run's working folder: name the stage's files instead.
+      Effect.mapError((e) => (isMlError(e) ? renameFiles(e, stageFileNames(ctx.id, ctx.outDir, [checkpointFileName(ctx.params.fold), ONNX_MODEL_FILE])) : e)),
+      Effect.provide(hmsEngine(ctx.params.backend, ctx.params.threads)),
+    ),
 })

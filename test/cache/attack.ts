@@ -3,7 +3,9 @@
  * or the no-op fast path, and what a run did. Every attack runs on both paths and must give the
  * same outcome on each (the fast path replays a run only when the full path would run nothing).
  */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fixtureFiles } from "../core/fixture-project.js"
 import { type CliResult, cliAsync, makeProject } from "../core/helpers.js"
@@ -70,13 +72,20 @@ export const storedCleanFile = (dir: string): string => {
   return hit
 }
 
-/** Flips a bit of a file's first byte; with `keepMtime`, puts its mtime back (only a rehash sees it). */
+/**
+ * Flips a bit of a file's first byte; with `keepMtime`, puts its mtime back to the nanosecond, as
+ * `touch -r` does (a Date or a float keeps only part of it): only its ctime, or a rehash, sees it.
+ */
 export const flipFirstByte = (file: string, keepMtime: boolean): void => {
-  const st = fs.statSync(file)
+  const reference = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cairn-stamp-")), "reference")
+  if (keepMtime) execFileSync("cp", ["--preserve=timestamps", file, reference])
   const bytes = fs.readFileSync(file)
   bytes[0] = bytes[0]! ^ 0x20
   fs.writeFileSync(file, bytes)
-  if (keepMtime) fs.utimesSync(file, st.atime, st.mtime)
+  if (keepMtime) {
+    execFileSync("touch", ["-r", reference, file])
+    fs.rmSync(path.dirname(reference), { recursive: true })
+  }
 }
 
 /** What the chain pipeline published from `other` (its right content: "t:Hello World\nSecond File"). */

@@ -12,6 +12,7 @@ import { decodeJobData, JOB_FORMAT } from "../../src/core/queue/job.js"
 import { queueRunLayer } from "../../src/core/queue/queue-executor.js"
 import { DEFAULT_QUEUE_SETTINGS, queueSettingsFrom } from "../../src/core/queue/settings.js"
 import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
+import { plainKeyRecord } from "../core/helpers.js"
 import { type RedisServer, redisMissing, startRedis } from "../servers/redis.js"
 
 describe("queue URLs, settings and jobs", () => {
@@ -38,10 +39,12 @@ describe("queue URLs, settings and jobs", () => {
   })
 
   it("checks a job's data: another format or a malformed key is no stage job", () => {
-    const data = { format: JOB_FORMAT, pipeline: "p.ts", params: [], instance: "a", key: "a".repeat(64), record: { format: 2, stage: "a", code: "c" }, codeFiles: {}, upstream: {}, force: false, coordinator: "h:1" }
+    const data = { format: JOB_FORMAT, pipeline: "p.ts", params: [], instance: "a", key: "a".repeat(64), record: plainKeyRecord("a"), codeFiles: {}, upstream: {}, force: false, coordinator: "h:1" }
     expect(Either.isRight(decodeJobData(data))).toBe(true)
     expect(Either.isLeft(decodeJobData({ ...data, format: JOB_FORMAT + 1 }))).toBe(true)
     expect(Either.isLeft(decodeJobData({ ...data, key: "../etc" }))).toBe(true)
+    // Every field of the key record a worker compares is checked (a forged one is no job, not a crash).
+    expect(Either.isLeft(decodeJobData({ ...data, record: { format: 2, stage: "a", code: "c" } }))).toBe(true)
   })
 })
 

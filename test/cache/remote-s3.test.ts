@@ -50,7 +50,7 @@ const roundTrip = (url: string, env: Env) =>
       const big = Buffer.alloc(2_000_000, 3)
       fs.writeFileSync(path.join(dir, "big"), big)
       yield* rc.put("cas", sha256(big), { file: path.join(dir, "big") })
-      expect(yield* rc.download(sha256(big), path.join(dir, "back"))).toBe(true)
+      expect(yield* rc.download(sha256(big), path.join(dir, "back"), big.length)).toBe(true)
       expect(fs.readFileSync(path.join(dir, "back")).equals(big)).toBe(true)
       // Bytes that are not their name never reach the server.
       const wrong = yield* Effect.either(rc.put("cas", sha256("something else"), { file: path.join(dir, "big") }))

@@ -162,8 +162,8 @@ describe("cairn CLI", () => {
     const small = cli(dir, ["gc", "--max-size", "0"])
     expect(small.stdout).toMatch(/-> 0 B/)
     expect(cli(dir, ["clean"]).code).toBe(0)
-    // Only the coordination folders (leases, locks) of other processes stay.
-    for (const name of fs.readdirSync(path.join(dir, "cache"))) expect(["leases", "locks"]).toContain(name)
+    // Only the store's marker and the coordination folders (leases, locks) of other processes stay.
+    for (const name of fs.readdirSync(path.join(dir, "cache"))) expect(["CAIRN-STORE.json", "leases", "locks"]).toContain(name)
   })
 
   it("watch reruns after a file edit and survives a failing run", async () => {

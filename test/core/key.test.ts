@@ -3,6 +3,7 @@ import { Effect, Either } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { canonicalJson, hashJson } from "../../src/core/canonical.js"
 import { ClosureResolver } from "../../src/core/closure/resolver.js"
+import { envKeyRecord, envKeyValue } from "../../src/core/credentials.js"
 import { computeKey, describeChange, diffKeys, KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
 import { makeProject, removeProjects } from "./helpers.js"
 
@@ -42,6 +43,21 @@ describe("cache key", () => {
     const keys = new Set(variants.map((v) => Either.getOrThrow(computeKey(v))))
     expect(keys.size).toBe(variants.length)
     expect(keys.has(Either.getOrThrow(computeKey(golden)))).toBe(false)
+  })
+
+  it("a declared env value that may be a credential enters the key hashed (golden, checked with Python); others as they are", () => {
+    // sha256("cairn env\0HF_TOKEN\0hf_abc123"), as hashlib has it.
+    expect(envKeyValue("HF_TOKEN", "hf_abc123")).toBe("sha256:51f5a9d23800711a5d2d351f6421a72e402a24d380942530b49feca9fbad0506")
+    for (const name of ["HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "db_password", "API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"]) {
+      expect(envKeyValue(name, "v")).toMatch(/^sha256:[0-9a-f]{64}$/)
+    }
+    expect(envKeyValue("HF_ENDPOINT", "https://user:pw@hub.example")).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(envKeyValue("HF_ENDPOINT", "https://user:pw@hub.example")).not.toBe(envKeyValue("HF_ENDPOINT", "https://user:pw2@hub.example"))
+    expect(envKeyValue("HF_TOKEN", null)).toBeNull()
+    // What is no credential is unchanged: the golden key above and every key with such env stay the same.
+    expect(envKeyValue("HF_ENDPOINT", "https://hub.example")).toBe("https://hub.example")
+    expect(envKeyValue("CUDA_VISIBLE_DEVICES", "0")).toBe("0")
+    expect(envKeyRecord(["CUDA_VISIBLE_DEVICES", "HF_TOKEN"], { CUDA_VISIBLE_DEVICES: "0" })).toEqual({ CUDA_VISIBLE_DEVICES: "0", HF_TOKEN: null })
   })
 
   it("canonical JSON sorts keys, drops undefined properties and refuses what cannot be hashed", () => {

@@ -44,6 +44,19 @@ const editCsv = (dir: string, f: (lines: Array<Array<string>>) => void) => {
   fs.writeFileSync(file, `${rows.map((r) => r.join(",")).join("\n")}\n`)
 }
 
+/** The data rows (indices into `rows`, 0 = header) that are their spectrogram's first. */
+const firstRowsOfSpectrograms = (rows: ReadonlyArray<ReadonlyArray<string>>): Array<number> => {
+  const seen = new Set<string>()
+  const first: Array<number> = []
+  rows.forEach((r, i) => {
+    if (i > 0 && !seen.has(r[3]!)) {
+      seen.add(r[3]!)
+      first.push(i)
+    }
+  })
+  return first
+}
+
 const run = (data: string, cache: string, target = "split-spectrograms") =>
   Effect.runPromise(
     Effect.gen(function* () {
@@ -115,6 +128,31 @@ describe("HMS data stages", () => {
       (d) => editCsv(d, (rows) => (rows[1]![5] = "100000.0")),
       "split-spectrograms",
       /spectrogram \d+, label \d+: offset 100000 s/,
+    ],
+    // Two rows that normalize-votes both keeps (first rows of two spectrograms): split-spectrograms
+    // used to fail with an internal `EEXIST ... link`.
+    [
+      "duplicate label_id, both rows kept",
+      (d) =>
+        editCsv(d, (rows) => {
+          const [a, b] = firstRowsOfSpectrograms(rows)
+          rows[b!]![6] = rows[a!]![6]!
+        }),
+      "load-csv",
+      /train\.csv: data rows \d+ and \d+ \(lines \d+ and \d+\): label_id \d+ appears twice/,
+    ],
+    // A second row of a spectrogram (dropped by normalize-votes) repeating a kept row's id: used to pass unseen.
+    [
+      "duplicate label_id, one row dropped",
+      (d) =>
+        editCsv(d, (rows) => {
+          const kept = new Set(firstRowsOfSpectrograms(rows))
+          const dropped = rows.findIndex((_, i) => i > 0 && !kept.has(i))
+          if (dropped < 0) throw new Error("the synthetic train.csv has no second row of a spectrogram")
+          rows[dropped]![6] = rows[[...kept][0]!]![6]!
+        }),
+      "load-csv",
+      /train\.csv: data rows \d+ and \d+ \(lines \d+ and \d+\): label_id \d+ appears twice/,
     ],
     ["missing parquet", (d) => fs.rmSync(path.join(d, TRAIN_SPECTROGRAMS_DIR, fs.readdirSync(path.join(d, TRAIN_SPECTROGRAMS_DIR)).sort()[3]!)), "split-spectrograms", /train_spectrograms\/\d+\.parquet/],
     [

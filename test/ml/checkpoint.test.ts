@@ -94,7 +94,12 @@ describe("checkpoints (timm state dicts in safetensors)", () => {
     await Effect.runPromise(saveCheckpoint(five, fiveFile))
     const before = values(model).get("conv1.0.weight")!
     const e3 = failure(await Effect.runPromiseExit(loadCheckpoint(model, fiveFile)))
-    expect(e3.message).toContain("tensor fc.weight (shape): the file has shape [5, 512], the model [6, 512]")
+    // The model's output is compared first, as the user knows it: [batch, classes].
+    expect(e3._tag).toBe("ModelIoMismatch")
+    expect(e3.message).toContain(`model ${fiveFile}: its output is [batch, 5] (fc.weight [5, 512]), expected [batch, 6] (one logit per class)`)
+    // A model that does not say what it takes and gives gets the tensor-by-tensor check.
+    const e3b = failure(await Effect.runPromiseExit(loadCheckpoint({ tensors: model.tensors }, fiveFile)))
+    expect(e3b.message).toContain("tensor fc.weight (shape): the file has shape [5, 512], the model [6, 512]")
     // nothing was assigned
     expect(sameBits(values(model).get("conv1.0.weight")!, before)).toBe(true)
     const e4 = failure(await Effect.runPromiseExit(loadCheckpoint(model, path.join(dir, "nope.safetensors"))))

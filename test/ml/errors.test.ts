@@ -4,7 +4,9 @@ import {
   BackendUnavailable,
   CheckpointMismatch,
   DatasetError,
+  LossNotFinite,
   MetricInputError,
+  ModelIoMismatch,
   marshalMlError,
   reviveMlError,
   SafetensorsError,
@@ -26,6 +28,11 @@ describe("engine errors", () => {
     new FileReadFailed({ file: "x.npy", reason: "ENOENT" }),
     new NpyInvalid({ file: "y.npy", reason: "bad magic" }),
     new BackendUnavailable({ requested: "auto", backend: "tensorflow", reason: "package not installed" }),
+    new ModelIoMismatch({ model: "m.onnx", side: "output", expected: "[batch, 6]", found: "[N, 5]" }),
+    new LossNotFinite({ fold: 0, checkpoint: "", phase: "training", value: Number.NaN, epoch: 1, step: 3, lr: 0.001 }),
+    new LossNotFinite({ fold: 2, checkpoint: "", phase: "validation", value: Number.POSITIVE_INFINITY, epoch: 4, step: 0, lr: 0.0001 }),
+    new LossNotFinite({ fold: -1, checkpoint: "w/best_model_fold0.safetensors", phase: "validation", value: Number.NaN, epoch: 0, step: 0, lr: 0 }),
+    new CheckpointMismatch({ file: "c.safetensors", tensor: "fc.bias", kind: "values", detail: "6 of 6 values are NaN or infinite" }),
   ]
 
   it("name the file, tensor, row or column in their messages", () => {
@@ -41,6 +48,11 @@ describe("engine errors", () => {
       "x.npy: cannot read file: ENOENT",
       "y.npy: not a readable .npy float32 array: bad magic",
       'TF.js backend tensorflow (@tensorflow/tfjs-node) is unavailable (while resolving "auto"): package not installed',
+      "model m.onnx: its output is [N, 5], expected [batch, 6]: it was made for another task or configuration; use a model trained with this one",
+      "fold 0: the training loss became NaN at epoch 1 step 3 (lr 0.001): training diverged; lower lr, or check the inputs and labels for extreme values",
+      "fold 2: the validation loss became Infinity at epoch 4 (lr 0.0001 at its last step): training diverged; lower lr, or check the inputs and labels for extreme values",
+      "checkpoint w/best_model_fold0.safetensors: its validation loss is NaN: the model's outputs are not finite on these windows; check the weights (from a diverged training?)",
+      "checkpoint c.safetensors, tensor fc.bias (values): 6 of 6 values are NaN or infinite",
     ])
   })
 

@@ -1,15 +1,16 @@
 import * as path from "node:path"
-import { Args, Command } from "@effect/cli"
+import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Either, Layer, Option } from "effect"
 import { restrictPlan } from "../../core/pipeline.js"
 import { ReporterLive } from "../../core/reporter.js"
 import { runPlan } from "../../core/runner.js"
-import { EXIT_STAGE_FAILED } from "../errors.js"
+import { EXIT_STAGE_FAILED, WriteRefused } from "../errors.js"
 import { load, storeLayer } from "../load.js"
 import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg } from "../options.js"
 import { defaultJobs } from "../project.js"
 import { copyOut } from "../publish.js"
 import { summaryLines } from "../run-output.js"
+import { refusedFolder } from "../written-files.js"
 
 export const exportCommand = Command.make(
   "export",
@@ -20,12 +21,22 @@ export const exportCommand = Command.make(
     params: paramOpt,
     jobs: jobsOpt,
     cacheDir: cacheDirOpt,
+    force: Options.boolean("force").pipe(
+      Options.withDescription("write into a non-empty folder that holds no earlier export, and over files of the exported names (nothing else is removed)"),
+    ),
   },
   (o) =>
     Effect.gen(function* () {
       const l = yield* load(o.pipeline, o.params, o.cacheDir)
       const plan = yield* Either.match(restrictPlan(l.plan, [o.stage]), { onLeft: Effect.fail, onRight: Effect.succeed })
       const targets = plan.instances.filter((i) => i.id === o.stage || i.stage.name === o.stage)
+      const destOf = (id: string) => (targets.length === 1 ? path.resolve(o.dest) : path.resolve(o.dest, id))
+      const policy = { unmarked: o.force ? "write-over" : "refuse", overwriteChanged: o.force } as const
+      // Before anything runs: a folder that cannot take the export is refused now, not after hours.
+      for (const t of targets) {
+        const refused = refusedFolder(destOf(t.id), policy)
+        if (refused) return yield* new WriteRefused({ ...refused, force: "--force" })
+      }
       const report = yield* runPlan(plan, { jobs: Option.getOrElse(o.jobs, defaultJobs), force: [] }).pipe(
         Effect.provide(Layer.merge(storeLayer(l), ReporterLive.auto(process.stderr))),
       )
@@ -36,9 +47,10 @@ export const exportCommand = Command.make(
       }
       for (const t of targets) {
         const art = report.artifacts.get(t.id)!
-        const dest = targets.length === 1 ? path.resolve(o.dest) : path.resolve(o.dest, t.id)
-        yield* copyOut(art.dir, dest)
+        const dest = destOf(t.id)
+        const done = yield* copyOut(art.dir, dest, { by: "export", what: t.id, key: art.key }, policy, "--force")
         yield* Console.log(`exported ${t.id} -> ${dest}`)
+        for (const file of done.kept) yield* Console.error(`note: kept ${path.join(dest, file)}: changed since cairn exported it (no longer part of the export)`)
       }
     }),
 ).pipe(Command.withDescription("copy a stage's artifact out of the store (running what is missing first)"))

@@ -2,19 +2,25 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
+import { LINE_MAX, printable } from "../../core/printable.js"
 import { CacheStore } from "../../core/store/artifact-store.js"
 import { UsageError } from "../errors.js"
 import { findRun, historyEntries, renderDiff, renderRuns } from "../history.js"
+import { skippedHistoryFiles } from "../history-files.js"
 import { storeLayer } from "../load.js"
 import { cacheDirOpt, pipelineArg } from "../options.js"
 import { cacheDirFor, loadPipeline, projectRootOf } from "../project.js"
 
+/** The runs recorded in the store, oldest first; a history file that cannot be shown is named in a warning. */
 const entriesOf = (root: string, cacheDir: Option.Option<string>, pipeline?: string) =>
   Effect.gen(function* () {
     const dir = cacheDirFor(root, Option.getOrUndefined(cacheDir))
     if (!fs.existsSync(dir)) return []
     const store = yield* CacheStore.pipe(Effect.provide(storeLayer({ cacheDir: dir, root })))
-    return historyEntries(yield* store.listHistory(pipeline))
+    const files = yield* store.listHistory(pipeline)
+    // The reason may quote the file's content (a JSON syntax error does): printed as one safe line.
+    for (const s of skippedHistoryFiles(dir, pipeline, files)) yield* Console.error(`warning: run history file ${printable(s.file, LINE_MAX)} left out: ${printable(s.reason)}`)
+    return historyEntries(files)
   })
 
 export const runsCommand = Command.make(

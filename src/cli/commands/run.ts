@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Either, Layer, Option } from "effect"
 import { describeError } from "../../core/errors.js"
-import { restrictPlan } from "../../core/pipeline.js"
+import { restrictPlan, unknownStages } from "../../core/pipeline.js"
 import { ReporterLive } from "../../core/reporter.js"
 import { queueRunSetting } from "../../core/queue/run-setting.js"
 import { reportJson, runPlan } from "../../core/runner.js"
@@ -14,7 +14,7 @@ import { removeStamp, writeStamp } from "../fast-path.js"
 import { load, storeLayer } from "../load.js"
 import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg, queueOpt, remoteCacheOpt, remoteCacheReadonlyOpt } from "../options.js"
 import { defaultJobs } from "../project.js"
-import { copyOut, showFolder } from "../publish.js"
+import { copyOut, folderName, markStaleFolders, PUBLISH_POLICY, showFolder } from "../publish.js"
 import { stampFor, unstampable } from "../replay-stamp.js"
 import { causeLines, engineLines, metricLines, runHeader, summaryLines } from "../run-output.js"
 
@@ -40,7 +40,10 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
       Effect.gen(function* () {
         const l = yield* load(o.pipeline, o.params, o.cacheDir)
         const outRoot = Option.isSome(o.out) ? path.resolve(o.out.value) : l.root
-        const plan = yield* Either.match(restrictPlan(l.plan, o.target), { onLeft: Effect.fail, onRight: Effect.succeed })
+        const plan = yield* Either.match(restrictPlan(l.plan, o.target, "--target"), { onLeft: Effect.fail, onRight: Effect.succeed })
+        // A --force naming no stage of what runs would be ignored: refuse it as --target does.
+        const unforceable = unknownStages(l.plan, o.force, "--force") ?? unknownStages(plan, o.force, "--force", `what --target ${o.target.join(" ")} runs`)
+        if (unforceable) return yield* unforceable
         const jobs = Option.getOrElse(o.jobs, defaultJobs)
         if (jobs < 1) return yield* new UsageError({ detail: "--jobs must be at least 1" })
         yield* Console.log(runHeader(plan, jobs, l.cacheDir))
@@ -66,15 +69,23 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
             const art = inst && report.artifacts.get(inst.id)
             if (!art) continue
             const abs = path.resolve(outRoot, dest)
-            yield* copyOut(art.dir, abs)
+            const done = yield* copyOut(art.dir, abs, { by: "publish", what: inst.id, key: art.key }, PUBLISH_POLICY)
             published.push([inst.id, abs])
             yield* Console.log(`published ${inst.id} -> ${showFolder(abs)}`)
+            for (const file of done.kept) yield* Console.error(`note: kept ${path.join(abs, file)}: changed since cairn published it (no longer part of the output)`)
           }
         }
         if (report.ok && o.target.length === 0 && plan.pipeline.afterRun) {
           const outDir = path.resolve(outRoot, plan.pipeline.afterRun.outDir)
-          yield* writeAfterRun(plan, report, outDir)
+          yield* writeAfterRun(plan, report, outDir, l.cacheDir)
           yield* Console.log(`report -> ${showFolder(outDir)}`)
+        }
+        if (!report.ok && o.target.length === 0) {
+          // What an earlier run published is still there: say it is not this run's.
+          const dirs = [...Object.keys(plan.pipeline.publish ?? {}), ...(plan.pipeline.afterRun ? [plan.pipeline.afterRun.outDir] : [])].map((d) => path.resolve(outRoot, d))
+          const marked = yield* Effect.either(markStaleFolders(dirs, { run: `of ${plan.pipeline.name}`, at: report.startedAt }))
+          if (Either.isLeft(marked)) yield* Console.error(`warning: ${marked.left.message}`)
+          else for (const dir of marked.right) yield* Console.log(`${folderName(dir)} is from an earlier run: marked stale (this run failed)`)
         }
         if (Option.isSome(o.json)) {
           const file = path.resolve(o.json.value)

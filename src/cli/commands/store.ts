@@ -1,20 +1,30 @@
 /** The commands that maintain the store: gc, clean, verify. */
-import * as fs from "node:fs"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { formatSize, parseSize } from "../../core/fs-util.js"
 import { CacheStore } from "../../core/store/artifact-store.js"
-import { EXIT_STAGE_FAILED, UsageError } from "../errors.js"
+import { STORE_MARKER } from "../../core/store/layout.js"
+import { inspectCacheDir } from "../../core/store/local/store-marker.js"
+import { EXIT_STAGE_FAILED, NotAStore, UsageError } from "../errors.js"
 import { storeLayer } from "../load.js"
 import { cacheDirOpt } from "../options.js"
 import { cacheDirFor, projectRootOf } from "../project.js"
 
-/** The store of the project around the current folder, if it exists. */
-const existingStore = (cacheDir: Option.Option<string>) => {
-  const root = projectRootOf(process.cwd())
-  const dir = cacheDirFor(root, Option.getOrUndefined(cacheDir))
-  return { dir, exists: fs.existsSync(dir), layer: storeLayer({ cacheDir: dir, root }) }
-}
+/**
+ * The store of the project around the current folder: `exists` false when there is none yet; a
+ * folder without the store marker (not a store, or one of an older cairn) fails `operation` here,
+ * before anything in it is touched.
+ */
+const existingStore = (cacheDir: Option.Option<string>, operation: string) =>
+  Effect.gen(function* () {
+    const root = projectRootOf(process.cwd())
+    const dir = cacheDirFor(root, Option.getOrUndefined(cacheDir))
+    const folder = inspectCacheDir(dir)
+    if (folder.kind === "legacy" || folder.kind === "foreign") {
+      return yield* new NotAStore({ dir, operation, marker: STORE_MARKER, entries: folder.kind === "foreign" ? folder.entries : undefined })
+    }
+    return { dir, exists: folder.kind === "marked", layer: storeLayer({ cacheDir: dir, root }) }
+  })
 
 export const gcCommand = Command.make(
   "gc",
@@ -27,7 +37,10 @@ export const gcCommand = Command.make(
     Effect.gen(function* () {
       const maxBytes = Option.isSome(o.maxSize) ? parseSize(o.maxSize.value) : undefined
       if (Option.isSome(o.maxSize) && maxBytes === undefined) return yield* new UsageError({ detail: `--max-size: cannot read "${o.maxSize.value}"` })
-      const s = existingStore(o.cacheDir)
+      if (Option.isSome(o.keepLast) && o.keepLast.value < 1) {
+        return yield* new UsageError({ detail: `--keep-last must be at least 1 (got ${o.keepLast.value}): it is how many of each pipeline's last runs keep their results` })
+      }
+      const s = yield* existingStore(o.cacheDir, "gc")
       if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
       const store = yield* CacheStore.pipe(Effect.provide(s.layer))
       const r = yield* store.gc({ keepLast: Option.getOrUndefined(o.keepLast), maxBytes })
@@ -40,7 +53,7 @@ export const gcCommand = Command.make(
 
 export const cleanCommand = Command.make("clean", { cacheDir: cacheDirOpt }, (o) =>
   Effect.gen(function* () {
-    const s = existingStore(o.cacheDir)
+    const s = yield* existingStore(o.cacheDir, "clean")
     if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
     const store = yield* CacheStore.pipe(Effect.provide(s.layer))
     yield* store.clean()
@@ -50,7 +63,7 @@ export const cleanCommand = Command.make("clean", { cacheDir: cacheDirOpt }, (o)
 
 export const verifyCommand = Command.make("verify", { cacheDir: cacheDirOpt }, (o) =>
   Effect.gen(function* () {
-    const s = existingStore(o.cacheDir)
+    const s = yield* existingStore(o.cacheDir, "verify")
     if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
     const store = yield* CacheStore.pipe(Effect.provide(s.layer))
     const r = yield* store.verify()

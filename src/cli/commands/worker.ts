@@ -1,14 +1,15 @@
 /** `cairn worker`: runs stage jobs from a queue in this checkout until SIGINT/SIGTERM. */
 import { Command, Options } from "@effect/cli"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import { ConfigError } from "../../core/errors.js"
 import { queueConfigFrom } from "../../core/queue/run-setting.js"
+import { servedFoldersFrom } from "../../core/queue/served.js"
 import { runStageWorker } from "../../core/queue/stage-worker.js"
 import { LocalStore } from "../../core/store/local/local-store.js"
 import { remoteCacheFromUrl } from "../../core/store/remote/from-url.js"
 import { EXIT_INTERRUPTED, UsageError } from "../errors.js"
 import { load } from "../load.js"
-import { cacheDirOpt, jobsOpt, remoteCacheOpt } from "../options.js"
+import { cacheDirOpt, jobsOpt, pipelinesDirOpt, remoteCacheOpt } from "../options.js"
 import { cacheDirFor, defaultJobs, projectRootOf } from "../project.js"
 
 /** How long a stopped worker's process may linger before it exits anyway. */
@@ -21,11 +22,12 @@ export const workerCommand = Command.make(
     jobs: jobsOpt,
     cacheDir: cacheDirOpt,
     remoteCache: remoteCacheOpt,
+    pipelines: pipelinesDirOpt,
   },
   (o) =>
     Effect.scoped(
       Effect.gen(function* () {
-        const { target, settings } = yield* queueConfigFrom(o.queue, process.env)
+        const { target, settings, secret } = yield* queueConfigFrom(o.queue, process.env)
         const remoteUrl = Option.getOrElse(o.remoteCache, () => process.env.CAIRN_REMOTE_CACHE ?? "")
         if (!remoteUrl) return yield* new UsageError({ detail: "a worker needs --remote-cache URL (or $CAIRN_REMOTE_CACHE): its results travel through it" })
         const jobs = Option.getOrElse(o.jobs, defaultJobs)
@@ -34,11 +36,14 @@ export const workerCommand = Command.make(
         const cacheDir = cacheDirFor(root, Option.getOrUndefined(o.cacheDir))
         const remote = yield* Effect.mapError(remoteCacheFromUrl(remoteUrl), (e) => new ConfigError({ file: "--remote-cache", detail: e.message }))
         const local = yield* LocalStore.make(cacheDir, root)
+        const served = servedFoldersFrom(root, process.cwd(), o.pipelines, cacheDir)
+        if (Either.isLeft(served)) return yield* new UsageError({ detail: served.left })
         yield* runStageWorker({
           target,
           settings,
           jobs,
-          root,
+          served: served.right,
+          secret,
           local,
           remote,
           loadPlan: (file, params) => Effect.map(load(file, params, Option.some(cacheDir)), (l) => l.plan),

@@ -7,6 +7,8 @@ import { createIORedisClient, type IRedisClient } from "bullmq"
 import { Redis } from "ioredis"
 import { Effect, type Scope } from "effect"
 import { describeError } from "../errors.js"
+import { LINE_MAX, printable } from "../printable.js"
+import { redactUrl } from "../store/remote/from-url.js"
 import { QueueUnavailable, QueueUrlError } from "./errors.js"
 
 /** Where Redis is, as ioredis takes it. */
@@ -33,7 +35,7 @@ const DEFAULT_PORT = 6379
 
 /** `url` parsed, or why it is no queue URL. */
 export const queueTargetFrom = (url: string): QueueTarget | QueueUrlError => {
-  const shown = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1")
+  const shown = redactUrl(url)
   let parsed: URL
   try {
     parsed = new URL(url)
@@ -92,13 +94,46 @@ export const closeWithin = (what: { close: () => Promise<void>; disconnect: () =
     Effect.catchAll(() => Effect.interruptible(Effect.promise(() => what.disconnect().catch(() => undefined))).pipe(Effect.timeout(CLOSE_MS), Effect.ignore)),
   )
 
+/** TLS errors of Node whose cause is a certificate this machine does not trust. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_UNTRUSTED",
+])
+
+/**
+ * Why a connection to Redis failed, from the error ioredis reported on its way (its `connect()`
+ * only says `Connection is closed.`): a refused password, a certificate not trusted here, or the
+ * error itself.
+ */
+export const connectionTrouble = (target: QueueTarget, error: unknown): string => {
+  const text = printable(describeError(error), LINE_MAX)
+  const code = typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined
+  if (text.startsWith("WRONGPASS")) {
+    return `authentication failed (${text}): check the user and password in the queue URL (redis://user:password@host:port; a '@' or ':' in them written %40, %3A)`
+  }
+  if (text.startsWith("NOAUTH")) return `authentication required (${text}): put the password in the queue URL (redis://:password@host:port)`
+  if (code && UNTRUSTED_CERTIFICATE.has(code)) {
+    return `TLS: ${text} (${code}): the server's certificate is not trusted here; give Node its CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem`
+  }
+  if (code === "CERT_HAS_EXPIRED" || code === "ERR_TLS_CERT_ALTNAME_INVALID") return `TLS: ${text} (${code})`
+  if (code === "ECONNRESET" && !target.redis.tls) return `cannot connect: ${text}: does the server take TLS only (rediss://)?`
+  return `cannot connect: ${text}`
+}
+
 /**
  * A connected Redis client for BullMQ, for the scope (closed when it ends). Fails with
- * QueueUnavailable when Redis does not answer within `connectMs`.
+ * QueueUnavailable when Redis does not answer within `connectMs`, naming why when ioredis said
+ * (a wrong password, an untrusted certificate).
  */
 export const redisClient = (target: QueueTarget, connectMs: number): Effect.Effect<IRedisClient, QueueUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
     const { tls, ...where } = target.redis
+    /** What ioredis reported last: its connect() rejects with only `Connection is closed.` */
+    let lastError: unknown
     // Created (and closed with the scope) apart from connecting: an acquisition is uninterruptible,
     // so a connect inside it would outlive its timeout on a server that accepts and never answers.
     const client = yield* Effect.acquireRelease(
@@ -108,12 +143,21 @@ export const redisClient = (target: QueueTarget, connectMs: number): Effect.Effe
           new Redis({ ...where, ...(tls ? { tls: {} } : {}), lazyConnect: true, maxRetriesPerRequest: null, connectTimeout: connectMs }),
         )
         // BullMQ reports a lost connection as an 'error' event: without a listener it would throw.
-        made.on("error", () => undefined)
+        made.on("error", (error: unknown) => {
+          lastError = error
+        })
         return made
       }),
       (made) => Effect.sync(() => made.disconnect()),
     )
-    yield* answeredWithin(target, connectMs, { failed: "cannot connect", late: "no answer" }, () => client.connect()).pipe(
+    yield* Effect.tryPromise({
+      try: () => client.connect(),
+      catch: (error) => new QueueUnavailable({ url: target.url, detail: connectionTrouble(target, lastError ?? error), cause: lastError ?? error }),
+    }).pipe(
+      Effect.timeoutFail({
+        duration: connectMs,
+        onTimeout: () => new QueueUnavailable({ url: target.url, detail: lastError === undefined ? `no answer within ${connectMs} ms` : connectionTrouble(target, lastError), cause: lastError }),
+      }),
       Effect.tapError(() => Effect.sync(() => client.disconnect())),
     )
     return client

@@ -53,6 +53,25 @@ export class JobMalformed extends Data.TaggedError("JobMalformed")<{
   }
 }
 
+/**
+ * A job refused before anything else of it was read: this worker has the queue's secret
+ * (CAIRN_QUEUE_SECRET), and the job carries no signature, or one the secret does not give.
+ */
+export class JobNotSigned extends Data.TaggedError("JobNotSigned")<{
+  readonly worker: string
+  readonly job: string
+  readonly problem: "unsigned" | "mis-signed"
+  readonly secretEnv: string
+}> {
+  override get message(): string {
+    const why =
+      this.problem === "unsigned"
+        ? `it is not signed, and this worker takes only jobs signed with ${this.secretEnv}: set the same ${this.secretEnv} where cairn run --queue runs`
+        : `its signature is not valid under this worker's ${this.secretEnv}: the coordinator's secret differs, or the job was forged or changed in Redis`
+    return `worker ${this.worker} refused job ${this.job}: ${why}`
+  }
+}
+
 /** A result that could not be made available on the remote cache (so no coordinator can use it). */
 export class ResultNotShared extends Data.TaggedError("ResultNotShared")<{
   readonly stage: string

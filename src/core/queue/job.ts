@@ -4,8 +4,9 @@
  * job (a forced rerun gets an id of its own). The worker recomputes the key from its own checkout
  * and compares it with `key` (and, when they differ, `record`/`codeFiles` field by field).
  */
-import { Either, Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import type { KeyRecord } from "../key.js"
+import { FIELD_MAX, printable } from "../printable.js"
 
 /** Bumped when the job's shape changes: a worker refuses jobs of another format. */
 export const JOB_FORMAT = 1
@@ -27,6 +28,8 @@ export interface StageJobData {
   readonly force: boolean
   /** Who enqueued it (`host:pid`), for messages. */
   readonly coordinator: string
+  /** HMAC-SHA256 of the rest, with the queue's secret (signature.ts); absent when none is set. */
+  readonly signature?: string
 }
 
 /** What a worker answers for a job it completed. */
@@ -46,24 +49,50 @@ export type StageJobProgress =
   | { readonly kind: "progress"; readonly text: string; readonly fraction?: number; readonly task?: string }
 
 const Strings = Schema.Record({ key: Schema.String, value: Schema.String })
+/** A cache key: what the stores take as an entry name (anything else would reach them as a defect). */
+const CacheKey = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, { message: () => "not a cache key (64 hex digits)" }))
+
+/** A key record as instance-key.ts makes it: every field diffKeys reads is checked here. */
+const KeyRecordSchema = Schema.Struct(
+  {
+    format: Schema.Number,
+    stage: Schema.String,
+    version: Schema.Number,
+    code: Schema.String,
+    params: Schema.Unknown,
+    inputs: Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Array(Schema.String)) }),
+    env: Schema.Record({ key: Schema.String, value: Schema.NullOr(Schema.String) }),
+    reads: Strings,
+    engine: Schema.Struct({ node: Schema.String, packages: Strings }, Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+)
 
 const JobSchema = Schema.Struct({
   format: Schema.Literal(JOB_FORMAT),
   pipeline: Schema.String,
   params: Schema.Array(Schema.String),
   instance: Schema.String,
-  key: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
-  record: Schema.Struct({ format: Schema.Number, stage: Schema.String, code: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  key: CacheKey,
+  record: KeyRecordSchema,
   codeFiles: Strings,
-  upstream: Strings,
+  upstream: Schema.Record({ key: Schema.String, value: CacheKey }),
   force: Schema.Boolean,
   coordinator: Schema.String,
+  signature: Schema.optional(Schema.String),
 })
 
-/** The job's data checked, or why it is not a stage job of this format. */
+/** Issues named by field (`upstream.clean: not a cache key`), at most a few, each bounded (the job's values are not echoed whole). */
+const ISSUES_SHOWN = 3
+
+/** The job's data checked, or why it is not a stage job of this format: the fields at fault. */
 export const decodeJobData = (data: unknown): Either.Either<StageJobData, string> =>
-  Either.mapBoth(Schema.decodeUnknownEither(JobSchema)(data), {
-    onLeft: (e) => e.message.split("\n").slice(0, 3).join(" "),
+  Either.mapBoth(Schema.decodeUnknownEither(JobSchema, { errors: "all" })(data), {
+    onLeft: (e) => {
+      const issues = ParseResult.ArrayFormatter.formatErrorSync(e)
+      const shown = issues.slice(0, ISSUES_SHOWN).map((i) => printable(`${i.path.length ? i.path.map(String).join(".") : "the job"}: ${i.message}`, FIELD_MAX))
+      return `${shown.join("; ")}${issues.length > ISSUES_SHOWN ? `; and ${issues.length - ISSUES_SHOWN} more` : ""}`
+    },
     onRight: (d) => d as unknown as StageJobData,
   })
 

@@ -9,6 +9,11 @@
  * retried once, a job completed earlier whose result the remote cache lost is run again. Redis
  * that does not answer for `lostMs` fails the waiting stages (the run never hangs on it).
  *
+ * Everything that comes back through the queue (worker names, log and progress lines, failure
+ * reasons, results) may come from anyone who can write to Redis: it is printed only through
+ * `printable` (no control characters, bounded). With the queue's secret, each job is signed
+ * (signature.ts).
+ *
  * With it comes the run's reporter, decorated: a stage computed by a worker is shown as
  * `ran  12.30s  train/fold-0 (worker host:pid)`, its log and progress forwarded from the worker.
  */
@@ -17,6 +22,7 @@ import { type IRedisClient, type Job, type JobsOptions, Queue, QueueEvents } fro
 import { Context, Deferred, Effect, Either, Layer, type Scope } from "effect"
 import { describeError, StageFailed } from "../errors.js"
 import type { Plan } from "../pipeline.js"
+import { FIELD_MAX, LINE_MAX, printable } from "../printable.js"
 import { type Reporter, RunReporter } from "../reporter.js"
 import type { RemoteCache } from "../store/remote/remote-cache.js"
 import { RemoteStore } from "../store/remote/remote-store.js"
@@ -24,6 +30,7 @@ import { answeredWithin, closeWithin, NOT_READY, type QueueTarget, redisClient }
 import { QueueUnavailable } from "./errors.js"
 import { decodeJobProgress, decodeJobResult, JOB_FORMAT, jobIdOf, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import type { QueueSettings } from "./settings.js"
+import { signJob } from "./signature.js"
 import { shareResult } from "./share-result.js"
 import { type ExecuteRequest, type Executor, StageExecutor } from "./stage-executor.js"
 
@@ -36,6 +43,8 @@ export interface QueueRunOptions {
   readonly params: ReadonlyArray<string>
   /** The remote cache is read-only for this run: an input held only locally cannot be shared with the workers. */
   readonly remoteReadonly?: boolean
+  /** The queue's secret (CAIRN_QUEUE_SECRET): each job is signed with it. */
+  readonly secret?: string | undefined
 }
 
 /** Who enqueues (`host:pid`). */
@@ -178,7 +187,16 @@ const makeExecutor = (
         const watch: Watch = {
           wake: () => undefined,
           progress: (p) => {
-            const say = p.kind === "taken" ? taken(r.inst.id, p.worker) : p.kind === "log" ? reporter.log(r.inst.id, p.message) : reporter.progress(r.inst.id, { text: p.text, ...(p.fraction === undefined ? {} : { fraction: p.fraction }), ...(p.task === undefined ? {} : { task: p.task }) })
+            const say =
+              p.kind === "taken"
+                ? taken(r.inst.id, printable(p.worker, FIELD_MAX))
+                : p.kind === "log"
+                  ? reporter.log(r.inst.id, printable(p.message, LINE_MAX))
+                  : reporter.progress(r.inst.id, {
+                      text: printable(p.text, LINE_MAX),
+                      ...(p.fraction === undefined || !Number.isFinite(p.fraction) ? {} : { fraction: Math.min(1, Math.max(0, p.fraction)) }),
+                      ...(p.task === undefined ? {} : { task: printable(p.task, FIELD_MAX) }),
+                    })
             Effect.runFork(say)
           },
         }
@@ -204,10 +222,10 @@ const makeExecutor = (
             const job: Job | undefined = yield* call(`job of ${r.inst.id}`, () => queue.getJob(jobId))
             if (job && state === "completed") {
               const result = decodeJobResult(job.returnvalue)
-              if (!result) return yield* failed(r, `job ${jobId.slice(0, 12)} completed with a result cairn cannot read: ${JSON.stringify(job.returnvalue)}`)
-              return result
+              if (!result) return yield* failed(r, `job ${jobId.slice(0, 12)} completed with a result cairn cannot read: ${printable(String(JSON.stringify(job.returnvalue)), FIELD_MAX)}`)
+              return { ...result, worker: printable(result.worker, FIELD_MAX) }
             }
-            if (job) return yield* failed(r, job.failedReason || `job ${jobId.slice(0, 12)} failed without a reason`)
+            if (job) return yield* failed(r, job.failedReason ? printable(job.failedReason, LINE_MAX) : `job ${jobId.slice(0, 12)} failed without a reason`)
           } else if (state === "unknown") {
             // Gone from Redis (restarted without its data, or removed): enqueued again.
             if (++reenqueued > MAX_REENQUEUE) return yield* failed(r, `job ${jobId.slice(0, 12)} keeps vanishing from ${target.url}`)
@@ -239,7 +257,7 @@ const makeExecutor = (
             yield* Effect.mapError(shareResult(store.local, remote, up.record), (e) => failed(r, `its input ${id}: ${e.message}`, e))
           }
         }
-        const data: StageJobData = {
+        const unsigned: StageJobData = {
           format: JOB_FORMAT,
           pipeline: options.pipelineFile,
           params: options.params,
@@ -251,6 +269,9 @@ const makeExecutor = (
           force: r.force,
           coordinator,
         }
+        const signed = options.secret === undefined ? undefined : signJob(unsigned, options.secret)
+        if (signed && Either.isLeft(signed)) return yield* failed(r, signed.left)
+        const data: StageJobData = signed ? signed.right : unsigned
         const result: StageJobResult = yield* Effect.catchTag(runJob(r, remote, data), "QueueUnavailable", (e) => Effect.fail(failed(r, e.message, e)))
         yield* taken(r.inst.id, result.worker)
         const record = yield* Effect.mapError(store.lookup(r.key.key), (e) => failed(r, e.message, e))

@@ -8,16 +8,25 @@ import type { QueueUnavailable } from "./errors.js"
 import { QueueUrlError } from "./errors.js"
 import { queueRunLayer } from "./queue-executor.js"
 import { type QueueSettings, queueSettingsFrom } from "./settings.js"
+import { QUEUE_SECRET_ENV, queueSecretFrom } from "./signature.js"
 import type { StageExecutor } from "./stage-executor.js"
 
-/** The queue a `--queue` URL names and the settings the environment gives it, or the ConfigError naming the flag. */
-export const queueConfigFrom = (url: string, env: Readonly<Record<string, string | undefined>>): Effect.Effect<{ target: QueueTarget; settings: QueueSettings }, ConfigError> =>
+/**
+ * The queue a `--queue` URL names, the settings the environment gives it and the queue's secret
+ * (undefined when none is set), or the ConfigError naming the flag or variable.
+ */
+export const queueConfigFrom = (
+  url: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Effect.Effect<{ target: QueueTarget; settings: QueueSettings; secret: string | undefined }, ConfigError> =>
   Effect.gen(function* () {
     const target = queueTargetFrom(url)
     if (target instanceof QueueUrlError) return yield* new ConfigError({ file: "--queue", detail: target.message })
     const settings = queueSettingsFrom(env)
     if ("error" in settings) return yield* new ConfigError({ file: "--queue", detail: settings.error })
-    return { target, settings: settings.settings }
+    const secret = queueSecretFrom(env)
+    if ("error" in secret) return yield* new ConfigError({ file: QUEUE_SECRET_ENV, detail: secret.error })
+    return { target, settings: settings.settings, secret: secret.secret }
   })
 
 export interface QueueRunSetting {
@@ -38,14 +47,14 @@ export const queueRunSetting = (options: {
   readonly env: Readonly<Record<string, string | undefined>>
 }): Effect.Effect<QueueRunSetting, ConfigError> =>
   Effect.gen(function* () {
-    const { target, settings } = yield* queueConfigFrom(options.url, options.env)
+    const { target, settings, secret } = yield* queueConfigFrom(options.url, options.env)
     if (!options.remoteUrl) return yield* new ConfigError({ file: "--queue", detail: "needs --remote-cache URL (or $CAIRN_REMOTE_CACHE): results travel from the workers through it" })
     const pipelineFile = path.relative(options.root, options.pipelineFile).split(path.sep).join("/")
     if (pipelineFile.startsWith("../") || path.isAbsolute(pipelineFile)) {
       return yield* new ConfigError({ file: "--queue", detail: `the pipeline file ${options.pipelineFile} is outside the project ${options.root}: a worker could not find it in its checkout` })
     }
     return {
-      shown: `${target.url} (${target.name})`,
-      layer: queueRunLayer({ target, settings, pipelineFile, params: options.params, remoteReadonly: options.remoteReadonly }),
+      shown: `${target.url} (${target.name})${secret === undefined ? "" : ", jobs signed"}`,
+      layer: queueRunLayer({ target, settings, pipelineFile, params: options.params, remoteReadonly: options.remoteReadonly, secret }),
     }
   })

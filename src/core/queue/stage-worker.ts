@@ -2,35 +2,41 @@
  * The worker's side of the queue: a BullMQ worker that runs stage jobs in this checkout, on this
  * machine's local store, and answers each only once its result is on the remote cache.
  *
- * For a job it loads the pipeline file from its own checkout with the coordinator's params, takes
- * the inputs from the remote cache (sources: hashed here), recomputes the stage's key, and refuses
- * the job (unrecoverably, naming the differing fields) when it is not the coordinator's: it never
- * computes under a wrong key. A result already on the remote cache is not computed again (unless
- * the job is forced). Retries, stalled jobs (a worker killed: its lock expires and another worker
+ * A job is checked before anything else of it is read: its signature when the worker has the
+ * queue's secret (signature.ts), then its data, then its pipeline file (only one of the folders the
+ * worker serves, served.ts). Then it loads that file from its own checkout with the coordinator's
+ * params, takes the inputs from the remote cache (sources: hashed here), recomputes the stage's key,
+ * and refuses the job (unrecoverably, naming the differing fields, never their values: the reason is
+ * stored in Redis) when it is not the coordinator's: it never computes under a wrong key. What a job
+ * carries is printed only through `printable` (no control characters, bounded). A result already on
+ * the remote cache is not computed again (unless the job is forced). Retries, stalled jobs (a worker killed: its lock expires and another worker
  * takes the job), concurrency and priorities are BullMQ's.
  *
  * Stopping (the scope closing: SIGINT/SIGTERM) interrupts the running stages and puts their jobs
  * back to wait, so another worker takes them at once.
  */
 import * as os from "node:os"
-import * as path from "node:path"
 import { type IRedisClient, type Job, UnrecoverableError, WaitingError, Worker } from "bullmq"
 import { Cause, Effect, Either, Exit, Fiber, Option, Runtime, type Scope } from "effect"
 import { describeError, StageFailed } from "../errors.js"
 import { executeStage } from "../execute.js"
 import { instanceKey, stageExportsOf } from "../instance-key.js"
-import { describeChange, diffKeys } from "../key.js"
+import { diffKeys, nameChange } from "../key.js"
 import type { Plan } from "../pipeline.js"
+import { FIELD_MAX, LINE_MAX, printable } from "../printable.js"
 import { plainReporter, type Reporter, RunReporter } from "../reporter.js"
 import { type Resolved, resolvedFromRecord } from "../resolved.js"
 import { resolveSource } from "../source.js"
 import type { LocalStore } from "../store/local/local-store.js"
+import { redactUrl } from "../store/remote/from-url.js"
 import type { RemoteCache } from "../store/remote/remote-cache.js"
 import { RemoteStore } from "../store/remote/remote-store.js"
 import { answeredWithin, CLOSE_MS, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./connection.js"
-import { JobMalformed, JobRefused, type QueueUnavailable, type ResultNotShared } from "./errors.js"
+import { JobMalformed, JobNotSigned, JobRefused, type QueueUnavailable, type ResultNotShared } from "./errors.js"
 import { decodeJobData, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
+import { type ServedFolders, servedPipelineFile } from "./served.js"
 import type { QueueSettings } from "./settings.js"
+import { jobSignatureProblem, QUEUE_SECRET_ENV } from "./signature.js"
 import { shareResult } from "./share-result.js"
 
 export interface StageWorkerOptions {
@@ -40,8 +46,10 @@ export interface StageWorkerOptions {
   readonly jobs: number
   /** This worker's name in messages and on the jobs it takes (default `host:pid`). */
   readonly name?: string
-  /** The project root of this checkout: job pipeline paths are relative to it. */
-  readonly root: string
+  /** The checkout and the folders whose pipeline files this worker imports (a job naming any other file is refused). */
+  readonly served: ServedFolders
+  /** The queue's secret: only jobs signed with it are taken. Undefined: any job is (a warning says so at start). */
+  readonly secret: string | undefined
   readonly local: LocalStore
   readonly remote: RemoteCache
   /** Loads and plans a pipeline file of this checkout with `--param` overrides. */
@@ -67,6 +75,10 @@ const withinMs = <A>(p: Promise<A>, ms: number): Promise<A> => {
   })
   return Promise.race([p, late]).finally(() => clearTimeout(timer))
 }
+
+/** The tag of an error (`ConfigError`), to name its kind without its text. */
+const errorTag = (e: unknown): string =>
+  typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" ? printable(e._tag, FIELD_MAX) : e instanceof Error ? e.name : "error"
 
 /** A job's failures: a refusal (never retried) or a failure worth another try. */
 type JobError = JobRefused | JobMalformed | StageFailed | ResultNotShared
@@ -96,17 +108,24 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
   Effect.scoped(
     Effect.gen(function* () {
       const { remote, local } = o
-      const refuse = (detail: string) => new JobRefused({ worker, stage: data.instance, pipeline: data.pipeline, differences: [], detail })
-      const failed = (detail: string, cause?: unknown) => new StageFailed({ id: data.instance, detail, cause })
+      const stage = printable(data.instance, FIELD_MAX)
+      const pipeline = printable(data.pipeline, FIELD_MAX)
+      const refuse = (detail: string) => new JobRefused({ worker, stage, pipeline, differences: [], detail })
+      const failed = (detail: string, cause?: unknown) => new StageFailed({ id: stage, detail, cause })
+      // Before anything is pulled or imported: only a pipeline file of a served folder is loaded.
+      const file = servedPipelineFile(o.served, data.pipeline)
+      if (Either.isLeft(file)) return yield* refuse(file.left)
       // A store of its own per job: a remote that fails is not used for the rest of this job only.
       const transfers = yield* Effect.makeSemaphore(TRANSFERS)
       const store = new RemoteStore(local, remote, transfers, { readonly: true, warn: (m) => Effect.sync(() => o.write(`warning: ${m}`)) })
       yield* Effect.mapError(store.lease(), (e) => failed(e.message, e))
-      const file = path.resolve(o.root, data.pipeline)
-      if (!file.startsWith(path.resolve(o.root) + path.sep)) return yield* refuse(`its pipeline file ${data.pipeline} is outside this checkout`)
-      const plan = yield* Effect.mapError(o.loadPlan(file, data.params), (e) => refuse(`its pipeline here: ${describeError(e)}`))
+      const plan = yield* Effect.mapError(
+        Effect.tapError(o.loadPlan(file.right, data.params), (e) => Effect.sync(() => o.write(`${stage}: its pipeline ${pipeline} does not load here: ${describeError(e)}`))),
+        // The reason stays in this worker's log: it may name this machine's paths and values.
+        (e) => refuse(`its pipeline ${pipeline} does not load here (${errorTag(e)}): see the worker's log`),
+      )
       const inst = plan.byId.get(data.instance)
-      if (!inst) return yield* refuse(`no stage instance ${data.instance} in ${data.pipeline} here`)
+      if (!inst) return yield* refuse(`no stage instance ${stage} in ${pipeline} here`)
       const resolved = new Map<string, Resolved>()
       for (const ref of Object.values(inst.inputs)) {
         for (const id of ref.kind === "one" ? [ref.id] : ref.ids) {
@@ -122,11 +141,12 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
           resolved.set(id, resolvedFromRecord(id, record))
         }
       }
-      const exports = yield* Effect.mapError(stageExportsOf(plan), (e) => refuse(`its code here: ${e.message}`))
+      const exports = yield* Effect.mapError(stageExportsOf(plan), (e) => refuse(`its code here: ${printable(e.message, LINE_MAX)}`))
       const k = yield* instanceKey(store, inst, resolved, exports)
       if (k.key !== data.key) {
-        const differences = diffKeys({ record: data.record, codeFiles: data.codeFiles }, { record: k.record, codeFiles: k.codeFiles }).map(describeChange)
-        return yield* new JobRefused({ worker, stage: data.instance, pipeline: data.pipeline, differences })
+        // Names only: the values (env, params, versions) are this machine's, and the reason is stored in Redis.
+        const differences = diffKeys({ record: data.record, codeFiles: data.codeFiles }, { record: k.record, codeFiles: k.codeFiles }).map((c) => printable(nameChange(c), LINE_MAX))
+        return yield* new JobRefused({ worker, stage, pipeline, differences })
       }
       // The stage's module was imported by an earlier job: if its code changed on disk since, what
       // would run is not what the key says.
@@ -160,12 +180,21 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
     const loadedCode = new Map<string, string>()
 
     const processor = async (job: Job, token?: string, signal?: AbortSignal): Promise<StageJobResult> => {
+      const jobName = printable(String(job.id), FIELD_MAX)
+      const refused = (error: JobNotSigned | JobMalformed) => {
+        o.write(`REFUSED ${error.message}`)
+        return new UnrecoverableError(error.message)
+      }
+      // The signature first: nothing else of a job is read unless it comes from a holder of the secret.
+      const problem = o.secret === undefined ? undefined : jobSignatureProblem(job.data, o.secret)
+      if (problem) throw refused(new JobNotSigned({ worker: name, job: jobName, problem, secretEnv: QUEUE_SECRET_ENV }))
       const decoded = decodeJobData(job.data)
-      if (Either.isLeft(decoded)) throw new UnrecoverableError(new JobMalformed({ worker: name, job: String(job.id), detail: decoded.left }).message)
+      if (Either.isLeft(decoded)) throw refused(new JobMalformed({ worker: name, job: jobName, detail: decoded.left }))
       const data = decoded.right
-      const forward = (p: StageJobProgress) => void job.updateProgress(p).catch((e: unknown) => o.write(`warning: progress of ${data.instance} not sent: ${describeError(e)}`))
+      const stage = printable(data.instance, FIELD_MAX)
+      const forward = (p: StageJobProgress) => void job.updateProgress(p).catch((e: unknown) => o.write(`warning: progress of ${stage} not sent: ${describeError(e)}`))
       forward({ kind: "taken", worker: name })
-      o.write(`took ${data.instance} (${data.key.slice(0, 12)}${job.attemptsStarted > 1 ? `, try ${job.attemptsStarted}` : ""}) from ${data.coordinator}`)
+      o.write(`took ${stage} (${data.key.slice(0, 12)}${job.attemptsStarted > 1 ? `, try ${job.attemptsStarted}` : ""}) from ${printable(data.coordinator, FIELD_MAX)}`)
       const effect = Effect.provideService(processJob(o, name, data, loadedCode), RunReporter, jobReporter(print, forward))
       const fiber = Runtime.runFork(runtime)(effect)
       const cancel = () => Runtime.runFork(runtime)(Fiber.interrupt(fiber))
@@ -174,7 +203,7 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
       signal?.removeEventListener("abort", cancel)
       if (Exit.isSuccess(exit)) {
         const r = exit.value
-        o.write(`${r.cached ? "cached" : "ran   "} ${`${r.seconds.toFixed(2)}s`.padStart(8)}  ${data.instance}`)
+        o.write(`${r.cached ? "cached" : "ran   "} ${`${r.seconds.toFixed(2)}s`.padStart(8)}  ${stage}`)
         return r
       }
       if (Cause.isInterruptedOnly(exit.cause)) {
@@ -185,12 +214,15 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
               (e: unknown) => `not handed back (${describeError(e)}): another worker takes it once its lock expires`,
             )
           : "not handed back: another worker takes it once its lock expires"
-        o.write(`stopped ${data.instance}: ${back}`)
+        o.write(`stopped ${stage}: ${back}`)
         throw new WaitingError()
       }
       const failure = Cause.failureOption(exit.cause)
-      const message = Option.match(failure, { onNone: () => `${data.instance}: ${Cause.pretty(exit.cause).split("\n")[0] ?? "defect"}`, onSome: (e) => e.message })
-      o.write(`FAILED ${data.instance}: ${message}`)
+      const message = printable(
+        Option.match(failure, { onNone: () => `${stage}: ${Cause.pretty(exit.cause).split("\n")[0] ?? "defect"}`, onSome: (e) => e.message }),
+        LINE_MAX,
+      )
+      o.write(`FAILED ${stage}: ${message}`)
       if (Option.isSome(failure) && (failure.value instanceof JobRefused || failure.value instanceof JobMalformed)) throw new UnrecoverableError(message)
       throw new Error(message)
     }
@@ -221,10 +253,17 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
       // BullMQ retries lost connections itself: one warning per burst of trouble.
       if (stopping || Date.now() - warnedAt < WARN_EVERY_MS) return
       warnedAt = Date.now()
-      o.write(`warning: queue ${o.target.url}: ${describeError(error)} (retrying)`)
+      o.write(`warning: queue ${o.target.url}: ${printable(describeError(error), LINE_MAX)} (retrying)`)
     })
-    worker.run().catch((error: unknown) => o.write(`warning: queue ${o.target.url}: the worker loop stopped: ${describeError(error)}`))
+    worker.run().catch((error: unknown) => o.write(`warning: queue ${o.target.url}: the worker loop stopped: ${printable(describeError(error), LINE_MAX)}`))
     yield* answeredWithin(o.target, o.settings.connectMs, NOT_READY, () => worker.waitUntilReady())
-    o.write(`cairn worker ${name}: queue ${o.target.url} (${o.target.name}), jobs ${o.jobs}, cache ${o.local.location}, remote cache ${o.remote.url}`)
+    if (o.secret === undefined) {
+      o.write(
+        `warning: ${QUEUE_SECRET_ENV} is not set: whoever can write to the queue ${o.target.url} can run code on this worker as its user (BullMQ trusts Redis); set the same ${QUEUE_SECRET_ENV} on the coordinators and workers to take only signed jobs`,
+      )
+    }
+    o.write(
+      `cairn worker ${name}: queue ${o.target.url} (${o.target.name}), jobs ${o.jobs}, pipelines ${o.served.shown.join(", ")}, cache ${o.local.location}, remote cache ${redactUrl(o.remote.url)}${o.secret === undefined ? "" : ", signed jobs only"}`,
+    )
     yield* Effect.never
   })

@@ -134,7 +134,7 @@ export interface Staging {
    * Commits the pending items, the output files and the run record, in that order: the record is
    * the commit point, written only when everything it names is stored.
    */
-  readonly commit: (record: Omit<RunRecord, "format" | "output">, value: Json, metrics: Readonly<Record<string, Json>>) => Effect.Effect<RunRecord, StoreError>
+  readonly commit: (record: Omit<RunRecord, "format" | "output">, value: Json, metrics: Readonly<Record<string, Json>>) => Effect.Effect<RunRecord, StoreError | UnsafeOutputLink>
 }
 
 /**
@@ -179,7 +179,8 @@ export interface ArtifactStore {
 
 /** A store operation failed: `reason` says how, `path` names the file at fault. */
 export class StoreError extends Data.TaggedError("StoreError")<{
-  readonly reason: "io" | "incomplete" | "in-use" | "corrupt"
+  /** `not-a-store`: the cache folder holds no store marker (store-marker.ts); nothing was touched. */
+  readonly reason: "io" | "incomplete" | "in-use" | "corrupt" | "not-a-store"
   readonly path: string
   readonly operation: string
   readonly detail: string
@@ -187,6 +188,24 @@ export class StoreError extends Data.TaggedError("StoreError")<{
 }> {
   override get message(): string {
     return `${this.operation} ${this.path}: ${this.detail}`
+  }
+}
+
+/**
+ * A symbolic link in a stage's output that the store will not follow: one pointing out of the
+ * output folder (storing it would adopt files the stage did not write: a link to $HOME would store
+ * the home folder), one pointing nowhere, or one that loops. `file` is the link's path inside the
+ * output, `target` what it points to.
+ */
+export class UnsafeOutputLink extends Data.TaggedError("UnsafeOutputLink")<{
+  readonly file: string
+  readonly target: string
+  readonly problem: "outside" | "dangling" | "loop"
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    const why = { outside: "outside the stage's output folder", dangling: "which does not exist", loop: "which loops back on itself" }[this.problem]
+    return `output ${this.file} is a symbolic link to ${this.target}, ${why}: nothing was stored (cairn never follows a link out of a stage's output). Write the file itself into ctx.outDir, or link to a file inside it`
   }
 }
 

@@ -7,6 +7,12 @@ import * as path from "node:path"
 /** Bumped when the layout or the records change: entries of another format are misses. */
 export const STORE_FORMAT = 2
 
+/** The store marker's file name (see `storeMarker`). */
+export const STORE_MARKER = "CAIRN-STORE.json"
+
+/** The store's top-level folders, as named below. */
+const STORE_ENTRIES = ["objects", "trees", "manifests", "runs", "items", "locks", "leases", "tmp", "quarantine", "state", "history", "meta", "fast"]
+
 /** @param {string} hash */
 const shard = (hash) => hash.slice(0, 2)
 
@@ -22,6 +28,13 @@ const shard = (hash) => hash.slice(0, 2)
  */
 export const localLayout = (dir) => ({
   dir,
+  /**
+   * What makes a folder a cairn store: written when the store is created (or an older cairn's store
+   * is first opened). `clean`, `gc` and `verify` act only on a folder holding it.
+   */
+  storeMarker: path.join(dir, STORE_MARKER),
+  /** Every entry the store writes at its top level (the marker aside): `clean` removes no other. */
+  ownEntries: STORE_ENTRIES.map((name) => path.join(dir, name)),
   objectsDir: path.join(dir, "objects"),
   /** @param {string} hash */
   object: (hash) => path.join(dir, "objects", shard(hash), hash),
@@ -30,6 +43,7 @@ export const localLayout = (dir) => ({
   tree: (tree) => path.join(dir, "trees", tree),
   /** @param {string} tree */
   manifest: (tree) => path.join(dir, "manifests", shard(tree), `${tree}.json`),
+  manifestsDir: path.join(dir, "manifests"),
   runsDir: path.join(dir, "runs"),
   /** @param {string} key */
   record: (key) => path.join(dir, "runs", shard(key), `${key}.json`),

@@ -3,7 +3,8 @@
  * training stage's checkpoint as `ONNX_MODEL_FILE`) runs on ONNX Runtime's CPU provider over the
  * windows, preprocessed by the same `BatchLoader` as TF.js' inference (NHWC images: for one
  * channel the same memory as NCHW, else transposed), softmax per row, averaged over the models as
- * `predictCheckpoints` averages them.
+ * `predictCheckpoints` averages them. Each model's input and output are checked when it is loaded
+ * (model-io.ts), and each batch's output size as it comes.
  *
  * Its identity (engine "onnxruntime", the package version, threads, platform) enters the keys of
  * the stages that predict with it: its sums run in another order than TF.js', so the last bits
@@ -18,6 +19,7 @@ import { OnnxRuntimeError } from "../errors.js"
 import { softmaxRows } from "../loss.js"
 import { averagePredictions } from "../predict.js"
 import { checkModelConfig, loaderOptions } from "../train.js"
+import { checkOnnxBatchOutput, checkOnnxClassifierIo } from "./model-io.js"
 import { loadOnnxSession, runOnnx } from "./onnx-runtime.js"
 
 export const ONNX_RUNTIME_ENGINE = "onnxruntime"
@@ -66,13 +68,15 @@ export const onnxRuntimePredictor = (options: { readonly threads: number }): Lay
             Effect.tryPromise({ try: () => loadOnnxSession(file, { threads: options.threads }), catch: asOnnxError(file) }),
             (session) =>
               Effect.gen(function* () {
+                const s = config.imgSize
+                yield* checkOnnxClassifierIo(session, file, { inChans: config.inChans, numClasses: config.numClasses, height: s, width: s })
                 const out = new Float32Array(loader.length * config.numClasses)
                 let row = 0
                 for (let b = 0; b < all.length; b++) {
                   const { x, size } = yield* loader.batch(all[b]!)
-                  const s = config.imgSize
                   const images = nhwcToNchw(x, size, s, s, loader.channels)
                   const batchLogits = yield* Effect.tryPromise({ try: () => runOnnx(session, images, [size, loader.channels, s, s]), catch: asOnnxError(file) })
+                  yield* checkOnnxBatchOutput(batchLogits, size, file, config.numClasses)
                   out.set(batchLogits, row * config.numClasses)
                   row += size
                   emit({ type: "batch", index, batch: b + 1, batches: all.length })

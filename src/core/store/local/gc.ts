@@ -16,6 +16,7 @@ import { type GcReport, type MemoItemRecord, type RunRecord, type StateEntry, St
 import type { LocalLayout } from "../layout.js"
 import { inodeKey } from "./commit.js"
 import type { LeaseRefs, Leases } from "./leases.js"
+import { requireStoreMarker } from "./store-marker.js"
 import { listRelative, readdirOrEmpty, removeTree, storeTry } from "./trees.js"
 
 
@@ -49,6 +50,13 @@ export const withGcLock = <A, E>(layout: LocalLayout, f: Effect.Effect<A, E>) =>
       f,
     ),
   )
+
+/**
+ * Runs `f` under the gc lock, on a folder that carries the store marker only: a folder that is not
+ * a store (a mistyped --cache-dir) is left as it is.
+ */
+export const withMarkedStore = <A, E>(layout: LocalLayout, operation: string, f: Effect.Effect<A, E>) =>
+  Effect.zipRight(requireStoreMarker(layout, operation), withGcLock(layout, f))
 
 interface Sweep {
   items: number
@@ -123,8 +131,9 @@ const sweepUnreferenced = (layout: LocalLayout, records: Map<string, { record: R
  * live run); finally removes items, trees and objects nothing references.
  */
 export const gc = (layout: LocalLayout, leases: Leases, options: { readonly keepLast?: number; readonly maxBytes?: number }) =>
-  withGcLock(
+  withMarkedStore(
     layout,
+    "gc",
     leases.withMarker((live) =>
       storeTry(layout.dir, "gc", (): GcReport => {
         const bytesBefore = storeSize(layout)
@@ -196,10 +205,14 @@ export const gc = (layout: LocalLayout, leases: Leases, options: { readonly keep
 /** Folders of the store that `clean` keeps: the coordination files of other processes. */
 const KEPT_BY_CLEAN = (layout: LocalLayout) => new Set([layout.leasesDir, layout.locksDir])
 
-/** Removes every result, memo, history and stamp; refused while a run holds a lease. */
+/**
+ * Removes every result, memo, history and stamp; refused while a run holds a lease. Only the
+ * store's own entries go: a file someone put beside them stays.
+ */
 export const clean = (layout: LocalLayout, leases: Leases) =>
-  withGcLock(
+  withMarkedStore(
     layout,
+    "clean",
     leases.withMarker((_live, liveLeases) =>
       Effect.gen(function* () {
         if (liveLeases > 0) {
@@ -212,10 +225,7 @@ export const clean = (layout: LocalLayout, leases: Leases) =>
         }
         const kept = KEPT_BY_CLEAN(layout)
         yield* storeTry(layout.dir, "clean", () => {
-          for (const name of readdirOrEmpty(layout.dir)) {
-            const p = path.join(layout.dir, name)
-            if (!kept.has(p)) fs.rmSync(p, { recursive: true, force: true })
-          }
+          for (const p of layout.ownEntries) if (!kept.has(p)) fs.rmSync(p, { recursive: true, force: true })
         })
       }),
     ),

@@ -27,6 +27,7 @@ import { type LocalLayout, localLayout } from "../layout.js"
 import { importItem, importRecord, type KnownFiles, openStaging } from "./commit.js"
 import { clean, gc } from "./gc.js"
 import { Leases } from "./leases.js"
+import { claimStoreFolder } from "./store-marker.js"
 import { checkTree, quarantineObject, readdirOrEmpty, readManifest, removeTree, sealOf, storeTry, tamperedFiles } from "./trees.js"
 import { verify } from "./verify.js"
 
@@ -37,6 +38,12 @@ export class LocalStore implements ArtifactStore {
   readonly closures: ClosureResolver
   private readonly leases: Leases
   private readonly expectedCtime = new Map<number, number>()
+  /**
+   * Stored files whose content a lookup read because their stamp had changed (for tests: an
+   * honest store is checked by `stat` alone).
+   */
+  readonly rehashed: Array<string> = []
+  private readonly noteRehash = (file: string) => void this.rehashed.push(file)
 
   constructor(
     dir: string,
@@ -56,7 +63,7 @@ export class LocalStore implements ArtifactStore {
   static make = (dir: string, projectRoot: string): Effect.Effect<LocalStore, StoreError> =>
     Effect.gen(function* () {
       const store = new LocalStore(path.resolve(dir), path.resolve(projectRoot))
-      yield* storeTry(store.layout.dir, "create cache folder", () => fs.mkdirSync(store.layout.dir, { recursive: true }))
+      yield* claimStoreFolder(store.layout)
       yield* store.sweepStaging()
       return store
     })
@@ -85,7 +92,7 @@ export class LocalStore implements ArtifactStore {
       yield* this.leases.register([["r", key], ["t", record.output.tree], ...record.items.map((i) => ["i", i] as const)])
       // After registering: whatever is still here stays while our lease lasts.
       if (!fs.existsSync(this.layout.record(key))) return undefined
-      const check = yield* checkTree(this.layout, record.output.tree)
+      const check = yield* checkTree(this.layout, record.output.tree, this.noteRehash)
       if (!check.ok) {
         // Half a result is no result: a miss, and the broken tree goes so a rerun can rebuild it.
         yield* removeTree(this.layout, record.output.tree)
@@ -98,7 +105,7 @@ export class LocalStore implements ArtifactStore {
   materialize(tree: string): Effect.Effect<Materialized, StoreError> {
     return Effect.gen(this, function* () {
       yield* this.leases.register([["t", tree]])
-      const check = yield* checkTree(this.layout, tree)
+      const check = yield* checkTree(this.layout, tree, this.noteRehash)
       if (!check.ok) {
         return yield* new StoreError({ reason: "incomplete", path: check.file, operation: "read stored result", detail: check.detail })
       }
@@ -128,7 +135,7 @@ export class LocalStore implements ArtifactStore {
       if (!record || record.format !== STORE_FORMAT || record.key !== key) return undefined
       yield* this.leases.register([["i", key], ["t", record.tree]])
       if (!fs.existsSync(this.layout.item(key))) return undefined
-      const check = yield* checkTree(this.layout, record.tree)
+      const check = yield* checkTree(this.layout, record.tree, this.noteRehash)
       if (!check.ok) {
         yield* removeTree(this.layout, record.tree)
         return undefined

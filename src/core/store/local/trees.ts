@@ -1,7 +1,10 @@
 /**
  * Trees of the local store: a folder of hard links to objects, described by a manifest of
- * (path, hash, size, mtime) entries. A tree is complete when every entry is there with its size and
- * time; a file whose time changed is rehashed (a `touch` is harmless, a write is corruption).
+ * (path, hash, size, mtime, ctime, inode) entries. A tree is complete when every entry is there with
+ * its size; a file whose stamp changed in any other way is rehashed (a `touch` or a new hard link is
+ * harmless, a write is corruption, even one that puts the mtime back: that changes the ctime, which
+ * no user can set back). The stamps are recorded after the store's own last link to each file, so an
+ * honest store is checked by `stat` alone.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -14,8 +17,17 @@ import { isNotFound, tempName, writeFileAtomicSync } from "../../stamp.js"
 import { StoreError, type TamperedFile, type TreeSeal } from "../artifact-store.js"
 import type { LocalLayout } from "../layout.js"
 
-/** One file of a tree: relative path, object hash, size, mtime of the object when committed. */
-export type TreeEntry = readonly [rel: string, hash: string, size: number, mtimeMs: number]
+/**
+ * One file of a tree: relative path, object hash, size, and the object's mtime, ctime and inode as
+ * last checked (a manifest of an older cairn has no ctime and inode: its files are rehashed once).
+ */
+export type TreeEntry = readonly [rel: string, hash: string, size: number, mtimeMs: number, ctimeMs?: number, ino?: number]
+
+/** The entry of a file of content `hash` whose stamp is `st`. */
+export const entryOf = (rel: string, hash: string, st: fs.Stats): TreeEntry => [rel, hash, st.size, st.mtimeMs, st.ctimeMs, st.ino]
+
+/** Whether `st` is the stamp `entry` recorded (the file was not touched since). */
+export const sameEntryStamp = (entry: TreeEntry, st: fs.Stats) => st.size === entry[2] && st.mtimeMs === entry[3] && st.ctimeMs === entry[4] && st.ino === entry[5]
 
 export const ioError = (file: string, operation: string) => (error: unknown) =>
   new StoreError({ reason: "io", path: file, operation, detail: describeError(error), cause: error })
@@ -71,11 +83,11 @@ export type TreeCheck =
 
 /**
  * Whether a stored tree is complete: its manifest readable, every file present with its size and
- * time. A file whose time changed but whose content still matches is accepted (and the manifest
- * updated); one whose content changed is quarantined with every tree holding it, and the tree is a
- * miss.
+ * stamp. A file whose stamp changed (mtime, ctime or inode) is rehashed: one whose content still
+ * matches is accepted (and the manifest updated, so it is read once), one whose content changed is
+ * quarantined with every tree holding it, and the tree is a miss. `rehashed` hears of every file read.
  */
-export const checkTree = (layout: LocalLayout, tree: string): Effect.Effect<TreeCheck, StoreError> =>
+export const checkTree = (layout: LocalLayout, tree: string, rehashed?: (file: string) => void): Effect.Effect<TreeCheck, StoreError> =>
   Effect.gen(function* () {
     const entries = readManifest(layout, tree)
     if (!entries) return { ok: false, file: layout.manifest(tree), detail: "no manifest" } as const
@@ -83,24 +95,45 @@ export const checkTree = (layout: LocalLayout, tree: string): Effect.Effect<Tree
     const stats: Array<fs.Stats> = []
     let repaired: Array<TreeEntry> | undefined
     for (const [i, entry] of entries.entries()) {
-      const [rel, hash, size, mtimeMs] = entry
+      const [rel, hash, size] = entry
       const file = path.join(dir, rel)
       const st = yield* storeTry(file, "stat", () => statOrUndefined(file))
       if (!st) return { ok: false, file, detail: "missing" } as const
       if (st.size !== size) return { ok: false, file, detail: `size ${st.size}, stored ${size}` } as const
-      if (st.mtimeMs !== mtimeMs) {
+      if (!sameEntryStamp(entry, st)) {
+        rehashed?.(file)
         const actual = yield* Effect.mapError(hashFileContent(file), (e) => ioError(file, "hash")(e))
         if (actual !== hash) {
           yield* quarantineIfObject(layout, hash, st)
           return { ok: false, file, detail: "content changed" } as const
         }
         repaired ??= [...entries]
-        repaired[i] = [rel, hash, size, st.mtimeMs]
+        repaired[i] = entryOf(rel, hash, st)
       }
       stats.push(st)
     }
     if (repaired) yield* writeManifest(layout, tree, repaired)
     return { ok: true, entries: repaired ?? entries, stats } as const
+  })
+
+/**
+ * Records the new ctime of the files `rels` of `tree` after the store itself linked or unlinked them
+ * (their content checked beforehand by whoever calls this): an entry is updated only when its size,
+ * mtime and inode are unchanged, else it stays as it was and the next lookup rehashes the file.
+ */
+export const restampTree = (layout: LocalLayout, tree: string, rels?: ReadonlySet<string>) =>
+  storeTry(layout.manifest(tree), "restamp", () => {
+    const entries = readManifest(layout, tree)
+    if (!entries) return
+    let changed = false
+    const updated = entries.map((entry) => {
+      if (rels && !rels.has(entry[0])) return entry
+      const st = statOrUndefined(path.join(layout.tree(tree), entry[0]))
+      if (!st || sameEntryStamp(entry, st) || st.size !== entry[2] || st.mtimeMs !== entry[3] || st.ino !== entry[5]) return entry
+      changed = true
+      return entryOf(entry[0], entry[1], st)
+    })
+    if (changed) writeFileAtomicSync(layout.manifest(tree), JSON.stringify({ entries: updated }))
   })
 
 /** Quarantines the object `hash` when `st` (a changed tree file) is that object's inode. */

@@ -15,7 +15,7 @@ import { isNotFound } from "../../stamp.js"
 import type { MemoItemRecord, RunRecord, StoreError, VerifyReport } from "../artifact-store.js"
 import type { LocalLayout } from "../layout.js"
 import { inodeKey } from "./commit.js"
-import { withGcLock } from "./gc.js"
+import { withMarkedStore } from "./gc.js"
 import type { Leases } from "./leases.js"
 import { ioError, listRelative, quarantineObject, readdirOrEmpty, readManifest, removeTree, storeTry } from "./trees.js"
 
@@ -30,8 +30,9 @@ const statOrUndefined = (file: string) => {
 }
 
 export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<VerifyReport, StoreError> =>
-  withGcLock(
+  withMarkedStore(
     layout,
+    "verify",
     Effect.gen(function* () {
       // 1. Objects: rehash (slow part; runs go on meanwhile).
       const corrupt = new Map<string, string>() // inode key -> hash

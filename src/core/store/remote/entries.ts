@@ -3,7 +3,9 @@
  * tree (path, blob hash, size), so a reader can fetch every blob and rebuild the tree before it
  * installs the record. An entry is checked before anything is fetched: its format, that it is for
  * this key (a run record's fields must hash to it), that its output hash is its tree's, value's and
- * metrics', and that every path stays inside the tree.
+ * metrics', and that its files can be written as given: every path inside the tree, at most
+ * `MAX_ENTRY_FILES` of them, no name longer than a file system allows, no path deeper or longer than
+ * the limits below, no path twice, no path that is a file and a folder at once.
  */
 import { Either } from "effect"
 import { computeKey } from "../../key.js"
@@ -30,20 +32,67 @@ export const encodeEntry = (entry: RemoteEntry): Uint8Array =>
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
 
-/** A path that stays inside its tree: relative, no empty, `.` or `..` segment. */
-const isInsideTree = (rel: string): boolean => rel.split("/").every((s) => s !== "" && s !== "." && s !== ".." && !s.includes("\0"))
+/**
+ * The most files an entry may list. The largest real tree, split-spectrograms' (one `.npy` per label:
+ * 106,800 on the full HMS set), fits about five times; a reader fetches each distinct blob once, so
+ * what such an entry costs is its hard links, about a second per 100,000.
+ */
+export const MAX_ENTRY_FILES = 500_000
+/** The deepest path (in segments) an entry may hold: far beyond real outputs, far below a stack's depth. */
+export const MAX_PATH_DEPTH = 128
+/** The longest file or folder name, in UTF-8 bytes: what ext4, XFS, APFS and NTFS allow (NAME_MAX). */
+export const MAX_NAME_BYTES = 255
+/** The longest path in an entry, in UTF-8 bytes: with the store's own folders in front it stays below macOS' PATH_MAX (1024) plus room, Linux' (4096). */
+export const MAX_PATH_BYTES = 1024
 
-const checkFiles = (files: unknown): string | undefined => {
+/** Why the path `rel` cannot be written inside a tree as given, or undefined. */
+const badPath = (rel: string): string | undefined => {
+  if (Buffer.byteLength(rel) > MAX_PATH_BYTES) return `a file path longer than ${MAX_PATH_BYTES} bytes: ${JSON.stringify(rel.slice(0, 80))}...`
+  const segments = rel.split("/")
+  if (segments.length > MAX_PATH_DEPTH) return `a file path deeper than ${MAX_PATH_DEPTH} folders: ${JSON.stringify(rel.slice(0, 80))}...`
+  for (const s of segments) {
+    if (s === "" || s === "." || s === ".." || s.includes("\0")) return `a file path outside its tree: ${JSON.stringify(rel)}`
+    if (Buffer.byteLength(s) > MAX_NAME_BYTES) return `a file or folder name longer than ${MAX_NAME_BYTES} bytes in ${JSON.stringify(rel.slice(0, 80))}...`
+  }
+  return undefined
+}
+
+/** A folder of the tree being checked: its entries, each a folder or a file. */
+type Folder = Map<string, Folder | "file">
+
+/**
+ * Why `files` is no file list that can be written as given, or undefined. Paths are walked into a
+ * tree of folders, one segment at a time (no recursion: a deep path cannot exhaust the stack), which
+ * finds a path given twice and a path that is a file in one place and a folder in another.
+ */
+export const checkEntryFiles = (files: unknown): string | undefined => {
   if (!Array.isArray(files)) return "no file list"
-  const seen = new Set<string>()
+  if (files.length > MAX_ENTRY_FILES) return `${files.length} files, more than the ${MAX_ENTRY_FILES} an entry may list`
+  const root: Folder = new Map()
   for (const f of files as Array<unknown>) {
     if (!Array.isArray(f) || f.length !== 3) return "a malformed file entry"
     const [rel, hash, size] = f as [unknown, unknown, unknown]
-    if (typeof rel !== "string" || !isInsideTree(rel)) return `a file path outside its tree: ${JSON.stringify(rel)}`
-    if (seen.has(rel)) return `the file ${rel} twice`
-    seen.add(rel)
+    if (typeof rel !== "string") return `a file path outside its tree: ${JSON.stringify(rel)}`
+    const bad = badPath(rel)
+    if (bad) return bad
     if (typeof hash !== "string" || !isEntryName(hash)) return `a malformed blob hash for ${rel}`
     if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) return `a malformed size for ${rel}`
+    const segments = rel.split("/")
+    const name = segments.pop() as string
+    let folder = root
+    for (const [i, s] of segments.entries()) {
+      const next = folder.get(s)
+      if (next === "file") return `the path ${segments.slice(0, i + 1).join("/")} as both a file and a folder (in ${rel})`
+      if (next === undefined) {
+        const made: Folder = new Map()
+        folder.set(s, made)
+        folder = made
+      } else folder = next
+    }
+    const existing = folder.get(name)
+    if (existing === "file") return `the file ${rel} twice`
+    if (existing !== undefined) return `the path ${rel} as both a file and a folder`
+    folder.set(name, "file")
   }
   return undefined
 }
@@ -74,7 +123,7 @@ export const decodeEntry = (bytes: Uint8Array, key: string, kind: RemoteEntry["k
   if (parsed["kind"] !== kind) return Either.left(`a ${String(parsed["kind"])} entry, not a ${kind} entry`)
   const record = parsed["record"]
   if (!isObject(record) || record["key"] !== key || record["format"] !== STORE_FORMAT) return Either.left("not a record for this key")
-  const badFiles = checkFiles(parsed["files"])
+  const badFiles = checkEntryFiles(parsed["files"])
   if (badFiles) return Either.left(badFiles)
   const files = parsed["files"] as ReadonlyArray<RemoteFile>
   if (kind === "run") {

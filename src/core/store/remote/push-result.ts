@@ -12,7 +12,7 @@ import type { FileError } from "../../errors.js"
 import type { MemoItemRecord, RunRecord, StoreError } from "../artifact-store.js"
 import type { LocalStore } from "../local/local-store.js"
 import { readManifest } from "../local/trees.js"
-import { encodeEntry, type RemoteEntry, remoteFiles } from "./entries.js"
+import { checkEntryFiles, encodeEntry, type RemoteEntry, remoteFiles } from "./entries.js"
 import type { RemoteCache, RemoteCacheError } from "./remote-cache.js"
 
 export interface PushSteps<E> {
@@ -48,6 +48,9 @@ export const pushResult = <E>(local: LocalStore, remote: RemoteCache, record: Ru
       const manifest = readManifest(local.layout, tree)
       if (!manifest) return yield* Effect.fail(steps.stop(`its tree ${tree} has no manifest in ${local.location}`))
       const files = remoteFiles(manifest)
+      // A tree no reader could write as given (see entries.ts) is not offered to them.
+      const unwritable = checkEntryFiles(files)
+      if (unwritable) return yield* Effect.fail(steps.stop(`its tree ${tree} cannot be shared: ${unwritable}`))
       const entry: RemoteEntry = "output" in rec ? { kind: "run", record: rec, files } : { kind: "item", record: rec, files }
       const blobs = new Map(files.map(([rel, hash, size]) => [hash, { file: path.join(dir, ...rel.split("/")), size }] as const))
       yield* Effect.forEach(blobs, ([hash, { file, size }]) => perBlob(pushBlob(hash, file, size)), { concurrency: steps.transfers, discard: true })

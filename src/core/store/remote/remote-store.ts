@@ -12,13 +12,16 @@
  *   entry (`ac/<key>`) is written last: a failed or half-done push leaves no entry.
  *
  * A key this process committed is never fetched back from the remote in the same run (its push may
- * be in flight: it is this run's own result). `readonly` never writes. The remote never fails a run:
+ * be in flight: it is this run's own result). An entry found unusable is warned about once and not
+ * fetched again while the server holds the same bytes (the runner looks a key up twice: before and
+ * after taking its lock). An entry's files that cannot be written here are a miss with a warning. `readonly` never writes. The remote never fails a run:
  * a server that cannot be reached is warned about once and not used again for the rest of the run
  * (reads and writes trip separately on server errors, together on lost connections).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Data, Effect, Either, Exit, Fiber, Layer, type Scope } from "effect"
+import { sha256 } from "../../canonical.js"
 import { describeError, FileError } from "../../errors.js"
 import { hashFileContent } from "../../file-hash.js"
 import { isNotFound } from "../../stamp.js"
@@ -28,7 +31,7 @@ import { LocalStore } from "../local/local-store.js"
 import { storeTry } from "../local/trees.js"
 import { decodeEntry, type RemoteEntry, type RemoteFile } from "./entries.js"
 import { pushResult } from "./push-result.js"
-import { type RemoteCache, RemoteCacheError, RemoteCacheService, type RemoteWarn } from "./remote-cache.js"
+import { type RemoteCache, RemoteCacheError, RemoteCacheService, type RemoteWarn, onceEach, warnOnStderr } from "./remote-cache.js"
 
 export interface RemoteStoreOptions {
   /** Never write to the remote (`--remote-cache-readonly`). */
@@ -52,6 +55,12 @@ const fileStoreError = (e: FileError) => new StoreError({ reason: "io", path: e.
 export class RemoteStore implements ArtifactStore {
   /** Keys (of runs and memo items) this process committed: never fetched back in this run. */
   private readonly own = new Set<string>()
+  /**
+   * Entries (by the sha256 of their bytes) found unusable and warned about in this run: the same
+   * bytes again are a miss without a word or a download. By bytes, not by key: a good entry pushed
+   * later under the key (a queue worker's) is still found.
+   */
+  private readonly refused = new Set<string>()
   /** Blobs found missing or corrupt on the server: uploaded again by a push, whatever `has` says. */
   private readonly suspect = new Set<string>()
   private readonly pushes: Array<Fiber.RuntimeFiber<void>> = []
@@ -65,7 +74,7 @@ export class RemoteStore implements ArtifactStore {
     private readonly transfers: Effect.Semaphore,
     private readonly options: RemoteStoreOptions,
   ) {
-    this.warn = options.warn ?? ((message: string) => Effect.sync(() => process.stderr.write(`warning: ${message}\n`)))
+    this.warn = onceEach(options.warn ?? warnOnStderr)
   }
 
   /** The local store in `dir` with the remote cache of the context behind it; closing it awaits the pushes. */
@@ -102,9 +111,10 @@ export class RemoteStore implements ArtifactStore {
     return Effect.gen(this, function* () {
       const hit = yield* this.local.lookup(key)
       if (hit || this.own.has(key)) return hit
-      const entry = yield* this.fetchEntry(key, "run")
-      if (entry?.kind !== "run") return undefined
-      const installed = yield* this.install(key, entry.files, (dir, known) => this.local.importResult(entry.record, dir, known))
+      const fetched = yield* this.fetchEntry(key, "run")
+      const entry = fetched?.entry
+      if (fetched === undefined || entry?.kind !== "run") return undefined
+      const installed = yield* this.install(key, fetched.digest, entry.files, (dir, known) => this.local.importResult(entry.record, dir, known))
       return installed ? yield* this.local.lookup(key) : undefined
     })
   }
@@ -113,9 +123,10 @@ export class RemoteStore implements ArtifactStore {
     return Effect.gen(this, function* () {
       const hit = yield* this.local.lookupItem(key)
       if (hit || this.own.has(key)) return hit
-      const entry = yield* this.fetchEntry(key, "item")
-      if (entry?.kind !== "item") return undefined
-      const installed = yield* this.install(key, entry.files, (dir, known) => this.local.importItem(entry.record, dir, known))
+      const fetched = yield* this.fetchEntry(key, "item")
+      const entry = fetched?.entry
+      if (fetched === undefined || entry?.kind !== "item") return undefined
+      const installed = yield* this.install(key, fetched.digest, entry.files, (dir, known) => this.local.importItem(entry.record, dir, known))
       return installed ? yield* this.local.lookupItem(key) : undefined
     })
   }
@@ -206,13 +217,16 @@ export class RemoteStore implements ArtifactStore {
     )
   }
 
-  /** The remote's checked entry for `key`, or undefined (a miss, a bad entry, the remote down). */
+  /** The remote's checked entry for `key` with the digest of its bytes, or undefined (a miss, a bad entry, the remote down). */
   private fetchEntry(key: string, kind: RemoteEntry["kind"]) {
     return Effect.gen(this, function* () {
       const bytes = yield* this.reading(this.remote.get("ac", key), undefined)
       if (bytes === undefined) return undefined
+      const digest = sha256(bytes)
+      if (this.refused.has(digest)) return undefined
       const entry = decodeEntry(bytes, key, kind)
-      if (Either.isRight(entry)) return entry.right
+      if (Either.isRight(entry)) return { entry: entry.right, digest }
+      this.refused.add(digest)
       yield* this.warn(`remote cache ${this.remote.url}/ac/${key}: ${entry.left}: a miss`)
       return undefined
     })
@@ -220,45 +234,72 @@ export class RemoteStore implements ArtifactStore {
 
   /**
    * Fetches an entry's files into a staging folder of the local store and hands them (with their
-   * hashes, by inode) to `commit`; false when a blob is unavailable or they do not make the entry's tree.
+   * hashes, by inode) to `commit`; false (a miss, warned about) when a blob is unavailable, when the
+   * files cannot be written here, or when they do not make the entry's tree. Each distinct blob is
+   * fetched once: the entry's other paths to it are linked to the first.
    */
-  private install(key: string, files: ReadonlyArray<RemoteFile>, commit: (dir: string, known: KnownFiles) => Effect.Effect<boolean, StoreError>) {
+  private install(key: string, digest: string, files: ReadonlyArray<RemoteFile>, commit: (dir: string, known: KnownFiles) => Effect.Effect<boolean, StoreError>) {
+    const where = `remote cache ${this.remote.url}/ac/${key}`
+    const refuse = (why: string) => Effect.as(Effect.zipRight(Effect.sync(() => this.refused.add(digest)), this.warn(`${where}: ${why}: a miss`)), false)
     return Effect.scoped(
       Effect.gen(this, function* () {
         const staging = yield* this.local.staging(`remote-${key.slice(0, 12)}`)
         const known: KnownFiles = new Map()
+        const blobs = new Map<string, { readonly size: number; readonly dests: Array<string> }>()
+        for (const [rel, hash, size] of files) {
+          const dest = path.join(staging.outDir, ...rel.split("/"))
+          const blob = blobs.get(hash)
+          if (blob) blob.dests.push(dest)
+          else blobs.set(hash, { size, dests: [dest] })
+        }
         const fetched = yield* Effect.either(
-          Effect.forEach(files, ([rel, hash, size]) => this.transfers.withPermits(1)(this.fetchFile(path.join(staging.outDir, ...rel.split("/")), hash, size, known)), {
+          Effect.forEach(blobs, ([hash, { size, dests }]) => this.transfers.withPermits(1)(this.fetchBlob(dests, hash, size, known)), {
             concurrency: this.options.transfers ?? DEFAULT_TRANSFERS,
             discard: true,
           }),
         )
         if (Either.isLeft(fetched)) {
-          if (!(fetched.left instanceof BlobUnavailable)) return yield* Effect.fail(fetched.left)
-          if (!this.readDown) yield* this.warn(`remote cache ${this.remote.url}/ac/${key}: its blob cas/${fetched.left.hash} is not on the server (intact): a miss`)
-          return false
+          if (fetched.left instanceof BlobUnavailable) {
+            if (this.readDown) return false
+            return yield* refuse(`its blob cas/${fetched.left.hash} is not on the server (intact)`)
+          }
+          // The entry passed its checks, yet this disk cannot hold its files as given (a name too
+          // long here, a case-insensitive clash...): a miss, never a failed run.
+          return yield* refuse(`its files cannot be written here (${fetched.left.message})`)
         }
-        const installed = yield* commit(staging.outDir, known)
-        if (!installed) yield* this.warn(`remote cache ${this.remote.url}/ac/${key}: its files do not make the tree it names: a miss`)
-        return installed
+        const installed = yield* Effect.either(commit(staging.outDir, known))
+        if (Either.isLeft(installed)) return yield* refuse(`its files cannot be stored here (${installed.left.message})`)
+        if (!installed.right) return yield* refuse("its files do not make the tree it names")
+        return true
       }),
     )
   }
 
-  /** One blob of an entry at `dest`: linked from the local objects when they hold it intact, else downloaded. */
-  private fetchFile(dest: string, hash: string, size: number, known: KnownFiles): Effect.Effect<void, StoreError | BlobUnavailable> {
+  /**
+   * One blob of an entry at each of `dests`: the first linked from the local objects when they hold
+   * it intact, else downloaded (never past its stated size), and the others linked to it.
+   */
+  private fetchBlob(dests: ReadonlyArray<string>, hash: string, size: number, known: KnownFiles): Effect.Effect<void, StoreError | BlobUnavailable> {
     return Effect.gen(this, function* () {
-      yield* storeTry(dest, "create folder", () => fs.mkdirSync(path.dirname(dest), { recursive: true }))
-      if (!(yield* this.linkLocalObject(hash, dest))) {
-        const got = yield* this.reading(this.remote.download(hash, dest), false)
+      const [first, ...others] = dests
+      if (first === undefined) return
+      yield* storeTry(first, "create folder", () => fs.mkdirSync(path.dirname(first), { recursive: true }))
+      if (!(yield* this.linkLocalObject(hash, first))) {
+        const got = yield* this.reading(this.remote.download(hash, first, size), false)
         if (!got) {
           this.suspect.add(hash)
           return yield* new BlobUnavailable({ hash })
         }
       }
-      const st = yield* storeTry(dest, "stat", () => fs.statSync(dest))
+      const st = yield* storeTry(first, "stat", () => fs.statSync(first))
       if (st.size !== size) return yield* new BlobUnavailable({ hash })
       known.set(inodeKey(st), hash)
+      for (const dest of others) {
+        yield* storeTry(dest, "link", () => {
+          fs.mkdirSync(path.dirname(dest), { recursive: true })
+          fs.linkSync(first, dest)
+        })
+      }
     })
   }
 
