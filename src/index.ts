@@ -12,4 +12,6 @@ export {
   type SourceValue,
   type Stage,
   type StageContext,
+  type StageOf,
+  when,
 } from "./core/stage.js"

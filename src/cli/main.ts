@@ -4,6 +4,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Effect, Exit, Fiber } from "effect"
 import pkg from "../../package.json" with { type: "json" }
 import { ConfigError, describeError, ParamError, SourceMissing } from "../core/errors.js"
+import { MemoryOverBudget, ResourcesRefused } from "../core/resources.js"
 import { doctorCommand } from "./commands/doctor.js"
 import { dagCommand, statusCommand } from "./commands/status.js"
 import { exportCommand } from "./commands/export.js"
@@ -47,6 +48,8 @@ const exitCodeOf = (error: unknown): number =>
   error instanceof ParamError ||
   error instanceof UsageError ||
   error instanceof SourceMissing ||
+  error instanceof ResourcesRefused ||
+  error instanceof MemoryOverBudget ||
   error instanceof NotAStore ||
   error instanceof WriteRefused ||
   (error instanceof StoreError && error.reason === "not-a-store")

@@ -8,6 +8,10 @@ export const paramOpt = Options.text("param").pipe(
   Options.withDescription("k=v (every stage declaring k) or stage.k=v; repeatable"),
 )
 export const cacheDirOpt = Options.text("cache-dir").pipe(Options.optional, Options.withDescription("cache folder (default: <project>/cache or $CAIRN_CACHE_DIR)"))
+export const memoryOpt = Options.text("memory").pipe(
+  Options.optional,
+  Options.withDescription("memory the stages running at once may declare together, e.g. 16G (default: $CAIRN_MEMORY, else the machine's memory less 4G)"),
+)
 export const jobsOpt = Options.integer("jobs").pipe(Options.withAlias("j"), Options.optional, Options.withDescription("stages run at once (default: cores)"))
 export const remoteCacheOpt = Options.text("remote-cache").pipe(
   Options.optional,

@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import { envKeyRecord } from "../core/credentials.js"
 import { lockfilesOf } from "../core/closure/packages.js"
 import type { Plan } from "../core/pipeline.js"
+import { MEMORY_ENV, type MemoryPlan } from "../core/resources.js"
 import { formatOutcome } from "../core/reporter.js"
 import { reportJson, type RunReport } from "../core/runner.js"
 import { CacheStore } from "../core/store/artifact-store.js"
@@ -32,7 +33,7 @@ export const stampFor = (
   l: Loaded,
   plan: Plan,
   report: RunReport,
-  jobs: number,
+  run: { readonly jobs: number; readonly memory: MemoryPlan },
   published: ReadonlyArray<readonly [string, string]>,
   outRoot: string,
   argv: ReadonlyArray<string>,
@@ -56,10 +57,11 @@ export const stampFor = (
       ...published.map(([, dest]) => dest),
     ]
     // As the keys have them: a credential is stamped hashed, never in clear.
-    const env = envKeyRecord(new Set(plan.instances.flatMap((i) => i.stage.env)), process.env)
+    // CAIRN_MEMORY too: the replayed header shows the budget it set.
+    const env = envKeyRecord(new Set([...plan.instances.flatMap((i) => i.stage.env), MEMORY_ENV]), process.env)
     const cachedStages = report.stages.map((s) => ({ ...s, status: "cached" as const, seconds: 0 }))
     const lines = [
-      runHeader(plan, jobs, l.cacheDir),
+      runHeader(plan, run.jobs, l.cacheDir, run.memory),
       ...cachedStages.map(formatOutcome),
       ...summaryLines({ ...report, stages: cachedStages, seconds: 0 }),
       ...metricLines(report.metrics, plan),

@@ -11,6 +11,7 @@ export const RUN_OPTIONS = {
   param: { value: true, alias: "p" },
   target: { value: true },
   jobs: { value: true, alias: "j" },
+  memory: { value: true },
   "cache-dir": { value: true },
   force: { value: true },
   json: { value: true },

@@ -2,11 +2,15 @@
 import * as path from "node:path"
 import { Cause, Effect, Either } from "effect"
 import type { Plan } from "../core/pipeline.js"
+import { type MemoryPlan, memorySummary } from "../core/resources.js"
 import type { RunReport } from "../core/runner.js"
 import { ENGINE_NOTICE } from "../core/stage.js"
 
-export const runHeader = (plan: Plan, jobs: number, cacheDir: string) =>
-  `cairn run ${plan.pipeline.name}: ${plan.instances.length} stages, jobs ${jobs}, cache ${path.relative(process.cwd(), cacheDir) || "."}`
+/** `cairn run hms-baseline: 14 stages, jobs 2, memory 19.5 GiB (train: ~10.2 GiB each, 1 at a time), cache cache` (memory: when a stage declares a need). */
+export const runHeader = (plan: Plan, jobs: number, cacheDir: string, memory?: MemoryPlan) => {
+  const held = memory === undefined ? undefined : memorySummary(memory)
+  return `cairn run ${plan.pipeline.name}: ${plan.instances.length} stages, jobs ${jobs}, ${held ? `${held}, ` : ""}cache ${path.relative(process.cwd(), cacheDir) || "."}`
+}
 
 export const summaryLines = (report: Pick<RunReport, "ok" | "stages" | "seconds">): Array<string> => {
   const count = (s: string) => report.stages.filter((x) => x.status === s).length

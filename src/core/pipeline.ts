@@ -248,7 +248,8 @@ const takesNumbers = (ast: SchemaAST.AST): boolean => {
 export const paramNames = (stage: AnyStage): ReadonlyArray<string> =>
   SchemaAST.getPropertySignatures(stage.params.ast).map((p) => String(p.name))
 
-const inputStage = (spec: InputSpec, bindings: ReadonlyMap<Slot<any>, AnyStage>, file: string, consumer: string) => {
+const inputStage = (spec: InputSpec, bindings: ReadonlyMap<Slot<any>, AnyStage>, file: string, consumer: string): Either.Either<AnyStage, ConfigError> => {
+  if (spec._tag === "When") return inputStage(spec.input, bindings, file, consumer)
   if (spec._tag === "Stage") return Either.right(spec)
   if (spec._tag === "AllOf") return Either.right(spec.stage)
   const bound = bindings.get(spec)
@@ -398,7 +399,10 @@ export const planPipeline = (
         const id = fanId(stage, points)
         const { decoded, encoded } = yield* decodeParams(pipeline, stage, names, overrides, points)
         const inputs: Record<string, InputRef> = {}
-        for (const [name, spec] of Object.entries(stage.inputs as Record<string, InputSpec>)) {
+        for (const [name, given] of Object.entries(stage.inputs as Record<string, InputSpec>)) {
+          // An input these params do not need is not wired (see `When`).
+          if (given._tag === "When" && !given.needed(decoded)) continue
+          const spec = given._tag === "When" ? given.input : given
           const up = Either.getOrThrow(inputStage(spec, bindings, file, stage.name))
           const upIds = idsOf.get(up)!
           if (spec._tag === "AllOf") {
@@ -422,8 +426,26 @@ export const planPipeline = (
       }
       idsOf.set(stage, made)
     }
-    return { pipeline, instances, byId: new Map(instances.map((i) => [i.id, i])), globals }
+    // 4. Keep what the requested outputs (the targets and what is published) need: an instance that
+    // only inputs turned off by their consumers' params lead to is not planned (nor checked, nor run).
+    const needed = neededInstances(instances, [...pipeline.stages.map((t) => (t._tag === "AllOf" ? t.stage : t)), ...Object.values(pipeline.publish ?? {})])
+    const kept = instances.filter((i) => needed.has(i.id))
+    return { pipeline, instances: kept, byId: new Map(kept.map((i) => [i.id, i])), globals }
   })
+
+/** Ids of the instances of `roots` and of every instance they take an input from, transitively. */
+const neededInstances = (instances: ReadonlyArray<Instance>, roots: ReadonlyArray<AnyStage>): ReadonlySet<string> => {
+  const byId = new Map(instances.map((i) => [i.id, i]))
+  const out = new Set<string>()
+  const stack = instances.filter((i) => roots.includes(i.stage)).map((i) => i.id)
+  while (stack.length > 0) {
+    const id = stack.pop()!
+    if (out.has(id)) continue
+    out.add(id)
+    for (const ref of Object.values(byId.get(id)!.inputs)) stack.push(...(ref.kind === "one" ? [ref.id] : ref.ids))
+  }
+  return out
+}
 
 /**
  * The values of a fan-out: its list, or computed from the decoded param it names; undefined for a

@@ -7,6 +7,7 @@ import { effectiveParams, type Instance, type Plan } from "./pipeline.js"
 import { RunReporter, type StageOutcome } from "./reporter.js"
 import { currentExecutor } from "./queue/stage-executor.js"
 import { type Resolved, resolvedFromRecord } from "./resolved.js"
+import { formatBytes, MIB, type MemoryPlan } from "./resources.js"
 import { resolveSource } from "./source.js"
 import type { Artifact } from "./stage.js"
 import { CacheStore, type RunRecord, type StoreError } from "./store/artifact-store.js"
@@ -15,6 +16,12 @@ export interface RunOptions {
   readonly jobs: number
   /** Stage names or instance ids to rerun even when cached. */
   readonly force: ReadonlyArray<string>
+  /**
+   * The instances' declared memory needs and the budget they share (`planMemory`): an instance runs
+   * only once its need fits beside those running. Absent: only `jobs` limits. Stages computed by
+   * queue workers (`cairn run --queue`) are not held back by it.
+   */
+  readonly memory?: MemoryPlan
 }
 
 export interface RunReport {
@@ -70,7 +77,10 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
       const exports = yield* Effect.either(stageExportsOf(plan))
       const forced = (inst: Instance) => options.force.some((f) => f === inst.id || f === inst.stage.name)
       const executor = yield* currentExecutor
-      const slot = <A, E, R>(effect: Effect.Effect<A, E, R>) => (executor.usesJobSlots ? semaphore.withPermits(1)(effect) : effect)
+      const admit = yield* memoryAdmission(options.memory)
+      // Memory first, then a job slot: a slot is never held by a stage that waits for memory.
+      const slot = <A, E, R>(inst: Instance, effect: Effect.Effect<A, E, R>) =>
+        executor.usesJobSlots ? admit(inst.id, semaphore.withPermits(1)(effect)) : effect
 
       const runOne = (inst: Instance): Effect.Effect<Outcome, StageFailed | StoreError, RunReporter> =>
         Effect.gen(function* () {
@@ -113,6 +123,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
             }
           }
           return yield* slot(
+            inst,
             Effect.scoped(
               Effect.gen(function* () {
                 yield* store.lock(k.key, () => reporter.waiting(inst.id, "another process is computing the same key"))
@@ -189,6 +200,40 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
       return report
     }),
   )
+
+/**
+ * Runs an instance's effect once its declared memory fits the budget beside the instances running
+ * (a weighted semaphore in MiB); one that must wait says so on the reporter first.
+ */
+const memoryAdmission = (memory: MemoryPlan | undefined) =>
+  Effect.gen(function* () {
+    const reporter = yield* RunReporter
+    const budgetMiB = memory ? Math.max(1, Math.floor(memory.budget.bytes / MIB)) : 1
+    const permits = yield* Effect.makeSemaphore(budgetMiB)
+    let heldBytes = 0
+    return <A, E, R>(id: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+      const bytes = memory?.needs.get(id)
+      if (memory === undefined || bytes === undefined || bytes === 0) return effect
+      // planMemory refused any need above the budget; the clamp only guards against waiting forever.
+      const n = Math.min(budgetMiB, Math.max(1, Math.ceil(bytes / MIB)))
+      const held = Effect.acquireUseRelease(
+        Effect.sync(() => void (heldBytes += bytes)),
+        () => effect,
+        () => Effect.sync(() => void (heldBytes -= bytes)),
+      )
+      return Effect.flatMap(
+        permits.withPermitsIfAvailable(n)(held),
+        Option.match({
+          onSome: Effect.succeed,
+          onNone: () =>
+            Effect.zipRight(
+              reporter.waiting(id, `memory: needs ~${formatBytes(bytes)}, ${formatBytes(heldBytes)} of the ${formatBytes(memory.budget.bytes)} budget held by stages running`),
+              permits.withPermits(n)(held),
+            ),
+        }),
+      )
+    }
+  })
 
 /** A metric name is used as is when only one stage reports it, else prefixed with the stage id. */
 const mergeMetrics = (plan: Plan, resolved: ReadonlyMap<string, Resolved>): Record<string, Json> => {

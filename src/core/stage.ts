@@ -70,6 +70,8 @@ export interface StageContext<P, I extends InputSpecs> {
 }
 
 export type AnyStage = Stage<string, any, any, any>
+/** A stage of any params and inputs whose output value is a `V`: what a consumer that reads only its value accepts. */
+export type StageOf<V> = Stage<string, any, any, V>
 
 /** Consumes every fan-out instance of a stage, in fan-out order. */
 export interface AllOf<S extends AnyStage> {
@@ -85,15 +87,27 @@ export interface Slot<V> {
   readonly _value?: V
 }
 
-export type InputSpec = AnyStage | AllOf<AnyStage> | Slot<any>
+/**
+ * An input the stage needs for some of its params only (`when(pretrainedWeights, (p) => p.checkpoints === "")`):
+ * an instance whose params make `needed` false is not wired to it (its `ctx.inputs` entry is
+ * undefined, its key has no such input), and a stage that no planned instance needs is not planned.
+ */
+export interface When<S extends AnyStage | AllOf<AnyStage> | Slot<any>> {
+  readonly _tag: "When"
+  readonly input: S
+  readonly needed: (params: any) => boolean
+}
+
+export type InputSpec = AnyStage | AllOf<AnyStage> | Slot<any> | When<AnyStage | AllOf<AnyStage> | Slot<any>>
 export type InputSpecs = Readonly<Record<string, InputSpec>>
 
 export type OutputOf<S> = S extends Stage<string, any, any, infer V> ? V : S extends Slot<infer V> ? V : never
 
+/** What one input spec gives the stage: one artifact, or every instance's for `allOf`. */
+type ArtifactsOf<S> = S extends AllOf<infer T> ? ReadonlyArray<Artifact<OutputOf<T>>> : Artifact<OutputOf<S>>
+
 export type InputArtifacts<I extends InputSpecs> = {
-  readonly [K in keyof I]: I[K] extends AllOf<infer S>
-    ? ReadonlyArray<Artifact<OutputOf<S>>>
-    : Artifact<OutputOf<I[K]>>
+  readonly [K in keyof I]: I[K] extends When<infer S> ? ArtifactsOf<S> | undefined : ArtifactsOf<I[K]>
 }
 
 /**
@@ -102,6 +116,17 @@ export type InputArtifacts<I extends InputSpecs> = {
  * paths (undefined or "" = nothing).
  */
 export type ReadSpec<P> = string | ((params: P) => string | ReadonlyArray<string> | undefined)
+
+/**
+ * What one instance of a stage holds while it runs, declared from its params (the `resources`
+ * hook): the runner admits instances under its memory budget by it, beside `--jobs`.
+ */
+export interface StageResources {
+  /** Peak bytes of the machine's memory the instance holds while it runs (absent: no need declared). */
+  readonly memoryBytes?: number
+  /** What the figure is of, for the plan line and errors: e.g. "resnet34d 512px batch 32". */
+  readonly subject?: string
+}
 
 export interface StageDefinition<Name extends string, P, I extends InputSpecs, V, E, R> {
   readonly name: Name
@@ -132,6 +157,12 @@ export interface StageDefinition<Name extends string, P, I extends InputSpecs, V
    * content is part of its key, and they must not change while it runs.
    */
   readonly reads?: ReadonlyArray<ReadSpec<P>>
+  /**
+   * What an instance needs to run, from its params, asked at plan time before anything runs. Failing
+   * refuses the run (exit 2): say why the params cannot run here and the way out (a configuration
+   * that cannot fit its engine, say). Like `engine`, it must be cheap and must not load a model.
+   */
+  readonly resources?: (params: P) => Effect.Effect<StageResources, unknown>
   /** Services the stage's `run` needs. */
   readonly layer?: Layer.Layer<R, unknown, never>
   readonly run: (ctx: StageContext<P, I>) => Effect.Effect<V, E, R | Scope.Scope>
@@ -152,6 +183,7 @@ export interface Stage<Name extends string, P, I extends InputSpecs, V> {
   readonly engineInputs: ReadonlyArray<string> | undefined
   readonly env: ReadonlyArray<string>
   readonly reads: ReadonlyArray<ReadSpec<P>>
+  readonly resources: ((params: P) => Effect.Effect<StageResources, unknown>) | undefined
   readonly layer: Layer.Layer<any, unknown, never> | undefined
   readonly run: (ctx: StageContext<P, I>) => Effect.Effect<V, unknown, any>
   /** Absolute path of the module that defined the stage (the caller of `defineStage`, or `module`). */
@@ -226,6 +258,7 @@ export const defineStage = <const Name extends string, P, const I extends InputS
     engineInputs: def.engineInputs,
     env: def.env ?? [],
     reads: def.reads ?? [],
+    resources: def.resources,
     layer: def.layer,
     run: def.run as Stage<Name, P, I, V>["run"],
     module,
@@ -266,6 +299,7 @@ export const defineSource = <const Name extends string, const Param extends stri
     engineInputs: [],
     env: [],
     reads: [],
+    resources: undefined,
     layer: undefined,
     run: () => {
       throw new Error(`source ${def.name} is not run`)
@@ -279,6 +313,13 @@ export const defineSource = <const Name extends string, const Param extends stri
 
 /** Every fan-out instance of `stage`, as an input. */
 export const allOf = <S extends AnyStage>(stage: S): AllOf<S> => ({ _tag: "AllOf", stage })
+
+/** `input`, needed only by the instances whose params make `needed` true (see `When`). */
+export const when = <S extends AnyStage | AllOf<AnyStage> | Slot<any>, P>(input: S, needed: (params: P) => boolean): When<S> => ({
+  _tag: "When",
+  input,
+  needed,
+})
 
 /** A placeholder input bound by each pipeline (`bind` in `definePipeline`). */
 export const slot = <V>(name: string): Slot<V> => ({ _tag: "Slot", name })

@@ -6,6 +6,7 @@
  * replays a run only while they are unchanged).
  */
 import { existsSync, readdirSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { createRequire } from "node:module"
 import { Either } from "effect"
 import { loadOnednn, ONEDNN_PACKAGE, ONEDNN_PROBE_INPUTS } from "./native/onednn.js"
@@ -15,18 +16,30 @@ import { gpuDeviceNodesPresent, probeDetail, probeWebgpu, WEBGPU_PROBE_INPUTS } 
 export type BackendRequest = "auto" | BackendName
 
 /** The resolution order of "auto". */
-export const BACKEND_ORDER = ["tensorflow-gpu", "webgpu", "tensorflow", "wasm+onednn", "wasm", "cpu"] as const
+export const BACKEND_ORDER = ["tensorflow-gpu", "webgpu", "tensorflow", "cpu+onednn", "wasm+onednn", "wasm", "cpu"] as const
+
+/**
+ * What "auto" tries, in order: `BACKEND_ORDER` without "wasm+onednn", which loads wherever
+ * "cpu+onednn" does, and is slower and capped at 4 GiB (bench/train.ts); by name only.
+ */
+export const AUTO_ORDER: ReadonlyArray<BackendName> = BACKEND_ORDER.filter((b) => b !== "wasm+onednn")
+
+/** The backends running cairn's oneDNN addon over a TF.js backend's tensors (native-kernels.ts). */
+export const ONEDNN_BACKENDS: ReadonlyArray<BackendName> = ["cpu+onednn", "wasm+onednn"]
+
+export const usesOnednn = (backend: BackendName): boolean => ONEDNN_BACKENDS.includes(backend)
 
 export type BackendName = (typeof BACKEND_ORDER)[number]
 
 /**
- * Package providing each backend, and the TF.js backend name it runs on ("wasm+onednn" is TF.js'
- * wasm backend with the convolution and batch-norm kernels of cairn's oneDNN addon).
+ * Package providing each backend, and the TF.js backend name it runs on ("cpu+onednn" and
+ * "wasm+onednn" are TF.js' cpu and wasm backends with the heavy kernels on cairn's oneDNN addon).
  */
 export const BACKEND_PACKAGES: Readonly<Record<BackendName, { readonly pkg: string; readonly tfName: string }>> = {
   "tensorflow-gpu": { pkg: "@tensorflow/tfjs-node-gpu", tfName: "tensorflow" },
   webgpu: { pkg: "@tensorflow/tfjs-backend-webgpu", tfName: "webgpu" },
   tensorflow: { pkg: "@tensorflow/tfjs-node", tfName: "tensorflow" },
+  "cpu+onednn": { pkg: ONEDNN_PACKAGE, tfName: "cpu" },
   "wasm+onednn": { pkg: ONEDNN_PACKAGE, tfName: "wasm" },
   wasm: { pkg: "@tensorflow/tfjs-backend-wasm", tfName: "wasm" },
   cpu: { pkg: "@tensorflow/tfjs", tfName: "cpu" },
@@ -49,6 +62,22 @@ export const resolvable = (pkg: string): boolean => {
     throw error
   }
 }
+
+/**
+ * Whether a TF.js node package (tfjs-node, tfjs-node-gpu) has its native binding: it downloads
+ * libtensorflow at install, and an offline install leaves the package without it (it then fails
+ * at import). Looks for `lib/napi-v*\/tfjs_binding.node` next to its package.json.
+ */
+export function tensorflowBindingPresent(pkg: string): boolean {
+  if (!resolvable(pkg)) return false
+  const lib = join(dirname(require_.resolve(`${pkg}/package.json`)), "lib")
+  if (!existsSync(lib)) return false
+  return readdirSync(lib).some((d) => d.startsWith("napi-v") && existsSync(join(lib, d, "tfjs_binding.node")))
+}
+
+/** Why a tfjs-node package is not usable: absent, or without its binding. */
+const tensorflowMissing = (pkg: string): string =>
+  resolvable(pkg) ? `${pkg} installed without its native binding (lib/napi-v*/tfjs_binding.node: its install downloads it)` : `${pkg} not installed`
 
 /** The installed version of a package (from its package.json), or "unknown version". */
 export const packageVersion = (pkg: string): string => {
@@ -79,10 +108,11 @@ export function webgpuForAuto(): boolean {
 
 /** Which backend "auto" would pick, from installed packages and the GPU driver only (TF.js untouched). */
 export function probeBackend(): BackendName {
-  if (resolvable(BACKEND_PACKAGES["tensorflow-gpu"].pkg) && nvidiaGpuPresent()) return "tensorflow-gpu"
+  if (tensorflowBindingPresent(BACKEND_PACKAGES["tensorflow-gpu"].pkg) && nvidiaGpuPresent()) return "tensorflow-gpu"
   if (webgpuForAuto()) return "webgpu"
-  if (resolvable(BACKEND_PACKAGES.tensorflow.pkg)) return "tensorflow"
-  if (resolvable(BACKEND_PACKAGES.wasm.pkg)) return loadOnednn().available ? "wasm+onednn" : "wasm"
+  if (tensorflowBindingPresent(BACKEND_PACKAGES.tensorflow.pkg)) return "tensorflow"
+  if (loadOnednn().available) return "cpu+onednn"
+  if (resolvable(BACKEND_PACKAGES.wasm.pkg)) return "wasm"
   return "cpu"
 }
 
@@ -104,8 +134,11 @@ export function backendStatuses(): ReadonlyArray<BackendStatus> {
     switch (backend) {
       case "tensorflow-gpu":
         if (!resolvable(pkg)) return { backend, available: false, detail: `${pkg} not installed (optional: needs CUDA 11.2, cuDNN 8.1 and a pre-Hopper NVIDIA GPU)` }
+        if (!tensorflowBindingPresent(pkg)) return { backend, available: false, detail: tensorflowMissing(pkg) }
         if (!nvidiaGpuPresent()) return { backend, available: false, detail: `no NVIDIA GPU answers (${NVIDIA_GPUS_DIR} empty or absent)` }
         return { backend, available: true, detail: installed(pkg) }
+      case "tensorflow":
+        return tensorflowBindingPresent(pkg) ? { backend, available: true, detail: installed(pkg) } : { backend, available: false, detail: tensorflowMissing(pkg) }
       case "webgpu": {
         if (!resolvable(pkg)) return { backend, available: false, detail: `${pkg} not installed` }
         if (!resolvable(DAWN_PACKAGE)) return { backend, available: false, detail: `${DAWN_PACKAGE} (Dawn) not installed` }
@@ -113,6 +146,7 @@ export function backendStatuses(): ReadonlyArray<BackendStatus> {
         if (Either.isLeft(probe)) return { backend, available: false, detail: probe.left.message }
         return { backend, available: true, detail: `${probeDetail(probe.right, webgpuSoftwareAllowed("auto"))}, ${installed(pkg)}` }
       }
+      case "cpu+onednn":
       case "wasm+onednn": {
         const onednn = loadOnednn()
         if (!onednn.available) return { backend, available: false, detail: `native kernels unavailable: ${onednn.reason}` }

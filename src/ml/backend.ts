@@ -6,10 +6,15 @@
  *      (a software one such as llvmpipe only when `webgpu` is asked for by name, or with
  *      CAIRN_WEBGPU_ALLOW_SOFTWARE=1),
  *   3. `@tensorflow/tfjs-node`,
- *   4. `wasm+onednn`: the wasm backend with its convolutions and batch-norm reductions on cairn's
- *      oneDNN addon (`@cairn/onednn`, built at install where libdnnl is found),
+ *   4. `cpu+onednn`: TF.js' cpu backend (tensors as JS TypedArrays, outside V8's heap: no memory
+ *      limit but the machine's) with its convolutions, batch norm, pooling gradients, AdamW and
+ *      heavy element-wise ops on cairn's oneDNN addon (`@cairn/onednn`, built at install where
+ *      libdnnl is found), multithreaded, in place,
  *   5. `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD; cairn's training kernels are registered),
  *   6. `cpu` (pure JS; far too slow to train conv nets, last resort).
+ *
+ * `wasm+onednn` (the same addon over the wasm backend, whose tensors share one 32-bit heap of at
+ * most 4 GiB) is taken by name only: wherever it loads, `cpu+onednn` does too.
  *
  * The native packages are optional dependencies loaded with dynamic `import()`, so their absence is
  * no error for "auto"; asking for one explicitly fails with `BackendUnavailable`. `probeBackend()`
@@ -22,11 +27,13 @@ import { BackendUnavailable } from "./errors.js"
 import { registerHostKernels } from "./ops.js"
 import { loadOnednn } from "./native/onednn.js"
 import { registerWasmTrainingKernels, useOnednnKernels } from "./wasm-kernels.js"
+import { useNativeKernels } from "./native-kernels.js"
 import { DAWN_PACKAGE, describeAdapter } from "./webgpu/adapter.js"
 import { initWebgpuBackend } from "./webgpu/backend.js"
 import { installFreeingBackward } from "./freeing-backward.js"
+import { installLeanGradients } from "./kernels/lean-gradients.js"
 import {
-  BACKEND_ORDER,
+  AUTO_ORDER,
   BACKEND_PACKAGES as PACKAGES,
   type BackendName,
   type BackendRequest,
@@ -34,11 +41,13 @@ import {
   nvidiaGpuPresent,
   packageVersion,
   resolvable,
+  tensorflowBindingPresent,
+  usesOnednn,
   webgpuForAuto,
   webgpuSoftwareAllowed,
 } from "./backend-probe.js"
 
-export { BACKEND_ORDER, type BackendName, type BackendRequest, nvidiaGpuPresent, probeBackend } from "./backend-probe.js"
+export { AUTO_ORDER, BACKEND_ORDER, type BackendName, type BackendRequest, nvidiaGpuPresent, probeBackend } from "./backend-probe.js"
 export { BackendUnavailable } from "./errors.js"
 
 export interface ResolvedBackend {
@@ -66,6 +75,7 @@ const loadPackage = (backend: BackendName): Promise<unknown> => {
     case "wasm+onednn":
     case "wasm":
       return import("@tensorflow/tfjs-backend-wasm")
+    case "cpu+onednn":
     case "cpu":
       return Promise.resolve(tf)
   }
@@ -88,7 +98,7 @@ const activate = (requested: BackendRequest, backend: BackendName) =>
   }).pipe(Effect.flatMap((ok) => (ok ? Effect.void : fail(requested, backend, "tf.setBackend returned false"))))
 
 export interface BackendOptions {
-  /** OpenMP threads of the oneDNN kernels ("wasm+onednn"; default 1). */
+  /** OpenMP threads of the oneDNN kernels ("cpu+onednn", "wasm+onednn"; default 1). */
   readonly threads?: number
 }
 
@@ -113,13 +123,16 @@ const tryBackend = (requested: BackendRequest, backend: BackendName, options: Ba
   Effect.gen(function* () {
     if (backend === "webgpu") return yield* tryWebgpu(requested)
     const { pkg } = PACKAGES[backend]
-    const onednn = backend === "wasm+onednn" ? loadOnednn() : undefined
+    const onednn = usesOnednn(backend) ? loadOnednn() : undefined
     if (onednn?.available === false) return yield* fail(requested, backend, `native kernels unavailable: ${onednn.reason}`)
     if (!resolvable(pkg)) return yield* fail(requested, backend, "package not installed")
+    if ((backend === "tensorflow" || backend === "tensorflow-gpu") && !tensorflowBindingPresent(pkg)) {
+      return yield* fail(requested, backend, "installed without its native binding (lib/napi-v*/tfjs_binding.node: its install downloads it)")
+    }
     if (backend === "tensorflow-gpu" && !nvidiaGpuPresent()) {
       return yield* fail(requested, backend, `no NVIDIA GPU answers (${NVIDIA_GPUS_DIR} empty or absent)`)
     }
-    if (backend !== "cpu") yield* importPackage(requested, backend)
+    if (PACKAGES[backend].tfName !== "cpu") yield* importPackage(requested, backend)
     yield* activate(requested, backend)
     registerHostKernels()
     let detail = `${pkg} ${packageVersion(pkg)}`
@@ -137,18 +150,33 @@ const tryBackend = (requested: BackendRequest, backend: BackendName, options: Ba
         useOnednnKernels(undefined)
       }
     }
+    if (backend === "cpu" || backend === "cpu+onednn") {
+      if (onednn?.available === true) {
+        const n = options.threads ?? 1
+        useNativeKernels("cpu", onednn.addon, n)
+        detail = `${PACKAGES.cpu.pkg} ${packageVersion(PACKAGES.cpu.pkg)} cpu backend + oneDNN ${onednn.info.version} kernels (${onednn.info.isa}, ${n} OpenMP thread${n === 1 ? "" : "s"})`
+      } else {
+        useNativeKernels("cpu", undefined)
+      }
+    }
     return { name: backend, detail }
   })
 
 /**
- * Initialises the requested backend, or the first that works in `BACKEND_ORDER` for "auto", and
+ * Initialises the requested backend, or the first that works in `AUTO_ORDER` for "auto", and
  * makes it TF.js' current backend.
  */
 export function resolveBackend(requested: BackendRequest, options: BackendOptions = {}): Effect.Effect<ResolvedBackend, BackendUnavailable> {
-  // Every backend's training steps take the backward pass that frees as it goes (freeing-backward.ts).
-  const ready = Effect.tap(Effect.sync(installFreeingBackward))
+  // Every backend's training steps take the backward pass that frees as it goes (freeing-backward.ts),
+  // and gradients that save no more than they need (kernels/lean-gradients.ts).
+  const ready = Effect.tap(
+    Effect.sync(() => {
+      installFreeingBackward()
+      installLeanGradients()
+    }),
+  )
   if (requested !== "auto") return ready(tryBackend(requested, requested, options))
-  const [first, ...rest] = BACKEND_ORDER
+  const [first, ...rest] = AUTO_ORDER
   let attempt = tryBackend(requested, first!, options)
   for (const next of rest) attempt = attempt.pipe(Effect.orElse(() => tryBackend(requested, next, options)))
   return ready(attempt)

@@ -1,5 +1,6 @@
 /**
- * Model checkpoints as timm/PyTorch state dicts in safetensors files.
+ * Model checkpoints as timm/PyTorch state dicts in safetensors files (read also from PyTorch's own
+ * `.pth` files, `torch.save(model.state_dict(), f)`: pth.ts).
  *
  * - `saveCheckpoint`: every state_dict entry under its timm name, in PyTorch layout (conv OIHW,
  *   linear [out, in]), float32; `num_batches_tracked` as an int64 scalar — so
@@ -15,10 +16,10 @@
  *   otherwise) and the classifier is dropped when the class counts differ (it keeps its init).
  */
 import { Effect, Either } from "effect"
-import { CheckpointMismatch, ModelIoMismatch, type SafetensorsError } from "./errors.js"
+import { CheckpointMismatch, ModelIoMismatch, type PthError, type SafetensorsError } from "./errors.js"
+import { readStateDict, TORCH_METADATA } from "./state-dict.js"
 import { assignFromTorchLayout, type NamedTensor, readStateValues, toTorchLayout } from "./resnet.js"
 import {
-  readSafetensors,
   type SafetensorsFile,
   type SafetensorsInput,
   type SafetensorsTensor,
@@ -33,9 +34,7 @@ export interface StatefulModel {
 }
 
 export { checkpointFileName } from "./checkpoint-name.js"
-
-/** The metadata `safetensors.torch.save_file` users conventionally write. */
-export const TORCH_METADATA: Readonly<Record<string, string>> = { format: "pt" }
+export { readStateDict, TORCH_METADATA, unwrapStateDict, writeStateDictAsSafetensors } from "./state-dict.js"
 
 /**
  * The model's state dict as safetensors inputs (PyTorch layouts, int64 counters), from `values`
@@ -222,8 +221,8 @@ export const checkStateDictIo = (
 export const loadCheckpoint = (
   model: StatefulModel & { readonly config?: ModelIo },
   file: string,
-): Effect.Effect<void, SafetensorsError | CheckpointMismatch | ModelIoMismatch> =>
-  Effect.flatMap(readSafetensors(file), (state) =>
+): Effect.Effect<void, SafetensorsError | PthError | CheckpointMismatch | ModelIoMismatch> =>
+  Effect.flatMap(readStateDict(file), (state) =>
     Either.gen(function* () {
       if (model.config !== undefined) yield* checkStateDictIo(state, file, model.config)
       yield* loadStateDict(model, state, file)
@@ -289,8 +288,8 @@ export const loadPretrained = (
   model: StatefulModel & { readonly config: { readonly inChans: number; readonly numClasses: number } },
   file: string,
   layout: PretrainedLayout = RESNET_D_PRETRAINED,
-): Effect.Effect<PretrainedReport, SafetensorsError | CheckpointMismatch> =>
-  Effect.flatMap(readSafetensors(file), (state) =>
+): Effect.Effect<PretrainedReport, SafetensorsError | PthError | CheckpointMismatch> =>
+  Effect.flatMap(readStateDict(file), (state) =>
     Either.gen(function* () {
       const convName = `${layout.firstConv}.weight`
       const adapt = new Map<string, (stored: SafetensorsTensor) => SafetensorsTensor>()

@@ -45,6 +45,23 @@ export class SafetensorsError extends Data.TaggedError("SafetensorsError")<{
   }
 }
 
+/**
+ * A PyTorch checkpoint (torch.save's zip archive: a pickled state dict and its storages) that cannot
+ * be read, or whose pickle names a global outside the allow-list of torch.load(weights_only=True).
+ */
+export class PthError extends Data.TaggedError("PthError")<{
+  readonly file: string
+  /** The global the pickle names and may not ("os.system"), or "" when the file is unreadable for another reason. */
+  readonly global: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return this.global === ""
+      ? `${this.file}: ${this.detail}`
+      : `${this.file}: pickle names ${this.global}, which a checkpoint may not: only tensors and ordered dicts are read (as torch.load(weights_only=True))`
+  }
+}
+
 /** A state dict that does not fit the model: a missing, unexpected or mis-shaped tensor. */
 export class CheckpointMismatch extends Data.TaggedError("CheckpointMismatch")<{
   readonly file: string
@@ -187,6 +204,7 @@ export type MlError =
   | BackendUnavailable
   | TrainConfigError
   | SafetensorsError
+  | PthError
   | CheckpointMismatch
   | FileReadFailed
   | NpyInvalid
@@ -206,6 +224,7 @@ const ML_ERROR_TAGS: ReadonlySet<string> = new Set(
     BackendUnavailable: true,
     TrainConfigError: true,
     SafetensorsError: true,
+    PthError: true,
     CheckpointMismatch: true,
     FileReadFailed: true,
     NpyInvalid: true,
@@ -244,6 +263,8 @@ export const reviveMlError = (value: unknown, task: string): MlError => {
       return new TrainConfigError({ field: s("field"), value: s("value"), detail: s("detail") })
     case "SafetensorsError":
       return new SafetensorsError({ file: s("file"), tensor: s("tensor"), detail: s("detail") })
+    case "PthError":
+      return new PthError({ file: s("file"), global: s("global"), detail: s("detail") })
     case "CheckpointMismatch": {
       const kind = CHECKPOINT_MISMATCH_KINDS.find((k) => k === v["kind"])
       return new CheckpointMismatch({

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
 import { loadCheckpoint } from "./checkpoint.js"
 import { BatchLoader, validateDataset, type WindowDataset, type WindowSource } from "./dataset.js"
-import { type CheckpointMismatch, type DatasetError, LossNotFinite, type ModelIoMismatch, type SafetensorsError, type TrainConfigError } from "./errors.js"
+import { type CheckpointMismatch, type DatasetError, LossNotFinite, type ModelIoMismatch, type PthError, type SafetensorsError, type TrainConfigError } from "./errors.js"
 import { type LossName, softmaxRows, ValidationLoss } from "./loss.js"
 import { buildResNet, type ResNetConfig } from "./resnet.js"
 import { checkModelConfig, evalLogits, loaderOptions, type ModelConfig, resNetConfigOf, type TrainableModel } from "./train.js"
@@ -50,6 +50,7 @@ export interface EvaluateResult {
 export type PredictError =
   | TrainConfigError
   | SafetensorsError
+  | PthError
   | CheckpointMismatch
   | ModelIoMismatch
   | LossNotFinite

@@ -63,10 +63,10 @@ export const RESNET_STAGE_DEPTHS: Readonly<Record<ResNetVariant, ReadonlyArray<n
 export const RESNET_STAGE_WIDTHS: ReadonlyArray<number> = [64, 128, 256, 512]
 /** Output widths of the three deep-stem convolutions (timm stem_width=32). */
 export const DEEP_STEM_WIDTHS: ReadonlyArray<number> = [32, 32, 64]
-const CONV_KERNEL = 3
-const STEM_STRIDE = 2
-const STAGE_STRIDES: ReadonlyArray<number> = [1, 2, 2, 2]
-const MAX_POOL = { kernel: 3, stride: 2, padding: 1 } as const
+export const CONV_KERNEL = 3
+export const STEM_STRIDE = 2
+export const STAGE_STRIDES: ReadonlyArray<number> = [1, 2, 2, 2]
+export const MAX_POOL = { kernel: 3, stride: 2, padding: 1 } as const
 /** kaiming_normal_ gain for ReLU: sqrt(2). */
 const RELU_GAIN_SQUARED = 2
 

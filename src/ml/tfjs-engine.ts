@@ -18,6 +18,7 @@ import {
   packageVersion,
   probeBackend,
   resolvable,
+  usesOnednn,
 } from "./backend-probe.js"
 import { type EngineHooks, type EngineIdentity, type EngineLayer, type Predictor, PredictorService, type Trainer, TrainerService } from "./engine.js"
 import { type MlError, reviveMlError, WorkerFailed } from "./errors.js"
@@ -46,7 +47,7 @@ export interface TfjsEngineOptions {
   /** Worker threads (default 1): how many tasks run at once. */
   readonly workers?: number
   /**
-   * OpenMP threads per worker for the oneDNN kernels (`DEFAULT_NATIVE_THREADS`; "wasm+onednn" only). Filter
+   * OpenMP threads per worker for the oneDNN kernels (`DEFAULT_NATIVE_THREADS`; "cpu+onednn" and "wasm+onednn" only). Filter
    * gradients are summed in another order with another thread count, so it is part of the identity.
    */
   readonly threads?: number
@@ -70,13 +71,13 @@ export const resolveTfjsBackend = (request: BackendRequest): BackendName => (req
 
 const versionOf = (pkg: string): string => `${pkg}@${resolvable(pkg) ? packageVersion(pkg) : "not installed"}`
 
-/** The packages a backend runs on: TF.js, its backend package, and for "wasm+onednn" the wasm one too. */
+/** The packages a backend runs on: TF.js, its backend package, and for "wasm+onednn" the wasm one too ("cpu+onednn": TF.js and the addon). */
 const packagesOf = (backend: BackendName): ReadonlyArray<string> =>
   [...new Set([TFJS_PACKAGE, ...(backend === "wasm+onednn" ? [BACKEND_PACKAGES.wasm.pkg] : []), BACKEND_PACKAGES[backend].pkg])]
 
 /**
  * The engine's identity on `backend`. With the oneDNN kernels: the library's version in the backend
- * name (`wasm+onednn-2.6.3`), and beside the package versions what else changes their results' last
+ * name (`cpu+onednn-2.6.3`, `wasm+onednn-2.6.3`), and beside the package versions what else changes their results' last
  * bits: the addon's sources, the instruction set oneDNN dispatches to, its threads, the platform.
  */
 export const tfjsIdentity = (backend: BackendName, threads = DEFAULT_NATIVE_THREADS): EngineIdentity => {
@@ -89,7 +90,7 @@ export const tfjsIdentity = (backend: BackendName, threads = DEFAULT_NATIVE_THRE
     })
     return { engine: TFJS_ENGINE, backend, versions: `${versions} ${versionOf(DAWN_PACKAGE)} ${adapter} ${process.platform}-${process.arch}` }
   }
-  if (backend !== "wasm+onednn") return { engine: TFJS_ENGINE, backend, versions }
+  if (!usesOnednn(backend)) return { engine: TFJS_ENGINE, backend, versions }
   const onednn = loadOnednn()
   if (!onednn.available) return { engine: TFJS_ENGINE, backend, versions: `${versions} (unavailable: ${onednn.reason})` }
   const { version, isa } = onednn.info

@@ -28,11 +28,12 @@ import type { FileReadFailed, NpyInvalid } from "../data/errors.js"
 import { AdamW } from "./adamw.js"
 import { checkpointFileName, loadPretrained, saveCheckpoint } from "./checkpoint.js"
 import { type BatchOrder, BatchLoader, batches, sequentialOrder, trainingOrder, validateDataset, type WindowDataset } from "./dataset.js"
-import { type CheckpointMismatch, type DatasetError, LossNotFinite, type SafetensorsError, TrainConfigError, TrainError } from "./errors.js"
+import { type CheckpointMismatch, type DatasetError, LossNotFinite, type PthError, type SafetensorsError, TrainConfigError, TrainError } from "./errors.js"
 import { LOSS_NAMES, type LossName, softmaxRows, TRAINING_LOSSES, ValidationLoss } from "./loss.js"
 import type { ImageTransform } from "./preprocess.js"
 import { buildResNet, type ResNet, type ResNetConfig, type ResNetVariant } from "./resnet.js"
 import { type LrSchedule, makeSchedule } from "./schedule.js"
+import { ensureWebgpuStepFits } from "./webgpu/backend.js"
 
 /** The model a config builds: its architecture and input/output sizes. */
 export interface ModelConfig {
@@ -151,6 +152,7 @@ export type TrainFoldError =
   | FileReadFailed
   | NpyInvalid
   | SafetensorsError
+  | PthError
   | CheckpointMismatch
 
 /** The initial "best" validation loss (any real loss improves on it). */
@@ -272,6 +274,10 @@ export const trainFold = (
 ): Effect.Effect<TrainFoldResult, TrainFoldError> =>
   Effect.gen(function* () {
     yield* checkConfig(config)
+    // On webgpu a tensor over the adapter's buffer limits computes garbage instead of failing (webgpu/limits.ts).
+    yield* ensureWebgpuStepFits(resNetConfigOf(config), config.imgSize, config.batchSize).pipe(
+      Effect.mapError((e) => new TrainConfigError({ field: "batchSize", value: String(config.batchSize), detail: e.message })),
+    )
     for (const [name, ds] of [
       ["train", data.train],
       ["val", data.val],

@@ -20,21 +20,19 @@
  * `registerWasmTrainingKernels()` is idempotent and needs `@tensorflow/tfjs-backend-wasm` imported
  * (it registers the base kernels we build on); it works before or after the backend is initialised.
  *
- * The kernels oneDNN provides (`kernels/onednn.ts`) are registered switchable: `useOnednnKernels(addon)`
- * routes them to the native addon on this thread, `useOnednnKernels(undefined)` back to the wasm
- * kernels above (the "wasm+onednn" and "wasm" backends share TF.js' wasm backend).
+ * The kernels oneDNN provides (`kernels/onednn.ts`) are registered switchable (native-kernels.ts):
+ * `useOnednnKernels(addon)` routes them to the native addon on this thread, `useOnednnKernels(undefined)`
+ * back to the wasm kernels above (the "wasm+onednn" and "wasm" backends share TF.js' wasm backend).
  */
 import * as tf from "@tensorflow/tfjs"
 import { Data } from "effect"
 import type { OnednnAddon } from "./native/onednn.js"
 import { captureBaseKernels, CONV_KERNELS } from "./kernels/conv.js"
-import { FUSED_ADAMW } from "./adamw.js"
-import { BATCH_NORM_BACKWARD, CHANNEL_AFFINE } from "./kernels/batch-norm.js"
-import { batchNormApplyKernels, fusedAdamwKernel, type NativeKernel, ONEDNN_KERNEL_NAMES, onednnKernels } from "./kernels/onednn.js"
 import { POOL_KERNELS, WRAPPED_KERNELS } from "./kernels/pool.js"
 import { registerHostKernels } from "./ops.js"
+import { registerSwitchableKernels, useNativeKernels } from "./native-kernels.js"
 
-export const WASM_BACKEND = "wasm"
+export const WASM_BACKEND = "wasm" as const
 
 export class WasmKernelMissing extends Data.TaggedError("WasmKernelMissing")<{ readonly kernelName: string }> {
   override get message(): string {
@@ -67,48 +65,18 @@ export function registerWasmTrainingKernels(): void {
     tf.registerKernel(config)
   }
   registerHostKernels()
-  for (const name of ONEDNN_KERNEL_NAMES) {
-    const wasm = tf.getKernel(name, WASM_BACKEND)
-    if (wasm === undefined) throw new WasmKernelMissing({ kernelName: name })
-    const fallback = wasm.kernelFunc
-    tf.unregisterKernel(name, WASM_BACKEND)
-    const kernelFunc: tf.KernelFunc = (args) => {
-      const native = nativeKernels?.get(name)
-      return native === undefined ? fallback(args) : native(args as Parameters<NativeKernel>[0], fallback)
-    }
-    tf.registerKernel({ ...wasm, kernelFunc })
-  }
+  registerSwitchableKernels(WASM_BACKEND)
   registered = true
 }
 
-/** Registered on the wasm backend only while the native kernels are in use (no wasm counterpart). */
-const NATIVE_ONLY_KERNEL_NAMES = [FUSED_ADAMW, CHANNEL_AFFINE, BATCH_NORM_BACKWARD] as const
-
-/** The native kernels in use on this thread, or undefined (the wasm kernels). */
-let nativeKernels: ReadonlyMap<string, NativeKernel> | undefined
-let nativeAddon: OnednnAddon | undefined
-
 /**
  * Routes the convolution and batch-norm kernels of the wasm backend to oneDNN (`addon`, with an
- * OpenMP team of `threads`) or back to the wasm kernels (`undefined`). Call after
- * `registerWasmTrainingKernels()`.
+ * OpenMP team of `threads`) or back to the wasm kernels (`undefined`); registers cairn's wasm
+ * training kernels first (the switch wraps them).
  */
 export function useOnednnKernels(addon: OnednnAddon | undefined, threads = 1): void {
-  if (addon !== undefined) addon.setThreads(threads)
-  if (addon !== nativeAddon) {
-    nativeAddon = addon
-    nativeKernels = addon === undefined ? undefined : onednnKernels(addon)
-    // Kernels only the addon has (AdamW's fused step, the batch-norm apply steps): their callers
-    // take them when the backend has them, else compose element-wise ops.
-    for (const name of NATIVE_ONLY_KERNEL_NAMES) {
-      if (tf.getKernel(name, WASM_BACKEND) !== undefined) tf.unregisterKernel(name, WASM_BACKEND)
-    }
-    if (addon !== undefined) {
-      for (const { name, func } of [{ name: FUSED_ADAMW, func: fusedAdamwKernel(addon) }, ...batchNormApplyKernels(addon)]) {
-        tf.registerKernel({ kernelName: name, backendName: WASM_BACKEND, kernelFunc: func })
-      }
-    }
-  }
+  registerWasmTrainingKernels()
+  useNativeKernels(WASM_BACKEND, addon, threads)
 }
 
 export { type ConvOp, type ConvPath, type ConvStrategy, planConv, setConvStrategy } from "./kernels/conv.js"

@@ -2,7 +2,7 @@ import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { writeCsv } from "../../src/data/csv.js"
 import { DuckDbLive } from "../../src/data/duckdb.js"
-import { allOf, defineStage } from "../../src/index.js"
+import { allOf, defineStage, type StageOf } from "../../src/index.js"
 import { N_CLASSES, SPECTROGRAM_ROWS, VOTE_COLUMNS } from "./constants.js"
 import { checkpointFileName, ONNX_MODEL_FILE } from "../../src/ml/checkpoint-name.js"
 import { memoryWindow } from "../../src/ml/dataset.js"
@@ -28,13 +28,17 @@ import { train } from "./train.js"
 
 export const SUBMISSION_FILE = "submission.csv"
 
+/** What `infer` needs of a fold model's stage: its output holds `best_model_fold{k}.safetensors` and `model.onnx`. */
+export type FoldModelStage = StageOf<{ readonly fold: number }>
+
 /**
  * The inference notebook: each test spectrogram (the whole file, as it converts it), every fold
  * model's softmax, averaged over the folds, written as submission.csv in sample_submission's
  * eeg_id order with the six vote columns. On ONNX Runtime (the fold models' `model.onnx`) or TF.js
- * (their checkpoints): `infer_engine`.
+ * (their checkpoints): `infer_engine`. The fold models are every instance of `models`: the trained
+ * folds (`infer`), or the given ones (hms-infer).
  */
-export const infer = defineStage({
+export const inferFrom = (models: FoldModelStage) => defineStage({
   name: "infer",
   description: "mean of the fold models' softmax over the test spectrograms",
   params: Schema.Struct({
@@ -45,7 +49,7 @@ export const infer = defineStage({
     threads: ThreadsParam,
     infer_engine: InferEngineParam,
   }),
-  inputs: { models: allOf(train), data: testset },
+  inputs: { models: allOf(models), data: testset },
   // The engine and backend in use are part of the key (results differ in the last bits between them).
   engine: (p) => predictorIdentity(hmsPredictor(resolveInferEngine(p.infer_engine), p.backend, p.threads)),
   engineInputs: HMS_ENGINE_INPUTS,
@@ -81,3 +85,6 @@ export const infer = defineStage({
       return { rows: submissionRows.length, folds: checkpoints.length }
     }).pipe(Effect.provide(hmsPredictor(resolveInferEngine(ctx.params.infer_engine), ctx.params.backend, ctx.params.threads))),
 })
+
+/** The inference over the trained folds (hms-baseline, hms-quick). */
+export const infer = inferFrom(train)

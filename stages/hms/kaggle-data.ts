@@ -13,3 +13,15 @@ export const kaggleData = defineSource({
   include: [TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR, TEST_CSV, TEST_SPECTROGRAMS_DIR, SAMPLE_SUBMISSION_CSV],
   description: "the competition folder, hashed in place",
 })
+
+/**
+ * The test half of the Kaggle download (`--param data=DIR`): what the inference notebook reads
+ * (test.csv, test_spectrograms/, sample_submission.csv). A folder with only these is enough.
+ */
+export const kaggleTestData = defineSource({
+  name: "kaggle-test-data",
+  param: "data",
+  params: Schema.Struct({ data: Schema.String }),
+  include: [TEST_CSV, TEST_SPECTROGRAMS_DIR, SAMPLE_SUBMISSION_CSV],
+  description: "the competition folder's test files, hashed in place",
+})

@@ -2,25 +2,24 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { writeArrowTable } from "../../src/data/arrow.js"
-import { defineStage } from "../../src/index.js"
+import { defineStage, when } from "../../src/index.js"
 import { checkpointFileName, ONNX_MODEL_FILE } from "../../src/ml/checkpoint-name.js"
 import { type BatchOrder, npyWindow, type WindowDataset } from "../../src/ml/dataset.js"
 import { describeError } from "../../src/core/errors.js"
 import { engineIdentity, TrainerService } from "../../src/ml/engine.js"
 import { isMlError, renameFiles } from "../../src/ml/errors.js"
+import { writeStateDictAsSafetensors } from "../../src/ml/state-dict.js"
 import type { TrainFoldResult } from "../../src/ml/train.js"
 import { assignFolds } from "./assign-folds.js"
 import { checkTestset } from "./check-testset.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./constants.js"
 import { BackendParam, HMS_ENGINE_INPUTS, ThreadsParam, hmsEngine, IN_CHANS, ModelName, SEED_LOSS, SEED_ONE_CYCLE, SEED_TRANSFORM } from "./model-params.js"
-import { stageFileNames } from "./model-files.js"
+import { givenCheckpoint, givenCheckpointReads, stageFileNames } from "./model-files.js"
 import { EmptyFold, TrainOrderUnreadable } from "./stage-errors.js"
 import { FOLDS_TABLE_FILE, HISTORY_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./tables.js"
+import { explainWasmTrap, trainBackend, trainResources } from "./train-resources.js"
 import { PRETRAINED_FILE, pretrainedWeights } from "./pretrained.js"
 import { splitSpectrograms } from "./split-spectrograms.js"
-
-/** `<dir>/best_model_fold{k}.safetensors`. */
-const checkpointIn = (dir: string, fold: number) => path.join(dir, checkpointFileName(fold))
 
 const TrainParams = Schema.Struct({
   fold: Schema.Int.pipe(Schema.nonNegative()),
@@ -35,7 +34,7 @@ const TrainParams = Schema.Struct({
   backend: BackendParam,
   /** oneDNN threads of the fold's engine worker (wasm+onednn). */
   threads: ThreadsParam,
-  /** A folder of `best_model_fold{k}.safetensors` to use instead of training ("" = train). */
+  /** A folder of `best_model_fold{k}.safetensors` or the seed's `best_model_fold{k}.pth` to use instead of training ("" = train). */
   checkpoints: Schema.String,
   /** Training batch order: numpy's seeded shuffle per epoch (the default) or the table's order. */
   shuffle: Schema.optionalWith(Schema.Literal("numpy", "none"), { default: () => "numpy" as const }),
@@ -64,13 +63,22 @@ export const train = defineStage({
   description: "one fold's ResNet-D",
   params: TrainParams,
   // `testset` only orders: no fold trains before the test folder is known to be readable.
-  inputs: { folds: assignFolds, windows: splitSpectrograms, weights: pretrainedWeights, testset: checkTestset },
+  // Given checkpoints are not trained from ImageNet weights: with them, no `pretrained-weights` is planned (nor downloaded).
+  inputs: {
+    folds: assignFolds,
+    windows: splitSpectrograms,
+    weights: when(pretrainedWeights, (p: { readonly checkpoints: string }) => p.checkpoints === ""),
+    testset: checkTestset,
+  },
   // The engine and backend in use are part of the key (results differ in the last bits between them).
-  engine: (p) => engineIdentity(hmsEngine(p.backend, p.threads)),
+  engine: (p) => engineIdentity(hmsEngine(trainBackend(p), p.threads)),
   engineInputs: HMS_ENGINE_INPUTS,
+  // A fold's predicted peak memory: the runner trains as many at once as the budget holds, and a
+  // step the wasm heap cannot hold is refused before anything runs.
+  resources: trainResources,
   // So is the content of the batch order file and of this fold's given checkpoint (the pretrained
   // weights come in as an input).
-  reads: ["order", (p) => (p.checkpoints ? checkpointIn(p.checkpoints, p.fold) : undefined)],
+  reads: ["order", (p) => (p.checkpoints ? givenCheckpointReads(p.checkpoints, p.fold) : undefined)],
   run: (ctx) =>
     Effect.gen(function* () {
       const p = ctx.params
@@ -94,9 +102,10 @@ export const train = defineStage({
         // Given weights: scored on the fold as training's validation would have (read where the
         // user put them, so that any error names their file; the run checks it did not change),
         // then copied into the output.
-        const given = checkpointIn(p.checkpoints, p.fold)
+        const given = yield* givenCheckpoint(p.checkpoints, p.fold)
         const scored = yield* trainer.evaluate({ ...model, batchSize: p.batch_size, windowShape, loss: SEED_LOSS }, given, dataset(valRows))
-        fs.copyFileSync(given, path.join(ctx.outDir, path.basename(given)))
+        // Kept as cairn's safetensors (a `.pth` converted, its values unchanged).
+        yield* writeStateDictAsSafetensors(given, path.join(ctx.outDir, checkpointFileName(p.fold)))
         result = { bestEpoch: 0, bestValLoss: scored.loss, history: [], valPredictions: scored.predictions, stoppedEarly: false }
       } else {
         const order = yield* batchOrder(p)
@@ -111,7 +120,7 @@ export const train = defineStage({
             seed: p.seed,
             loss: SEED_LOSS,
             schedule: SEED_ONE_CYCLE,
-            ...(ctx.inputs.weights.value.weights ? { pretrained: path.join(ctx.inputs.weights.dir, PRETRAINED_FILE) } : {}),
+            ...(ctx.inputs.weights?.value.weights ? { pretrained: path.join(ctx.inputs.weights.dir, PRETRAINED_FILE) } : {}),
             order,
           },
           { fold: p.fold, train: dataset(trainRows), val: dataset(valRows), outputDir: ctx.outDir, classNames: VOTE_COLUMNS, windowShape },
@@ -147,6 +156,8 @@ export const train = defineStage({
     }).pipe(
       // The engine's errors name this run's working folder: name the stage's files instead.
       Effect.mapError((e) => (isMlError(e) ? renameFiles(e, stageFileNames(ctx.id, ctx.outDir, [checkpointFileName(ctx.params.fold), ONNX_MODEL_FILE])) : e)),
-      Effect.provide(hmsEngine(ctx.params.backend, ctx.params.threads)),
+      // A wasm trap alone says nothing of memory: said with the step's estimate and the way out.
+      Effect.mapError(explainWasmTrap(ctx.params)),
+      Effect.provide(hmsEngine(trainBackend(ctx.params), ctx.params.threads)),
     ),
 })

@@ -25,7 +25,14 @@ import { type NginxServer, nginxMissing, startNginx } from "../servers/nginx.js"
 import { opensslBinary, type RedisServer, redisMissing, startRedis } from "../servers/redis.js"
 
 const QUEUE = "cairn-stages"
-const FAST = { CAIRN_QUEUE_LOCK_MS: "1000", CAIRN_QUEUE_STALLED_MS: "500", CAIRN_QUEUE_LOST_MS: "2000", CAIRN_QUEUE_POLL_MS: "200", CAIRN_QUEUE_BACKOFF_MS: "200" }
+/**
+ * Quick polls and retries; the lock and the lost-Redis limit keep their defaults: no test here is
+ * about a dead worker, and a 1 s lock or a 2 s limit takes a starved process on a busy machine for a
+ * dead one.
+ */
+const FAST = { CAIRN_QUEUE_POLL_MS: "200", CAIRN_QUEUE_BACKOFF_MS: "200" }
+/** Outer bound of a wait for an event (a worker's start line, a job's end): seconds when idle. */
+const EVENT_MS = 120_000
 const ESC_OR_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/
 
 /** A module that, once imported, appends its name to `<project>/imported.log`: the proof that a job ran code. */
@@ -168,7 +175,8 @@ afterEach(async () => {
 })
 afterAll(() => removeProjects())
 
-describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real Redis", () => {
+// Each test starts Redis and a CLI process or two and waits on them (each wait bounded by EVENT_MS).
+describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real Redis", { timeout: 600_000 }, () => {
   let nginx: NginxServer
   let redis: RedisServer
   let prefix = 0
@@ -194,7 +202,7 @@ describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real
     /** Pushes a forged job; its failure reason once a worker refused it. */
     const push = async (data: unknown): Promise<string> => {
       const job = await queue.add("forged", data, { jobId: `forged-${++n}`, attempts: 1 })
-      return job.waitUntilFinished(events, 60_000).then(
+      return job.waitUntilFinished(events, EVENT_MS).then(
         () => "completed",
         (e: unknown) => (e instanceof Error ? e.message : String(e)),
       )
@@ -204,7 +212,7 @@ describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real
   const worker = (dir: string, args: ReadonlyArray<string> = [], env: Record<string, string> = {}) => {
     const p = cliAsync(dir, ["worker", "--queue", redis.url, "--remote-cache", remote(), ...args], { ...FAST, ...env })
     running.push(p)
-    return { ...p, ready: () => waitFor(() => p.output().includes("cairn worker "), 30_000, `worker in ${dir} to start: ${p.output()}`) }
+    return { ...p, ready: () => waitFor(() => p.output().includes("cairn worker "), EVENT_MS, `worker in ${dir} to start: ${p.output()}`) }
   }
 
   it("a worker imports only pipeline files of the folders it serves: bench/, its cache, node_modules and links out are refused before any import", async () => {
@@ -247,7 +255,7 @@ describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real
     const [dir, c] = [trustProject(), trustProject()]
     const p = cliAsync(dir, ["worker", "--queue", redis.url, "--remote-cache", url], { ...FAST, [QUEUE_SECRET_ENV]: secret })
     running.push(p)
-    await waitFor(() => p.output().includes("cairn worker "), 30_000, `worker to start: ${p.output()}`)
+    await waitFor(() => p.output().includes("cairn worker "), EVENT_MS, `worker to start: ${p.output()}`)
     expect(p.output()).not.toContain("is not set")
     const { queue, push } = await attacker()
     const unsigned = await push(jobData({ pipeline: "pipelines/marked.ts", instance: "nope" }))
@@ -307,7 +315,7 @@ describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real
     const huge = await push(jobData({ instance: "A".repeat(2_000_000) }))
     expect(huge).toContain("no stage instance AAAA")
     expect(huge.length).toBeLessThan(2_000)
-    await waitFor(() => w.output().includes("FAILED AAAA"), 20_000, "the worker's refusal line")
+    await waitFor(() => w.output().includes("FAILED AAAA"), EVENT_MS, "the worker's refusal line")
     expect(w.output().length - before).toBeLessThan(5_000)
     const stored = (await queue.getJobs(["failed"])).map((j: Job) => j.failedReason.length)
     expect(Math.max(...stored)).toBeLessThan(2_000)

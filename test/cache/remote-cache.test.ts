@@ -1,9 +1,12 @@
 /**
  * The shared remote cache: two machines (two local cache folders, two project folders) sharing one
- * nginx WebDAV server. A result committed on A is a hit on B with the same output hash; a blob
- * corrupted or deleted on the server, or an entry that is not for its key, is a miss, never a
- * failure; a read-only client writes nothing; a server that is down leaves the run local-only with
- * one warning. Then the same through `cairn run --remote-cache` on the fixture pipeline.
+ * server, each test against nginx WebDAV and against a cache that validates entries as bazel-remote
+ * does (test/servers/bazel-remote-like.ts: it answers 400 to an `/ac/` upload that is no
+ * ActionResult, and none may be refused). A result committed on A is a hit on B with the same output
+ * hash; a blob corrupted or deleted on the server, or an entry that is not for its key, is a miss,
+ * never a failure; an entry of an earlier cairn (JSON) is a miss with one line; a read-only client
+ * writes nothing; a server that is down leaves the run local-only with one warning. Then the same
+ * through `cairn run --remote-cache` on the fixture pipeline.
  */
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -11,7 +14,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Either, Layer, type Scope } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { sha256 } from "../../src/core/canonical.js"
 import { computeKey } from "../../src/core/key.js"
 import { type ArtifactStore, CacheStore, type RunRecord } from "../../src/core/store/artifact-store.js"
@@ -20,9 +23,25 @@ import { remoteCacheFromUrl, remoteCacheLayer } from "../../src/core/store/remot
 import { RemoteStore, type RemoteStoreOptions } from "../../src/core/store/remote/remote-store.js"
 import { fixtureFiles, memoFiles } from "../core/fixture-project.js"
 import { cli, makeProject, plainKeyRecord, removeProjects, statuses } from "../core/helpers.js"
-import { type NginxServer, nginxMissing, startNginx } from "../servers/nginx.js"
+import { startBazelRemoteLike } from "../servers/bazel-remote-like.js"
+import { nginxMissing, startNginx } from "../servers/nginx.js"
+import { readEntry, writeEntry } from "./remote-entries.js"
 
-const missing = nginxMissing("the remote cache tests")
+/** A cache server the tests share: its URL, its storage folder, and the uploads it refused (400). */
+interface CacheServer {
+  readonly url: string
+  readonly root: string
+  readonly rejected: () => Promise<ReadonlyArray<string>>
+  readonly stop: () => Promise<void>
+}
+
+/** The servers each test runs against: nginx (skipped without it) and the validating one (always). */
+const SERVERS: ReadonlyArray<{ readonly name: string; readonly validates: boolean; readonly start: () => Promise<CacheServer> }> = [
+  ...(nginxMissing("the remote cache tests on nginx")
+    ? []
+    : [{ name: "nginx WebDAV", validates: false, start: async () => ({ ...(await startNginx()), rejected: async () => [] }) }]),
+  { name: "bazel-remote-like (validating)", validates: true, start: startBazelRemoteLike },
+]
 
 const roots: Array<string> = []
 afterAll(() => {
@@ -86,8 +105,8 @@ const readTree = (store: ArtifactStore, record: RunRecord) =>
 const filesUnder = (dir: string): Array<string> =>
   fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort() : []
 
-describe.skipIf(missing !== undefined)("remote cache (two machines, one nginx)", () => {
-  let server: NginxServer
+describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, start }) => {
+  let server: CacheServer
   let prefix = 0
   /** A fresh prefix on the shared server per test: `[url, folder on the server]`. */
   const remote = (): [string, string] => {
@@ -95,9 +114,13 @@ describe.skipIf(missing !== undefined)("remote cache (two machines, one nginx)",
     return [`${server.url}/${name}`, path.join(server.root, name)]
   }
   beforeAll(async () => {
-    server = await startNginx()
+    server = await start()
   })
   afterAll(() => server?.stop())
+  // No test makes an upload that a validating server refuses.
+  afterEach(async () => {
+    expect(await server.rejected()).toEqual([])
+  })
 
   it("a result committed on A is a hit on B: same output hash, files, value and memo items", async () => {
     const [url, onServer] = remote()
@@ -106,10 +129,15 @@ describe.skipIf(missing !== undefined)("remote cache (two machines, one nginx)",
     const big = Buffer.alloc(300_000, 7)
     const itemKey = sha256("item one")
     const committed = await onMachine(a, url, (store) => commit(store, "s1", { "x.txt": "hello", "sub/y.txt": "world", "big.bin": big }, { [itemKey]: { "i.txt": "item" } }))
-    // Blobs and entries on the server: ac/<key> for the run and for the item, cas/<sha256> per blob.
+    // Blobs and entries on the server: ac/<key> for the run and for the item, cas/<sha256> per blob
+    // and per record; each entry an ActionResult naming its files under out/ and its record.
+    const records = [committed.key, itemKey].map((k) => readEntry(onServer, k).index.record.hash)
     expect(filesUnder(onServer)).toEqual(
-      [`ac/${committed.key}`, `ac/${itemKey}`, ...[sha256("hello"), sha256("world"), sha256(big), sha256("item")].map((h) => `cas/${h}`)].sort(),
+      [`ac/${committed.key}`, `ac/${itemKey}`, ...[sha256("hello"), sha256("world"), sha256(big), sha256("item"), ...records].map((h) => `cas/${h}`)].sort(),
     )
+    const stored = readEntry(onServer, committed.key)
+    expect(stored.index.files.map(([rel]) => rel).sort()).toEqual(["big.bin", "sub/y.txt", "x.txt"])
+    expect(stored.record.record["key"]).toBe(committed.key)
     const got = await onMachine(b, url, (store) =>
       Effect.gen(function* () {
         const hit = yield* store.lookup(committed.key)
@@ -157,7 +185,8 @@ describe.skipIf(missing !== undefined)("remote cache (two machines, one nginx)",
     const committed = await onMachine(a, url, (store) => commit(store, "s3", { "kept.txt": "kept", "gone.txt": "gone" }))
     fs.rmSync(path.join(onServer, "cas", sha256("gone")))
     expect(await onMachine(b, url, (store) => store.lookup(committed.key))).toBeUndefined()
-    expect(b.warnings).toEqual([`remote cache ${url}/ac/${committed.key}: its blob cas/${sha256("gone")} is not on the server (intact): a miss`])
+    // A validating server no longer serves the entry at all; another one serves it, and cairn finds the hole.
+    expect(b.warnings).toEqual(validates ? [] : [`remote cache ${url}/ac/${committed.key}: its blob cas/${sha256("gone")} is not on the server (intact): a miss`])
     expect(fs.existsSync(localLayout(b.cache).record(committed.key))).toBe(false)
     // Nothing half-installed: no tree was committed from the one blob that was there.
     expect(filesUnder(localLayout(b.cache).treesDir)).toEqual([])
@@ -168,17 +197,44 @@ describe.skipIf(missing !== undefined)("remote cache (two machines, one nginx)",
     const a = machine()
     const b = machine()
     const committed = await onMachine(a, url, (store) => commit(store, "s4", { "x.txt": "x" }))
-    const entry = JSON.parse(fs.readFileSync(path.join(onServer, "ac", committed.key), "utf8"))
+    const entry = readEntry(onServer, committed.key)
     // The same entry under another key: its fields do not hash to that key.
     const other = keyOf("s4-other")
-    fs.writeFileSync(path.join(onServer, "ac", other), JSON.stringify({ ...entry, record: { ...entry.record, key: other } }))
+    writeEntry(onServer, other, { files: entry.index.files, record: { ...entry.record, record: { ...entry.record.record, key: other } } })
     // A path that climbs out of the tree.
-    fs.writeFileSync(path.join(onServer, "ac", committed.key), JSON.stringify({ ...entry, files: [["../../escaped.txt", sha256("x"), 1]] }))
+    writeEntry(onServer, committed.key, { files: [["../../escaped.txt", sha256("x"), 1]], record: entry.record })
     const found = await onMachine(b, url, (store) => Effect.all([store.lookup(other), store.lookup(committed.key)]))
     expect(found).toEqual([undefined, undefined])
     expect(b.warnings.join("\n")).toContain("its key fields do not hash to its key: a miss")
     expect(b.warnings.join("\n")).toContain('a file path outside its tree: "../../escaped.txt": a miss')
     expect(fs.existsSync(path.join(b.cache, "..", "escaped.txt"))).toBe(false)
+  })
+
+  it("entries of an earlier cairn (its JSON) are misses with one line, never a failure; a push replaces them", async () => {
+    const [url, onServer] = remote()
+    const a = machine()
+    const committed = await onMachine(a, url, (store) => commit(store, "s-old", { "x.txt": "old" }))
+    const old = readEntry(onServer, committed.key)
+    // What cairn wrote before entries were ActionResults (format 1), under two keys.
+    const oldEntry = (key: string) => JSON.stringify({ format: 1, store: old.record["store"], kind: "run", record: { ...old.record.record, key }, files: old.index.files })
+    const other = keyOf("s-old-other")
+    fs.writeFileSync(path.join(onServer, "ac", committed.key), oldEntry(committed.key))
+    fs.writeFileSync(path.join(onServer, "ac", other), oldEntry(other))
+    const b = machine()
+    const again = await onMachine(b, url, (store) =>
+      Effect.gen(function* () {
+        expect(yield* store.lookup(committed.key)).toBeUndefined()
+        expect(yield* store.lookup(other)).toBeUndefined()
+        return yield* commit(store, "s-old", { "x.txt": "old" })
+      }),
+    )
+    // A validating server does not serve them; another one does, and cairn says so once.
+    expect(b.warnings).toEqual(
+      validates ? [] : [`remote cache ${url}/ac/${committed.key}: an entry of an earlier cairn (format 1, not an ActionResult): a miss, as is every such entry in this run`],
+    )
+    const c = machine()
+    expect((await onMachine(c, url, (store) => store.lookup(committed.key)))?.output.hash).toBe(again.output.hash)
+    expect(c.warnings).toEqual([])
   })
 
   it("a read-only client reads from the server and writes nothing to it", async () => {
@@ -202,7 +258,7 @@ describe.skipIf(missing !== undefined)("remote cache (two machines, one nginx)",
   })
 
   it("with the server down, commits and lookups work locally; one warning says so", async () => {
-    const down = await startNginx()
+    const down = await start()
     await down.stop()
     const d = machine()
     const itemKey = sha256("down item")
@@ -264,7 +320,7 @@ describe.skipIf(missing !== undefined)("remote cache (two machines, one nginx)",
     })
 
     it("a server that is down: the run works locally, with one warning; a URL that is no cache is a usage error", async () => {
-      const down = await startNginx()
+      const down = await start()
       await down.stop()
       const dir = makeProject(fixtureFiles())
       const r = cli(dir, ["run", "pipelines/chain.ts", "--remote-cache", `${down.url}/cache`, "--json", "r.json"], env(path.join(dir, "runs.log")))

@@ -13,19 +13,22 @@ import type * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Either, Layer, type Scope } from "effect"
+import protobuf from "protobufjs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sha256 } from "../../src/core/canonical.js"
 import { envKeyValue } from "../../src/core/credentials.js"
 import { computeKey } from "../../src/core/key.js"
 import { type ArtifactStore, CacheStore, type RunRecord } from "../../src/core/store/artifact-store.js"
 import { MAX_ENTRY_FILES } from "../../src/core/store/remote/entries.js"
+import { ACTION_RESULT_TYPE } from "../../src/core/store/remote/reapi/action-result.js"
+import { REAPI_DESCRIPTOR } from "../../src/core/store/remote/reapi/descriptor.js"
 import { redactUrl, remoteCacheLayer } from "../../src/core/store/remote/from-url.js"
 import { MAX_ENTRY_BYTES } from "../../src/core/store/remote/remote-cache.js"
 import { RemoteStore } from "../../src/core/store/remote/remote-store.js"
-import { unframeEntry } from "../../src/core/store/remote/signature.js"
 import { fixtureFiles } from "../core/fixture-project.js"
 import { cliAsync, makeProject, plainKeyRecord, removeProjects, statuses } from "../core/helpers.js"
 import { type NginxServer, nginxMissing, startNginx } from "../servers/nginx.js"
+import { readEntry, writeEntry } from "./remote-entries.js"
 
 const roots: Array<string> = []
 afterAll(() => {
@@ -179,8 +182,9 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     const [url, onServer] = remote()
     const ci = machine(SECRET)
     const genuine = await onMachine(ci, url, (store) => commit(store, "signed", { "x.txt": "genuine" }))
-    const stored = fs.readFileSync(path.join(onServer, "ac", genuine.key))
-    expect(unframeEntry(stored).signature).toMatch(/^[0-9a-f]{64}$/)
+    // The signature is inside the entry's ActionResult (its execution metadata), an HMAC-SHA256.
+    const stored = readEntry(onServer, genuine.key)
+    expect(stored.signature).toHaveLength(32)
     // Readers with the secret, and without it (as before), use the signed entry.
     for (const reader of [machine(SECRET), machine()]) {
       const got = await onMachine(reader, url, (store) => Effect.flatMap(store.lookup(genuine.key), (hit) => (hit ? readTree(store, hit) : Effect.succeed(undefined))))
@@ -188,14 +192,30 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
       expect(reader.warnings).toEqual([])
     }
 
+    // A server that re-encodes what it stores (bazel-remote fills in an empty worker; another may add
+    // metadata of its own or order files otherwise): the signature is over what the entry says, not its bytes.
+    const acFile = path.join(onServer, "ac", genuine.key)
+    const type = protobuf.Root.fromJSON(REAPI_DESCRIPTOR).lookupType(ACTION_RESULT_TYPE)
+    const message = type.toObject(type.decode(fs.readFileSync(acFile)), { longs: String, arrays: true })
+    message["output_files"].reverse()
+    message["execution_metadata"].worker = ""
+    message["execution_metadata"].auxiliary_metadata.unshift({ type_url: "type.googleapis.com/google.protobuf.StringValue", value: Buffer.from([0x0a, 1, 0x41]) })
+    const reencoded = type.encode(type.fromObject(message)).finish()
+    expect(Buffer.compare(reencoded, fs.readFileSync(acFile))).not.toBe(0)
+    fs.writeFileSync(acFile, reencoded)
+    const afterServer = machine(SECRET)
+    expect(await onMachine(afterServer, url, (store) => Effect.map(store.lookup(genuine.key), (hit) => hit?.output.hash))).toBe(genuine.output.hash)
+    expect(afterServer.warnings).toEqual([])
+
     // An attacker who can write to the server but lacks the secret: consistent hashes, forged content.
     const [forgeUrl, forgeOnServer] = remote()
     const attacker = machine()
     const forged = await onMachine(attacker, forgeUrl, (store) => commit(store, "signed", { "x.txt": "forged" }))
     const other = await onMachine(attacker, forgeUrl, (store) => commit(store, "unsigned", { "y.txt": "forged too" }))
     for (const f of fs.readdirSync(path.join(forgeOnServer, "cas"))) fs.copyFileSync(path.join(forgeOnServer, "cas", f), path.join(onServer, "cas", f))
-    // One forgery keeps the genuine entry's signature in front of its own bytes; the other has none.
-    fs.writeFileSync(path.join(onServer, "ac", forged.key), Buffer.concat([stored.subarray(0, stored.length - unframeEntry(stored).bytes.length), fs.readFileSync(path.join(forgeOnServer, "ac", forged.key))]))
+    // One forgery carries the genuine entry's signature with its own files and record; the other has none.
+    const forgedEntry = readEntry(forgeOnServer, forged.key)
+    writeEntry(onServer, forged.key, { files: forgedEntry.index.files, record: forgedEntry.record, signature: stored.signature })
     fs.copyFileSync(path.join(forgeOnServer, "ac", other.key), path.join(onServer, "ac", other.key))
 
     const reader = machine(SECRET)
@@ -237,20 +257,24 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     const [url, onServer] = remote()
     const a = machine()
     const committed = await onMachine(a, url, (store) => commit(store, "endless-cas", { "blob.bin": "twelve bytes" }))
-    const sent = { bytes: 0 }
-    const hostile = await folderServer(onServer, (req, res) => {
-      if (!req.url?.startsWith("/cas/")) return false
-      endless(res, Buffer.alloc(64 * 1024, 1), sent)
-      return true
-    })
-    try {
-      const b = machine()
-      expect(await onMachine(b, hostile.url, (store) => store.lookup(committed.key))).toBeUndefined()
-      expect(b.warnings.join("\n")).toMatch(/cas\/[0-9a-f]{64}: its body is longer than 12 bytes \(the size its entry states\): cut off there, a miss/)
-      expect(allFiles(b.cache).filter(([, bytes]) => bytes.length > 12 && bytes.every((x) => x === 1)).map(([f]) => f)).toEqual([])
-      expect(sent.bytes).toBeLessThan(64 * 1024 * 1024)
-    } finally {
-      await hostile.close()
+    const record = readEntry(onServer, committed.key).index.record
+    // The tree's blob, then the record's blob (read into memory): each endless in turn.
+    for (const [blob, size] of [[sha256("twelve bytes"), 12], [record.hash, record.size]] as const) {
+      const sent = { bytes: 0 }
+      const hostile = await folderServer(onServer, (req, res) => {
+        if (req.url !== `/cas/${blob}`) return false
+        endless(res, Buffer.alloc(64 * 1024, 1), sent)
+        return true
+      })
+      try {
+        const b = machine()
+        expect(await onMachine(b, hostile.url, (store) => store.lookup(committed.key))).toBeUndefined()
+        expect(b.warnings.join("\n")).toContain(`cas/${blob}: its body is longer than ${size} bytes (the size its entry states): cut off there, a miss`)
+        expect(allFiles(b.cache).filter(([, bytes]) => bytes.length > 12 && bytes.every((x) => x === 1)).map(([f]) => f)).toEqual([])
+        expect(sent.bytes).toBeLessThan(64 * 1024 * 1024)
+      } finally {
+        await hostile.close()
+      }
     }
   })
 
@@ -286,16 +310,15 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
       expect(tree && Object.keys(tree)).toHaveLength(301)
       expect(tree?.["f/299.txt"]).toBe("same bytes")
       const casGets = counting.requests.filter((r) => r.startsWith("GET /cas/")).sort()
-      expect(casGets).toEqual([`GET /cas/${sha256("other bytes")}`, `GET /cas/${sha256("same bytes")}`].sort())
+      const record = readEntry(onServer, committed.key).index.record.hash
+      expect(casGets).toEqual([`GET /cas/${sha256("other bytes")}`, `GET /cas/${sha256("same bytes")}`, `GET /cas/${record}`].sort())
       expect(b.warnings).toEqual([])
     } finally {
       await counting.close()
     }
-    const entryFile = path.join(onServer, "ac", committed.key)
-    const entry = JSON.parse(fs.readFileSync(entryFile, "utf8"))
+    const entry = readEntry(onServer, committed.key)
     const blob = sha256("same bytes")
-    entry.files = Array.from({ length: MAX_ENTRY_FILES + 1 }, (_, i) => [`f/${i}`, blob, 10])
-    fs.writeFileSync(entryFile, JSON.stringify(entry))
+    writeEntry(onServer, committed.key, { files: Array.from({ length: MAX_ENTRY_FILES + 1 }, (_, i) => [`f/${i}`, blob, 10] as const), record: entry.record })
     const c = machine()
     expect(await onMachine(c, url, (store) => store.lookup(committed.key))).toBeUndefined()
     expect(c.warnings).toEqual([`remote cache ${url}/ac/${committed.key}: ${MAX_ENTRY_FILES + 1} files, more than the ${MAX_ENTRY_FILES} an entry may list: a miss`])
@@ -306,7 +329,8 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     const a = machine()
     const committed = await onMachine(a, url, (store) => commit(store, "paths", { "x.txt": "x" }))
     const entryFile = path.join(onServer, "ac", committed.key)
-    const entry = JSON.parse(fs.readFileSync(entryFile, "utf8"))
+    const entry = readEntry(onServer, committed.key)
+    const withFiles = (files: ReadonlyArray<readonly [string, string, number]>) => writeEntry(onServer, committed.key, { files, record: entry.record })
     const blob = sha256("x")
     const cases: Array<[Array<[string, string, number]>, RegExp]> = [
       [[["x", blob, 1], ["x/y", blob, 1]], /the path x as both a file and a folder/],
@@ -318,7 +342,7 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     ]
     const good = fs.readFileSync(entryFile)
     for (const [files, why] of cases) {
-      fs.writeFileSync(entryFile, JSON.stringify({ ...entry, files }))
+      withFiles(files)
       const b = machine()
       expect(await onMachine(b, url, (store) => store.lookup(committed.key))).toBeUndefined()
       expect(b.warnings).toHaveLength(1)
@@ -327,7 +351,7 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     }
     // In one run, a refused entry is not fetched again (the runner looks each key up twice), yet a
     // good entry pushed under the key since (a queue worker's) is found.
-    fs.writeFileSync(entryFile, JSON.stringify({ ...entry, files: cases[0]?.[0] }))
+    withFiles(cases[0]?.[0] ?? [])
     const again = machine()
     const hits = await onMachine(again, url, (store) =>
       Effect.gen(function* () {
@@ -340,7 +364,7 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     expect(again.warnings).toHaveLength(1)
     // Paths fine by every rule that this disk still cannot hold (the reader's cache folder is so deep
     // that they pass the system's path limit): a miss with a warning too.
-    fs.writeFileSync(entryFile, JSON.stringify({ ...entry, files: [[`${"p".repeat(250)}/${"q".repeat(250)}/${"r".repeat(250)}/x.txt`, blob, 1]] }))
+    withFiles([[`${"p".repeat(250)}/${"q".repeat(250)}/${"r".repeat(250)}/x.txt`, blob, 1]])
     const deepRoot = tempRoot()
     const deepCache = path.join(deepRoot, ...Array.from({ length: 15 }, () => "c".repeat(230)))
     const deep = machine({}, deepCache)

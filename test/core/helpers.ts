@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -15,9 +15,19 @@ export const BIN = path.join(REPO, "bin/cairn.js")
  */
 const made: Array<string> = []
 
-/** Removes every project made by this test file (call in afterAll). */
+/** The processes `cliAsync` started that are still running, with the folder each runs in. */
+const live = new Map<ChildProcess, string>()
+
+/**
+ * Removes every project made by this test file (call in afterAll). A process a failed test left
+ * running in one is killed first (it would write into the folder as it goes: ENOTEMPTY), and the
+ * removal is retried while the killed process exits; tests that start processes await their exit.
+ */
 export const removeProjects = () => {
-  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+  for (const dir of made.splice(0)) {
+    for (const [child, cwd] of live) if (cwd === dir || cwd.startsWith(`${dir}${path.sep}`)) child.kill("SIGKILL")
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10 })
+  }
 }
 
 export const makeProject = (files: Record<string, string>): string => {
@@ -50,6 +60,8 @@ export const cli = (cwd: string, args: ReadonlyArray<string>, env: Record<string
 /** Starts `cairn ...args` without waiting. */
 export const cliAsync = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } })
+  live.set(child, path.resolve(cwd))
+  child.once("exit", () => live.delete(child))
   let stdout = ""
   let stderr = ""
   child.stdout.on("data", (d) => (stdout += d))

@@ -14,7 +14,9 @@ import { type ArtifactStore, CacheStore, type RunRecord } from "../../src/core/s
 import { LocalStore } from "../../src/core/store/local/local-store.js"
 import { remoteCacheLayer } from "../../src/core/store/remote/from-url.js"
 import { RemoteStore } from "../../src/core/store/remote/remote-store.js"
+import { withBazelRemoteLike } from "../servers/bazel-remote-like.js"
 import { nginxMissing, withNginx } from "../servers/nginx.js"
+import { s3rverMissing, withS3rver } from "../servers/s3rver.js"
 import { plainKeyRecord } from "./helpers.js"
 
 const roots: Array<string> = []
@@ -39,6 +41,16 @@ const LAYERS: ReadonlyArray<readonly [string, () => Layer.Layer<CacheStore, unkn
     const root = tempRoot()
     return RemoteStore.layer(path.join(root, "cache"), root).pipe(Layer.provide(remoteCacheLayer(`${server.url}/contract`)))
   })] as const]),
+  // The remote layer over a fresh s3rver per test (skipped, saying why, without the package).
+  ...(s3rverMissing("the remote store contract over S3") ? [] : [["remote (s3rver)", () => withS3rver(["contract"], (server) => {
+    const root = tempRoot()
+    return RemoteStore.layer(path.join(root, "cache"), root).pipe(Layer.provide(remoteCacheLayer("s3://contract/store", { env: server.env })))
+  })] as const]),
+  // The remote layer over a fresh cache that validates entries as bazel-remote does (a node process: always runs).
+  ["remote (bazel-remote-like, validating)", () => withBazelRemoteLike((server) => {
+    const root = tempRoot()
+    return RemoteStore.layer(path.join(root, "cache"), root).pipe(Layer.provide(remoteCacheLayer(`${server.url}/contract`)))
+  })],
 ]
 
 const fields = plainKeyRecord

@@ -38,20 +38,26 @@ def avg_down(inplanes, planes, stride):
     return nn.Sequential(pool, nn.Conv2d(inplanes, planes, 1, 1, 0, bias=False), nn.BatchNorm2d(planes))
 
 
+def scaled_width(channels, width):
+    """src/ml/resnet.ts's scaledWidth: channels * width rounded half up, at least 1."""
+    return max(1, int(math.floor(channels * width + 0.5)))
+
+
 class ResNetD(nn.Module):
-    def __init__(self, variant, num_classes, in_chans):
+    def __init__(self, variant, num_classes, in_chans, width=1.0):
+        """`width` scales every channel width as cairn's ResNet `width` does (1: timm's model)."""
         super().__init__()
-        stem = 32
+        stem, stem_out = scaled_width(32, width), scaled_width(64, width)
         self.conv1 = nn.Sequential(
             nn.Conv2d(in_chans, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True),
             nn.Conv2d(stem, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True),
-            nn.Conv2d(stem, 64, 3, 1, 1, bias=False),
+            nn.Conv2d(stem, stem_out, 3, 1, 1, bias=False),
         )
-        self.bn1 = nn.BatchNorm2d(64)
+        self.bn1 = nn.BatchNorm2d(stem_out)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        inplanes = 64
-        for i, (n, planes) in enumerate(zip(BLOCKS[variant], [64, 128, 256, 512])):
+        inplanes = stem_out
+        for i, (n, planes) in enumerate(zip(BLOCKS[variant], [scaled_width(c, width) for c in (64, 128, 256, 512)])):
             stride = 1 if i == 0 else 2
             blocks = []
             for b in range(n):
@@ -61,7 +67,7 @@ class ResNetD(nn.Module):
                 inplanes = planes
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(inplanes, num_classes)
 
     def forward(self, x):
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))

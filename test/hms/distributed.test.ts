@@ -19,8 +19,15 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-distributed-"))
 
 /** Tiny but complete: five folds of a 32 px resnet18d, one epoch each (as in e2e.test.ts). */
 const SMALL = ["spectrograms=40", "test_spectrograms=3", "max_rows=25", "img_size=32", "epochs=1", "batch_size=4"].flatMap((p) => ["--param", p])
-/** A dead worker's job is taken by another within about a second (short lock and stalled check). */
-const FAST = { CAIRN_QUEUE_LOCK_MS: "1000", CAIRN_QUEUE_STALLED_MS: "500", CAIRN_QUEUE_POLL_MS: "200", CAIRN_QUEUE_BACKOFF_MS: "200" }
+/**
+ * A dead worker's job is taken by another within seconds (short lock and stalled check): 5 s, far
+ * above the pauses of a live worker's event loop on a busy machine (a 1 s lock can lose a job to them).
+ */
+const FAST = { CAIRN_QUEUE_LOCK_MS: "5000", CAIRN_QUEUE_STALLED_MS: "1000", CAIRN_QUEUE_POLL_MS: "200", CAIRN_QUEUE_BACKOFF_MS: "200" }
+/** Outer bounds (not expected times): a worker's start line; the queued run reaching a fold's first step; the whole test (three runs of five folds). */
+const START_MS = 120_000
+const FOLD_MS = 600_000
+const TEST_MS = 1_200_000
 
 type Proc = ReturnType<typeof cliAsync>
 const procs: Array<Proc> = []
@@ -58,7 +65,7 @@ describe.skipIf(missing !== undefined)("hms-quick on two workers", () => {
     // One fold at a time per worker: a fold's job is in flight on A when A dies.
     const worker = (who: string) => {
       const p = start(["worker", ...queue, ...remote, ...cacheOf(who), "--jobs", "1"], FAST)
-      return { ...p, ready: () => waitFor(() => p.output().includes("cairn worker "), 30_000, `worker ${who} to start: ${p.output()}`) }
+      return { ...p, ready: () => waitFor(() => p.output().includes("cairn worker "), START_MS, `worker ${who} to start: ${p.output()}`) }
     }
     const a = worker("a")
     const b = worker("b")
@@ -68,7 +75,7 @@ describe.skipIf(missing !== undefined)("hms-quick on two workers", () => {
 
     // A is one training step into a fold: killed there.
     const midFold = /^\[(train\/fold-\d)\] epoch 1\/1 step 1\//m
-    await waitFor(() => midFold.test(a.output()), 120_000, `a fold to start training on A: ${a.output()}`)
+    await waitFor(() => midFold.test(a.output()), FOLD_MS, `a fold to start training on A: ${a.output()}`)
     const fold = midFold.exec(a.output())![1]!
     a.child.kill("SIGKILL")
     await a.done
@@ -97,5 +104,5 @@ describe.skipIf(missing !== undefined)("hms-quick on two workers", () => {
     const stages = report(path.join(tmp, "local.json")).stages.length
     expect(fresh.stdout).toMatch(new RegExp(`^ok: 0 ran, ${stages} cached`, "m"))
     expect(report(freshJson).metrics.cv_score).toBe(expected.cv_score)
-  }, 600_000)
+  }, TEST_MS)
 })

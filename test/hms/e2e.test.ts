@@ -5,8 +5,13 @@
  *
  * The pipeline runs once, in `beforeAll`, into a cache shared by the file; each test reads that run
  * and writes only under its own folder, so any test passes alone (`-t`) or in any order.
+ *
+ * Each CLI run trains or scores five folds: about a minute on an idle 2-core machine, several on a
+ * busy one. The hook and the tests have their own generous timeouts (outer bounds only), and the
+ * temp folder is removed only once every CLI process this file started has exited (a run cut off by
+ * a timeout would still be writing into it).
  */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -17,7 +22,29 @@ const REPO = path.resolve(__dirname, "../..")
 const BIN = path.join(REPO, "bin", "cairn.js")
 const REAL = process.env.CAIRN_HMS_REAL_DIR ?? path.join(REPO, "test", "fixtures", "hms-real")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-e2e-"))
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
+/** Outer bound of the base run (the hook) and of each test (one or two CLI runs); not the expected time. */
+const RUN_MS = 15 * 60_000
+/** How long a CLI process stopped by SIGTERM has to finish its finalizers before it is killed. */
+const STOP_MS = 30_000
+
+/** The CLI processes still running. */
+const children = new Set<ChildProcess>()
+const exited = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
+
+afterAll(async () => {
+  // A run cut off by a timeout is stopped as Ctrl-C would (its finalizers remove their staging), then killed.
+  await Promise.all(
+    [...children].map(async (child) => {
+      child.kill("SIGTERM")
+      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_MS)
+      await exited(child)
+      clearTimeout(timer)
+    }),
+  )
+  fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 5 })
+}, 2 * STOP_MS)
 
 /** Tiny but complete: 40 spectrograms, 25 rows kept, 32x32 images, one epoch, five folds. */
 const SMALL = ["spectrograms=40", "test_spectrograms=3", "max_rows=25", "img_size=32", "epochs=1", "batch_size=4"].flatMap((p) => ["--param", p])
@@ -25,10 +52,14 @@ const SMALL = ["spectrograms=40", "test_spectrograms=3", "max_rows=25", "img_siz
 const cairn = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; out: string }>((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args, "--cache-dir", path.join(tmp, "cache")], { cwd: REPO })
+    children.add(child)
     let out = ""
     child.stdout.on("data", (d) => (out += d))
     child.stderr.on("data", (d) => (out += d))
-    child.on("exit", (code) => resolve({ code, out }))
+    child.on("exit", (code) => {
+      children.delete(child)
+      resolve({ code, out })
+    })
   })
 
 const readCsv = (file: string) => {
@@ -60,7 +91,7 @@ let base: { code: number | null; out: string }
 describe("hms-quick end to end", () => {
   beforeAll(async () => {
     base = await cairn(["run", "pipelines/hms-quick.ts", ...SMALL, "--out", BASE_OUT, "--json", BASE_JSON])
-  })
+  }, RUN_MS)
 
   /** The base run's report, once it is known to have succeeded. */
   const baseReport = (): RunReport => {
@@ -89,7 +120,7 @@ describe("hms-quick end to end", () => {
     for (const chart of ["dag", "loss-curves", "confusion", "per-class-kl", "cv-vs-baseline", "stage-times"]) {
       expect(fs.existsSync(path.join(BASE_OUT, "out/hms-quick/report/charts", `${chart}.svg`))).toBe(true)
     }
-  })
+  }, RUN_MS)
 
   it("--param checkpoints=DIR uses given fold weights instead of training, and scores them identically", async () => {
     const trained = baseReport()
@@ -111,7 +142,7 @@ describe("hms-quick end to end", () => {
     // Same weights, same backend: the out-of-fold predictions and the CV are the same, bit for bit.
     expect(given.metrics.cv_score).toBe(trained.metrics.cv_score)
     expect(fs.readFileSync(path.join(out, "out/hms-quick/oof/oof.csv"), "utf8")).toBe(fs.readFileSync(path.join(BASE_OUT, "out/hms-quick/oof/oof.csv"), "utf8"))
-  })
+  }, RUN_MS)
 
   it.skipIf(!fs.existsSync(path.join(REAL, "test.csv")))("the same models score the real competition test sample", async () => {
     baseReport()
@@ -125,5 +156,5 @@ describe("hms-quick end to end", () => {
     expect(statuses["train/fold-0"]).toBe("cached")
     expect(statuses.infer).toBe("ran")
     checkSubmission(path.join(out, "out/hms-quick-real-test/submission/submission.csv"), path.join(REAL, "sample_submission.csv"))
-  })
+  }, RUN_MS)
 })

@@ -1,48 +1,45 @@
 /**
- * Backend resolution: "auto" picks the first usable of tfjs-node-gpu, tfjs-node, wasm, cpu and agrees
- * with the cheap probe; an explicitly requested backend that is missing fails with BackendUnavailable;
- * wasm comes with cairn's training kernels.
+ * Backend resolution: "auto" picks the first usable of tfjs-node-gpu, webgpu, tfjs-node, cpu+onednn,
+ * wasm, cpu and agrees with the cheap probe; an explicitly requested backend that is missing fails
+ * with BackendUnavailable; wasm comes with cairn's training kernels, cpu+onednn with the native ones
+ * (and plain cpu, on the same TF.js backend, without them).
  */
-import { createRequire } from "node:module"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { engineIdentity } from "../../src/ml/engine.js"
 import { loadOnednn } from "../../src/ml/native/onednn.js"
 import { tfjsEngine, tfjsIdentity } from "../../src/ml/tfjs-engine.js"
-import { BACKEND_ORDER, BackendUnavailable, nvidiaGpuPresent, probeBackend, resolveBackend, resolveBackendPromise } from "../../src/ml/backend.js"
-import { webgpuForAuto } from "../../src/ml/backend-probe.js"
+import { FUSED_ADAMW } from "../../src/ml/adamw.js"
+import { AUTO_ORDER, BACKEND_ORDER, BackendUnavailable, nvidiaGpuPresent, probeBackend, resolveBackend, resolveBackendPromise } from "../../src/ml/backend.js"
+import { backendStatuses, tensorflowBindingPresent, webgpuForAuto } from "../../src/ml/backend-probe.js"
 import { CHANNEL_MOMENTS } from "../../src/ml/kernels/batch-norm.js"
-
-const require_ = createRequire(import.meta.url)
-const installed = (pkg: string): boolean => {
-  try {
-    require_.resolve(pkg)
-    return true
-  } catch (error) {
-    if ((error as { code?: string }).code === "MODULE_NOT_FOUND") return false
-    throw error
-  }
-}
 
 describe("backend resolution", () => {
   it("the probe follows the documented order from what is installed, without touching TF.js", () => {
-    const expected = installed("@tensorflow/tfjs-node-gpu") && nvidiaGpuPresent()
+    const expected = tensorflowBindingPresent("@tensorflow/tfjs-node-gpu") && nvidiaGpuPresent()
       ? "tensorflow-gpu"
       : webgpuForAuto()
         ? "webgpu"
-        : installed("@tensorflow/tfjs-node")
+        : tensorflowBindingPresent("@tensorflow/tfjs-node")
         ? "tensorflow"
         : loadOnednn().available
-          ? "wasm+onednn"
+          ? "cpu+onednn"
           : "wasm"
     expect(probeBackend()).toBe(expected)
-    expect(BACKEND_ORDER).toEqual(["tensorflow-gpu", "webgpu", "tensorflow", "wasm+onednn", "wasm", "cpu"])
+    expect(BACKEND_ORDER).toEqual(["tensorflow-gpu", "webgpu", "tensorflow", "cpu+onednn", "wasm+onednn", "wasm", "cpu"])
+    // wasm+onednn by name only: it loads wherever cpu+onednn does, slower and within 4 GiB.
+    expect(AUTO_ORDER).toEqual(BACKEND_ORDER.filter((b) => b !== "wasm+onednn"))
   })
 
-  it("auto resolves to the probed backend; on wasm the training kernels are registered", async () => {
+  it("auto resolves to the probed backend; on wasm the training kernels are registered, on cpu+onednn the native ones", async () => {
     const resolved = await resolveBackendPromise("auto")
     expect(resolved.name).toBe(probeBackend())
+    if (resolved.name === "cpu+onednn") {
+      expect(tf.getBackend()).toBe("cpu")
+      expect(resolved.detail).toMatch(/cpu backend \+ oneDNN \S+ kernels/)
+      expect(tf.getKernel(FUSED_ADAMW, "cpu")).toBeDefined()
+    }
     if (resolved.name === "wasm" || resolved.name === "wasm+onednn") {
       expect(tf.getBackend()).toBe("wasm")
       expect(resolved.detail).toMatch(/tfjs-backend-wasm 4\.22\.0/)
@@ -58,7 +55,7 @@ describe("backend resolution", () => {
   it("an explicitly requested backend that is not installed fails with BackendUnavailable naming the package", async () => {
     for (const name of ["tensorflow", "tensorflow-gpu"] as const) {
       const result = await Effect.runPromise(Effect.either(resolveBackend(name)))
-      if (installed(name === "tensorflow" ? "@tensorflow/tfjs-node" : "@tensorflow/tfjs-node-gpu") && (name === "tensorflow" || nvidiaGpuPresent())) continue
+      if (tensorflowBindingPresent(name === "tensorflow" ? "@tensorflow/tfjs-node" : "@tensorflow/tfjs-node-gpu") && (name === "tensorflow" || nvidiaGpuPresent())) continue
       expect(Either.isLeft(result)).toBe(true)
       if (Either.isLeft(result)) {
         expect(result.left).toBeInstanceOf(BackendUnavailable)
@@ -71,21 +68,56 @@ describe("backend resolution", () => {
     expect((await resolveBackendPromise("cpu")).name).toBe("cpu")
     expect(tf.getBackend()).toBe("cpu")
     expect(tf.getKernel(CHANNEL_MOMENTS, "cpu")).toBeDefined()
+    // Plain cpu is TF.js' own kernels, even after cpu+onednn ran on the same TF.js backend.
+    if (loadOnednn().available) {
+      expect((await resolveBackendPromise("cpu+onednn")).name).toBe("cpu+onednn")
+      expect(tf.getBackend()).toBe("cpu")
+      expect(tf.getKernel(FUSED_ADAMW, "cpu")).toBeDefined()
+      expect((await resolveBackendPromise("cpu")).name).toBe("cpu")
+      expect(tf.getKernel(FUSED_ADAMW, "cpu")).toBeUndefined()
+    }
     expect((await resolveBackendPromise("wasm")).name).toBe("wasm")
     expect(tf.getBackend()).toBe("wasm")
   })
 })
 
+describe("lean gradients (kernels/lean-gradients.ts)", () => {
+  it("ReLU's gradient saves the output instead of the input, with TF.js' own bits (NaN, -0, infinities)", async () => {
+    await resolveBackendPromise("cpu")
+    const x = tf.tensor1d([1.5, -2, 0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-30, -1e-30])
+    const dy = tf.tensor1d([0.5, 2, 3, -4, 5, 6, 7, 8, -9])
+    const viaOwn = tf.mul(dy, tf.cast(tf.step(x), "float32")).dataSync()
+    const grad = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.relu(xi), dy)))(x).dataSync()
+    expect(Array.from(grad)).toEqual(Array.from(viaOwn))
+    const config = tf.getGradient("Relu")!
+    expect(config.outputsToSave).toEqual([true])
+    expect(config.inputsToSave ?? []).toEqual([])
+  })
+})
+
+describe("cairn doctor's list", () => {
+  it("has every backend, cpu+onednn with oneDNN's version and ISA where the addon loads, else why not", () => {
+    const statuses = backendStatuses()
+    expect(statuses.map((b) => b.backend)).toEqual([...BACKEND_ORDER])
+    const native = statuses.find((b) => b.backend === "cpu+onednn")!
+    const onednn = loadOnednn()
+    if (onednn.available) expect(native).toEqual({ backend: "cpu+onednn", available: true, detail: expect.stringContaining(`oneDNN ${onednn.info.version} (${onednn.info.isa}`) })
+    else expect(native).toEqual({ backend: "cpu+onednn", available: false, detail: `native kernels unavailable: ${onednn.reason}` })
+  })
+})
+
 describe("engine identity with the oneDNN kernels", () => {
   const onednn = loadOnednn()
-  it.runIf(onednn.available)("names the library's version, its instruction set, threads and platform; threads change it", () => {
-    const one = tfjsIdentity("wasm+onednn", 1)
-    const two = tfjsIdentity("wasm+onednn", 2)
+  it.runIf(onednn.available).each(["cpu+onednn", "wasm+onednn"] as const)("%s names the library's version, its instruction set, threads and platform; threads change it", (backend) => {
+    const one = tfjsIdentity(backend, 1)
+    const two = tfjsIdentity(backend, 2)
     const version = onednn.available ? onednn.info.version : ""
-    expect(one.backend).toBe(`wasm+onednn-${version}`)
+    expect(one.backend).toBe(`${backend}-${version}`)
     expect(one.versions).toMatch(/@cairn\/onednn@\d+\.\d+\.\d+ sources:[0-9a-f]{16} onednn@\S+ isa:\S+ threads:1 /)
     expect(one.versions).toContain(`${process.platform}-${process.arch}`)
     expect(two).not.toEqual(one)
+    // The two engines on the same addon are different engines (their results differ in the last bits).
+    expect(tfjsIdentity(backend === "cpu+onednn" ? "wasm+onednn" : "cpu+onednn", 1).backend).not.toBe(one.backend)
     // Plain wasm is unchanged by threads (its kernels have none).
     expect(tfjsIdentity("wasm", 2)).toEqual(tfjsIdentity("wasm", 1))
   })
@@ -95,7 +127,7 @@ describe("engine identity with the oneDNN kernels", () => {
     const auto = await Effect.runPromise(engineIdentity(tfjsEngine({ backend: "auto" })))
     const wasm = await Effect.runPromise(engineIdentity(tfjsEngine({ backend: "wasm" })))
     expect(wasm.notice).toBeUndefined()
-    if (onednn.available) expect(auto).toMatchObject({ backend: expect.stringMatching(/^wasm\+onednn-/) })
+    if (onednn.available) expect(auto).toMatchObject({ backend: expect.stringMatching(/^cpu\+onednn-/) })
     else expect(auto.notice).toBe(`native kernels unavailable: ${onednn.reason}`)
   })
 })

@@ -1,12 +1,14 @@
 /**
- * cairn's oneDNN kernels ("wasm+onednn") against TF.js' cpu backend and cairn's wasm kernels: the
+ * cairn's oneDNN kernels, over the wasm backend ("wasm+onednn") and over TF.js' cpu backend
+ * ("cpu+onednn"), against TF.js' cpu backend's own kernels and cairn's wasm kernels: the
  * three convolution ops on the shared random cases (strides 1/2, padding kinds, 1x1/3x3/7x7, batch 1
  * and odd sizes) with 1 and 2 oneDNN threads, dilated and fused (bias + ReLU) forwards, the
  * batch-norm reductions, max-pool's gradient and the fused AdamW step (the same bits as the JS
  * kernels and ops they replace), the reordered-filter cache (a new
  * filter of the same shape is never served the old one's layout), and a few training steps of a
- * small ResNet-D whose losses equal the wasm kernels' (1e-4). Error measure for the kernels: relative
- * L2 error, at most 1e-5.
+ * small ResNet-D whose losses equal the wasm kernels' (1e-4). On cpu+onednn, also the element-wise
+ * and pooling kernels that replace the cpu backend's JS ones (the same bits as those, at 1 and 2
+ * threads, broadcasts included). Error measure for the convolutions: relative L2 error, at most 1e-5.
  *
  * Skips where the addon is not built here (no libdnnl); with CAIRN_REQUIRE_ONEDNN=1 (CI, which
  * installs libdnnl-dev) its absence fails instead.
@@ -26,12 +28,13 @@ import { expectRelClose } from "./ops-testing.js"
 
 const TOL = 1e-5
 const LOSS_TOL = 1e-4
+const CPU_POOL_GRAD_TOL = 1e-6
 const OPS: ReadonlyArray<Op> = ["forward", "backpropInput", "backpropFilter"]
 const onednn = loadOnednn()
 const required = process.env["CAIRN_REQUIRE_ONEDNN"] === "1"
 
 const useWasm = () => resolveBackendPromise("wasm")
-const useOnednn = (threads = 1) => resolveBackendPromise("wasm+onednn", { threads })
+const ENGINES = ["wasm+onednn", "cpu+onednn"] as const
 
 describe.runIf(required)("the oneDNN addon is required here (CAIRN_REQUIRE_ONEDNN=1)", () => {
   it("loads", () => {
@@ -39,7 +42,11 @@ describe.runIf(required)("the oneDNN addon is required here (CAIRN_REQUIRE_ONEDN
   })
 })
 
-describe.runIf(onednn.available)("oneDNN kernels", () => {
+for (const engine of ENGINES) describe.runIf(onednn.available)(`oneDNN kernels on ${engine}`, () => {
+  const useOnednn = (threads = 1) => resolveBackendPromise(engine, { threads })
+  /** The TF.js backend the engine runs over, and its own kernels (plain wasm / plain cpu) for the bit-exact references. */
+  const host = engine === "cpu+onednn" ? "cpu" : "wasm"
+  const useReference = () => resolveBackendPromise(host)
   const reference = new Map<string, Float32Array>()
   const wasm = new Map<string, Float32Array>()
   const key = (i: number, op: Op): string => `${i}/${op}`
@@ -104,7 +111,7 @@ describe.runIf(onednn.available)("oneDNN kernels", () => {
     })
 
   it("batch-norm reductions give the same bits as the JS host kernels", async () => {
-    await useWasm()
+    await useReference()
     const expected = batchNormSums()
     await useOnednn()
     const actual = batchNormSums()
@@ -144,20 +151,20 @@ describe.runIf(onednn.available)("oneDNN kernels", () => {
           ),
         ),
       )
-    await useWasm()
-    expect(tf.getKernel(CHANNEL_AFFINE, "wasm")).toBeUndefined()
-    expect(tf.getKernel(BATCH_NORM_BACKWARD, "wasm")).toBeUndefined()
+    await useReference()
+    expect(tf.getKernel(CHANNEL_AFFINE, host)).toBeUndefined()
+    expect(tf.getKernel(BATCH_NORM_BACKWARD, host)).toBeUndefined()
     const expected = run()
     for (const threads of [1, 2]) {
       await useOnednn(threads)
-      expect(tf.getKernel(CHANNEL_AFFINE, "wasm")).toBeDefined()
-      expect(tf.getKernel(BATCH_NORM_BACKWARD, "wasm")).toBeDefined()
+      expect(tf.getKernel(CHANNEL_AFFINE, host)).toBeDefined()
+      expect(tf.getKernel(BATCH_NORM_BACKWARD, host)).toBeDefined()
       const actual = run()
       expected.forEach((e, i) => expect(Array.from(actual[i]!), `${threads} threads, output ${i}`).toEqual(Array.from(e)))
     }
   })
 
-  it("max-pool's gradient gives the same bits as the JS host kernel (ties and padding included)", async () => {
+  it("max-pool's gradient gives the same bits as the JS host kernel (ties and padding included), the cpu backend's within 1e-6", async () => {
     const run = (): Array<Float32Array> =>
       [
         { x: [2, 9, 7, 5] as [number, number, number, number], k: 3, s: 2, pad: 1 as const, ties: false },
@@ -177,9 +184,12 @@ describe.runIf(onednn.available)("oneDNN kernels", () => {
     await useOnednn()
     const actual = run()
     expected.forEach((e, i) => expect(Array.from(actual[i]!), `case ${i}`).toEqual(Array.from(e)))
+    // TF.js' cpu kernel sums a pixel's terms in float64 (one rounding): within 1e-6 of the float32 sums.
+    await resolveBackendPromise("cpu")
+    run().forEach((e, i) => expectRelClose(actual[i]!, e, CPU_POOL_GRAD_TOL, `case ${i} vs the cpu backend`))
   })
 
-  it("average pooling's gradient gives the wasm kernel's bits (tiling windows natively, overlapping ones fall back)", async () => {
+  it("average pooling's gradient gives the wasm kernel's bits (tiling windows natively, overlapping ones fall back), the cpu backend's within 1e-6", async () => {
     const run = (): Array<Float32Array> =>
       [
         { x: [2, 8, 6, 5] as [number, number, number, number], k: 2, s: 2, pad: "valid" as const },
@@ -197,7 +207,13 @@ describe.runIf(onednn.available)("oneDNN kernels", () => {
     const expected = run()
     await useOnednn()
     const actual = run()
-    expected.forEach((e, i) => expect(Array.from(actual[i]!), `case ${i}`).toEqual(Array.from(e)))
+    // The overlapping case (3) falls back to the host's own kernel: on cpu+onednn, TF.js' cpu one.
+    expected.forEach((e, i) => {
+      if (i !== 3 || host === "wasm") expect(Array.from(actual[i]!), `case ${i}`).toEqual(Array.from(e))
+    })
+    // TF.js' cpu kernel sums a pixel's terms in float64 (one rounding): within 1e-6 of the float32 sums.
+    await resolveBackendPromise("cpu")
+    run().forEach((e, i) => expectRelClose(actual[i]!, e, CPU_POOL_GRAD_TOL, `case ${i} vs the cpu backend`))
   })
 
   it("the fused AdamW step gives the same bits as AdamW's element-wise ops, and is only there with the native kernels", async () => {
@@ -215,13 +231,80 @@ describe.runIf(onednn.available)("oneDNN kernels", () => {
       for (const p of params) p.dispose()
       return out
     }
-    await useWasm()
-    expect(tf.getKernel(FUSED_ADAMW, "wasm")).toBeUndefined()
+    await useReference()
+    expect(tf.getKernel(FUSED_ADAMW, host)).toBeUndefined()
     const expected = run()
     await useOnednn()
-    expect(tf.getKernel(FUSED_ADAMW, "wasm")).toBeDefined()
+    expect(tf.getKernel(FUSED_ADAMW, host)).toBeDefined()
     const actual = run()
     expected.forEach((e, i) => expect(Array.from(actual[i]!), `tensor ${i}`).toEqual(Array.from(e)))
+  })
+
+  it.runIf(engine === "cpu+onednn")("element-wise ops, pooling and the spatial mean give the cpu backend's own bits (broadcasts, NaN, -0; 1 and 2 threads), natively", async () => {
+    // [2, 17, 23, 24] is above the addon's parallel threshold, [3, 5, 7, 11] above the native one only.
+    const big: [number, number, number, number] = [2, 17, 23, 24]
+    const special = (seed: number, n: number): Float32Array => {
+      const v = normal(seed, n)
+      for (let i = 0; i < n; i += 97) v[i] = [Number.NaN, -0, 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY][(i / 97) % 5]!
+      return v
+    }
+    const t = (seed: number, shape: Array<number>): tf.Tensor => tf.tensor(special(seed, shape.reduce((a, b) => a * b, 1)), shape)
+    const binaryCases: ReadonlyArray<[Array<number>, Array<number>]> = [
+      [big, big],
+      [big, [24]],
+      [[24], big],
+      [big, []],
+      [[], big],
+      [[2, 1, 1, 24], big],
+      [big, [1, 17, 23, 1]],
+      [[3, 5, 7, 11], [3, 5, 7, 11]],
+      [[3, 1, 7, 11], [3, 5, 1, 11]],
+    ]
+    const poolCases = [
+      { x: [2, 33, 31, 8], k: 3, s: 2, pad: 1 as const },
+      { x: [2, 32, 30, 8], k: 2, s: 2, pad: "valid" as const },
+      { x: [2, 33, 31, 8], k: 2, s: 2, pad: "same" as const },
+      { x: [1, 30, 30, 16], k: 1, s: 2, pad: "valid" as const },
+      { x: [1, 30, 30, 16], k: 1, s: 1, pad: "valid" as const },
+    ]
+    const run = (): Array<Float32Array> =>
+      tf.tidy(() => {
+        const out: Array<tf.Tensor> = []
+        binaryCases.forEach(([sa, sb], i) => {
+          const a = t(200 + i, sa)
+          const b = t(300 + i, sb)
+          out.push(tf.add(a, b), tf.sub(a, b), tf.mul(a, b))
+        })
+        const x = t(400, big)
+        out.push(tf.relu(x), tf.step(x), tf.step(x, 0.3), tf.mean(x, [1, 2]), tf.mean(x, [1, 2], true))
+        poolCases.forEach((c, i) => {
+          const xp = t(500 + i, c.x) as tf.Tensor4D
+          out.push(tf.maxPool(xp, c.k, c.s, c.pad), tf.avgPool(xp, c.k, c.s, c.pad))
+        })
+        return out.map((o) => o.dataSync() as Float32Array)
+      })
+    await useReference()
+    const expected = run()
+    const addon = onednn.available ? onednn.addon : undefined
+    const calls = { binary: 0, broadcastBinary: 0, unary: 0, pool: 0, spatialMean: 0 }
+    const originals = { ...addon! }
+    for (const name of Object.keys(calls) as Array<keyof typeof calls>) {
+      ;(addon as unknown as Record<string, unknown>)[name] = (...args: Array<unknown>) => {
+        calls[name]++
+        return (originals[name] as (...a: Array<unknown>) => unknown)(...args)
+      }
+    }
+    try {
+      for (const threads of [1, 2]) {
+        await useOnednn(threads)
+        const actual = run()
+        expected.forEach((e, i) => expect(Array.from(actual[i]!), `${threads} threads, output ${i}`).toEqual(Array.from(e)))
+      }
+    } finally {
+      Object.assign(addon!, originals)
+    }
+    // Every case but the 1x1 identity pools ran natively (twice: 1 and 2 threads).
+    expect(calls).toEqual({ binary: 2 * 3 * 6, broadcastBinary: 2 * 3 * 3, unary: 2 * 3, pool: 2 * 2 * 4, spatialMean: 2 * 2 })
   })
 
   it("a new filter of the same shape is never served an earlier filter's cached layout", async () => {

@@ -12,12 +12,11 @@ import * as path from "node:path"
 import "@tensorflow/tfjs-backend-wasm"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { RandomState } from "../../src/data/random-state.js"
 import { resolveBackendPromise } from "../../src/ml/backend.js"
 import { epochOrder, npyWindow } from "../../src/ml/dataset.js"
-import { writeSafetensors, type SafetensorsInput } from "../../src/ml/safetensors.js"
+import { writeSafetensors } from "../../src/ml/safetensors.js"
 import { type TrainConfig, type TrainFoldResult, trainFold } from "../../src/ml/train.js"
-import { RESNET_GOLDEN } from "./resnet-golden.js"
+import { seededState } from "./seeded-state.js"
 
 const FIXTURES = path.join(import.meta.dirname, "..", "fixtures", "parity")
 
@@ -71,23 +70,6 @@ const LR_REL = 1e-6
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b)
 
-/** gen_resnet.py's `fill`: state_dict entry i from RandomState(weightSeed + i), PyTorch layout. */
-const initialState = (): Array<SafetensorsInput> =>
-  RESNET_GOLDEN.layouts.resnet18d.map((entry, i): SafetensorsInput => {
-    const [name, kind, dims] = entry as unknown as readonly [string, string, ReadonlyArray<number>] // the generator's [name, kind, shape]
-    if (kind === "counter") return { name, dtype: "I64", shape: dims, data: BigInt64Array.of(0n) }
-    const n = dims.reduce((a, b) => a * b, 1)
-    const rs = new RandomState(cfg.weightSeed + i)
-    const z = Float64Array.from({ length: n }, () => rs.standardNormal())
-    let v: Float64Array
-    if (dims.length === 4) v = z.map((x) => x * Math.sqrt(2 / (dims[1]! * dims[2]! * dims[3]!)))
-    else if (name === "fc.weight") v = z.map((x) => x * Math.sqrt(1 / dims[1]!))
-    else if (name.endsWith("running_var")) v = z.map((x) => 1 + 0.1 * Math.abs(x))
-    else if (name.endsWith(".weight")) v = z.map((x) => 1 + 0.1 * x)
-    else v = z.map((x) => 0.1 * x)
-    return { name, dtype: "F32", shape: dims, data: Float32Array.from(v) }
-  })
-
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-parity-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
@@ -103,7 +85,7 @@ const stepLosses: Array<Array<number>> = []
 beforeAll(async () => {
   expect((await resolveBackendPromise("wasm")).name).toBe("wasm")
   const pretrained = path.join(dir, "init.safetensors")
-  await Effect.runPromise(writeSafetensors(pretrained, initialState()))
+  await Effect.runPromise(writeSafetensors(pretrained, seededState(cfg.variant, cfg.weightSeed)))
   const config: TrainConfig = {
     variant: cfg.variant,
     inChans: 1,

@@ -590,7 +590,13 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   float* outM = floats(info[5], n, "expAvg out", nullptr);
   float* outV = floats(info[6], n, "expAvgSq out", nullptr);
   const float* s = floats(info[7], 9, "scalars", nullptr);
-  adamwStep(p, g, m, v, outP, outM, outV, n, s);
+  // Element by element: any split across the team gives the same bits.
+#pragma omp parallel if (n >= PARALLEL_MIN_VALUES)
+  {
+    const TeamShare r = teamShare(n);
+    const size_t k = r.end - r.begin;
+    adamwStep(p + r.begin, g + r.begin, m + r.begin, v + r.begin, outP + r.begin, outM + r.begin, outV + r.begin, k, s);
+  }
   return info.Env().Undefined();
 }
 
@@ -604,11 +610,16 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
   const float* gv = floats(info[0], count({B, Ho, Wo, C}), "dy", nullptr);
   const float* xv = floats(info[1], count({B, H, W, C}), "x", nullptr);
   float* dv = floats(info[3], count({B, H, W, C}), "dx", nullptr);
-  std::fill(dv, dv + count({B, H, W, C}), 0.0f);
+  // One image per thread at a time: images write disjoint parts of dx, and each image's pixels take
+  // their terms in the same order whatever the team (the same bits).
+#pragma omp parallel if (count({B, H, W, C}) >= PARALLEL_MIN_VALUES)
+  {
   std::vector<float> best(C);
   std::vector<size_t> at(C);
-  size_t o = 0;
-  for (int b = 0; b < B; b++) {
+  const TeamShare r = teamShare(size_t(B));
+  std::fill(dv + r.begin * count({H, W, C}), dv + r.end * count({H, W, C}), 0.0f);
+  for (int b = int(r.begin); b < int(r.end); b++) {
+    size_t o = size_t(b) * count({Ho, Wo, C});
     for (int oh = 0; oh < Ho; oh++) {
       const int h0 = std::max(0, oh * sh - pt), h1 = std::min(H, oh * sh - pt + kh);
       for (int ow = 0; ow < Wo; ow++, o += C) {
@@ -635,6 +646,7 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
       }
     }
   }
+  }
   return info.Env().Undefined();
 }
 
@@ -651,6 +663,7 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
   const float* gv = floats(info[0], count({B, Ho, Wo, C}), "dy", nullptr);
   float* dv = floats(info[2], count({B, H, W, C}), "dx", nullptr);
   const float multiplier = float(1.0 / double(kh * kw));
+#pragma omp parallel for collapse(2) if (count({B, H, W, C}) >= PARALLEL_MIN_VALUES)
   for (int b = 0; b < B; b++) {
     for (int h = 0; h < H; h++) {
       const int oh = (h + pt) / kh;
@@ -663,6 +676,262 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
         }
         const float* g = gv + ((size_t(b) * Ho + oh) * Wo + ow) * C;
         for (int c = 0; c < C; c++) d[c] = g[c] * multiplier;
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise kernels and pooling for TF.js' cpu backend (kernels/elementwise.ts), whose own are
+// single-threaded JS. Each output element is one float32 operation on float32 inputs, which JS
+// computes in float64 and rounds once on store: the same bits as the C++ float operation (float64
+// holds every product, sum and difference of two float32s exactly enough for one rounding to agree).
+
+enum BinaryOp { ADD = 0, SUB = 1, MUL = 2 };
+
+template <int Op>
+inline float applyBinary(float a, float b) {
+  if (Op == ADD) return a + b;
+  if (Op == SUB) return a - b;
+  return a * b;
+}
+
+// out[i] = a[i] op b[i % nb], or (swapped) b[i % nb] op a[i], for i in [i0, i1), nb dividing the
+// output (TF.js' cpu broadcast without broadcast axes: the smaller operand repeats).
+template <int Op, bool Swapped>
+CAIRN_SIMD_CLONES void binaryRows(const float* __restrict a, const float* __restrict b, size_t nb, size_t row0, size_t row1, float* __restrict out) {
+  for (size_t row = row0; row < row1; row++) {
+    const float* __restrict ar = a + row * nb;
+    float* __restrict o = out + row * nb;
+    for (size_t j = 0; j < nb; j++) o[j] = Swapped ? applyBinary<Op>(b[j], ar[j]) : applyBinary<Op>(ar[j], b[j]);
+  }
+}
+
+template <int Op, bool Swapped>
+void binaryTeam(const float* a, const float* b, size_t n, size_t nb, float* out) {
+  if (nb == 1) {
+    const float s = b[0];
+#pragma omp parallel if (n >= PARALLEL_MIN_VALUES)
+    {
+      const TeamShare r = teamShare(n);
+      for (size_t i = r.begin; i < r.end; i++) out[i] = Swapped ? applyBinary<Op>(s, a[i]) : applyBinary<Op>(a[i], s);
+    }
+    return;
+  }
+  const size_t rows = n / nb;
+  if (rows == 1) {
+#pragma omp parallel if (n >= PARALLEL_MIN_VALUES)
+    {
+      const TeamShare r = teamShare(n);
+      const size_t k = r.end - r.begin;
+      binaryRows<Op, Swapped>(a + r.begin, b + r.begin, k, 0, k == 0 ? 0 : 1, out + r.begin);
+    }
+    return;
+  }
+#pragma omp parallel if (n >= PARALLEL_MIN_VALUES)
+  {
+    const TeamShare r = teamShare(rows);
+    binaryRows<Op, Swapped>(a, b, nb, r.begin, r.end, out);
+  }
+}
+
+// binary(op, a, b, out): out = a op b, op 0 add, 1 sub, 2 mul; the larger operand has out's length,
+// the other's length divides it (it repeats along the leading axes).
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  const int op = info[0].As<Napi::Number>().Int32Value();
+  auto aa = info[1].As<Napi::Float32Array>();
+  auto ba = info[2].As<Napi::Float32Array>();
+  auto oa = info[3].As<Napi::Float32Array>();
+  const size_t na = aa.ElementLength(), nb = ba.ElementLength(), n = oa.ElementLength();
+  const bool swapped = na != n;
+  const size_t small = swapped ? na : nb;
+  if ((swapped ? nb : na) != n || small == 0 || n % small != 0) {
+    std::ostringstream s;
+    s << "binary: operands of " << na << " and " << nb << " values do not repeat into " << n;
+    throw Napi::RangeError::New(info.Env(), s.str());
+  }
+  const float* big = swapped ? ba.Data() : aa.Data();
+  const float* rep = swapped ? aa.Data() : ba.Data();
+  float* out = oa.Data();
+  switch (op) {
+    case ADD: swapped ? binaryTeam<ADD, true>(big, rep, n, small, out) : binaryTeam<ADD, false>(big, rep, n, small, out); break;
+    case SUB: swapped ? binaryTeam<SUB, true>(big, rep, n, small, out) : binaryTeam<SUB, false>(big, rep, n, small, out); break;
+    case MUL: swapped ? binaryTeam<MUL, true>(big, rep, n, small, out) : binaryTeam<MUL, false>(big, rep, n, small, out); break;
+    default: throw Napi::RangeError::New(info.Env(), "binary: op must be 0 (add), 1 (sub) or 2 (mul)");
+  }
+  return info.Env().Undefined();
+}
+
+// broadcastBinary(op, a, b, out, geometry): out = a op b with TF.js' broadcast over any axes.
+// geometry = [rank, out dims (rank), a strides (rank), b strides (rank)], a stride 0 on an axis the
+// operand is broadcast along. Rows of the last axis run contiguously.
+template <int Op>
+void broadcastRows(const float* a, const float* b, const int32_t* dims, const int32_t* as, const int32_t* bs, int rank, float* out, size_t row0,
+                   size_t row1) {
+  const size_t inner = size_t(dims[rank - 1]);
+  const size_t sa = size_t(as[rank - 1]), sb = size_t(bs[rank - 1]);
+  for (size_t row = row0; row < row1; row++) {
+    size_t rest = row, oa = 0, ob = 0;
+    for (int d = rank - 2; d >= 0; d--) {
+      const size_t i = rest % size_t(dims[d]);
+      rest /= size_t(dims[d]);
+      oa += i * size_t(as[d]);
+      ob += i * size_t(bs[d]);
+    }
+    float* o = out + row * inner;
+    for (size_t j = 0; j < inner; j++) o[j] = applyBinary<Op>(a[oa + j * sa], b[ob + j * sb]);
+  }
+}
+
+Napi::Value BroadcastBinary(const Napi::CallbackInfo& info) {
+  const int op = info[0].As<Napi::Number>().Int32Value();
+  auto aa = info[1].As<Napi::Float32Array>();
+  auto ba = info[2].As<Napi::Float32Array>();
+  auto oa = info[3].As<Napi::Float32Array>();
+  auto ga = info[4].As<Napi::Int32Array>();
+  const int32_t* q = ga.Data();
+  const int rank = ga.ElementLength() > 0 ? q[0] : 0;
+  if (rank < 1 || ga.ElementLength() != size_t(1 + 3 * rank)) throw Napi::TypeError::New(info.Env(), "broadcastBinary: geometry [rank, dims, a strides, b strides] expected");
+  if (op < ADD || op > MUL) throw Napi::RangeError::New(info.Env(), "broadcastBinary: op must be 0 (add), 1 (sub) or 2 (mul)");
+  const int32_t* dims = q + 1;
+  const int32_t* as = dims + rank;
+  const int32_t* bs = as + rank;
+  size_t n = 1, lastA = 0, lastB = 0;
+  for (int d = 0; d < rank; d++) {
+    n *= size_t(dims[d]);
+    lastA += size_t(dims[d] - 1) * size_t(as[d]);
+    lastB += size_t(dims[d] - 1) * size_t(bs[d]);
+  }
+  if (n != oa.ElementLength() || (n > 0 && (lastA >= aa.ElementLength() || lastB >= ba.ElementLength()))) {
+    throw Napi::RangeError::New(info.Env(), "broadcastBinary: operands do not match the geometry");
+  }
+  if (n == 0) return info.Env().Undefined();
+  const float* a = aa.Data();
+  const float* b = ba.Data();
+  float* out = oa.Data();
+  const size_t rows = n / size_t(dims[rank - 1]);
+#pragma omp parallel if (n >= PARALLEL_MIN_VALUES)
+  {
+    const TeamShare r = teamShare(rows);
+    switch (op) {
+      case ADD: broadcastRows<ADD>(a, b, dims, as, bs, rank, out, r.begin, r.end); break;
+      case SUB: broadcastRows<SUB>(a, b, dims, as, bs, rank, out, r.begin, r.end); break;
+      default: broadcastRows<MUL>(a, b, dims, as, bs, rank, out, r.begin, r.end); break;
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// spatialMean(x, B, C, out[B*C]): TF.js' cpu Mean over the middle axes of channels-last x
+// [B, ..., C]: each value divided by the count in float32, then summed in float64 in row-major order
+// and rounded once (its div, transpose and sum kernels), so the same bits.
+Napi::Value SpatialMean(const Napi::CallbackInfo& info) {
+  auto xa = info[0].As<Napi::Float32Array>();
+  const size_t len = xa.ElementLength();
+  const size_t B = info[1].As<Napi::Number>().Uint32Value();
+  const size_t C = info[2].As<Napi::Number>().Uint32Value();
+  if (B == 0 || C == 0 || len % (B * C) != 0) throw Napi::RangeError::New(info.Env(), "spatialMean: x is not [B, ..., C]");
+  const float* x = xa.Data();
+  float* out = floats(info[3], B * C, "out", nullptr);
+  const size_t hw = len / (B * C);
+  const float count = float(hw);
+#pragma omp parallel if (len >= PARALLEL_MIN_VALUES)
+  {
+    const TeamShare r = teamShare(B * C);
+    std::vector<double> sum(C);
+    for (size_t b = r.begin / C; b * C < r.end; b++) {
+      const size_t c0 = std::max(r.begin, b * C) - b * C, c1 = std::min(r.end, (b + 1) * C) - b * C;
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (size_t k = 0; k < hw; k++) {
+        const float* xr = x + (b * hw + k) * C;
+        for (size_t c = c0; c < c1; c++) sum[c] += double(xr[c] / count);
+      }
+      for (size_t c = c0; c < c1; c++) out[b * C + c] = float(sum[c]);
+    }
+  }
+  return info.Env().Undefined();
+}
+
+enum UnaryOp { RELU = 0, STEP = 1 };
+
+// TF.js' cpu Relu (Math.max(0, x): NaN stays NaN, -0 becomes 0) and Step (NaN stays NaN, 1 where
+// x > 0, else alpha).
+template <int Op>
+CAIRN_SIMD_CLONES void unaryRange(const float* __restrict x, size_t n, float alpha, float* __restrict out) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    if (Op == RELU) {
+      out[i] = v != v ? v : (v > 0.0f ? v : 0.0f);
+    } else {
+      out[i] = v != v ? v : (v > 0.0f ? 1.0f : alpha);
+    }
+  }
+}
+
+// unary(op, x, alpha, out): op 0 relu, 1 step(alpha).
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  const int op = info[0].As<Napi::Number>().Int32Value();
+  auto xa = info[1].As<Napi::Float32Array>();
+  const size_t n = xa.ElementLength();
+  const float* x = xa.Data();
+  const float alpha = info[2].As<Napi::Number>().FloatValue();
+  float* out = floats(info[3], n, "out", nullptr);
+  if (op != RELU && op != STEP) throw Napi::RangeError::New(info.Env(), "unary: op must be 0 (relu) or 1 (step)");
+#pragma omp parallel if (n >= PARALLEL_MIN_VALUES)
+  {
+    const TeamShare r = teamShare(n);
+    if (op == RELU) {
+      unaryRange<RELU>(x + r.begin, r.end - r.begin, alpha, out + r.begin);
+    } else {
+      unaryRange<STEP>(x + r.begin, r.end - r.begin, alpha, out + r.begin);
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// pool(max, x, geometry[12], out): TF.js' cpu MaxPool / AvgPool (no dilation). Max: the largest
+// pixel of the window (NaN never wins, -inf for a window without pixels); avg: the float64 sum of
+// the window's pixels over their count (padding left out), rounded once, as pool_utils.js.
+// geometry = [B, H, W, C, Ho, Wo, sh, sw, kh, kw, pt, pl] as maxPoolGrad's.
+Napi::Value Pool(const Napi::CallbackInfo& info) {
+  const bool isMax = info[0].ToBoolean();
+  auto ga = info[2].As<Napi::Int32Array>();
+  if (ga.ElementLength() != 12) throw Napi::TypeError::New(info.Env(), "pool: geometry of 12 fields expected");
+  const int32_t* q = ga.Data();
+  const int B = q[0], H = q[1], W = q[2], C = q[3], Ho = q[4], Wo = q[5], sh = q[6], sw = q[7], kh = q[8], kw = q[9], pt = q[10], pl = q[11];
+  const float* xv = floats(info[1], count({B, H, W, C}), "x", nullptr);
+  float* ov = floats(info[3], count({B, Ho, Wo, C}), "out", nullptr);
+  const size_t rows = size_t(B) * Ho;
+#pragma omp parallel if (count({B, Ho, Wo, C}) >= PARALLEL_MIN_VALUES)
+  {
+    const TeamShare r = teamShare(rows);
+    std::vector<double> sum(isMax ? 0 : C);
+    for (size_t row = r.begin; row < r.end; row++) {
+      const int b = int(row / Ho), oh = int(row % Ho);
+      const int h0 = std::max(0, oh * sh - pt), h1 = std::min(H, oh * sh - pt + kh);
+      for (int ow = 0; ow < Wo; ow++) {
+        const int w0 = std::max(0, ow * sw - pl), w1 = std::min(W, ow * sw - pl + kw);
+        float* o = ov + (row * Wo + ow) * C;
+        if (isMax) {
+          std::fill(o, o + C, -INFINITY);
+        } else {
+          std::fill(sum.begin(), sum.end(), 0.0);
+        }
+        for (int ih = h0; ih < h1; ih++) {
+          for (int iw = w0; iw < w1; iw++) {
+            const float* px = xv + ((size_t(b) * H + ih) * W + iw) * C;
+            if (isMax) {
+              for (int c = 0; c < C; c++) o[c] = px[c] > o[c] ? px[c] : o[c];
+            } else {
+              for (int c = 0; c < C; c++) sum[c] += double(px[c]);
+            }
+          }
+        }
+        if (!isMax) {
+          const double n = double(std::max(0, h1 - h0) * std::max(0, w1 - w0));
+          for (int c = 0; c < C; c++) o[c] = float(sum[c] / n);
+        }
       }
     }
   }
@@ -714,6 +983,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
   exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
+  exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("broadcastBinary", Napi::Function::New(env, BroadcastBinary));
+  exports.Set("unary", Napi::Function::New(env, Unary));
+  exports.Set("spatialMean", Napi::Function::New(env, SpatialMean));
+  exports.Set("pool", Napi::Function::New(env, Pool));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;

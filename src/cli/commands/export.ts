@@ -3,10 +3,12 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Either, Layer, Option } from "effect"
 import { restrictPlan } from "../../core/pipeline.js"
 import { ReporterLive } from "../../core/reporter.js"
+import { planMemory } from "../../core/resources.js"
 import { runPlan } from "../../core/runner.js"
 import { EXIT_STAGE_FAILED, WriteRefused } from "../errors.js"
 import { load, storeLayer } from "../load.js"
-import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg } from "../options.js"
+import { memoryBudget } from "../memory-budget.js"
+import { cacheDirOpt, jobsOpt, memoryOpt, paramOpt, pipelineArg } from "../options.js"
 import { defaultJobs } from "../project.js"
 import { copyOut } from "../publish.js"
 import { summaryLines } from "../run-output.js"
@@ -20,6 +22,7 @@ export const exportCommand = Command.make(
     dest: Args.text({ name: "dest" }),
     params: paramOpt,
     jobs: jobsOpt,
+    memory: memoryOpt,
     cacheDir: cacheDirOpt,
     force: Options.boolean("force").pipe(
       Options.withDescription("write into a non-empty folder that holds no earlier export, and over files of the exported names (nothing else is removed)"),
@@ -37,7 +40,9 @@ export const exportCommand = Command.make(
         const refused = refusedFolder(destOf(t.id), policy)
         if (refused) return yield* new WriteRefused({ ...refused, force: "--force" })
       }
-      const report = yield* runPlan(plan, { jobs: Option.getOrElse(o.jobs, defaultJobs), force: [] }).pipe(
+      const jobs = Option.getOrElse(o.jobs, defaultJobs)
+      const memory = yield* planMemory(plan, yield* memoryBudget(o.memory), jobs)
+      const report = yield* runPlan(plan, { jobs, force: [], memory }).pipe(
         Effect.provide(Layer.merge(storeLayer(l), ReporterLive.auto(process.stderr))),
       )
       if (!report.ok) {

@@ -6,13 +6,15 @@ import { describeError } from "../../core/errors.js"
 import { restrictPlan, unknownStages } from "../../core/pipeline.js"
 import { ReporterLive } from "../../core/reporter.js"
 import { queueRunSetting } from "../../core/queue/run-setting.js"
+import { planMemory } from "../../core/resources.js"
 import { reportJson, runPlan } from "../../core/runner.js"
 import { redactUrl } from "../../core/store/remote/from-url.js"
 import { writeAfterRun } from "../after-run.js"
 import { EXIT_STAGE_FAILED, UsageError } from "../errors.js"
 import { removeStamp, writeStamp } from "../fast-path.js"
 import { load, storeLayer } from "../load.js"
-import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg, queueOpt, remoteCacheOpt, remoteCacheReadonlyOpt } from "../options.js"
+import { memoryBudget } from "../memory-budget.js"
+import { cacheDirOpt, jobsOpt, memoryOpt, paramOpt, pipelineArg, queueOpt, remoteCacheOpt, remoteCacheReadonlyOpt } from "../options.js"
 import { defaultJobs } from "../project.js"
 import { copyOut, folderName, markStaleFolders, PUBLISH_POLICY, showFolder } from "../publish.js"
 import { stampFor, unstampable } from "../replay-stamp.js"
@@ -27,6 +29,7 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
       params: paramOpt,
       target: Options.text("target").pipe(Options.repeated, Options.withDescription("only this stage (and what it needs); repeatable")),
       jobs: jobsOpt,
+      memory: memoryOpt,
       cacheDir: cacheDirOpt,
       force: Options.text("force").pipe(Options.repeated, Options.withDescription("rerun this stage even if cached; repeatable")),
       json: Options.text("json").pipe(Options.optional, Options.withDescription("write the run report as JSON to this file")),
@@ -46,7 +49,9 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
         if (unforceable) return yield* unforceable
         const jobs = Option.getOrElse(o.jobs, defaultJobs)
         if (jobs < 1) return yield* new UsageError({ detail: "--jobs must be at least 1" })
-        yield* Console.log(runHeader(plan, jobs, l.cacheDir))
+        // Before anything runs: every stage's declared need, against its engine and the budget.
+        const memory = yield* planMemory(plan, yield* memoryBudget(o.memory), jobs)
+        yield* Console.log(runHeader(plan, jobs, l.cacheDir, memory))
         for (const line of yield* engineLines(plan)) yield* Console.error(line)
         removeStamp(argv())
         const remoteUrl = Option.getOrElse(o.remoteCache, () => process.env.CAIRN_REMOTE_CACHE ?? "")
@@ -58,7 +63,7 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
           : undefined
         if (queue) yield* Console.log(`queue ${queue.shown}`)
         const services = queue ? Layer.provide(queue.layer, reporter) : reporter
-        const report = yield* runPlan(plan, { jobs, force: o.force }).pipe(Effect.provide(Layer.merge(store, services)))
+        const report = yield* runPlan(plan, { jobs, force: o.force, memory }).pipe(Effect.provide(Layer.merge(store, services)))
         for (const line of [...summaryLines(report), ...metricLines(report.metrics, plan)]) yield* Console.log(line)
         if (o.verbose) for (const line of causeLines(report)) yield* Console.error(line)
         for (const w of report.warnings) yield* Console.error(`warning: ${w}`)
@@ -97,7 +102,7 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
           return
         }
         if (o.target.length === 0 && o.force.length === 0) {
-          const stamp = yield* Effect.either(stampFor(l, plan, report, jobs, published, outRoot, argv()).pipe(Effect.provide(store)))
+          const stamp = yield* Effect.either(stampFor(l, plan, report, { jobs, memory }, published, outRoot, argv()).pipe(Effect.provide(store)))
           // No stamp is no error: the next run takes the full path.
           if (Either.isRight(stamp) && stamp.right) writeStamp(argv(), stamp.right)
           else if (o.verbose) yield* Console.error(`note: no fast-path stamp: ${Either.isLeft(stamp) ? describeError(stamp.left) : unstampable(plan)}`)

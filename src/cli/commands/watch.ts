@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url"
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { readJsonFileSync } from "../../core/fs-util.js"
-import { cacheDirOpt, jobsOpt, paramOpt, pipelineArg } from "../options.js"
+import { cacheDirOpt, jobsOpt, memoryOpt, paramOpt, pipelineArg } from "../options.js"
 
 /**
  * `cairn watch`: a supervisor that runs `cairn run` as a fresh process (so edited modules load
@@ -19,6 +19,7 @@ export const watchCommand = Command.make(
     pipeline: pipelineArg,
     params: paramOpt,
     jobs: jobsOpt,
+    memory: memoryOpt,
     cacheDir: cacheDirOpt,
     debounce: Options.integer("debounce").pipe(Options.withDefault(300), Options.withDescription("ms to wait for edits to settle")),
   },
@@ -26,6 +27,7 @@ export const watchCommand = Command.make(
     Effect.async<void>(() => {
       const args = ["run", o.pipeline, ...o.params.flatMap((p) => ["--param", p])]
       if (Option.isSome(o.jobs)) args.push("--jobs", String(o.jobs.value))
+      if (Option.isSome(o.memory)) args.push("--memory", o.memory.value)
       if (Option.isSome(o.cacheDir)) args.push("--cache-dir", o.cacheDir.value)
       let watcher: { close: () => Promise<void>; add: (p: Array<string>) => void; on: (e: string, f: (p: string) => void) => void } | undefined
       let timer: NodeJS.Timeout | undefined

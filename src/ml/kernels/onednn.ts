@@ -66,6 +66,13 @@ function packConv(kernel: string, xShape: ReadonlyArray<number>, filterShape: Re
   }
 }
 
+/** The addon's pooling geometry: [B, H, W, C, Ho, Wo, sh, sw, kh, kw, pt, pl]. */
+export const poolGeometry = (c: tf.backend_util.Conv2DInfo): Int32Array =>
+  Int32Array.from([
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth,
+    c.strideHeight, c.strideWidth, c.filterHeight, c.filterWidth, c.padInfo.top, c.padInfo.left,
+  ])
+
 const isEmpty = (shape: ReadonlyArray<number>): boolean => shape.some((d) => d === 0)
 
 /** The native kernels, by TF.js kernel name, over one loaded addon. */
@@ -171,12 +178,6 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
       addon.batchNormGradSums(view(g), view(x), view(mean), y === undefined ? null : view(y), C, view(out)),
     )
   }
-
-  const poolGeometry = (c: tf.backend_util.Conv2DInfo): Int32Array =>
-    Int32Array.from([
-      c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth,
-      c.strideHeight, c.strideWidth, c.filterHeight, c.filterWidth, c.padInfo.top, c.padInfo.left,
-    ])
 
   const maxPoolGrad: NativeKernel = ({ inputs, backend, attrs = {} }) => {
     const dy = inputs["dy"]!

@@ -79,6 +79,16 @@ export interface OnednnAddon {
   maxPoolGrad(dy: Float32Array, x: Float32Array, geometry: Int32Array, dx: Float32Array): void
   /** geometry as maxPoolGrad's; windows must not overlap (stride = window). */
   avgPoolGrad(dy: Float32Array, geometry: Int32Array, dx: Float32Array): void
+  /** out = a op b (op 0 add, 1 sub, 2 mul): the larger operand has out's length, the other's divides it (it repeats). */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void
+  /** out = a op b broadcast: geometry = [rank, out dims, a strides, b strides] (stride 0 where broadcast). */
+  broadcastBinary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, geometry: Int32Array): void
+  /** op 0: TF.js' Relu, 1: Step(alpha). */
+  unary(op: number, x: Float32Array, alpha: number, out: Float32Array): void
+  /** TF.js' cpu Mean of channels-last x [B, ..., C] over its middle axes into out [B * C]. */
+  spatialMean(x: Float32Array, batch: number, channels: number, out: Float32Array): void
+  /** TF.js' cpu MaxPool (max true) or AvgPool, no dilation; geometry as maxPoolGrad's. */
+  pool(max: boolean, x: Float32Array, geometry: Int32Array, out: Float32Array): void
   /** The calling thread's OpenMP team size for the primitives it creates from now on. */
   setThreads(threads: number): void
   info(): OnednnInfo

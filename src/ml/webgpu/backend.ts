@@ -18,9 +18,10 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { Data, Effect } from "effect"
-import { TFJS_WEBGPU_PACKAGE, WebgpuUnavailable } from "./adapter.js"
+import { describeAdapter, TFJS_WEBGPU_PACKAGE, WebgpuUnavailable } from "./adapter.js"
 import { type Dawn, type DawnDevice, initDawn } from "./dawn.js"
 import { registerWebgpuKernels } from "./kernels.js"
+import { stepTooLarge, type WebgpuTensorTooLarge } from "./limits.js"
 
 /** The TF.js backend name. */
 export const WEBGPU_TF_NAME = "webgpu"
@@ -113,4 +114,22 @@ export const initWebgpuBackend = (options: { readonly allowSoftware: boolean }):
       catch: (cause) => new WebgpuUnavailable({ reason: "device-failed", detail: `TF.js backend initialisation: ${String(cause)}`, cause }),
     })
     return ready
+  })
+
+/** The device under the webgpu backend, once `initWebgpuBackend` has opened it on this thread. */
+export const currentWebgpu = (): WebgpuBackend | undefined => current
+
+/**
+ * Refuses a training step whose largest tensor the device cannot hold in one buffer (limits.ts),
+ * when "webgpu" is TF.js' current backend; on any other backend every step passes.
+ */
+export const ensureWebgpuStepFits = (
+  config: Parameters<typeof stepTooLarge>[0],
+  imgSize: number,
+  batch: number,
+): Effect.Effect<void, WebgpuTensorTooLarge> =>
+  Effect.suspend(() => {
+    if (current === undefined || tf.getBackend() !== WEBGPU_TF_NAME) return Effect.void
+    const refusal = stepTooLarge(config, imgSize, batch, current.dawn.limits, describeAdapter(current.dawn.adapter))
+    return refusal === undefined ? Effect.void : Effect.fail(refusal)
   })

@@ -23,6 +23,7 @@ import {
   type WebgpuAdapterInfo,
   WebgpuUnavailable,
 } from "./adapter.js"
+import type { WebgpuBufferLimits } from "./limits.js"
 
 /** The parts of Dawn's objects used here (the addon's types would pull WebGPU's DOM globals in). */
 export interface DawnAdapter {
@@ -32,6 +33,8 @@ export interface DawnAdapter {
   requestDevice(descriptor?: { requiredLimits?: Record<string, number> }): Promise<DawnDevice>
 }
 export interface DawnDevice {
+  /** What the device was granted (GPUSupportedLimits: getters on the prototype). */
+  readonly limits: WebgpuBufferLimits
   readonly lost: Promise<{ readonly reason: string; readonly message: string }>
   addEventListener(type: "uncapturederror", listener: (event: { readonly error: { readonly message: string } }) => void): void
   destroy(): void
@@ -55,6 +58,8 @@ export interface Dawn {
   readonly gpu: DawnGpu
   readonly gpuAdapter: DawnAdapter
   readonly device: DawnDevice
+  /** The device's buffer limits as granted (the adapter's own, asked for in full). */
+  readonly limits: WebgpuBufferLimits
   readonly globals: object
 }
 
@@ -166,6 +171,7 @@ export const initDawn = (options: DawnOptions): Effect.Effect<Dawn, WebgpuUnavai
       gpu: chosen.gpu,
       gpuAdapter: chosen.adapter,
       device,
+      limits: { maxBufferSize: device.limits.maxBufferSize, maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize },
       globals: dawn.globals,
     }
   })

@@ -1,21 +1,44 @@
 /**
- * What the remote action cache holds under a key: the run record (or memo item) and the files of its
- * tree (path, blob hash, size), so a reader can fetch every blob and rebuild the tree before it
- * installs the record. An entry is checked before anything is fetched: its format, that it is for
- * this key (a run record's fields must hash to it), that its output hash is its tree's, value's and
- * metrics', and that its files can be written as given: every path inside the tree, at most
+ * What the remote action cache holds under a key, as a Bazel cache holds it: a REAPI ActionResult
+ * (reapi/action-result.ts) whose output files are the files of the result's tree (`out/<path>`,
+ * each a blob by its sha256 and size) and one more blob, `.cairn/record.json`: cairn's own record
+ * (the run record or memo item, its format and kind). A reader reads the ActionResult, fetches the
+ * record blob (hash-checked), and only then every blob of the tree before it installs the record.
+ *
+ * An entry is checked before anything is fetched: that it is an ActionResult holding only what
+ * cairn writes, and that its files can be written as given: every path inside the tree, at most
  * `MAX_ENTRY_FILES` of them, no name longer than a file system allows, no path deeper or longer than
- * the limits below, no path twice, no path that is a file and a folder at once.
+ * the limits below, no path twice, no path that is a file and a folder at once. Its record is then
+ * checked: its format, that it is for this key (a run record's fields must hash to it), and that its
+ * output hash is its tree's, value's and metrics'. Nothing here knows the transport (HTTP, S3).
  */
 import { Either } from "effect"
+import { sha256 } from "../../canonical.js"
 import { computeKey } from "../../key.js"
 import { type MemoItemRecord, type RunRecord, STORE_FORMAT } from "../artifact-store.js"
 import { outputHashOf } from "../local/commit.js"
 import type { TreeEntry } from "../local/trees.js"
+import { decodeActionResult, encodeActionResult, type OutputFile } from "./reapi/action-result.js"
 import { isEntryName } from "./remote-cache.js"
 
-/** Bumped when the entry's shape changes: entries of another format are misses. */
-export const REMOTE_FORMAT = 1
+/**
+ * Bumped when the entry's shape changes: entries of another format are misses. 1: cairn's own JSON
+ * (before entries were ActionResults); 2: an ActionResult with the record as a blob.
+ */
+export const REMOTE_FORMAT = 2
+
+/** The output file that is cairn's record, in every entry. */
+export const RECORD_PATH = ".cairn/record.json"
+/** The folder of the ActionResult's output files that holds the result's tree (the record beside it cannot clash with a file of the tree). */
+export const TREE_PREFIX = "out/"
+/** `execution_metadata.worker` of cairn's entries: set, so that bazel-remote stores the bytes as sent (it fills in the uploader's address otherwise). */
+export const ENTRY_WORKER = "cairn"
+/**
+ * The `google.protobuf.Any` of `execution_metadata.auxiliary_metadata` holding an entry's signature
+ * (see signature.ts): its value is the wire form of a message with the HMAC as bytes field 1 (as
+ * google.protobuf.BytesValue). Bazel caches keep auxiliary metadata as they got it.
+ */
+export const SIGNATURE_TYPE_URL = "cairn/cairn.remote.v2.EntrySignature"
 
 /** One file of an entry's tree: path relative to the tree ('/'-separated), blob hash, size. */
 export type RemoteFile = readonly [rel: string, hash: string, size: number]
@@ -24,11 +47,83 @@ export type RemoteEntry =
   | { readonly kind: "run"; readonly record: RunRecord; readonly files: ReadonlyArray<RemoteFile> }
   | { readonly kind: "item"; readonly record: MemoItemRecord; readonly files: ReadonlyArray<RemoteFile> }
 
+/** A blob by its sha256 and size. */
+export interface BlobRef {
+  readonly hash: string
+  readonly size: number
+}
+
+/** What an entry's ActionResult says: where its record is, and its tree's files. */
+export interface EntryIndex {
+  readonly record: BlobRef
+  readonly files: ReadonlyArray<RemoteFile>
+}
+
 /** A local tree's manifest as an entry's files. */
 export const remoteFiles = (entries: ReadonlyArray<TreeEntry>): ReadonlyArray<RemoteFile> => entries.map(([rel, hash, size]) => [rel, hash, size] as const)
 
-export const encodeEntry = (entry: RemoteEntry): Uint8Array =>
-  Buffer.from(JSON.stringify({ format: REMOTE_FORMAT, store: STORE_FORMAT, kind: entry.kind, record: entry.record, files: entry.files }))
+/** The record blob of `entry` (its files are in the ActionResult, not here). */
+export const encodeRecord = (entry: RemoteEntry): Uint8Array => Buffer.from(JSON.stringify({ format: REMOTE_FORMAT, store: STORE_FORMAT, kind: entry.kind, record: entry.record }))
+
+/** `bytes` as a blob reference. */
+export const blobOf = (bytes: Uint8Array): BlobRef => ({ hash: sha256(bytes), size: bytes.length })
+
+/** The ActionResult of an entry, with its signature (an HMAC) when given. */
+export const encodeIndex = (index: EntryIndex, signature?: Uint8Array): Uint8Array =>
+  encodeActionResult({
+    output_files: [
+      ...index.files.map(([rel, hash, size]): OutputFile => ({ path: `${TREE_PREFIX}${rel}`, digest: { hash, size_bytes: size }, is_executable: false })),
+      { path: RECORD_PATH, digest: { hash: index.record.hash, size_bytes: index.record.size }, is_executable: false },
+    ],
+    execution_metadata: {
+      worker: ENTRY_WORKER,
+      auxiliary_metadata: signature === undefined ? [] : [{ type_url: SIGNATURE_TYPE_URL, value: signatureValue(signature) }],
+    },
+  })
+
+/** `signature` (an HMAC-SHA256: 32 bytes, a one-byte length) as google.protobuf.BytesValue's wire form: field 1, length-delimited. */
+const signatureValue = (signature: Uint8Array): Uint8Array => {
+  if (signature.length >= 0x80) throw new Error(`a signature of ${signature.length} bytes: an HMAC-SHA256 has 32`)
+  return Buffer.concat([Buffer.from([0x0a, signature.length]), signature])
+}
+
+/** The HMAC in a signature's Any value, or undefined when it is not one. */
+const signatureIn = (value: Uint8Array): Uint8Array | undefined =>
+  value.length >= 2 && value[0] === 0x0a && value[1] === value.length - 2 && value[1] < 0x80 ? value.subarray(2) : undefined
+
+/** Whether `bytes` are an entry of an earlier cairn (format 1: JSON, signed ones behind a `cairn-sig-v1` line). */
+export const isEarlierFormat = (bytes: Uint8Array): boolean => bytes[0] === 0x7b || Buffer.from(bytes.subarray(0, 13)).toString("latin1") === "cairn-sig-v1 "
+
+/**
+ * The entry index an ActionResult holds, and its signature (undefined when it has none); Left with
+ * why it is no entry cairn can use. Its files are checked (see `checkEntryFiles`).
+ */
+export const decodeIndex = (bytes: Uint8Array): Either.Either<{ readonly index: EntryIndex; readonly signature: Uint8Array | undefined }, string> => {
+  if (isEarlierFormat(bytes)) return Either.left("an entry of an earlier cairn (format 1, not an ActionResult)")
+  const decoded = decodeActionResult(bytes)
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
+  const result = decoded.right
+  if (result.others > 0) return Either.left("an ActionResult with output directories, symlinks or inlined contents, which cairn never writes")
+  if (result.stdout_digest || result.stderr_digest) return Either.left("an ActionResult with a stdout or stderr digest, which cairn never writes")
+  if (result.exit_code) return Either.left(`an ActionResult of a failed action (exit code ${result.exit_code})`)
+  let record: BlobRef | undefined
+  const files: Array<RemoteFile> = []
+  for (const { path, digest } of result.output_files) {
+    if (path === RECORD_PATH) {
+      if (record) return Either.left(`${RECORD_PATH} twice`)
+      record = { hash: digest.hash, size: digest.size_bytes }
+    } else if (path.startsWith(TREE_PREFIX)) files.push([path.slice(TREE_PREFIX.length), digest.hash, digest.size_bytes])
+    else return Either.left(`an output file outside ${TREE_PREFIX}: ${JSON.stringify(path.slice(0, 80))}`)
+  }
+  if (!record) return Either.left(`no ${RECORD_PATH}: not an entry of cairn`)
+  const badFiles = checkEntryFiles(files)
+  if (badFiles) return Either.left(badFiles)
+  const signatures = (result.execution_metadata?.auxiliary_metadata ?? []).filter((a) => a.type_url === SIGNATURE_TYPE_URL)
+  if (signatures.length > 1) return Either.left("more than one signature")
+  const signature = signatures[0] && signatureIn(signatures[0].value)
+  if (signatures[0] && !signature) return Either.left("a malformed signature")
+  return Either.right({ index: { record, files }, signature })
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
 
@@ -109,23 +204,20 @@ const checkRun = (record: Record<string, unknown>, key: string, files: ReadonlyA
   return undefined
 }
 
-/** The entry stored under `key`, checked; Left with why it cannot be used. */
-export const decodeEntry = (bytes: Uint8Array, key: string, kind: RemoteEntry["kind"]): Either.Either<RemoteEntry, string> => {
+/** The record blob of an entry whose files are `files`, checked for `key`; Left with why it cannot be used. */
+export const decodeRecord = (bytes: Uint8Array, key: string, kind: RemoteEntry["kind"], files: ReadonlyArray<RemoteFile>): Either.Either<RemoteEntry, string> => {
   let parsed: unknown
   try {
     parsed = JSON.parse(Buffer.from(bytes).toString("utf8"))
   } catch (error) {
     if (!(error instanceof SyntaxError)) throw error
-    return Either.left("not JSON")
+    return Either.left(`its ${RECORD_PATH} is not JSON`)
   }
-  if (!isObject(parsed)) return Either.left("not an entry")
+  if (!isObject(parsed)) return Either.left(`its ${RECORD_PATH} is not a record`)
   if (parsed["format"] !== REMOTE_FORMAT || parsed["store"] !== STORE_FORMAT) return Either.left(`entry format ${String(parsed["format"])}/${String(parsed["store"])}, not ${REMOTE_FORMAT}/${STORE_FORMAT}`)
   if (parsed["kind"] !== kind) return Either.left(`a ${String(parsed["kind"])} entry, not a ${kind} entry`)
   const record = parsed["record"]
   if (!isObject(record) || record["key"] !== key || record["format"] !== STORE_FORMAT) return Either.left("not a record for this key")
-  const badFiles = checkEntryFiles(parsed["files"])
-  if (badFiles) return Either.left(badFiles)
-  const files = parsed["files"] as ReadonlyArray<RemoteFile>
   if (kind === "run") {
     const bad = checkRun(record, key, files)
     return bad ? Either.left(bad) : Either.right({ kind, record: record as unknown as RunRecord, files })

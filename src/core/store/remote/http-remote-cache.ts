@@ -1,9 +1,11 @@
 /**
  * The remote cache over HTTP, as Bazel's HTTP cache protocol has it: GET, PUT and HEAD of
  * `<base>/ac/<key>` and `<base>/cas/<sha256>`. Works with nginx's WebDAV module (`dav_methods PUT;
- * create_full_put_path on;`) and bazel-remote (with `--disable_http_ac_validation`: cairn's action
- * cache entries are JSON, not ActionResult protobufs). Bodies are streamed; a request is given up
- * after `timeoutMs` without progress.
+ * create_full_put_path on;`) and bazel-remote as it runs by default: action cache entries are REAPI
+ * ActionResult protobufs (entries.ts), which it validates, and it serves one only while every blob
+ * it names is there. Bodies are streamed, sent as `application/octet-stream` (bazel-remote would
+ * read an `application/json` entry as protobuf JSON); a request is given up after `timeoutMs`
+ * without progress.
  */
 import * as http from "node:http"
 import * as https from "node:https"
@@ -43,7 +45,10 @@ const httpTransport = (base: URL, agent: http.Agent, options: HttpRemoteCacheOpt
         resume(result)
       }
       const headers: Record<string, string> = { ...options.headers }
-      if (body) headers["content-length"] = String(body.size)
+      if (body) {
+        headers["content-length"] = String(body.size)
+        headers["content-type"] = "application/octet-stream"
+      }
       const req = (base.protocol === "https:" ? https : http).request(target, { method, agent, headers, signal, timeout: timeoutMs })
       // The socket's idle timeout: while connecting, waiting for the answer, or reading the body.
       req.on("timeout", () => req.destroy(new RequestTimeout({ ms: timeoutMs })))

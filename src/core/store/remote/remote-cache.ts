@@ -1,6 +1,6 @@
 /**
  * The remote cache service: a shared server holding two namespaces, as Bazel's HTTP remote-cache
- * protocol has them: `ac/<key>` (action cache: one entry per cache key, small JSON) and
+ * protocol has them: `ac/<key>` (action cache: one entry per cache key, a REAPI ActionResult: see entries.ts) and
  * `cas/<sha256>` (content-addressed blobs, named by the sha256 of their bytes). Layers:
  * `http-remote-cache.ts` (nginx WebDAV, bazel-remote) and `s3-remote-cache.ts` (S3, MinIO, Garage),
  * both built on `transport.ts`; `from-url.ts` picks one from a URL.
@@ -17,11 +17,12 @@ export interface RemoteCache {
   /** The cache's base URL for messages (never with credentials). */
   readonly url: string
   /**
-   * An entry's bytes, or undefined when the server has none. At most `MAX_ENTRY_BYTES` are read: a
-   * longer body is a miss (with a warning). A `cas` blob is hash-checked: one whose bytes do not hash
-   * to its name is a miss (with a warning), never a result.
+   * An entry's bytes, or undefined when the server has none. At most `MAX_ENTRY_BYTES` are read (at
+   * most `size`, when given: the size an entry states for a blob): a longer body is a miss (with a
+   * warning). A `cas` blob is hash-checked: one whose bytes do not hash to its name is a miss (with
+   * a warning), never a result.
    */
-  readonly get: (ns: Namespace, name: string) => Effect.Effect<Uint8Array | undefined, RemoteCacheError>
+  readonly get: (ns: Namespace, name: string, size?: number) => Effect.Effect<Uint8Array | undefined, RemoteCacheError>
   /**
    * Streams the blob `cas/<hash>` of `size` bytes (as its entry states) into `file` (created),
    * hash-checked: false (and no file) on a miss, a mismatch, or a body longer than `size` (cut off
@@ -53,13 +54,14 @@ export const MAX_ENTRY_BYTES = 64 * 1024 * 1024
 /**
  * A remote cache operation failed. `reason`: "network" (no answer: refused, reset), "timeout" (no
  * progress for the idle timeout, or no complete answer within the request's deadline), "server" (an HTTP status that is not a result, in `status`),
- * "content" (what was sent did not match its name).
+ * "content" (what was sent did not match its name), "denied" (the server denies this client
+ * whatever it asks: wrong credentials, no such bucket; in `detail`, with the way out).
  */
 export class RemoteCacheError extends Data.TaggedError("RemoteCacheError")<{
   readonly operation: "get" | "put" | "has"
   /** The entry's URL (no credentials). */
   readonly url: string
-  readonly reason: "network" | "timeout" | "server" | "content"
+  readonly reason: "network" | "timeout" | "server" | "content" | "denied"
   readonly status?: number
   readonly detail: string
   readonly cause?: unknown

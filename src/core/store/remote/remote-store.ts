@@ -29,9 +29,9 @@ import { type ArtifactStore, CacheStore, type RunRecord, type Staging, StoreErro
 import { inodeKey, type KnownFiles } from "../local/commit.js"
 import { LocalStore } from "../local/local-store.js"
 import { storeTry } from "../local/trees.js"
-import { decodeEntry, type RemoteEntry, type RemoteFile } from "./entries.js"
+import { decodeIndex, decodeRecord, isEarlierFormat, RECORD_PATH, type RemoteEntry, type RemoteFile } from "./entries.js"
 import { pushResult } from "./push-result.js"
-import { type RemoteCache, RemoteCacheError, RemoteCacheService, type RemoteWarn, onceEach, warnOnStderr } from "./remote-cache.js"
+import { MAX_ENTRY_BYTES, type RemoteCache, RemoteCacheError, RemoteCacheService, type RemoteWarn, onceEach, warnOnStderr } from "./remote-cache.js"
 
 export interface RemoteStoreOptions {
   /** Never write to the remote (`--remote-cache-readonly`). */
@@ -64,6 +64,8 @@ export class RemoteStore implements ArtifactStore {
   /** Blobs found missing or corrupt on the server: uploaded again by a push, whatever `has` says. */
   private readonly suspect = new Set<string>()
   private readonly pushes: Array<Fiber.RuntimeFiber<void>> = []
+  /** Whether an entry of an earlier cairn was warned about in this run (one line for them all). */
+  private warnedEarlier = false
   private readDown = false
   private writeDown = false
   private readonly warn: RemoteWarn
@@ -197,7 +199,7 @@ export class RemoteStore implements ArtifactStore {
   /** Stops using one side of the remote for the rest of the run, saying so once. */
   private trip(error: RemoteCacheError, side: "read" | "write"): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const both = error.reason === "network" || error.reason === "timeout"
+      const both = error.reason === "network" || error.reason === "timeout" || error.reason === "denied"
       const read = (both || side === "read") && !this.readDown
       const write = (both || side === "write") && !this.writeDown && !this.options.readonly
       if (read) this.readDown = true
@@ -217,18 +219,46 @@ export class RemoteStore implements ArtifactStore {
     )
   }
 
-  /** The remote's checked entry for `key` with the digest of its bytes, or undefined (a miss, a bad entry, the remote down). */
+  /**
+   * The remote's checked entry for `key` with the digest of its bytes, or undefined (a miss, a bad
+   * entry, the remote down): its ActionResult is read and checked, then its record's blob fetched
+   * (hash-checked) and checked for the key.
+   */
   private fetchEntry(key: string, kind: RemoteEntry["kind"]) {
     return Effect.gen(this, function* () {
       const bytes = yield* this.reading(this.remote.get("ac", key), undefined)
       if (bytes === undefined) return undefined
       const digest = sha256(bytes)
       if (this.refused.has(digest)) return undefined
-      const entry = decodeEntry(bytes, key, kind)
-      if (Either.isRight(entry)) return { entry: entry.right, digest }
-      this.refused.add(digest)
-      yield* this.warn(`remote cache ${this.remote.url}/ac/${key}: ${entry.left}: a miss`)
-      return undefined
+      const refuse = (why: string) =>
+        Effect.as(
+          Effect.zipRight(
+            Effect.sync(() => this.refused.add(digest)),
+            this.warn(`remote cache ${this.remote.url}/ac/${key}: ${why}: a miss`),
+          ),
+          undefined,
+        )
+      if (isEarlierFormat(bytes)) {
+        // A cache shared since before entries were ActionResults holds one per key: one line says it.
+        this.refused.add(digest)
+        if (this.warnedEarlier) return undefined
+        this.warnedEarlier = true
+        yield* this.warn(`remote cache ${this.remote.url}/ac/${key}: an entry of an earlier cairn (format 1, not an ActionResult): a miss, as is every such entry in this run`)
+        return undefined
+      }
+      const decoded = decodeIndex(bytes)
+      if (Either.isLeft(decoded)) return yield* refuse(decoded.left)
+      const { index } = decoded.right
+      if (index.record.size > MAX_ENTRY_BYTES) return yield* refuse(`its record ${RECORD_PATH} is ${index.record.size} bytes, more than the ${MAX_ENTRY_BYTES} cairn reads into memory`)
+      const record = yield* this.reading(this.remote.get("cas", index.record.hash, index.record.size), undefined)
+      if (record === undefined || record.length !== index.record.size) {
+        if (this.readDown) return undefined
+        this.suspect.add(index.record.hash)
+        return yield* refuse(`its record cas/${index.record.hash} is not on the server (intact)`)
+      }
+      const entry = decodeRecord(record, key, kind, index.files)
+      if (Either.isLeft(entry)) return yield* refuse(entry.left)
+      return { entry: entry.right, digest }
     })
   }
 

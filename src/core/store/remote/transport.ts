@@ -168,16 +168,17 @@ export const makeRemoteCache = (transport: RemoteTransport, options: RemoteCache
     <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | RemoteCacheError> =>
       Effect.timeoutFail(effect, { duration: Duration.millis(ms), onTimeout: () => requestFailed(operation, where(path), new RequestDeadline({ ms })) })
 
-  const get: RemoteCache["get"] = (ns, name) =>
+  const get: RemoteCache["get"] = (ns, name, size) =>
     Effect.gen(function* () {
       const path = pathOf(ns, name)
+      const limit = size === undefined ? MAX_ENTRY_BYTES : Math.min(size, MAX_ENTRY_BYTES)
       const bytes = yield* retrying(
         within("get", path, deadlineMs)(
-          Effect.flatMap(transport.get(path), (stream) => (stream === undefined ? Effect.succeed(undefined) : readAtMost(stream, MAX_ENTRY_BYTES, where(path)))),
+          Effect.flatMap(transport.get(path), (stream) => (stream === undefined ? Effect.succeed(undefined) : readAtMost(stream, limit, where(path)))),
         ),
       )
       if (bytes === OVERSIZE) {
-        yield* oversize(path, MAX_ENTRY_BYTES, "the most cairn reads into memory")
+        yield* oversize(path, limit, limit === size ? "the size its entry states" : "the most cairn reads into memory")
         return undefined
       }
       if (bytes === undefined || ns !== "cas") return bytes
