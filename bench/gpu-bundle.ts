@@ -17,7 +17,7 @@
  * Compression is the slow part (about a minute for Node's binary on two cores): a file whose source
  * and settings match the manifest's is kept as it is.
  */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -60,26 +60,35 @@ const sha256 = (file: string): string => createHash("sha256").update(readFileSyn
 
 const has = (command: string): boolean => spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0
 
+/**
+ * A command's exit status and stderr, without blocking the event loop (compressing Node's binary
+ * takes a minute or more: a caller such as a test worker must keep answering meanwhile).
+ */
+const runAsync = (command: string, args: ReadonlyArray<string>, cwd?: string): Promise<{ status: number | null; stderr: string; error?: Error }> =>
+  new Promise((resolve) => {
+    const child = spawn(command, args, { cwd, stdio: ["ignore", "ignore", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (d) => (stderr += d))
+    child.once("error", (error) => resolve({ status: null, stderr, error }))
+    child.once("close", (status) => resolve({ status, stderr }))
+  })
+
 /** xz -9 with both cores, or Python's lzma (same format) where the xz program is missing. */
-const xzCompress = (from: string, to: string): void => {
+const xzCompress = async (from: string, to: string): Promise<void> => {
   const run = has("xz")
-    ? spawnSync("sh", ["-c", `xz -T0 -${XZ_PRESET} -c "$0" > "$1"`, from, to], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" })
-    : spawnSync(
-        "python3",
-        ["-c", `import lzma,shutil,sys\nwith open(sys.argv[1],"rb") as i, lzma.open(sys.argv[2],"wb",preset=${XZ_PRESET}) as o: shutil.copyfileobj(i,o,1<<20)`, from, to],
-        { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" },
-      )
+    ? await runAsync("sh", ["-c", `xz -T0 -${XZ_PRESET} -c "$0" > "$1"`, from, to])
+    : await runAsync("python3", ["-c", `import lzma,shutil,sys\nwith open(sys.argv[1],"rb") as i, lzma.open(sys.argv[2],"wb",preset=${XZ_PRESET}) as o: shutil.copyfileobj(i,o,1<<20)`, from, to])
   if (run.status !== 0) throw new GpuBundleFailed({ step: `compressing ${from}`, detail: `${run.error?.message ?? run.stderr} (needs xz or python3)` })
 }
 
 /** The Debian loader packages for amd64, from the registry into `dir` (the device README's recipe). */
-const downloadLoaders = (dir: string): void => {
+const downloadLoaders = async (dir: string): Promise<void> => {
   mkdirSync(dir, { recursive: true })
   const lists = path.join(dir, ".lists")
   mkdirSync(path.join(lists, "partial"), { recursive: true })
   const o = ["-oAPT::Architecture=amd64", "-oAPT::Architectures=amd64", `-oDir::State::Lists=${lists}`]
   for (const args of [[...o, "-qq", "update"], [...o, "-qq", "download", ...LOADER_PACKAGES]]) {
-    const run = spawnSync("apt-get", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" })
+    const run = await runAsync("apt-get", args, dir)
     if (run.status !== 0) {
       throw new GpuBundleFailed({ step: "loader packages", detail: `apt-get ${args.slice(o.length).join(" ")}: ${run.error?.message ?? run.stderr.trim()} (Debian's registry must be reachable once)` })
     }
@@ -106,7 +115,7 @@ export const buildGpuBundle = async (options: BundleOptions = {}): Promise<Manif
     files[name] = { bytes: statSync(file).size, sha256: sha256(file), ...(source === undefined ? {} : { source }) }
   }
   /** Compresses `from` into `name` unless the manifest says it already holds that source so compressed. */
-  const compressed = (name: string, from: string) => {
+  const compressed = async (name: string, from: string) => {
     const source = `${sha256(from)} xz -${XZ_PRESET}`
     const before = previous?.files[name]
     const file = path.join(out, name)
@@ -114,18 +123,18 @@ export const buildGpuBundle = async (options: BundleOptions = {}): Promise<Manif
       log(`${name}: up to date`)
     } else {
       const t0 = performance.now()
-      xzCompress(from, file)
+      await xzCompress(from, file)
       log(`${name}: ${(statSync(from).size / 1024 ** 2).toFixed(1)} MiB -> ${(statSync(file).size / 1024 ** 2).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
     }
     record(name, source)
   }
 
-  compressed("node.xz", process.execPath)
+  await compressed("node.xz", process.execPath)
 
   const require_ = createRequire(path.join(ROOT, "package.json"))
   const webgpuDir = path.dirname(require_.resolve("webgpu/package.json"))
   const webgpuVersion = (JSON.parse(readFileSync(path.join(webgpuDir, "package.json"), "utf8")) as { version: string }).version
-  compressed("dawn.node.xz", path.join(webgpuDir, "dist", DAWN_PLATFORM, "dawn.node"))
+  await compressed("dawn.node.xz", path.join(webgpuDir, "dist", DAWN_PLATFORM, "dawn.node"))
   mkdirSync(path.join(out, "webgpu"), { recursive: true })
   for (const name of ["package.json", "index.js", "LICENSE.md"]) {
     copyFileSync(path.join(webgpuDir, name), path.join(out, "webgpu", name))
@@ -151,12 +160,12 @@ export const buildGpuBundle = async (options: BundleOptions = {}): Promise<Manif
     throw new GpuBundleFailed({ step: "esbuild", detail: String(cause), cause })
   })
   if (result.errors.length > 0) throw new GpuBundleFailed({ step: "esbuild", detail: result.errors.map((e) => e.text).join("; ") })
-  compressed("check.mjs.xz", bundled)
+  await compressed("check.mjs.xz", bundled)
   rmSync(bundled)
 
   const gl = path.join(out, "gl")
   const debs = () => (existsSync(gl) ? readdirSync(gl).filter((f) => f.endsWith(".deb")) : [])
-  if (LOADER_PACKAGES.some((p) => !debs().some((f) => f.startsWith(`${p}_`)))) downloadLoaders(gl)
+  if (LOADER_PACKAGES.some((p) => !debs().some((f) => f.startsWith(`${p}_`)))) await downloadLoaders(gl)
   for (const f of debs()) record(`gl/${f}`)
 
   copyFileSync(path.join(ROOT, "bench", "gpu-bundle-run.sh"), path.join(out, "run.sh"))

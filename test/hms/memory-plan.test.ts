@@ -3,7 +3,7 @@
  * configuration the wasm engine cannot hold is refused before anything runs, and a fold that dies
  * of a real wasm trap (the heap capped with V8's --wasm-max-mem-pages) says what it was.
  */
-import { spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -19,10 +19,16 @@ const data = path.join(root, "D")
 const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /** `node [nodeFlags] bin/cairn.js args` in the repository (its pipelines/), cache under the test's folder. */
-const cairn = (args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = []) => {
-  const r = spawnSync(process.execPath, [...nodeFlags, BIN, ...args], { cwd: REPO, encoding: "utf8", env: { ...process.env, CAIRN_NO_FAST_PATH: "1" }, timeout: 300_000 })
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
-}
+const cairn = (args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = []) =>
+  // Asynchronously: a run that trains blocks for a while, and a blocked test worker misses vitest's RPC deadline.
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [...nodeFlags, BIN, ...args], { cwd: REPO, env: { ...process.env, CAIRN_NO_FAST_PATH: "1" } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    child.once("close", (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })
 
 describe("memory planning of hms-baseline", () => {
   beforeAll(async () => {
@@ -30,9 +36,9 @@ describe("memory planning of hms-baseline", () => {
   })
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
 
-  it("refuses the seed's configuration on the wasm engine at plan time: exit 2, the need and the way out, nothing ran", () => {
+  it("refuses the seed's configuration on the wasm engine at plan time: exit 2, the need and the way out, nothing ran", async () => {
     const cache = path.join(root, "cache-refused")
-    const r = cairn(["run", "pipelines/hms-baseline.ts", "--param", `data=${data}`, "--param", "backend=wasm", "--cache-dir", cache])
+    const r = await cairn(["run", "pipelines/hms-baseline.ts", "--param", `data=${data}`, "--param", "backend=wasm", "--cache-dir", cache])
     expect(r.code, r.stdout + r.stderr).toBe(2)
     expect(r.stderr).toMatch(
       new RegExp(`^cairn: train: resnet34d 512px batch 32 needs ~16\\.9 GiB; the wasm engine holds at most 4 GiB: ${literal(wasmWayOut(loadOnednn().available))} \\(or batch_size 6 or less on wasm\\)$`, "m"),
@@ -41,12 +47,12 @@ describe("memory planning of hms-baseline", () => {
     expect(fs.existsSync(cache)).toBe(false)
   })
 
-  it("wraps a fold's wasm trap with the step's estimate and the way out", () => {
+  it("wraps a fold's wasm trap with the step's estimate and the way out", async () => {
     const cache = path.join(root, "cache-trap")
     const args = ["run", "pipelines/hms-baseline.ts", "--param", `data=${data}`, "--param", "pretrained=", "--param", "backend=wasm", "--param", "model=resnet18d"]
     const small = ["--param", "img_size=32", "--param", "batch_size=2", "--param", "epochs=1", "--param", "n_folds=2", "--target", "train/fold-0", "--cache-dir", cache]
     // A 75 MiB wasm heap: too small for resnet18d's weights and AdamW's moments.
-    const r = cairn([...args, ...small], ["--wasm-max-mem-pages=1200"])
+    const r = await cairn([...args, ...small], ["--wasm-max-mem-pages=1200"])
     expect(r.code, r.stdout + r.stderr).toBe(1)
     expect(r.stdout).toMatch(
       /failed train\/fold-0: train fold 0: the wasm engine ran out of memory \((memory access out of bounds|Aborted\(.*\)|table index is out of bounds|.*could not allocate memory.*)\): cairn's estimate for resnet18d 32px batch 2 is ~\d+ MiB, within the 4 GiB the wasm engine holds/,

@@ -9,7 +9,7 @@
  * Without a WebGPU adapter the run is skipped with the reason (`CAIRN_REQUIRE_WEBGPU=1`: a failure).
  * Building compresses Node's binary (~1 minute on two cores the first time; kept while it is the same).
  */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -57,10 +57,18 @@ describe("the GPU bundle", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-gpu-bundle-"))
     try {
       const out = path.join(dir, "out")
-      const run = spawnSync(path.join(BUNDLE, "run.sh"), [out, "--allow-software"], {
-        cwd: dir,
-        env: { PATH: bareBin(dir), HOME: dir, TMPDIR: dir, EGL_PLATFORM: "surfaceless" },
-        encoding: "utf8",
+      // Asynchronously: the check runs for minutes on llvmpipe, and a blocked test worker misses vitest's RPC deadline.
+      const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(path.join(BUNDLE, "run.sh"), [out, "--allow-software"], {
+          cwd: dir,
+          env: { PATH: bareBin(dir), HOME: dir, TMPDIR: dir, EGL_PLATFORM: "surfaceless" },
+        })
+        let stdout = ""
+        let stderr = ""
+        child.stdout.on("data", (d) => (stdout += d))
+        child.stderr.on("data", (d) => (stderr += d))
+        child.once("error", (e) => resolve({ status: null, stdout, stderr: `${stderr}${e.message}` }))
+        child.once("close", (status) => resolve({ status, stdout, stderr }))
       })
       const log = `${run.stdout}\n${run.stderr}`.split("\n").filter((l) => l.startsWith("gpu")).join("\n")
       expect(run.status, log).toBe(0)
