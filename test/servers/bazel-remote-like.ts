@@ -23,13 +23,12 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import { createRequire } from "node:module"
-import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Effect, Layer } from "effect"
 import protobuf from "protobufjs"
 import { descriptorFromProto, PROTO_FILE } from "../../src/core/store/remote/reapi/descriptor-from-proto.js"
-import { startServer } from "./process.js"
+import { acceptingConnections, startServer } from "./process.js"
 
 export interface BazelRemoteLikeServer {
   /** `http://127.0.0.1:<port>` */
@@ -215,16 +214,6 @@ const serve = (root: string, port: number) => {
 /** tsx's loader, so that the child process runs this file as TypeScript. */
 const tsxLoader = (): string => pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
 
-const accepting = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1")
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-  })
-
 /** Starts a fresh validating cache (a node process on a free loopback port). */
 export const startBazelRemoteLike = async (): Promise<BazelRemoteLikeServer> => {
   const server = await startServer({
@@ -234,7 +223,7 @@ export const startBazelRemoteLike = async (): Promise<BazelRemoteLikeServer> => 
       fs.mkdirSync(path.join(dir, "root"))
       return ["--import", tsxLoader(), fileURLToPath(import.meta.url), SERVE, path.join(dir, "root"), String(port)]
     },
-    answering: accepting,
+    answering: acceptingConnections,
     stopSignal: "SIGTERM",
   })
   const url = `http://127.0.0.1:${server.port}`

@@ -10,10 +10,9 @@
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
-import { findBinary, serverMissing, startServer } from "./process.js"
+import { acceptingConnections, findBinary, serverMissing, startServer } from "./process.js"
 
 export interface NginxServer {
   /** `http://127.0.0.1:<port>` */
@@ -40,16 +39,6 @@ export const nginxMissing = (what: string): string | undefined => {
   }
   return serverMissing(what, binary ? `${binary} has no WebDAV module (ngx_http_dav_module)` : "nginx is not installed (apt-get install nginx-light)")
 }
-
-const accepting = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1")
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-  })
 
 const config = (dir: string, port: number): string => `
 daemon off;
@@ -89,7 +78,7 @@ export const startNginx = async (): Promise<NginxServer> => {
       fs.writeFileSync(path.join(dir, "nginx.conf"), config(dir, port))
       return ["-p", `${dir}/`, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")]
     },
-    answering: accepting,
+    answering: acceptingConnections,
     stopSignal: "SIGTERM",
     log: (dir) => (fs.existsSync(path.join(dir, "error.log")) ? fs.readFileSync(path.join(dir, "error.log"), "utf8") : ""),
   })

@@ -41,6 +41,17 @@ const freePort = (): Promise<number> =>
 const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
 
+/** Whether a server accepts TCP connections on `port` of loopback (a server's `answering` check). */
+export const acceptingConnections = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1")
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+  })
+
 export interface ServerSpec {
   /** For messages and the temp folder's name. */
   readonly name: string

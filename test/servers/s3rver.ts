@@ -12,11 +12,10 @@
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
-import { serverMissing, startServer } from "./process.js"
+import { acceptingConnections, serverMissing, startServer } from "./process.js"
 
 /** The one access key ID s3rver knows (its built-in account); each server gets its own secret. */
 export const S3RVER_ACCESS_KEY_ID = "S3RVER"
@@ -54,16 +53,6 @@ const s3rverScript = (): string | undefined => {
 export const s3rverMissing = (what: string): string | undefined =>
   s3rverScript() ? undefined : serverMissing(what, "the s3rver package is not installed (npm ci installs it: it is a dev dependency)")
 
-const accepting = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1")
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-  })
-
 /** The process s3rver runs in (s3rver-main.ts), run through tsx as cairn's own TypeScript is. */
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "s3rver-main.ts")
 
@@ -78,7 +67,7 @@ export const startS3rver = async (buckets: ReadonlyArray<string>): Promise<S3rve
     name: "s3rver",
     binary: process.execPath,
     prepare: (dir, port) => ["--import", "tsx", MAIN, dir, String(port), secret, ...buckets],
-    answering: accepting,
+    answering: acceptingConnections,
     stopSignal: "SIGTERM",
   })
   const url = `http://127.0.0.1:${server.port}`

@@ -18,7 +18,7 @@ import { type Json, canonicalJson, sha256 } from "../../canonical.js"
 import { failpoint } from "../../failpoint.js"
 import { hashFileContent } from "../../file-hash.js"
 import { isAlreadyExists } from "../../fs-util.js"
-import { isNotFound, tempName, writeFileAtomicSync } from "../../stamp.js"
+import { tempName, writeFileAtomicSync } from "../../stamp.js"
 import { type MemoItemRecord, type RunRecord, STORE_FORMAT, type Staging, StoreError, UnsafeOutputLink } from "../artifact-store.js"
 import type { LocalLayout } from "../layout.js"
 import type { Leases } from "./leases.js"
@@ -32,6 +32,7 @@ import {
   removeTree,
   restampTree,
   sameEntryStamp,
+  statOrUndefined,
   storeTry,
   type TreeEntry,
   writeManifest,
@@ -69,15 +70,6 @@ const newCopies = (ctx: CommitContext): Copies => ({
   dir: tempName(path.join(ctx.layout.tmpDir, `${process.pid}-copies`)),
   byInode: new Map(),
 })
-
-const statOrUndefined = (file: string): fs.Stats | undefined => {
-  try {
-    return fs.statSync(file)
-  } catch (error) {
-    if (isNotFound(error)) return undefined
-    throw error
-  }
-}
 
 /** Whether `st` is the inode of the object `hash` already (a stored input's file placed in the output). */
 const isObject = (ctx: CommitContext, hash: string, st: fs.Stats) =>

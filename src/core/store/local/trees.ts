@@ -42,7 +42,8 @@ export const readManifest = (layout: LocalLayout, tree: string): ReadonlyArray<T
 export const writeManifest = (layout: LocalLayout, tree: string, entries: ReadonlyArray<TreeEntry>) =>
   storeTry(layout.manifest(tree), "write manifest", () => writeFileAtomicSync(layout.manifest(tree), JSON.stringify({ entries })))
 
-const statOrUndefined = (file: string): fs.Stats | undefined => {
+/** The file's stats, or undefined when it does not exist (any other failure is thrown). */
+export const statOrUndefined = (file: string): fs.Stats | undefined => {
   try {
     return fs.statSync(file)
   } catch (error) {
