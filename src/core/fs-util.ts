@@ -60,11 +60,13 @@ export const processAlive = (pid: number): boolean => {
 }
 
 /** Parses sizes like "500M", "2G", "1.5GB", "1024" (bytes). */
+/** Bytes per size suffix ("" = bytes, then k, m, g, t: binary units), for every size cairn reads. */
+export const SIZE_UNITS: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
+
 export const parseSize = (text: string): number | undefined => {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text)
   if (!m) return undefined
-  const units: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
-  const unit = units[(m[2] ?? "").toLowerCase()]
+  const unit = SIZE_UNITS[(m[2] ?? "").toLowerCase()]
   return unit === undefined ? undefined : Math.round(Number(m[1]) * unit)
 }
 

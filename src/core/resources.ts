@@ -7,6 +7,7 @@
 import * as os from "node:os"
 import { Data, Effect, Either } from "effect"
 import { describeError } from "./errors.js"
+import { SIZE_UNITS } from "./fs-util.js"
 import type { Plan } from "./pipeline.js"
 
 export const GIB = 1024 ** 3
@@ -42,13 +43,12 @@ export const defaultMemoryBudget = (total: number = os.totalmem()): MemoryBudget
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt])(?:i?b)?$/i
-const UNIT: Readonly<Record<string, number>> = { k: 1024, m: MIB, g: GIB, t: 1024 * GIB }
 
 /** `16G`, `16GiB`, `1.5T`, `512M` (binary units, a unit required) as bytes, or why not. */
 export const parseMemorySize = (text: string): Either.Either<number, string> => {
   const m = SIZE.exec(text.trim())
   if (!m) return Either.left(`expected a size with a unit, like 16G or 512M`)
-  const bytes = Number(m[1]) * UNIT[m[2]!.toLowerCase()]!
+  const bytes = Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!
   return bytes >= MIB ? Either.right(Math.floor(bytes)) : Either.left("must be at least 1M")
 }
 
