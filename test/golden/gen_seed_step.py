@@ -43,7 +43,7 @@ from torch import optim
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from gen_train_parity import KLDivLossWithLogits  # noqa: E402
-from resnet_d import ResNetD, fill  # noqa: E402
+from resnet_d import seeded_resnet  # noqa: E402
 
 OUT = HERE.parent / "fixtures" / "seed-step"
 CONFIG = {
@@ -85,14 +85,7 @@ def make_batch(cfg, size, batch):
 
 
 def init_model(cfg, dtype):
-    model = ResNetD(cfg["variant"], cfg["classes"], cfg["inChans"])
-    with torch.no_grad():
-        for i, (name, t) in enumerate(model.state_dict().items()):
-            if name.endswith("num_batches_tracked"):
-                t.zero_()
-            else:
-                t.copy_(fill(name, list(t.shape), cfg["weightSeed"] + i))
-    return model.to(dtype)
+    return seeded_resnet(cfg["variant"], cfg["classes"], cfg["inChans"], cfg["weightSeed"]).to(dtype)
 
 
 def one_step(cfg, images, labels, batch, dtype):

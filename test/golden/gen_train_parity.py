@@ -29,7 +29,7 @@ from torch.optim import lr_scheduler
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from resnet_d import ResNetD, fill  # noqa: E402
+from resnet_d import seeded_resnet  # noqa: E402
 
 torch.use_deterministic_algorithms(True)
 torch.set_num_threads(1)
@@ -109,13 +109,7 @@ def main():
     tr = list(range(cfg["trainWindows"]))
     va = list(range(cfg["trainWindows"], cfg["windows"]))
 
-    model = ResNetD(cfg["variant"], cfg["classes"], 1)
-    with torch.no_grad():
-        for i, (name, t) in enumerate(model.state_dict().items()):
-            if name.endswith("num_batches_tracked"):
-                t.zero_()
-            else:
-                t.copy_(fill(name, list(t.shape), cfg["weightSeed"] + i))
+    model = seeded_resnet(cfg["variant"], cfg["classes"], 1, cfg["weightSeed"])
 
     steps = len(tr) // cfg["batchSize"]
     optimizer = optim.AdamW(params=model.parameters(), lr=cfg["lr"], weight_decay=cfg["weightDecay"])

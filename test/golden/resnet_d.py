@@ -91,3 +91,16 @@ def fill(name, shape, seed):
     else:
         v = 0.1 * v
     return torch.from_numpy(v.astype(np.float32).reshape(shape))
+
+
+def seeded_resnet(variant, num_classes, in_chans, seed):
+    """A ResNetD whose state_dict entry i is `fill(name, shape, seed + i)` (num_batches_tracked: 0):
+    the init the parity generators and cairn's tests redraw bit for bit."""
+    model = ResNetD(variant, num_classes, in_chans)
+    with torch.no_grad():
+        for i, (name, t) in enumerate(model.state_dict().items()):
+            if name.endswith("num_batches_tracked"):
+                t.zero_()
+            else:
+                t.copy_(fill(name, list(t.shape), seed + i))
+    return model
