@@ -19,7 +19,7 @@ const entriesOf = (root: string, cacheDir: Option.Option<string>, pipeline?: str
     const store = yield* CacheStore.pipe(Effect.provide(storeLayer({ cacheDir: dir, root })))
     const files = yield* store.listHistory(pipeline)
     // The reason may quote the file's content (a JSON syntax error does): printed as one safe line.
-    for (const s of skippedHistoryFiles(dir, pipeline, files)) yield* Console.error(`warning: run history file ${printable(s.file, LINE_MAX)} left out: ${printable(s.reason)}`)
+    for (const s of skippedHistoryFiles(files)) yield* Console.error(`warning: run history file ${printable(s.file, LINE_MAX)} left out: ${printable(s.reason)}`)
     return historyEntries(files)
   })
 

@@ -118,7 +118,11 @@ export interface ReplayFacts {
 /** One `cairn run` as saved in the store's history. */
 export interface HistoryFile {
   readonly runId: string
+  /** The file, for messages. */
+  readonly file: string
+  /** Its parsed JSON; undefined when it cannot be read or parsed (`unreadable` says why). */
   readonly body: unknown
+  readonly unreadable?: string
 }
 
 /** The staging area of one stage run: the output folder and the memo items it computes. */

@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { ClosureResolver } from "../../closure/resolver.js"
+import { describeError } from "../../errors.js"
 import { FileHashMemo } from "../../file-hash.js"
 import { processAlive, readJsonFileSync } from "../../fs-util.js"
 import { sweepStaleLocks, withFileLock } from "../../lock.js"
@@ -207,8 +208,14 @@ export class LocalStore implements ArtifactStore {
       const out: Array<HistoryFile> = []
       for (const p of pipeline ? [pipeline] : readdirOrEmpty(this.layout.historyRoot)) {
         for (const f of readdirOrEmpty(this.layout.history(p)).filter((n) => n.endsWith(".json")).sort()) {
-          const body = readJsonFileSync<unknown>(path.join(this.layout.history(p), f))
-          if (body) out.push({ runId: f.replace(/\.json$/, ""), body })
+          const file = path.join(this.layout.history(p), f)
+          const runId = f.replace(/\.json$/, "")
+          try {
+            out.push({ runId, file, body: JSON.parse(fs.readFileSync(file, "utf8")) })
+          } catch (error) {
+            // Gone since the listing (a gc): nothing to show. Anything else is shown as unreadable, not dropped.
+            if (!isNotFound(error)) out.push({ runId, file, body: undefined, unreadable: describeError(error) })
+          }
         }
       }
       return out
