@@ -324,7 +324,7 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (argv.includes("--demo")) {
     // The fake record lives with the report tests; imported only for --demo.
     const { fakeHmsReportData } = await import("../test/report/fake-hms.js")
-    const { writeHmsReport } = await import("../stages/hms/report.js")
+    const { writeHmsReport } = await import("../stages/hms/report/index.js")
     const dir = argValue(argv, "--demo") ?? mkdtempSync(join(tmpdir(), "cairn-report-demo-"))
     const written = await writeHmsReport(fakeHmsReportData(), dir)
     file = written[0]

@@ -1,14 +1,14 @@
 /**
- * The WebGPU checks' cases, shared by the vitest suite (test/ml/webgpu.test.ts) and the bundled
+ * The WebGPU checks' cases, shared by the vitest suite (test/ml/engines/webgpu/webgpu-backend.test.ts) and the bundled
  * check that travels to a GPU machine without Node or node_modules (bench/gpu-check.ts): the same
  * convolutions, the same tiny model and steps, the same error measure. Pure TF.js: whichever
  * backend is current computes them.
  */
 import * as tf from "@tensorflow/tfjs"
-import { AdamW } from "../src/ml/adamw.js"
-import { klDivLossWithLogits } from "../src/ml/loss.js"
-import { conv2d } from "../src/ml/ops.js"
-import { buildResNet, type ResNet } from "../src/ml/resnet.js"
+import { AdamW } from "../src/ml/train/adamw.js"
+import { klDivLossWithLogits } from "../src/ml/train/loss.js"
+import { conv2d } from "../src/ml/model/ops.js"
+import { buildResNet, type ResNet } from "../src/ml/model/resnet.js"
 
 /** The report the bundled check writes in its output folder (gpu-check.ts), read by the bundle's test. */
 export const GPU_CHECK_REPORT = "gpu-check.json"
@@ -43,7 +43,7 @@ export const CONV_CASES: ReadonlyArray<ConvCase> = [
   { name: "3x3/2, odd size, channels not multiples of 4", x: [3, 9, 7, 6], w: [3, 3, 6, 10], stride: 2, padding: 1 },
   { name: "1x1/1 shortcut", x: [2, 6, 6, 16], w: [1, 1, 16, 32], stride: 1, padding: 0 },
   { name: "3x3/1 unpadded", x: [2, 8, 8, 8], w: [3, 3, 8, 4], stride: 1, padding: 0 },
-  // Enough 4x4 filter tiles that the filter gradient's reduction is not split (src/ml/webgpu/kernels.ts).
+  // Enough 4x4 filter tiles that the filter gradient's reduction is not split (src/ml/engines/webgpu/webgpu-kernels.ts).
   { name: "3x3/1, 256 channels", x: [1, 3, 3, 256], w: [3, 3, 256, 256], stride: 1, padding: 1 },
 ]
 

@@ -3,7 +3,7 @@
 # else: no Node, no node_modules, nothing installed. It runs the bundle `npm run gpu:bundle` made
 # here (.gpu-bundle/, about 28 MiB: Node, Dawn's addon, the check bundled, the Vulkan/EGL loaders),
 # carried over beside the repository: the WebGPU checks against TF.js' cpu backend (the cases of
-# test/ml/webgpu.test.ts), then resnet34d at 128 px batch 8 and the seed's 512 px batch 32 (train
+# test/ml/engines/webgpu/webgpu-backend.test.ts), then resnet34d at 128 px batch 8 and the seed's 512 px batch 32 (train
 # and infer img/s, GPU memory), in a few minutes. JSON in $OUT (or /tmp/cairn-gpu-check).
 # Usage: bench/gpu-check.sh [--allow-software]   (exit status: the check's)
 set -uo pipefail

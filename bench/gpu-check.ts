@@ -3,12 +3,12 @@
  * machine that has no Node and no node_modules: `node check.mjs [--out DIR] [--allow-software]`.
  *
  * 1. Opens Dawn's adapter and TF.js' webgpu backend (src/ml/webgpu/), prints its buffer limits.
- * 2. Checks it against TF.js' cpu backend, as test/ml/webgpu.test.ts does against cpu and wasm
+ * 2. Checks it against TF.js' cpu backend, as test/ml/engines/webgpu/webgpu-backend.test.ts does against cpu and wasm
  *    (bench/gpu-cases.ts): conv2d and both gradients to 1e-5, a tiny resnet18d's AdamW steps (losses
  *    and first gradients to 1e-4, losses going down), eval logits to 1e-5, no device errors.
  * 3. Benchmarks resnet34d training and inference at 128 px batch 8 and the seed's 512 px batch 32
  *    (img/s; GPU memory as TF.js' buffer pool holds it, and nvidia-smi's peak where it exists),
- *    after the step-size check (src/ml/webgpu/limits.ts). On a software adapter (llvmpipe, in CI)
+ *    after the step-size check (src/ml/engines/webgpu/limits.ts). On a software adapter (llvmpipe, in CI)
  *    only a tiny model at 64 px: a resnet34d step at 128 px takes minutes there.
  *
  * Writes gpu-check.json in the output folder and exits 0 only when every check passed.
@@ -18,12 +18,12 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Either } from "effect"
-import { AdamW } from "../src/ml/adamw.js"
-import { klDivLossWithLogits } from "../src/ml/loss.js"
-import { buildResNet } from "../src/ml/resnet.js"
-import { ALLOW_SOFTWARE_ENV, describeAdapter } from "../src/ml/webgpu/adapter.js"
-import { initWebgpuBackend, webgpuDeviceErrors } from "../src/ml/webgpu/backend.js"
-import { type StepModel, stepTooLarge } from "../src/ml/webgpu/limits.js"
+import { AdamW } from "../src/ml/train/adamw.js"
+import { klDivLossWithLogits } from "../src/ml/train/loss.js"
+import { buildResNet } from "../src/ml/model/resnet.js"
+import { ALLOW_SOFTWARE_ENV, describeAdapter } from "../src/ml/engines/webgpu/adapter.js"
+import { initWebgpuBackend, webgpuDeviceErrors } from "../src/ml/engines/webgpu/webgpu-backend.js"
+import { type StepModel, stepTooLarge } from "../src/ml/engines/webgpu/limits.js"
 import { CONV_CASES, CONV_OUTPUTS, convAndGrads, GPU_CHECK_REPORT, scaledError, TINY, tinyEvalWith, trainTiny } from "./gpu-cases.js"
 
 /** Where the report goes without --out or $OUT (never the working directory: it may be a repository). */

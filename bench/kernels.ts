@@ -1,7 +1,7 @@
 /**
  * Per-layer convolution timings on the wasm backend for a ResNet-D train step: forward (with a new
  * filter tensor each call, as after an optimizer step), input gradient and filter gradient, for
- * both paths of `src/ml/kernels/conv.ts` and the path the cost rule picks. Times are CPU ms (see minTime).
+ * both paths of `src/ml/engines/wasm/conv.ts` and the path the cost rule picks. Times are CPU ms (see minTime).
  *
  *   node --import tsx bench/kernels.ts [--variant resnet34d] [--res 128] [--batch 8] [--reps 5] [--json OUT]
  *
@@ -10,8 +10,8 @@
 import * as tf from "@tensorflow/tfjs"
 import "@tensorflow/tfjs-backend-wasm"
 import { writeFileSync } from "node:fs"
-import { DEEP_STEM_WIDTHS, RESNET_STAGE_DEPTHS, RESNET_STAGE_WIDTHS, type ResNetVariant } from "../src/ml/resnet.js"
-import { type ConvPath, planConv, registerWasmTrainingKernels, setConvStrategy } from "../src/ml/wasm-kernels.js"
+import { DEEP_STEM_WIDTHS, RESNET_STAGE_DEPTHS, RESNET_STAGE_WIDTHS, type ResNetVariant } from "../src/ml/model/resnet.js"
+import { type ConvPath, planConv, registerWasmTrainingKernels, setConvStrategy } from "../src/ml/engines/wasm/wasm-kernels.js"
 
 interface Args {
   readonly variant: ResNetVariant

@@ -4,9 +4,10 @@
  * intra-op threads, over random NCHW batches, `warmup` untimed runs then `steps` timed ones.
  */
 import * as tf from "@tensorflow/tfjs"
-import { buildResNet, type ResNetVariant } from "../src/ml/resnet.js"
-import { resnetToOnnx } from "../src/ml/onnx/export-resnet.js"
-import { loadOnnxSession, onnxRuntimeVersion, runOnnx } from "../src/ml/onnx/onnx-runtime.js"
+import { buildResNet, type ResNetVariant } from "../src/ml/model/resnet.js"
+import { resnetToOnnx } from "../src/ml/export/export-resnet.js"
+import { loadOnnxSession, onnxRuntimeVersion, runOnnx } from "../src/ml/engines/onnxruntime/onnx-runtime.js"
+import { ImgSize } from "../src/ml/model/model-config.js"
 
 export interface OnnxRuntimeInfer {
   readonly version: string
@@ -29,7 +30,7 @@ export async function measureOnnxRuntime(options: {
   const { size, batch, inChans } = options
   await tf.setBackend("cpu")
   const model = buildResNet({ variant: options.variant, inChans, numClasses: options.classes }, 0)
-  const bytes = resnetToOnnx(model, { height: size, width: size })
+  const bytes = resnetToOnnx(model, { imgSize: ImgSize.make(size) })
   model.dispose()
   const session = await loadOnnxSession(bytes, { threads: options.threads })
   try {

@@ -12,10 +12,10 @@
 import { writeFileSync } from "node:fs"
 import * as tf from "@tensorflow/tfjs"
 import { RandomState } from "../src/data/random-state.js"
-import { AdamW } from "../src/ml/adamw.js"
-import { type BackendName, resolveBackendPromise } from "../src/ml/backend.js"
-import { klDivLossWithLogits } from "../src/ml/loss.js"
-import { buildResNet, type ResNetVariant } from "../src/ml/resnet.js"
+import { AdamW } from "../src/ml/train/adamw.js"
+import { type BackendName, resolveBackendPromise } from "../src/ml/engines/tfjs/resolve-backend.js"
+import { klDivLossWithLogits } from "../src/ml/train/loss.js"
+import { buildResNet, type ResNetVariant } from "../src/ml/model/resnet.js"
 
 const IN_CHANS = 1
 const NUM_CLASSES = 6

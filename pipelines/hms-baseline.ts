@@ -5,7 +5,7 @@
  *
  *   npx cairn run pipelines/hms-baseline.ts --param data=/path/to/hms-harmful-brain-activity-classification
  */
-import { bind, definePipeline, fanOut, fromParam, fromPipelineParam, IntList, range } from "../src/index.js"
+import { bind, definePipeline, fanOut, fromParam, fromPipelineParam, IntList, range } from "cairn"
 import { N_FOLDS, SEED } from "../stages/hms/constants.js"
 import { dataset } from "../stages/hms/dataset.js"
 import { testset } from "../stages/hms/testset.js"

@@ -7,7 +7,7 @@
  *
  *   npx cairn run pipelines/hms-infer.ts --param data=/path/to/hms-harmful-brain-activity-classification --param checkpoints=/path/to/models
  */
-import { bind, definePipeline, fanOut, fromPipelineParam, IntList, range } from "../src/index.js"
+import { bind, definePipeline, fanOut, fromPipelineParam, IntList, range } from "cairn"
 import { N_FOLDS } from "../stages/hms/constants.js"
 import { givenModel, inferGiven } from "../stages/hms/given-models.js"
 import { kaggleTestData } from "../stages/hms/kaggle-data.js"

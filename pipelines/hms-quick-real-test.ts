@@ -3,7 +3,7 @@
  * sample, copied in test/fixtures/hms-real; `--param test_data=DIR` for another). Training is shared
  * with hms-quick, so after `npm start` only the inference runs.
  */
-import { bind, definePipeline } from "../src/index.js"
+import { bind, definePipeline } from "cairn"
 import { testset } from "../stages/hms/testset.js"
 import { infer } from "../stages/hms/infer.js"
 import { testData } from "../stages/hms/test-data.js"

@@ -3,7 +3,7 @@
  * stage (synth-data ... split-spectrograms) has the same key as in hms-quick, so after `npm start`
  * they are cache hits and only training, scoring and inference run.
  */
-import { definePipeline } from "../src/index.js"
+import { definePipeline } from "cairn"
 import { hmsReport } from "../stages/hms/run-report.js"
 import quick from "./hms-quick.js"
 

@@ -5,14 +5,14 @@
  * resnet18d (the seed's resnet34d takes twice as long per image on CPU:
  * pipelines/hms-quick-resnet34d.ts).
  */
-import { bind, definePipeline } from "../src/index.js"
+import { bind, definePipeline } from "cairn"
 import { SEED } from "../stages/hms/constants.js"
 import { dataset } from "../stages/hms/dataset.js"
 import { hmsReport } from "../stages/hms/run-report.js"
 import { testset } from "../stages/hms/testset.js"
 import { infer } from "../stages/hms/infer.js"
 import { scoreOof } from "../stages/hms/score-oof.js"
-import { synthData } from "../stages/hms/synth-data.js"
+import { synthData } from "../stages/hms/synth/synth-data.js"
 import baseline from "./hms-baseline.js"
 
 const { data: _kagglePath, ...seedParams } = baseline.params ?? {}

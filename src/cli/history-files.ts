@@ -3,8 +3,8 @@
  * names a file it cannot read or parse, and a file that parses may hold no run record: each of them
  * is named in a warning rather than dropped without a word.
  */
-import type { HistoryFile } from "../core/store/artifact-store.js"
-import { isRunRecord } from "./history.js"
+import type { HistoryFile } from "../core/store/records.js"
+import { isRunRecord } from "./history-view.js"
 
 /** A history file left out, and why. */
 export interface SkippedHistoryFile {

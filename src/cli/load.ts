@@ -2,11 +2,11 @@
 import * as path from "node:path"
 import { Effect, Either, Layer, Option } from "effect"
 import { ConfigError } from "../core/errors.js"
-import { parseOverride, type ParamOverride, type Plan, planPipeline } from "../core/pipeline.js"
+import { parseOverride, type ParamOverride, type Plan, planPipeline } from "../core/pipeline/index.js"
 import { checkSources } from "../core/source.js"
-import { LocalStore } from "../core/store/local/local-store.js"
-import { remoteCacheLayer } from "../core/store/remote/from-url.js"
-import { RemoteStore } from "../core/store/remote/remote-store.js"
+import { Cache } from "../core/store/cache.js"
+import { layerFromUrl } from "../core/store/remote/from-url.js"
+import { storeLayer as storeServices } from "../core/store/store-layer.js"
 import { cacheDirFor, loadPipeline, projectRootOf } from "./project.js"
 
 export const parseParams = (raw: ReadonlyArray<string>) =>
@@ -38,10 +38,17 @@ export interface RemoteSetting {
   readonly readonly: boolean
 }
 
-/** The store a loaded pipeline uses: the local one, with the remote cache behind it when one is set. */
+/**
+ * The store a loaded pipeline uses (Cache, StoreAdmin, RunHistory): the local one, with the remote
+ * cache behind its Cache when one is set.
+ */
 export const storeLayer = (l: Pick<Loaded, "cacheDir" | "root">, remote?: RemoteSetting) =>
   remote
-    ? RemoteStore.layer(l.cacheDir, l.root, { readonly: remote.readonly }).pipe(
-        Layer.provide(Layer.catchAll(remoteCacheLayer(remote.url), (e) => Layer.fail(new ConfigError({ file: "--remote-cache", detail: e.message })))),
+    ? storeServices(
+        l.cacheDir,
+        l.root,
+        Cache.layerRemote({ readonly: remote.readonly }).pipe(
+          Layer.provide(Layer.catchAll(layerFromUrl(remote.url), (e) => Layer.fail(new ConfigError({ file: "--remote-cache", detail: e.message })))),
+        ),
       )
-    : LocalStore.layer(l.cacheDir, l.root)
+    : storeServices(l.cacheDir, l.root)

@@ -14,7 +14,7 @@ import { runCommand } from "./commands/run.js"
 import { cleanCommand, gcCommand, verifyCommand } from "./commands/store.js"
 import { watchCommand } from "./commands/watch.js"
 import { workerCommand } from "./commands/worker.js"
-import { StoreError } from "../core/store/artifact-store.js"
+import { StoreError } from "../core/store/records.js"
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, NotAStore, UsageError, WriteRefused } from "./errors.js"
 import { runProjectCommand } from "./plugins.js"
 

@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect } from "effect"
 import { ConfigError } from "../core/errors.js"
-import type { Pipeline } from "../core/pipeline.js"
+import type { Pipeline } from "../core/pipeline/index.js"
 
 export { cacheDirFor, projectRootOf } from "./fast-path.js"
 

@@ -7,11 +7,12 @@ import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { envKeyRecord } from "../core/credentials.js"
 import { lockfilesOf } from "../core/closure/packages.js"
-import type { Plan } from "../core/pipeline.js"
+import type { Plan } from "../core/pipeline/index.js"
 import { MEMORY_ENV, type MemoryPlan } from "../core/resources.js"
 import { formatOutcome } from "../core/reporter.js"
 import { reportJson, type RunReport } from "../core/runner.js"
-import { CacheStore } from "../core/store/artifact-store.js"
+import { Cache } from "../core/store/cache.js"
+import { RunHistory } from "../core/store/run-history.js"
 import { renderAfterRun } from "./after-run.js"
 import { replayDirFor, type Stamp } from "./fast-path.js"
 import type { Loaded } from "./load.js"
@@ -37,14 +38,14 @@ export const stampFor = (
   published: ReadonlyArray<readonly [string, string]>,
   outRoot: string,
   argv: ReadonlyArray<string>,
-): Effect.Effect<Stamp | undefined, unknown, CacheStore> =>
+): Effect.Effect<Stamp | undefined, unknown, Cache | RunHistory> =>
   Effect.gen(function* () {
     if (unstampable(plan) !== undefined) return undefined
-    const store = yield* CacheStore
+    const store = yield* Cache
     // The pipeline file and everything it imports, stage modules included (nothing excluded).
     const closure = yield* store.closures.closureOf([plan.pipeline.file])
     const keys = report.stages.flatMap((s) => (report.resolved.get(s.id)?.record ? [s.key!] : []))
-    const facts = yield* store.replayFacts(plan.pipeline.name, keys)
+    const facts = yield* (yield* RunHistory).replayFacts(plan.pipeline.name, keys)
     // cairn itself: its core, its CLI and its launcher.
     const framework = [path.join(CLI_DIR, "..", "core"), path.join(CLI_DIR, "..", "index.ts"), CLI_DIR, path.join(CLI_DIR, "..", "..", "bin")]
     const watch = [

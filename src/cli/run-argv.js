@@ -1,11 +1,14 @@
 // @ts-check
-// `cairn run`'s options, in one table: the fast path (fast-path.js, before anything else loads)
-// parses argv with it, and test/core/run-argv.test.ts checks it against the options the full
-// CLI (commands/run.ts, @effect/cli) declares, so the two can never disagree about argv.
+// `cairn run`'s options, in one table: the one declaration of their names and aliases. The fast
+// path (fast-path.js, before anything else loads) parses argv with it; the full CLI's options
+// (options.ts, @effect/cli) are made from it by name, and test/core/run-argv.test.ts checks that
+// `cairn run --help` shows exactly these, with their arity, so the two can never disagree about argv.
+
+/** @typedef {{ readonly value: boolean, readonly alias?: string }} RunOptionSpec */
 
 /**
  * Each option of `cairn run`: whether it takes a value, and its one-letter alias.
- * @type {Readonly<Record<string, { readonly value: boolean, readonly alias?: string }>>}
+ * @satisfies {Readonly<Record<string, RunOptionSpec>>}
  */
 export const RUN_OPTIONS = {
   param: { value: true, alias: "p" },
@@ -22,6 +25,11 @@ export const RUN_OPTIONS = {
   queue: { value: true },
 }
 
+/** @typedef {keyof typeof RUN_OPTIONS} RunOptionName */
+
+/** The table by any name (undefined: not an option of `cairn run`). */
+const BY_NAME = /** @type {Readonly<Record<string, RunOptionSpec | undefined>>} */ (RUN_OPTIONS)
+
 /**
  * @typedef {{ readonly pipeline: string, readonly values: Readonly<Record<string, ReadonlyArray<string>>>, readonly flags: ReadonlySet<string> }} RunArgv
  */
@@ -30,7 +38,7 @@ export const RUN_OPTIONS = {
 const optionNamed = (token) => {
   if (token.startsWith("--")) return token.slice(2)
   const alias = token.slice(1)
-  return Object.keys(RUN_OPTIONS).find((name) => RUN_OPTIONS[name]?.alias === alias)
+  return Object.keys(BY_NAME).find((name) => BY_NAME[name]?.alias === alias)
 }
 
 /**
@@ -55,7 +63,7 @@ export const parseRunArgv = (argv) => {
     }
     const eq = token.indexOf("=")
     const name = optionNamed(eq > 0 && token.startsWith("--") ? token.slice(0, eq) : token)
-    const spec = name === undefined ? undefined : RUN_OPTIONS[name]
+    const spec = name === undefined ? undefined : BY_NAME[name]
     if (name === undefined || spec === undefined) return undefined
     if (!spec.value) {
       if (eq > 0) return undefined

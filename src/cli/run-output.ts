@@ -1,7 +1,7 @@
 /** The lines `cairn run` prints around the per-stage lines (the fast path replays them verbatim). */
 import * as path from "node:path"
 import { Cause, Effect, Either } from "effect"
-import type { Plan } from "../core/pipeline.js"
+import type { Plan } from "../core/pipeline/index.js"
 import { type MemoryPlan, memorySummary } from "../core/resources.js"
 import type { RunReport } from "../core/runner.js"
 import { ENGINE_NOTICE } from "../core/stage.js"

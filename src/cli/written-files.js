@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { isErrno, isNotFound, tempName, writeFileAtomicSync } from "../core/stamp.js"
+import { isErrno, isNotFound, tempName, writeFileAtomicSync } from "../core/fs-primitives.js"
 
 /** The manifest's file name, in each folder cairn writes into. */
 export const WRITTEN_MANIFEST = ".cairn-written.json"

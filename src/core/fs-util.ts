@@ -1,14 +1,11 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import { describeError, FileError } from "./errors.js"
-import { isErrno, isNotFound, tempName, writeFileAtomicSync } from "./stamp.js"
+import { isErrno, isNotFound, tempName, writeFileAtomicSync } from "./fs-primitives.js"
 
 export { isErrno, isNotFound, tempName }
 
 export const isAlreadyExists = (error: unknown): boolean => isErrno(error, "EEXIST")
-
-/** @deprecated one place for this: `describeError` in errors.ts (kept until its last importers move). */
-export { describeError as errorText } from "./errors.js"
 
 /** Writes a file by writing a sibling temp file and renaming it over the target. */
 export const atomicWriteFileSync = (file: string, data: string | Uint8Array): Effect.Effect<void, FileError> =>
@@ -59,10 +56,10 @@ export const processAlive = (pid: number): boolean => {
   }
 }
 
-/** Parses sizes like "500M", "2G", "1.5GB", "1024" (bytes). */
 /** Bytes per size suffix ("" = bytes, then k, m, g, t: binary units), for every size cairn reads. */
 export const SIZE_UNITS: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
 
+/** Parses sizes like "500M", "2G", "1.5GB", "1024" (bytes). */
 export const parseSize = (text: string): number | undefined => {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text)
   if (!m) return undefined
@@ -70,14 +67,18 @@ export const parseSize = (text: string): number | undefined => {
   return unit === undefined ? undefined : Math.round(Number(m[1]) * unit)
 }
 
-/** Formats a byte count for humans. */
-export const formatSize = (bytes: number): string => {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"]
+/** Units of `formatBytes`, each 1024 times the one before. */
+const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"] as const
+/** From this unit on (GiB), `formatBytes` keeps one decimal: "9.8 GiB". */
+const FIRST_DECIMAL_UNIT = 3
+
+/** `bytes` for people: "512 B", "12 KiB", "512 MiB" (whole below a GiB), then "4 GiB", "9.8 GiB", "1.2 TiB". */
+export const formatBytes = (bytes: number): string => {
   let value = bytes
   let i = 0
-  while (value >= 1024 && i < units.length - 1) {
+  while (value >= 1024 && i < BYTE_UNITS.length - 1) {
     value /= 1024
     i++
   }
-  return `${value.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
+  return `${i < FIRST_DECIMAL_UNIT ? Math.round(value) : Number(value.toFixed(1))} ${BYTE_UNITS[i]}`
 }

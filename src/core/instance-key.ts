@@ -8,16 +8,18 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Either } from "effect"
 import { sha256 } from "./canonical.js"
-import type { StageExports } from "./closure/resolver.js"
+import type { StageExports } from "./closure/code-closure.js"
 import { envKeyRecord } from "./credentials.js"
 import { ClosureError, describeError, StageFailed } from "./errors.js"
 import { listFilesSync } from "./file-hash.js"
+import type { StageKey } from "./hashes.js"
 import { computeKey, KEY_FORMAT, type KeyRecord } from "./key.js"
-import { type Instance, paramNames, type Plan } from "./pipeline.js"
+import { type Instance, paramNames, type Plan } from "./pipeline/index.js"
 import { ENGINE_NOTICE } from "./stage.js"
-import type { ReadStamp, Resolved } from "./resolved.js"
-import { isNotFound, statStamp } from "./stamp.js"
-import type { ArtifactStore } from "./store/artifact-store.js"
+import type { ReadStamp, Resolved } from "./instance-output.js"
+import { statStamp } from "./stamp.js"
+import { isNotFound } from "./fs-primitives.js"
+import type { Cache } from "./store/cache.js"
 
 export const NODE_MAJOR = process.versions.node.split(".")[0] ?? "unknown"
 
@@ -29,7 +31,7 @@ export const ABSENT = "absent"
 
 /** The key of one instance given its resolved inputs. */
 export interface InstanceKey {
-  readonly key: string
+  readonly key: StageKey
   readonly record: KeyRecord
   readonly codeFiles: Readonly<Record<string, string>>
   readonly engine: Readonly<Record<string, string>>
@@ -100,7 +102,7 @@ export const readPaths = (inst: Instance, projectRoot: string): Array<{ label: s
 }
 
 /** Content hash of a read path: a file's bytes, a folder's manifest, or "absent"; with the stamps. */
-const hashRead = (store: ArtifactStore, file: string, stamps: Array<ReadStamp>): Effect.Effect<string, StageFailed | import("./errors.js").FileError> =>
+const hashRead = (store: Cache, file: string, stamps: Array<ReadStamp>): Effect.Effect<string, StageFailed | import("./errors.js").FileError> =>
   Effect.gen(function* () {
     let st: fs.Stats
     try {
@@ -127,7 +129,7 @@ const hashRead = (store: ArtifactStore, file: string, stamps: Array<ReadStamp>):
 
 /** Computes the cache key of a (non-source) instance whose inputs are resolved. */
 export const instanceKey = (
-  store: ArtifactStore,
+  store: Cache,
   inst: Instance,
   resolved: ReadonlyMap<string, Resolved>,
   stageExports: StageExports,

@@ -1,6 +1,7 @@
 import { Either } from "effect"
 import { canonicalJson, type Json, sha256 } from "./canonical.js"
 import type { UnhashableValue } from "./errors.js"
+import { StageKey } from "./hashes.js"
 
 /**
  * Bumped when the key record's shape changes, or when cairn's core changes what a stage computes
@@ -29,8 +30,8 @@ export interface KeyRecord {
   }
 }
 
-export const computeKey = (record: KeyRecord): Either.Either<string, UnhashableValue> =>
-  Either.map(canonicalJson(record), sha256)
+export const computeKey = (record: KeyRecord): Either.Either<StageKey, UnhashableValue> =>
+  Either.map(canonicalJson(record), (json) => StageKey(sha256(json)))
 
 /** One difference between the key a stage had last time and the key it has now. */
 export type KeyChange =

@@ -25,7 +25,10 @@ export interface ComputedAt {
   readonly seconds: number
 }
 
-/** Where a run's human-facing output goes. Layers: pretty (TTY), plain (logs), collect (tests). */
+/**
+ * Where a run's human-facing output goes. Layers: `Reporter.layerPretty` (TTY), `layerPlain`
+ * (logs), `layerAuto` (pretty on a terminal, plain otherwise); `collectingReporter` for tests.
+ */
 export interface Reporter {
   readonly started: (id: string) => Effect.Effect<void>
   readonly finished: (outcome: StageOutcome) => Effect.Effect<void>
@@ -35,8 +38,6 @@ export interface Reporter {
   /** Any other line (headers, summaries). */
   readonly line: (text: string) => Effect.Effect<void>
 }
-
-export class RunReporter extends Context.Tag("cairn/RunReporter")<RunReporter, Reporter>() {}
 
 const STATUS_MARK: Record<StageStatus, string> = { ran: "ran   ", cached: "cached", failed: "FAILED", skipped: "skipped" }
 
@@ -153,10 +154,11 @@ export const collectingReporter = () => {
   return { reporter, lines, outcomes }
 }
 
-export const ReporterLive = {
-  pretty: (stream: NodeJS.WriteStream) => Layer.succeed(RunReporter, prettyReporter(stream)),
-  plain: (write: (text: string) => void) => Layer.succeed(RunReporter, plainReporter(write)),
+const tag = Context.GenericTag<Reporter>("cairn/Reporter")
+
+export const Reporter = Object.assign(tag, {
+  layerPretty: (stream: NodeJS.WriteStream) => Layer.succeed(tag, prettyReporter(stream)),
+  layerPlain: (write: (text: string) => void) => Layer.succeed(tag, plainReporter(write)),
   /** Pretty on a terminal, plain otherwise. */
-  auto: (stream: NodeJS.WriteStream) =>
-    Layer.succeed(RunReporter, stream.isTTY ? prettyReporter(stream) : plainReporter((t) => stream.write(`${t}\n`))),
-}
+  layerAuto: (stream: NodeJS.WriteStream) => Layer.succeed(tag, stream.isTTY ? prettyReporter(stream) : plainReporter((t) => stream.write(`${t}\n`))),
+})

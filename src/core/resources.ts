@@ -7,8 +7,8 @@
 import * as os from "node:os"
 import { Data, Effect, Either } from "effect"
 import { describeError } from "./errors.js"
-import { SIZE_UNITS } from "./fs-util.js"
-import type { Plan } from "./pipeline.js"
+import { formatBytes, SIZE_UNITS } from "./fs-util.js"
+import type { Plan } from "./pipeline/index.js"
 
 export const GIB = 1024 ** 3
 export const MIB = 1024 ** 2
@@ -28,12 +28,6 @@ export interface MemoryBudget {
   readonly bytes: number
   /** Where it came from, as the user would change it: `--memory 16G`, `CAIRN_MEMORY=16G`, or the default's rule. */
   readonly origin: string
-}
-
-/** `bytes` for people: "9.8 GiB", "4 GiB", "512 MiB". */
-export const formatBytes = (bytes: number): string => {
-  if (bytes < GIB) return `${Math.round(bytes / MIB)} MiB`
-  return `${Number((bytes / GIB).toFixed(1))} GiB`
 }
 
 /** The machine's memory less `RESERVED_MEMORY_BYTES` (at most half of it). */

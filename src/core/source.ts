@@ -9,12 +9,14 @@ import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { sha256 } from "./canonical.js"
 import { describeError, InputChanged, SourceMissing, StageFailed } from "./errors.js"
+import { StageKey } from "./hashes.js"
 import { listFilesSync } from "./file-hash.js"
 import { readPaths } from "./instance-key.js"
-import type { Instance, Plan } from "./pipeline.js"
-import type { ReadStamp, Resolved } from "./resolved.js"
-import { isNotFound, sameStamp, statStamp } from "./stamp.js"
-import type { ArtifactStore } from "./store/artifact-store.js"
+import type { Instance, Plan } from "./pipeline/index.js"
+import type { ReadStamp, Resolved } from "./instance-output.js"
+import { sameStamp, statStamp } from "./stamp.js"
+import { isNotFound } from "./fs-primitives.js"
+import type { Cache } from "./store/cache.js"
 
 /** The folder a source instance names, as given and resolved against the project root. */
 export const sourcePath = (inst: Instance, projectRoot: string) => {
@@ -54,7 +56,7 @@ export const checkSources = (plan: Plan, projectRoot: string): Effect.Effect<voi
   )
 
 /** Hashes a source folder into its resolved output and its file manifest (path → hash). */
-export const resolveSource = (store: ArtifactStore, inst: Instance): Effect.Effect<{ resolved: Resolved; manifest: Record<string, string> }, StageFailed> =>
+export const resolveSource = (store: Cache, inst: Instance): Effect.Effect<{ resolved: Resolved; manifest: Record<string, string> }, StageFailed> =>
   Effect.gen(function* () {
     const { given, resolved: dir } = sourcePath(inst, store.projectRoot)
     const fail = (e: unknown) => new StageFailed({ id: inst.id, detail: describeError(e), cause: e })
@@ -98,7 +100,7 @@ export const resolveSource = (store: ArtifactStore, inst: Instance): Effect.Effe
     }
     const hash = sha256(JSON.stringify(entries))
     return {
-      resolved: { id: inst.id, hash, key: hash, value: { path: given }, record: undefined, source: { dir, stamps } },
+      resolved: { id: inst.id, hash, key: StageKey(hash), value: { path: given }, record: undefined, source: { dir, stamps } },
       manifest: Object.fromEntries(entries.map(([p, h]) => [p, h])),
     }
   })

@@ -1,11 +1,12 @@
 // @ts-check
-// File stamps and atomic writes: what identifies a file's content without reading it, and how a
-// file is replaced without a reader ever seeing half of it. Plain JavaScript (checked by tsc with
-// checkJs) because the no-op fast path (src/cli/fast-path.js) imports it before TypeScript support
-// is loaded; the core imports the same functions, so both sides stamp files the same way.
-import { createHash, randomBytes } from "node:crypto"
+// File stamps: what identifies a file's content without reading it, and the watched paths' states
+// the fast path compares. Plain JavaScript (checked by tsc with checkJs) because the no-op fast path
+// (src/cli/fast-path.js) imports it before TypeScript support is loaded; the core imports the same
+// functions, so both sides stamp files the same way.
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { isNotFound } from "./fs-primitives.js"
 
 /**
  * What identifies a file's content without reading it, as git's index does: size, modification
@@ -13,17 +14,6 @@ import * as path from "node:path"
  * a file rewritten and then given its old mtime still shows as changed.
  * @typedef {{ readonly size: number, readonly mtimeMs: number, readonly ctimeMs: number, readonly ino: number }} FileStamp
  */
-
-/**
- * @param {unknown} error
- * @param {string} code
- * @returns {boolean}
- */
-export const isErrno = (error, code) =>
-  typeof error === "object" && error !== null && /** @type {NodeJS.ErrnoException} */ (error).code === code
-
-/** @param {unknown} error */
-export const isNotFound = (error) => isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")
 
 /**
  * @param {fs.Stats} st
@@ -49,31 +39,6 @@ export const statStamp = (file) => {
     return stampOfStats(fs.statSync(file))
   } catch (error) {
     if (isNotFound(error)) return undefined
-    throw error
-  }
-}
-
-/**
- * A unique sibling name for a temp file or folder, tagged with this process id.
- * @param {string} base
- */
-export const tempName = (base) => `${base}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`
-
-/**
- * Writes a file by writing a sibling temp file and renaming it over the target: a reader, or a
- * process killed at any point, sees the old content or the new one, never a part. (No fsync: a
- * record torn by a power loss reads as invalid JSON, which every reader treats as absent.)
- * @param {string} file
- * @param {string | Uint8Array} data
- */
-export const writeFileAtomicSync = (file, data) => {
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  const tmp = tempName(file)
-  fs.writeFileSync(tmp, data)
-  try {
-    fs.renameSync(tmp, file)
-  } catch (error) {
-    fs.rmSync(tmp, { force: true })
     throw error
   }
 }

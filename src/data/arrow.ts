@@ -5,7 +5,7 @@
 import * as fs from "node:fs"
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow"
 import { Effect } from "effect"
-import { describeCause, FileReadFailed, FileWriteFailed } from "./errors.js"
+import { describeError, FileReadFailed, FileWriteFailed } from "./errors.js"
 
 export type ColumnValues = Float64Array | Float32Array | Int32Array | ReadonlyArray<string>
 
@@ -22,7 +22,7 @@ export const writeArrowTable = (file: string, columns: Columns): Effect.Effect<v
       fs.writeFileSync(tmp, bytes)
       fs.renameSync(tmp, file)
     },
-    catch: (cause) => new FileWriteFailed({ file, reason: describeCause(cause) }),
+    catch: (cause) => new FileWriteFailed({ file, reason: describeError(cause) }),
   })
 
 /** A read Arrow table: its row count and a typed accessor per column. */
@@ -47,7 +47,7 @@ export const readArrowTable = (file: string): Effect.Effect<ArrowColumns, FileRe
       const get = <A>(name: string, convert: (values: ArrayLike<unknown>) => A) =>
         Effect.try({
           try: () => convert(child(name).toArray() as ArrayLike<unknown>),
-          catch: (cause) => new FileReadFailed({ file, reason: describeCause(cause) }),
+          catch: (cause) => new FileReadFailed({ file, reason: describeError(cause) }),
         })
       return {
         file,
@@ -58,5 +58,5 @@ export const readArrowTable = (file: string): Effect.Effect<ArrowColumns, FileRe
         strings: (name: string) => get(name, (v) => Array.from(v as ArrayLike<unknown>, String)),
       }
     },
-    catch: (cause) => new FileReadFailed({ file, reason: describeCause(cause) }),
+    catch: (cause) => new FileReadFailed({ file, reason: describeError(cause) }),
   })

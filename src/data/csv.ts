@@ -5,7 +5,7 @@
  */
 import { Effect } from "effect"
 import { writeFile } from "node:fs/promises"
-import { describeCause, FileWriteFailed } from "./errors.js"
+import { describeError, FileWriteFailed } from "./errors.js"
 
 /** Python's `repr(float)` switches to scientific notation outside 1e-4 <= |x| < 1e16. */
 const REPR_MIN_EXPONENT = -4
@@ -70,5 +70,5 @@ export const formatCsv = (columns: ReadonlyArray<CsvOutColumn>): string => {
 export const writeCsv = (file: string, columns: ReadonlyArray<CsvOutColumn>): Effect.Effect<void, FileWriteFailed> =>
   Effect.tryPromise({
     try: () => writeFile(file, formatCsv(columns)),
-    catch: (cause) => new FileWriteFailed({ file, reason: describeCause(cause) }),
+    catch: (cause) => new FileWriteFailed({ file, reason: describeError(cause) }),
   })

@@ -162,4 +162,4 @@ export class SplitInputInvalid extends Data.TaggedError("SplitInputInvalid")<{
 }
 
 /** The one line of an unknown thrown value (one implementation, in the core). */
-export { describeError as describeCause } from "../core/errors.js"
+export { describeError } from "../core/errors.js"

@@ -9,7 +9,7 @@
  */
 import { Effect, Either } from "effect"
 import { open, readFile, writeFile } from "node:fs/promises"
-import { describeCause, FileReadFailed, FileWriteFailed, NpyInvalid } from "./errors.js"
+import { describeError, FileReadFailed, FileWriteFailed, NpyInvalid } from "./errors.js"
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59] // \x93NUMPY
 const MAGIC_LEN = MAGIC.length + 2
@@ -146,12 +146,12 @@ export const writeNpy = (file: string, data: Float32Array, shape: ReadonlyArray<
         await handle.close()
       }
     },
-    catch: (cause) => new FileWriteFailed({ file, reason: describeCause(cause) }),
+    catch: (cause) => new FileWriteFailed({ file, reason: describeError(cause) }),
   })
 
 /** Reads a float32 `.npy` file. */
 export const readNpy = (file: string): Effect.Effect<NpyArray, FileReadFailed | NpyInvalid> =>
   Effect.tryPromise({
     try: () => readFile(file),
-    catch: (cause) => new FileReadFailed({ file, reason: describeCause(cause) }),
+    catch: (cause) => new FileReadFailed({ file, reason: describeError(cause) }),
   }).pipe(Effect.flatMap((bytes) => decodeNpy(bytes, file)))

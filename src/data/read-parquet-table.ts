@@ -7,7 +7,7 @@
  * (`ParquetSchemaMismatch`) is final: DuckDB would say the same.
  */
 import { Effect } from "effect"
-import { DuckDb, type ParquetReadError } from "./duckdb.js"
+import { DuckDb, type ParquetReadError } from "./duckdb/index.js"
 import type { ParquetCorrupt, ParquetUnsupported } from "./errors.js"
 import { readParquetColumnMajor, type ColumnMajorOptions, type ColumnMajorTable } from "./parquet/index.js"
 

@@ -9,11 +9,12 @@
  * No TF.js here (types only): stages import this on the main thread, where nothing trains.
  */
 import { Context, Effect, type Layer } from "effect"
-import type { ResolvedBackend } from "./backend.js"
-import type { WindowDataset, WindowSource } from "./dataset.js"
+import type { ResolvedBackend } from "./engines/tfjs/resolve-backend.js"
+import type { WindowDataset, WindowSource } from "./input/window-dataset.js"
 import type { MlError } from "./errors.js"
-import type { EvaluateConfig, EvaluateResult, PredictConfig, PredictProgress, PredictResult } from "./predict.js"
-import type { FoldData, ModelConfig, TrainConfig, TrainFoldResult, TrainProgress } from "./train.js"
+import type { EvaluateConfig, EvaluateResult, PredictConfig, PredictProgress, PredictResult } from "./predict/predict.js"
+import type { FoldData, TrainConfig, TrainFoldResult, TrainProgress } from "./train/train-fold.js"
+import type { ModelConfig } from "./model/model-config.js"
 
 /**
  * Who computes: the engine, the backend it runs on, and the versions of what it loads. A plain
@@ -46,7 +47,7 @@ export interface Trainer {
   readonly train: (config: TrainConfig, data: FoldData, hooks?: EngineHooks<TrainProgress>) => Effect.Effect<TrainFoldResult, MlError>
   /** Scores a given checkpoint on a labelled set exactly as training's validation would have. */
   readonly evaluate: (config: EvaluateConfig, checkpoint: string, data: WindowDataset) => Effect.Effect<EvaluateResult, MlError>
-  /** Writes a checkpoint as an ONNX file for `config.imgSize` square inputs (onnx/export-resnet.ts). */
+  /** Writes a checkpoint as an ONNX file for `config.imgSize` square inputs (export/export-resnet.ts). */
   readonly exportOnnx: (config: ModelConfig, checkpoint: string, file: string) => Effect.Effect<void, MlError>
 }
 
@@ -61,17 +62,18 @@ export interface Predictor {
   ) => Effect.Effect<PredictResult, MlError>
 }
 
-export class TrainerService extends Context.Tag("cairn/ml/Trainer")<TrainerService, Trainer>() {}
+/** The trainer service: the interface and its tag share one name (Effect's convention). */
+export const Trainer = Context.GenericTag<Trainer>("cairn/ml/Trainer")
 
-export class PredictorService extends Context.Tag("cairn/ml/Predictor")<PredictorService, Predictor>() {}
+export const Predictor = Context.GenericTag<Predictor>("cairn/ml/Predictor")
 
 /** A layer providing both services: one engine. */
-export type EngineLayer<E = never> = Layer.Layer<TrainerService | PredictorService, E>
+export type EngineLayer<E = never> = Layer.Layer<Trainer | Predictor, E>
 
 /** The identity of a predictor layer (e.g. ONNX Runtime's, which trains nothing), for a stage's `engine` hook. */
-export const predictorIdentity = <E>(layer: Layer.Layer<PredictorService, E>): Effect.Effect<EngineIdentity, E> =>
+export const predictorIdentity = <E>(layer: Layer.Layer<Predictor, E>): Effect.Effect<EngineIdentity, E> =>
   Effect.provide(
-    Effect.map(PredictorService, (predictor) => predictor.identity),
+    Effect.map(Predictor, (predictor) => predictor.identity),
     layer,
   )
 
@@ -81,6 +83,6 @@ export const predictorIdentity = <E>(layer: Layer.Layer<PredictorService, E>): E
  */
 export const engineIdentity = <E>(layer: EngineLayer<E>): Effect.Effect<EngineIdentity, E> =>
   Effect.provide(
-    Effect.map(TrainerService, (trainer) => trainer.identity),
+    Effect.map(Trainer, (trainer) => trainer.identity),
     layer,
   )

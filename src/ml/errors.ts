@@ -6,7 +6,7 @@
  */
 import { Data } from "effect"
 import { FileReadFailed, FileWriteFailed, NpyInvalid } from "../data/errors.js"
-import { BACKEND_ORDER, BACKEND_PACKAGES, type BackendName, type BackendRequest } from "./backend-probe.js"
+import { BACKEND_ORDER, BACKEND_PACKAGES, type BackendName, type BackendRequest } from "./engines/tfjs/backend-probe.js"
 
 /** A TF.js backend that cannot be loaded or initialised. */
 export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{

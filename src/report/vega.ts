@@ -12,7 +12,7 @@ import { createHash } from "node:crypto"
 import { Effect } from "effect"
 import * as vega from "vega"
 import * as vl from "vega-lite"
-import { ChartRenderFailed, describeCause } from "./errors.js"
+import { ChartRenderFailed, describeError } from "./report-errors.js"
 
 export type VegaLiteSpec = vl.TopLevelSpec
 
@@ -44,7 +44,7 @@ const chartName = (spec: VegaLiteSpec): string => {
 
 /** A vega logger that hands every warning and error line to `sink`. */
 const collectingLogger = (sink: (line: string) => void): vega.LoggerInterface =>
-  vega.logger(vega.Warn, undefined, (_method, level, args) => sink(`${level} ${args.map((a) => describeCause(a)).join(" ")}`.trim()))
+  vega.logger(vega.Warn, undefined, (_method, level, args) => sink(`${level} ${args.map((a) => describeError(a)).join(" ")}`.trim()))
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
@@ -70,7 +70,7 @@ export const renameSvgIds = (svg: string, prefix: string): string => {
 const compileSpec = (spec: VegaLiteSpec, warn: (line: string) => void): Effect.Effect<vega.Spec, ChartRenderFailed> =>
   Effect.try({
     try: () => vl.compile(spec, { logger: collectingLogger(warn) }).spec,
-    catch: (cause) => new ChartRenderFailed({ chart: chartName(spec), phase: "compile", reason: describeCause(cause) }),
+    catch: (cause) => new ChartRenderFailed({ chart: chartName(spec), phase: "compile", reason: describeError(cause) }),
   })
 
 /**
@@ -89,17 +89,17 @@ export const renderVegaLiteEffect = (spec: VegaLiteSpec, options: RenderOptions 
     const vgSpec = yield* compileSpec(spec, warn)
     const runtime = yield* Effect.try({
       try: () => vega.parse(vgSpec),
-      catch: (cause) => new ChartRenderFailed({ chart, phase: "parse", reason: describeCause(cause) }),
+      catch: (cause) => new ChartRenderFailed({ chart, phase: "parse", reason: describeError(cause) }),
     })
     const svg = yield* Effect.acquireUseRelease(
       Effect.try({
         try: () => new vega.View(runtime, { renderer: "none", logger: collectingLogger(warn) }),
-        catch: (cause) => new ChartRenderFailed({ chart, phase: "parse", reason: describeCause(cause) }),
+        catch: (cause) => new ChartRenderFailed({ chart, phase: "parse", reason: describeError(cause) }),
       }),
       (view) =>
         Effect.tryPromise({
           try: () => view.toSVG(),
-          catch: (cause) => new ChartRenderFailed({ chart, phase: "render", reason: describeCause(cause) }),
+          catch: (cause) => new ChartRenderFailed({ chart, phase: "render", reason: describeError(cause) }),
         }),
       (view) => Effect.sync(() => view.finalize()),
     )

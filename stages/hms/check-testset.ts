@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
-import { DuckDbLive } from "../../src/data/duckdb.js"
-import { defineStage } from "../../src/index.js"
+import { DuckDbLive } from "cairn/data"
+import { defineStage } from "cairn"
 import { readTestFolder } from "./test-folder.js"
 import { testset } from "./testset.js"
 

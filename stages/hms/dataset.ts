@@ -1,6 +1,5 @@
-import type { SourceValue } from "../../src/index.js"
-import { slot } from "../../src/index.js"
-import type { SynthSummary } from "./synth.js"
+import { slot, type SourceValue } from "cairn"
+import type { SynthSummary } from "./synth/index.js"
 
 /**
  * What a stage bound to a competition-folder slot returns: a source's value (the Kaggle download

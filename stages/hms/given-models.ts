@@ -8,16 +8,11 @@
  */
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { defineStage } from "../../src/index.js"
-import { checkpointFileName, ONNX_MODEL_FILE } from "../../src/ml/checkpoint-name.js"
-import { engineIdentity, TrainerService } from "../../src/ml/engine.js"
-import { isMlError, renameFiles } from "../../src/ml/errors.js"
-import { isTorchCheckpoint } from "../../src/ml/pth.js"
-import { writeStateDictAsSafetensors } from "../../src/ml/state-dict.js"
-import { N_CLASSES } from "./constants.js"
+import { defineStage } from "cairn"
+import { checkpointFileName, engineIdentity, isMlError, isTorchCheckpoint, ONNX_MODEL_FILE, renameFiles, Trainer, writeStateDictAsSafetensors } from "cairn/ml"
 import { inferFrom } from "./infer.js"
 import { givenCheckpoint, givenCheckpointReads, stageFileNames } from "./model-files.js"
-import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, IN_CHANS, ModelName, SEED_TRANSFORM, ThreadsParam } from "./model-params.js"
+import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, hmsModel, MODEL_PARAMS, ThreadsParam } from "./model-params.js"
 
 export const givenModel = defineStage({
   name: "given-model",
@@ -28,8 +23,7 @@ export const givenModel = defineStage({
     checkpoints: Schema.String.pipe(
       Schema.minLength(1, { message: () => "must name the folder of the fold models (best_model_fold{k}.pth or .safetensors): --param checkpoints=DIR" }),
     ),
-    model: ModelName,
-    img_size: Schema.Int.pipe(Schema.positive()),
+    ...MODEL_PARAMS,
     backend: BackendParam,
     threads: ThreadsParam,
   }),
@@ -41,10 +35,10 @@ export const givenModel = defineStage({
   run: (ctx) =>
     Effect.gen(function* () {
       const p = ctx.params
-      const trainer = yield* TrainerService
+      const trainer = yield* Trainer
       const given = yield* givenCheckpoint(p.checkpoints, p.fold)
       yield* ctx.log(`${path.basename(given)}: ${p.model} ${p.img_size}px${isTorchCheckpoint(given) ? ", converted from PyTorch's format" : ""}`)
-      const model = { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, transform: SEED_TRANSFORM }
+      const model = hmsModel(p)
       // Exported from the user's file itself, so that a file that does not fit the model is named as they know it.
       yield* trainer.exportOnnx(model, given, path.join(ctx.outDir, ONNX_MODEL_FILE))
       yield* writeStateDictAsSafetensors(given, path.join(ctx.outDir, checkpointFileName(p.fold)))

@@ -1,24 +1,18 @@
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { writeCsv } from "../../src/data/csv.js"
-import { DuckDbLive } from "../../src/data/duckdb.js"
-import { allOf, defineStage, type StageOf } from "../../src/index.js"
+import { DuckDbLive, writeCsv } from "cairn/data"
+import { allOf, defineStage, type StageOf } from "cairn"
 import { N_CLASSES, SPECTROGRAM_ROWS, VOTE_COLUMNS } from "./constants.js"
-import { checkpointFileName, ONNX_MODEL_FILE } from "../../src/ml/checkpoint-name.js"
-import { memoryWindow } from "../../src/ml/dataset.js"
-import { PredictorService, predictorIdentity } from "../../src/ml/engine.js"
-import { renameFiles } from "../../src/ml/errors.js"
-import { ONNX_RUNTIME_ENGINE } from "../../src/ml/onnx/onnx-engine.js"
+import { checkpointFileName, memoryWindow, ONNX_MODEL_FILE, ONNX_RUNTIME_ENGINE, predictorIdentity, Predictor, renameFiles } from "cairn/ml"
 import { testset } from "./testset.js"
 import {
   BackendParam,
   HMS_ENGINE_INPUTS,
+  hmsModel,
   hmsPredictor,
-  IN_CHANS,
   InferEngineParam,
-  ModelName,
+  MODEL_PARAMS,
   resolveInferEngine,
-  SEED_TRANSFORM,
   ThreadsParam,
 } from "./model-params.js"
 import { stageFileNames } from "./model-files.js"
@@ -42,8 +36,7 @@ export const inferFrom = (models: FoldModelStage) => defineStage({
   name: "infer",
   description: "mean of the fold models' softmax over the test spectrograms",
   params: Schema.Struct({
-    model: ModelName,
-    img_size: Schema.Int.pipe(Schema.positive()),
+    ...MODEL_PARAMS,
     batch_size: Schema.Int.pipe(Schema.positive()),
     backend: BackendParam,
     threads: ThreadsParam,
@@ -56,7 +49,7 @@ export const inferFrom = (models: FoldModelStage) => defineStage({
   layer: DuckDbLive,
   run: (ctx) =>
     Effect.gen(function* () {
-      const predictor = yield* PredictorService
+      const predictor = yield* Predictor
       const { test, spectrograms, submissionRows } = yield* readTestFolder(ctx.inputs.data.dir)
       const windows = yield* Effect.forEach(spectrograms, (file, i) =>
         Effect.map(readSpectrogram(file), (s) =>
@@ -73,7 +66,7 @@ export const inferFrom = (models: FoldModelStage) => defineStage({
       yield* ctx.log(`${predictor.identity.engine} on ${predictor.identity.backend}: ${checkpoints.length} fold models x ${test.rows} test spectrograms`)
       const predicted = yield* predictor
         .predict(
-          { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, batchSize: p.batch_size, transform: SEED_TRANSFORM },
+          { ...hmsModel(p), batchSize: p.batch_size },
           checkpoints,
           windows,
         )

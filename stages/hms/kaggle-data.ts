@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { defineSource } from "../../src/index.js"
+import { defineSource } from "cairn"
 import { SAMPLE_SUBMISSION_CSV, TEST_CSV, TEST_SPECTROGRAMS_DIR, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR } from "./constants.js"
 
 /**

@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Data, Either } from "effect"
-import { checkpointFileName } from "../../src/ml/checkpoint-name.js"
+import { checkpointFileName } from "cairn/ml"
 
 /** A stage's file as the user knows it. */
 export const stageFileName = (stageId: string, file: string): string => `${file} (output of ${stageId})`

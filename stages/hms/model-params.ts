@@ -4,15 +4,25 @@
  * OneCycle, the log-z-score transform), and the engine they run on. One place for them.
  */
 import { type Layer, Schema } from "effect"
-import type { BackendRequest } from "../../src/ml/backend-probe.js"
-import type { EngineLayer, PredictorService } from "../../src/ml/engine.js"
-import { ONNX_RUNTIME_ENGINE, onnxRuntimeInstalled, onnxRuntimePredictor } from "../../src/ml/onnx/onnx-engine.js"
-import type { LossName } from "../../src/ml/loss-name.js"
-import type { ImageTransform } from "../../src/ml/preprocess.js"
-import type { LrSchedule } from "../../src/ml/schedule.js"
-import { BackendParam, DEFAULT_NATIVE_THREADS, TFJS_ENGINE, TFJS_ENGINE_INPUTS, ThreadsParam, tfjsEngine } from "../../src/ml/tfjs-engine.js"
+import { N_CLASSES } from "./constants.js"
+import { BackendParam, type BackendRequest, DEFAULT_NATIVE_THREADS, type EngineLayer, type ImageTransform, ImgSize, type ModelConfig, type LossName, type LrSchedule, ONNX_RUNTIME_ENGINE, onnxRuntimeInstalled, onnxRuntimePredictor, type Predictor, TFJS_ENGINE, TFJS_ENGINE_INPUTS, tfjsEngine, ThreadsParam } from "cairn/ml"
 
 export const ModelName = Schema.Literal("resnet34d", "resnet18d")
+
+/**
+ * The params that say which model a stage builds, in the Schemas of train, infer and given-models:
+ * `img_size` is checked here, once, as the model config's `ImgSize` (the type tells the engines it was).
+ */
+export const MODEL_PARAMS = { model: ModelName, img_size: ImgSize } as const
+
+/** The task's model for those params: one channel in, six classes out, the seed's transform. */
+export const hmsModel = (p: { readonly model: typeof ModelName.Type; readonly img_size: ImgSize }): ModelConfig => ({
+  variant: p.model,
+  inChans: IN_CHANS,
+  numClasses: N_CLASSES,
+  imgSize: p.img_size,
+  transform: SEED_TRANSFORM,
+})
 export { BackendParam, DEFAULT_NATIVE_THREADS, ThreadsParam }
 
 /** The seed's CFG (hms-hbac-resnet34d-baseline-training). */
@@ -55,7 +65,7 @@ export const resolveInferEngine = (requested: typeof InferEngineParam.Type): Inf
   requested === "auto" ? (onnxRuntimeInstalled() ? ONNX_RUNTIME_ENGINE : TFJS_ENGINE) : requested
 
 /** The predictor `infer` uses for its params. */
-export const hmsPredictor = (engine: InferEngine, backend: BackendRequest, threads: number): Layer.Layer<PredictorService> =>
+export const hmsPredictor = (engine: InferEngine, backend: BackendRequest, threads: number): Layer.Layer<Predictor> =>
   engine === ONNX_RUNTIME_ENGINE ? onnxRuntimePredictor({ threads }) : hmsEngine(backend, threads)
 
 /** What the engine's identity inspects besides params and packages (the stages' `engineInputs`). */

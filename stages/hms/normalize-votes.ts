@@ -1,6 +1,6 @@
 import * as path from "node:path"
 import { Effect, Either, Schema } from "effect"
-import { defineStage } from "../../src/index.js"
+import { defineStage } from "cairn"
 import { N_CLASSES, TRAIN_CSV } from "./constants.js"
 import { LABELS_TABLE_FILE, readTrainTable, TRAIN_TABLE_FILE, writeTrainTable } from "./tables.js"
 import { firstRowPerKey, normalizeVotes as normalize, type TrainTable } from "./train-table.js"

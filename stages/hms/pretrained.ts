@@ -10,9 +10,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { downloadFile } from "../../src/data/download.js"
-import { defineStage } from "../../src/index.js"
-import { HF_WEIGHTS_FILE, hubFileUrl, hubHeaders, parseHubRef } from "../../src/ml/hub.js"
+import { downloadFile } from "cairn/data"
+import { defineStage } from "cairn"
+import { HF_WEIGHTS_FILE, hubFileUrl, hubHeaders, parseHubRef } from "cairn/ml"
 
 /** The weights file in the stage's output. */
 export const PRETRAINED_FILE = HF_WEIGHTS_FILE

@@ -8,11 +8,11 @@
  * these schemas in step.
  */
 import { Effect, Either, ParseResult, Schema } from "effect"
-import type { AfterRun, Artifact, RunInfo, Stage } from "../../src/index.js"
-import { ReportDataInvalid } from "../../src/report/errors.js"
+import type { AfterRun, Artifact, RunInfo, Stage } from "cairn"
+import { ReportDataInvalid } from "cairn/report"
 import { scoreOof } from "./score-oof.js"
 import { train } from "./train.js"
-import { type HmsReportData, writeHmsReportEffect } from "./report.js"
+import { type HmsReportData, writeHmsReportEffect } from "./report/index.js"
 
 /** What the report reads of a `train` artifact. */
 const FoldValue = Schema.Struct({

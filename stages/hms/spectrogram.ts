@@ -13,13 +13,9 @@
  */
 import { Effect } from "effect"
 import { join } from "node:path"
-import type { DuckDb, ParquetReadError } from "../../src/data/duckdb.js"
-import { ParquetSchemaMismatch, type FileWriteFailed } from "../../src/data/errors.js"
-import { writeNpy } from "../../src/data/npy.js"
-import type { ColumnMajorTable } from "../../src/data/parquet/index.js"
-import { readParquetTable } from "../../src/data/read-parquet-table.js"
+import { type ColumnMajorTable, type DuckDb, type FileWriteFailed, type ParquetReadError, ParquetSchemaMismatch, readParquetTable, writeNpy } from "cairn/data"
 import { NPY_EXTENSION, PARQUET_EXTENSION, SECONDS_PER_STEP, SPECTROGRAM_COLUMNS, SPECTROGRAM_ROWS, SPECTROGRAM_TIME_COLUMN, WINDOW_WIDTH } from "./constants.js"
-import { WindowOutOfRange } from "./errors.js"
+import { WindowOutOfRange } from "./label-errors.js"
 
 /** What a missing spectrogram cell becomes (the seed's `fillna(0)`). */
 export const MISSING_CELL_VALUE = 0

@@ -3,8 +3,8 @@
  * label windows (see `splitSpectrogram`), so that two files are decoded at once on two cores.
  */
 import { Effect, ManagedRuntime } from "effect"
-import { serveTasks } from "../../src/core/worker.js"
-import { DuckDbLazy } from "../../src/data/duckdb.js"
+import { serveTasks } from "cairn"
+import { DuckDbLazy } from "cairn/data"
 import { type SplitRequest, splitSpectrogram } from "./spectrogram.js"
 
 /** DuckDB (the fallback reader) is opened only if a file needs it, and closed before the worker exits. */

@@ -3,8 +3,7 @@
  * names (train.csv's 15 columns; the fold table adds `fold`). One writer and one reader each.
  */
 import { Effect } from "effect"
-import { readArrowTable, writeArrowTable } from "../../src/data/arrow.js"
-import type { FileReadFailed, FileWriteFailed } from "../../src/data/errors.js"
+import { type FileReadFailed, type FileWriteFailed, readArrowTable, writeArrowTable } from "cairn/data"
 import { type ConsensusLabel, N_CLASSES, VOTE_COLUMNS } from "./constants.js"
 import { PredictionTableMismatch } from "./stage-errors.js"
 import type { FoldTable, TrainTable } from "./train-table.js"

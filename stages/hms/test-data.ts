@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { defineSource } from "../../src/index.js"
+import { defineSource } from "cairn"
 import { SAMPLE_SUBMISSION_CSV, TEST_CSV, TEST_SPECTROGRAMS_DIR } from "./constants.js"
 
 /** A test folder read in place (`--param test_data=DIR`): test.csv, test_spectrograms/, sample_submission.csv. */

@@ -1,4 +1,4 @@
-import { slot } from "../../src/index.js"
+import { slot } from "cairn"
 import type { CompetitionFolder } from "./dataset.js"
 
 /**

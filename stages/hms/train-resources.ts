@@ -1,23 +1,10 @@
 /**
  * What a training fold needs of the machine, from the train stage's params (its `resources` hook),
- * and what a fold that died of a wasm trap says: both from the estimator of src/ml/memory-estimate.ts.
+ * and what a fold that died of a wasm trap says: both from the estimator of src/ml/train/memory-estimate.ts.
  */
 import { Effect } from "effect"
-import type { StageResources } from "../../src/core/stage.js"
-import { describeError } from "../../src/core/errors.js"
-import type { BackendName, BackendRequest } from "../../src/ml/backend-probe.js"
-import {
-  backendForStep,
-  EngineMemoryExceeded,
-  EngineOutOfMemory,
-  estimateTrainStep,
-  isWasmMemoryTrap,
-  largestBatchWithin,
-  type TrainStepMemory,
-  wasmWayOut,
-} from "../../src/ml/memory-estimate.js"
-import { loadOnednn } from "../../src/ml/native/onednn.js"
-import type { ResNetVariant } from "../../src/ml/resnet.js"
+import { describeError, type StageResources } from "cairn"
+import { backendForStep, type BackendName, type BackendRequest, EngineMemoryExceeded, EngineOutOfMemory, estimateTrainStep, isWasmMemoryTrap, largestBatchWithin, loadOnednn, type ResNetVariant, type TrainStepMemory, wasmWayOut } from "cairn/ml"
 
 /** The train params the estimate reads. */
 export interface TrainShape {

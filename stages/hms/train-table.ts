@@ -5,12 +5,9 @@
  * `expert_consensus` grouped by `patient_id`, and export that fold table as CSV.
  */
 import { Effect, Either } from "effect"
-import { writeCsv, type CsvOutColumn } from "../../src/data/csv.js"
-import { DuckDb, type CsvReadError } from "../../src/data/duckdb.js"
-import { EmptyFile, InvalidValue, type FileWriteFailed, type SplitInputInvalid } from "../../src/data/errors.js"
-import { stratifiedGroupKFold, type StratifiedGroupKFoldVariant } from "../../src/data/kfold.js"
+import { type CsvOutColumn, type CsvReadError, DuckDb, EmptyFile, type FileWriteFailed, InvalidValue, type SplitInputInvalid, stratifiedGroupKFold, type StratifiedGroupKFoldVariant, writeCsv } from "cairn/data"
 import { CONSENSUS_LABELS, N_CLASSES, N_FOLDS, SEED, type TEST_COLUMNS, type TRAIN_COLUMNS, VOTE_COLUMNS, type ConsensusLabel } from "./constants.js"
-import { DuplicateLabelId, ZeroVotes } from "./errors.js"
+import { DuplicateLabelId, ZeroVotes } from "./label-errors.js"
 
 /** train.csv's schema: TRAIN_COLUMNS with their types (a test checks the names match). */
 export const TRAIN_SCHEMA = [

@@ -1,19 +1,13 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { writeArrowTable } from "../../src/data/arrow.js"
-import { defineStage, when } from "../../src/index.js"
-import { checkpointFileName, ONNX_MODEL_FILE } from "../../src/ml/checkpoint-name.js"
-import { type BatchOrder, npyWindow, type WindowDataset } from "../../src/ml/dataset.js"
-import { describeError } from "../../src/core/errors.js"
-import { engineIdentity, TrainerService } from "../../src/ml/engine.js"
-import { isMlError, renameFiles } from "../../src/ml/errors.js"
-import { writeStateDictAsSafetensors } from "../../src/ml/state-dict.js"
-import type { TrainFoldResult } from "../../src/ml/train.js"
+import { writeArrowTable } from "cairn/data"
+import { defineStage, describeError, when } from "cairn"
+import { type BatchOrder, checkpointFileName, engineIdentity, isMlError, npyWindow, ONNX_MODEL_FILE, renameFiles, Trainer, type TrainFoldResult, type WindowDataset, writeStateDictAsSafetensors } from "cairn/ml"
 import { assignFolds } from "./assign-folds.js"
 import { checkTestset } from "./check-testset.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./constants.js"
-import { BackendParam, HMS_ENGINE_INPUTS, ThreadsParam, hmsEngine, IN_CHANS, ModelName, SEED_LOSS, SEED_ONE_CYCLE, SEED_TRANSFORM } from "./model-params.js"
+import { BackendParam, HMS_ENGINE_INPUTS, hmsEngine, hmsModel, MODEL_PARAMS, SEED_LOSS, SEED_ONE_CYCLE, ThreadsParam } from "./model-params.js"
 import { givenCheckpoint, givenCheckpointReads, stageFileNames } from "./model-files.js"
 import { EmptyFold, TrainOrderUnreadable } from "./stage-errors.js"
 import { FOLDS_TABLE_FILE, HISTORY_FILE, readFoldArrow, VAL_PREDICTIONS_FILE } from "./tables.js"
@@ -23,8 +17,7 @@ import { splitSpectrograms } from "./split-spectrograms.js"
 
 const TrainParams = Schema.Struct({
   fold: Schema.Int.pipe(Schema.nonNegative()),
-  model: ModelName,
-  img_size: Schema.Int.pipe(Schema.positive()),
+  ...MODEL_PARAMS,
   batch_size: Schema.Int.pipe(Schema.greaterThanOrEqualTo(2)),
   epochs: Schema.Int.pipe(Schema.positive()),
   lr: Schema.Number.pipe(Schema.positive()),
@@ -82,7 +75,7 @@ export const train = defineStage({
   run: (ctx) =>
     Effect.gen(function* () {
       const p = ctx.params
-      const trainer = yield* TrainerService
+      const trainer = yield* Trainer
       const t = yield* readFoldArrow(path.join(ctx.inputs.folds.dir, FOLDS_TABLE_FILE))
       const rowsOf = (pred: (f: number) => boolean) => [...t.fold.keys()].filter((i) => pred(t.fold[i]!))
       const trainRows = rowsOf((f) => f !== p.fold)
@@ -96,7 +89,7 @@ export const train = defineStage({
       const { engine, backend } = trainer.identity
       yield* ctx.log(`${engine} on ${backend}, ${p.model} ${p.img_size}px, ${trainRows.length} train / ${valRows.length} val windows`)
       const windowShape = [SPECTROGRAM_ROWS, WINDOW_WIDTH] as const
-      const model = { variant: p.model, inChans: IN_CHANS, numClasses: N_CLASSES, imgSize: p.img_size, transform: SEED_TRANSFORM }
+      const model = hmsModel(p)
       let result: FoldOutcome
       if (p.checkpoints) {
         // Given weights: scored on the fold as training's validation would have (read where the

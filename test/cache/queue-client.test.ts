@@ -11,7 +11,7 @@ import { QueueUrlError } from "../../src/core/queue/errors.js"
 import { decodeJobData, JOB_FORMAT } from "../../src/core/queue/job.js"
 import { queueRunLayer } from "../../src/core/queue/queue-executor.js"
 import { DEFAULT_QUEUE_SETTINGS, queueSettingsFrom } from "../../src/core/queue/settings.js"
-import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
+import { collectingReporter, Reporter } from "../../src/core/reporter.js"
 import { plainKeyRecord } from "../core/helpers.js"
 import { type RedisServer, redisMissing, startRedis } from "../servers/redis.js"
 
@@ -88,7 +88,7 @@ describe.skipIf(missing !== undefined)("the queue client against a real Redis", 
     const target = queueTargetFrom(down.url)
     if (target instanceof QueueUrlError) throw target
     const layer = queueRunLayer({ target, settings: { ...DEFAULT_QUEUE_SETTINGS, connectMs: 500 }, pipelineFile: "p.ts", params: [] }).pipe(
-      Layer.provide(Layer.succeed(RunReporter, collectingReporter().reporter)),
+      Layer.provide(Layer.succeed(Reporter, collectingReporter().reporter)),
     )
     const t0 = Date.now()
     const exit = await Effect.runPromiseExit(Effect.scoped(Effect.asVoid(Layer.build(layer))))

@@ -17,10 +17,13 @@ import { Effect, Either, Layer, type Scope } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { sha256 } from "../../src/core/canonical.js"
 import { computeKey } from "../../src/core/key.js"
-import { type ArtifactStore, CacheStore, type RunRecord } from "../../src/core/store/artifact-store.js"
+import { StageKey } from "../../src/core/hashes.js"
+import { Cache } from "../../src/core/store/cache.js"
+import type { RunRecord } from "../../src/core/store/records.js"
 import { localLayout } from "../../src/core/store/layout.js"
-import { remoteCacheFromUrl, remoteCacheLayer } from "../../src/core/store/remote/from-url.js"
-import { RemoteStore, type RemoteStoreOptions } from "../../src/core/store/remote/remote-store.js"
+import { remoteCacheFromUrl, layerFromUrl } from "../../src/core/store/remote/from-url.js"
+import type { RemoteStoreOptions } from "../../src/core/store/remote/remote-store.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
 import { fixtureFiles, memoFiles } from "../core/fixture-project.js"
 import { cli, makeProject, plainKeyRecord, removeProjects, statuses } from "../core/helpers.js"
 import { startBazelRemoteLike } from "../servers/bazel-remote-like.js"
@@ -66,17 +69,17 @@ const machine = (): Machine => {
 }
 
 /** Runs `body` against machine `m`'s store with the remote cache at `url`; the layer (and its pushes) is done when it resolves. */
-const onMachine = <A>(m: Machine, url: string, body: (store: ArtifactStore) => Effect.Effect<A, unknown, Scope.Scope>, options: RemoteStoreOptions = {}): Promise<A> => {
+const onMachine = <A>(m: Machine, url: string, body: (store: Cache) => Effect.Effect<A, unknown, Scope.Scope>, options: RemoteStoreOptions = {}): Promise<A> => {
   const warn = (message: string) => Effect.sync(() => void m.warnings.push(message))
-  const layer = RemoteStore.layer(m.cache, m.root, { ...options, warn }).pipe(Layer.provide(remoteCacheLayer(url, { warn })))
-  return Effect.runPromise(Effect.scoped(Effect.flatMap(CacheStore, body)).pipe(Effect.provide(layer)) as Effect.Effect<A, unknown, never>)
+  const layer = storeLayer(m.cache, m.root, Cache.layerRemote({ ...options, warn })).pipe(Layer.provide(layerFromUrl(url, { warn })))
+  return Effect.runPromise(Effect.scoped(Effect.flatMap(Cache, body)).pipe(Effect.provide(layer)) as Effect.Effect<A, unknown, never>)
 }
 
 const fields = plainKeyRecord
 const keyOf = (stage: string) => Either.getOrThrow(computeKey(fields(stage)))
 
 /** Commits `files` (rel → content) as the result of stage `stage`, with memo items (key → files). */
-const commit = (store: ArtifactStore, stage: string, files: Record<string, string | Buffer>, items: Record<string, Record<string, string>> = {}) =>
+const commit = (store: Cache, stage: string, files: Record<string, string | Buffer>, items: Record<string, Record<string, string>> = {}) =>
   Effect.scoped(
     Effect.gen(function* () {
       const staging = yield* store.staging(stage)
@@ -85,20 +88,20 @@ const commit = (store: ArtifactStore, stage: string, files: Record<string, strin
         fs.writeFileSync(path.join(dir, rel), content)
       }
       for (const [key, itemFiles] of Object.entries(items)) {
-        const dir = yield* staging.itemDir(key)
+        const dir = yield* staging.itemDir(StageKey(key))
         for (const [rel, text] of Object.entries(itemFiles)) write(dir, rel, text)
-        yield* staging.addItem(key, { item: key.slice(0, 4) })
+        yield* staging.addItem(StageKey(key), { item: key.slice(0, 4) })
       }
       for (const [rel, content] of Object.entries(files)) write(staging.outDir, rel, content)
       return yield* staging.commit(
-        { key: keyOf(stage), id: stage, pipeline: "remote", fields: fields(stage), codeFiles: {}, parents: {}, items: Object.keys(items), startedAt: new Date().toISOString(), seconds: 0 },
+        { key: keyOf(stage), id: stage, pipeline: "remote", fields: fields(stage), codeFiles: {}, parents: {}, items: Object.keys(items).map(StageKey), startedAt: new Date().toISOString(), seconds: 0 },
         { stage },
         { files: Object.keys(files).length },
       )
     }),
   )
 
-const readTree = (store: ArtifactStore, record: RunRecord) =>
+const readTree = (store: Cache, record: RunRecord) =>
   Effect.map(store.materialize(record.output.tree), (m) => Object.fromEntries(fs.readdirSync(m.dir, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(m.dir, f)).isFile()).sort().map((f) => [f, fs.readFileSync(path.join(m.dir, f), "utf8")])))
 
 /** Every file under a folder, relative. */
@@ -127,7 +130,7 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
     const a = machine()
     const b = machine()
     const big = Buffer.alloc(300_000, 7)
-    const itemKey = sha256("item one")
+    const itemKey = StageKey(sha256("item one"))
     const committed = await onMachine(a, url, (store) => commit(store, "s1", { "x.txt": "hello", "sub/y.txt": "world", "big.bin": big }, { [itemKey]: { "i.txt": "item" } }))
     // Blobs and entries on the server: ac/<key> for the run and for the item, cas/<sha256> per blob
     // and per record; each entry an ActionResult naming its files under out/ and its record.
@@ -261,12 +264,12 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
     const down = await start()
     await down.stop()
     const d = machine()
-    const itemKey = sha256("down item")
+    const itemKey = StageKey(sha256("down item"))
     const result = await onMachine(d, `${down.url}/cache`, (store) =>
       Effect.gen(function* () {
         expect(yield* store.lookup(keyOf("s6"))).toBeUndefined()
         const record = yield* commit(store, "s6", { "x.txt": "local" }, { [itemKey]: { "i.txt": "i" } })
-        expect(yield* store.lookupItem(sha256("never made"))).toBeUndefined()
+        expect(yield* store.lookupItem(StageKey(sha256("never made")))).toBeUndefined()
         return { record, hit: yield* store.lookup(record.key), item: yield* store.lookupItem(itemKey) }
       }),
     )
@@ -281,16 +284,16 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
     const logged = (log: string) => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : [])
     const report = (dir: string, file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as { stages: Array<{ id: string; key: string; status: string }>; metrics: Record<string, unknown> }
 
-    it("a fresh machine (another project folder, an empty cache) pointed at the remote: every stage is a hit", () => {
+    it("a fresh machine (another project folder, an empty cache) pointed at the remote: every stage is a hit", async () => {
       const [url, onServer] = remote()
       const a = makeProject({ ...fixtureFiles(), ...memoFiles() })
       const b = makeProject({ ...fixtureFiles(), ...memoFiles() })
-      const first = cli(a, ["run", "pipelines/chain.ts", "--remote-cache", url, "--json", "r.json"], env(path.join(a, "runs.log")))
+      const first = await cli(a, ["run", "pipelines/chain.ts", "--remote-cache", url, "--json", "r.json"], env(path.join(a, "runs.log")))
       expect(first.code, first.stderr).toBe(0)
       expect(first.stdout).toContain(`remote cache ${url}`)
       expect(Object.values(statuses(path.join(a, "r.json"))).every((s) => s === "ran")).toBe(true)
 
-      const second = cli(b, ["run", "pipelines/chain.ts", "--json", "r.json"], env(path.join(b, "runs.log"), { CAIRN_REMOTE_CACHE: url }))
+      const second = await cli(b, ["run", "pipelines/chain.ts", "--json", "r.json"], env(path.join(b, "runs.log"), { CAIRN_REMOTE_CACHE: url }))
       expect(second.code, second.stderr).toBe(0)
       expect(second.stderr).not.toContain("warning")
       const { data, ...rest } = statuses(path.join(b, "r.json"))
@@ -302,8 +305,8 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
       expect(fs.readFileSync(path.join(b, "out/other/tagged.txt"), "utf8")).toBe(fs.readFileSync(path.join(a, "out/other/tagged.txt"), "utf8"))
 
       // Memo items too: B forced to rerun the stage finds every item on the server.
-      expect(cli(a, ["run", "pipelines/memo.ts", "--target", "per-file", "--remote-cache", url], env(path.join(a, "runs.log"))).code).toBe(0)
-      const forced = cli(b, ["run", "pipelines/memo.ts", "--target", "per-file", "--force", "per-file", "--json", "m.json", "--remote-cache", url], env(path.join(b, "runs.log")))
+      expect((await cli(a, ["run", "pipelines/memo.ts", "--target", "per-file", "--remote-cache", url], env(path.join(a, "runs.log")))).code).toBe(0)
+      const forced = await cli(b, ["run", "pipelines/memo.ts", "--target", "per-file", "--force", "per-file", "--json", "m.json", "--remote-cache", url], env(path.join(b, "runs.log")))
       expect(forced.code, forced.stderr).toBe(0)
       expect(statuses(path.join(b, "m.json"))["per-file"]).toBe("ran")
       expect(report(b, "m.json").metrics).toEqual({ computed: 0 })
@@ -312,7 +315,7 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
       // A read-only machine with a change of its own: it runs, and the server is as it was.
       const before = filesUnder(onServer)
       const c = makeProject(fixtureFiles())
-      const ro = cli(c, ["run", "pipelines/chain.ts", "--param", "tag=c", "--remote-cache", url, "--remote-cache-readonly", "--json", "r.json"], env(path.join(c, "runs.log")))
+      const ro = await cli(c, ["run", "pipelines/chain.ts", "--param", "tag=c", "--remote-cache", url, "--remote-cache-readonly", "--json", "r.json"], env(path.join(c, "runs.log")))
       expect(ro.code, ro.stderr).toBe(0)
       expect(ro.stdout).toContain("(read-only)")
       expect(statuses(path.join(c, "r.json"))).toMatchObject({ clean: "cached", other: "ran" })
@@ -323,13 +326,13 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
       const down = await start()
       await down.stop()
       const dir = makeProject(fixtureFiles())
-      const r = cli(dir, ["run", "pipelines/chain.ts", "--remote-cache", `${down.url}/cache`, "--json", "r.json"], env(path.join(dir, "runs.log")))
+      const r = await cli(dir, ["run", "pipelines/chain.ts", "--remote-cache", `${down.url}/cache`, "--json", "r.json"], env(path.join(dir, "runs.log")))
       expect(r.code, r.stderr).toBe(0)
       expect(Object.values(statuses(path.join(dir, "r.json"))).every((s) => s === "ran")).toBe(true)
       expect(r.stderr.split("\n").filter((l) => l.startsWith("warning:"))).toHaveLength(1)
       expect(r.stderr).toMatch(/warning: remote cache get .*ECONNREFUSED.*not used for the rest of this run/)
 
-      const bad = cli(dir, ["run", "pipelines/chain.ts", "--remote-cache", "ftp://example.com/cache"])
+      const bad = await cli(dir, ["run", "pipelines/chain.ts", "--remote-cache", "ftp://example.com/cache"])
       expect(bad.code).toBe(2)
       expect(bad.stderr).toContain("ftp:// is not a remote cache: use http://, https:// or s3://")
     })
@@ -379,9 +382,9 @@ describe("HTTP remote cache client", () => {
     try {
       const m = machine()
       const warn = (message: string) => Effect.sync(() => void m.warnings.push(message))
-      const layer = RemoteStore.layer(m.cache, m.root, { warn }).pipe(Layer.provide(remoteCacheLayer(url, { warn, timeoutMs: 300 })))
+      const layer = storeLayer(m.cache, m.root, Cache.layerRemote({ warn })).pipe(Layer.provide(layerFromUrl(url, { warn, timeoutMs: 300 })))
       const t0 = Date.now()
-      const hit = await Effect.runPromise(Effect.scoped(Effect.flatMap(CacheStore, (store) => store.lookup(keyOf("stalled")))).pipe(Effect.provide(layer)))
+      const hit = await Effect.runPromise(Effect.scoped(Effect.flatMap(Cache, (store) => store.lookup(keyOf("stalled")))).pipe(Effect.provide(layer)))
       expect(hit).toBeUndefined()
       expect(Date.now() - t0).toBeLessThan(5_000)
       expect(m.warnings).toHaveLength(1)

@@ -21,9 +21,9 @@ import { Effect, Either, Layer } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { sha256 } from "../../src/core/canonical.js"
 import { computeKey, KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
-import { CacheStore } from "../../src/core/store/artifact-store.js"
-import { remoteCacheFromUrl, remoteCacheLayer } from "../../src/core/store/remote/from-url.js"
-import { RemoteStore } from "../../src/core/store/remote/remote-store.js"
+import { Cache } from "../../src/core/store/cache.js"
+import { remoteCacheFromUrl, layerFromUrl } from "../../src/core/store/remote/from-url.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
 import { MULTIPART_PART_BYTES } from "../../src/core/store/remote/s3-remote-cache.js"
 import { fixtureFiles } from "../core/fixture-project.js"
 import { type CliResult, cli, cliAsync, makeProject, removeProjects, statuses } from "../core/helpers.js"
@@ -80,10 +80,10 @@ const fields: KeyRecord = { format: KEY_FORMAT, stage: "s3-stage", version: 1, c
 const twoMachines = (url: string, env: Env) =>
   Effect.gen(function* () {
     const key = Either.getOrThrow(computeKey(fields))
-    const storeOn = (root: string) => RemoteStore.layer(path.join(root, "cache"), root).pipe(Layer.provide(remoteCacheLayer(url, { env })))
+    const storeOn = (root: string) => storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl(url, { env })))
     const committed = yield* Effect.scoped(
       Effect.gen(function* () {
-        const store = yield* CacheStore
+        const store = yield* Cache
         return yield* Effect.scoped(
           Effect.gen(function* () {
             const staging = yield* store.staging("s3")
@@ -93,7 +93,7 @@ const twoMachines = (url: string, env: Env) =>
         )
       }).pipe(Effect.provide(storeOn(tempRoot()))),
     )
-    const hit = yield* Effect.scoped(Effect.flatMap(CacheStore, (store) => store.lookup(key))).pipe(Effect.provide(storeOn(tempRoot())))
+    const hit = yield* Effect.scoped(Effect.flatMap(Cache, (store) => store.lookup(key))).pipe(Effect.provide(storeOn(tempRoot())))
     expect(hit?.output.hash).toBe(committed.output.hash)
   })
 
@@ -207,12 +207,12 @@ describe.skipIf(missing !== undefined)("S3 remote cache against s3rver", () => {
         })
         const a = makeProject(fixtureFiles())
         const b = makeProject(fixtureFiles())
-        const first = cli(a, ["run", "pipelines/chain.ts", "--remote-cache", url, "--json", "r.json"], profile)
+        const first = await cli(a, ["run", "pipelines/chain.ts", "--remote-cache", url, "--json", "r.json"], profile)
         expect(first.code, first.stderr).toBe(0)
         expect(Object.values(statuses(path.join(a, "r.json"))).every((s) => s === "ran")).toBe(true)
         expect(first.stderr).not.toContain("warning")
 
-        const second = cli(b, ["run", "pipelines/chain.ts", "--json", "r.json"], aws({ ...server.env, CAIRN_REMOTE_CACHE: url }))
+        const second = await cli(b, ["run", "pipelines/chain.ts", "--json", "r.json"], aws({ ...server.env, CAIRN_REMOTE_CACHE: url }))
         expect(second.code, second.stderr).toBe(0)
         expect(second.stderr).not.toContain("warning")
         const { data, ...rest } = statuses(path.join(b, "r.json"))
@@ -226,17 +226,17 @@ describe.skipIf(missing !== undefined)("S3 remote cache against s3rver", () => {
       }))
 
     it("a wrong secret key, a missing bucket: one line each saying why and what to do; the run goes on locally", () =>
-      withS3rver(["team-cache"], (server) => {
+      withS3rver(["team-cache"], async (server) => {
         const wrongSecret = `wrong-${server.secret}`
         const dir = makeProject(fixtureFiles())
-        const badKey = cli(dir, ["run", "pipelines/chain.ts", "--remote-cache", "s3://team-cache/toy", "--json", "r.json"], aws({ ...server.env, AWS_SECRET_ACCESS_KEY: wrongSecret }))
+        const badKey = await cli(dir, ["run", "pipelines/chain.ts", "--remote-cache", "s3://team-cache/toy", "--json", "r.json"], aws({ ...server.env, AWS_SECRET_ACCESS_KEY: wrongSecret }))
         expect(badKey.code, badKey.stderr).toBe(0)
         expect(Object.values(statuses(path.join(dir, "r.json"))).every((s) => s === "ran")).toBe(true)
         expect(warnings(badKey), badKey.stderr).toHaveLength(1)
         expect(warnings(badKey)[0]).toMatch(/HTTP 403: the secret access key is not the one of its access key ID \(S3 SignatureDoesNotMatch\): set the right AWS_SECRET_ACCESS_KEY .*: remote cache s3:\/\/team-cache\/toy not used for the rest of this run \(the local cache still is\)$/)
 
         const other = makeProject(fixtureFiles())
-        const noBucket = cli(other, ["run", "pipelines/chain.ts", "--remote-cache", "s3://no-such-bucket/toy", "--json", "r.json"], aws(server.env))
+        const noBucket = await cli(other, ["run", "pipelines/chain.ts", "--remote-cache", "s3://no-such-bucket/toy", "--json", "r.json"], aws(server.env))
         expect(noBucket.code, noBucket.stderr).toBe(0)
         expect(Object.values(statuses(path.join(other, "r.json"))).every((s) => s === "ran")).toBe(true)
         expect(warnings(noBucket), noBucket.stderr).toHaveLength(1)

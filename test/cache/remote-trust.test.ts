@@ -18,13 +18,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sha256 } from "../../src/core/canonical.js"
 import { envKeyValue } from "../../src/core/credentials.js"
 import { computeKey } from "../../src/core/key.js"
-import { type ArtifactStore, CacheStore, type RunRecord } from "../../src/core/store/artifact-store.js"
+import { Cache } from "../../src/core/store/cache.js"
+import type { RunRecord } from "../../src/core/store/records.js"
 import { MAX_ENTRY_FILES } from "../../src/core/store/remote/entries.js"
 import { ACTION_RESULT_TYPE } from "../../src/core/store/remote/reapi/action-result.js"
 import { REAPI_DESCRIPTOR } from "../../src/core/store/remote/reapi/descriptor.js"
-import { redactUrl, remoteCacheLayer } from "../../src/core/store/remote/from-url.js"
+import { redactUrl, layerFromUrl } from "../../src/core/store/remote/from-url.js"
 import { MAX_ENTRY_BYTES } from "../../src/core/store/remote/remote-cache.js"
-import { RemoteStore } from "../../src/core/store/remote/remote-store.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
 import { fixtureFiles } from "../core/fixture-project.js"
 import { cliAsync, makeProject, plainKeyRecord, removeProjects, statuses } from "../core/helpers.js"
 import { type NginxServer, nginxMissing, startNginx } from "../servers/nginx.js"
@@ -56,16 +57,16 @@ const machine = (env: Env = {}, cache?: string): Machine => {
 }
 
 /** Runs `body` on `m`'s store with the remote cache at `url` (its pushes done when it resolves). */
-const onMachine = <A>(m: Machine, url: string, body: (store: ArtifactStore) => Effect.Effect<A, unknown, Scope.Scope>): Promise<A> => {
+const onMachine = <A>(m: Machine, url: string, body: (store: Cache) => Effect.Effect<A, unknown, Scope.Scope>): Promise<A> => {
   const warn = (message: string) => Effect.sync(() => void m.warnings.push(message))
-  const layer = RemoteStore.layer(m.cache, m.root, { warn }).pipe(Layer.provide(remoteCacheLayer(url, { warn, env: m.env })))
-  return Effect.runPromise(Effect.scoped(Effect.flatMap(CacheStore, body)).pipe(Effect.provide(layer)) as Effect.Effect<A, unknown, never>)
+  const layer = storeLayer(m.cache, m.root, Cache.layerRemote({ warn })).pipe(Layer.provide(layerFromUrl(url, { warn, env: m.env })))
+  return Effect.runPromise(Effect.scoped(Effect.flatMap(Cache, body)).pipe(Effect.provide(layer)) as Effect.Effect<A, unknown, never>)
 }
 
 const keyOf = (stage: string) => Either.getOrThrow(computeKey(plainKeyRecord(stage)))
 
 /** Commits `files` (rel → content) as the result of `stage`. */
-const commit = (store: ArtifactStore, stage: string, files: Record<string, string>) =>
+const commit = (store: Cache, stage: string, files: Record<string, string>) =>
   Effect.scoped(
     Effect.gen(function* () {
       const staging = yield* store.staging(stage)
@@ -81,7 +82,7 @@ const commit = (store: ArtifactStore, stage: string, files: Record<string, strin
     }),
   )
 
-const readTree = (store: ArtifactStore, record: RunRecord) =>
+const readTree = (store: Cache, record: RunRecord) =>
   Effect.map(store.materialize(record.output.tree), (m) =>
     Object.fromEntries(
       fs

@@ -10,7 +10,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import type { RunRecord } from "../../src/core/store/artifact-store.js"
+import { StageKey } from "../../src/core/hashes.js"
+import type { RunRecord } from "../../src/core/store/records.js"
 import { LocalStore } from "../../src/core/store/local/local-store.js"
 import { plainKeyRecord } from "../core/helpers.js"
 import { flipFirstByte } from "./attack.js"
@@ -27,7 +28,7 @@ const newStore = () => {
 }
 
 const key = (c: string) => c.repeat(64)
-const meta = (k: string) => ({ key: k, id: k.slice(0, 4), pipeline: "cost", fields: plainKeyRecord("s"), codeFiles: {}, parents: {}, startedAt: new Date().toISOString(), seconds: 0 })
+const meta = (k: string) => ({ key: StageKey(k), id: k.slice(0, 4), pipeline: "cost", fields: plainKeyRecord("s"), codeFiles: {}, parents: {}, startedAt: new Date().toISOString(), seconds: 0 })
 
 /**
  * Commits a result under `k`: `files` written by the stage, `placed` (rel → a stored file) linked
@@ -45,24 +46,24 @@ const commit = (
         const staging = yield* store.staging(k.slice(0, 8))
         for (const [rel, text] of Object.entries(files)) fs.writeFileSync(path.join(staging.outDir, rel), text)
         for (const [rel, file] of Object.entries(options.placed ?? {})) yield* staging.place(file, rel)
-        const items: Array<string> = []
+        const items: Array<StageKey> = []
         if (options.item) {
-          const hit = yield* store.lookupItem(options.item.key)
-          const dir = hit ? hit.files.dir : yield* staging.itemDir(options.item.key)
+          const hit = yield* store.lookupItem(StageKey(options.item.key))
+          const dir = hit ? hit.files.dir : yield* staging.itemDir(StageKey(options.item.key))
           if (!hit) {
             for (const [rel, text] of Object.entries(options.item.files)) fs.writeFileSync(path.join(dir, rel), text)
-            yield* staging.addItem(options.item.key, null)
+            yield* staging.addItem(StageKey(options.item.key), null)
           }
           for (const rel of Object.keys(options.item.files)) yield* staging.place(path.join(dir, rel), `item-${rel}`)
-          items.push(options.item.key)
+          items.push(StageKey(options.item.key))
         }
         return yield* staging.commit({ ...meta(k), items }, null, {})
       }),
     ),
   )
 
-const lookup = (store: LocalStore, k: string) => Effect.runPromise(store.lookup(k))
-const lookupItem = (store: LocalStore, k: string) => Effect.runPromise(store.lookupItem(k))
+const lookup = (store: LocalStore, k: string) => Effect.runPromise(store.lookup(StageKey(k)))
+const lookupItem = (store: LocalStore, k: string) => Effect.runPromise(store.lookupItem(StageKey(k)))
 
 /** The files the lookups in `f` read. */
 const readBy = async (store: LocalStore, f: () => Promise<unknown>): Promise<Array<string>> => {

@@ -41,11 +41,11 @@ describe("cairn never deletes or changes a file it did not write", () => {
   })
 
   describe("export", () => {
-    it("refuses a non-empty folder that is not an earlier export, and writes into it with --force without removing anything", () => {
+    it("refuses a non-empty folder that is not an earlier export, and writes into it with --force without removing anything", async () => {
       const work = path.join(dir, "work")
       userFolder(work)
       // Before: `exported count -> .`, exit 0, and only words.json left.
-      const refused = cli(work, ["export", "../pipelines/chain.ts", "count", "."])
+      const refused = await cli(work, ["export", "../pipelines/chain.ts", "count", "."])
       expect(refused.code, refused.stderr).toBe(2)
       expect(refused.stderr).toContain(`${work} is not empty and holds no earlier export of cairn's (no ${MANIFEST}): nothing written`)
       expect(refused.stderr).toContain("--force")
@@ -53,7 +53,7 @@ describe("cairn never deletes or changes a file it did not write", () => {
       // Refused before running anything.
       expect(fs.existsSync(path.join(dir, "cache", "state", "chain", "count.json"))).toBe(false)
 
-      const forced = cli(work, ["export", "../pipelines/chain.ts", "count", ".", "--force"])
+      const forced = await cli(work, ["export", "../pipelines/chain.ts", "count", ".", "--force"])
       expect(forced.code, forced.stderr).toBe(0)
       expect(filesUnder(work)).toEqual([MANIFEST, "precious.txt", "sub/y", "words.json"].sort())
       expect(read(path.join(work, "precious.txt"))).toBe("mine\n")
@@ -63,44 +63,44 @@ describe("cairn never deletes or changes a file it did not write", () => {
       expect(m.origin).toMatchObject({ by: "export", what: "count" })
     })
 
-    it("an earlier export is replaced file by file: the user's files stay, a file the user changed is not overwritten without --force", () => {
+    it("an earlier export is replaced file by file: the user's files stay, a file the user changed is not overwritten without --force", async () => {
       const exp = path.join(dir, "exp")
-      expect(cli(dir, ["export", "pipelines/chain.ts", "clean", "exp"]).code).toBe(0)
+      expect((await cli(dir, ["export", "pipelines/chain.ts", "clean", "exp"])).code).toBe(0)
       expect(filesUnder(exp)).toEqual([MANIFEST, "clean.txt"].sort())
       fs.writeFileSync(path.join(exp, "notes.md"), "my notes\n")
 
       // Another stage into the same export folder: cairn's clean.txt goes, the user's notes stay.
-      const second = cli(dir, ["export", "pipelines/chain.ts", "count", "exp"])
+      const second = await cli(dir, ["export", "pipelines/chain.ts", "count", "exp"])
       expect(second.code, second.stderr).toBe(0)
       expect(filesUnder(exp)).toEqual([MANIFEST, "notes.md", "words.json"].sort())
       expect(read(path.join(exp, "notes.md"))).toBe("my notes\n")
 
       // The user edits the exported file: a new export does not overwrite it.
       fs.writeFileSync(path.join(exp, "words.json"), "[\"edited\"]")
-      const changed = cli(dir, ["export", "pipelines/chain.ts", "count", "exp", "--param", "min=6"])
+      const changed = await cli(dir, ["export", "pipelines/chain.ts", "count", "exp", "--param", "min=6"])
       expect(changed.code, changed.stderr).toBe(2)
       expect(changed.stderr).toContain(`${path.join(exp, "words.json")} was changed since cairn wrote it: not overwritten`)
       expect(read(path.join(exp, "words.json"))).toBe("[\"edited\"]")
 
-      const forced = cli(dir, ["export", "pipelines/chain.ts", "count", "exp", "--param", "min=6", "--force"])
+      const forced = await cli(dir, ["export", "pipelines/chain.ts", "count", "exp", "--param", "min=6", "--force"])
       expect(forced.code, forced.stderr).toBe(0)
       expect(JSON.parse(read(path.join(exp, "words.json")))).toEqual(["Second"])
       expect(read(path.join(exp, "notes.md"))).toBe("my notes\n")
 
       // A file of cairn's that the user changed and that is no longer exported stays, unlisted.
       fs.writeFileSync(path.join(exp, "words.json"), "[\"edited again\"]")
-      const third = cli(dir, ["export", "pipelines/chain.ts", "clean", "exp"])
+      const third = await cli(dir, ["export", "pipelines/chain.ts", "clean", "exp"])
       expect(third.code, third.stderr).toBe(0)
       expect(third.stderr).toContain(`kept ${path.join(exp, "words.json")}: changed since cairn exported it`)
       expect(filesUnder(exp)).toEqual([MANIFEST, "clean.txt", "notes.md", "words.json"].sort())
       expect(Object.keys(manifestOf(exp).files)).toEqual(["clean.txt"])
     })
 
-    it("a DEST that is a file is refused, with or without --force", () => {
+    it("a DEST that is a file is refused, with or without --force", async () => {
       const plain = path.join(dir, "plain")
       fs.writeFileSync(plain, "x")
       for (const force of [[], ["--force"]]) {
-        const r = cli(dir, ["export", "pipelines/chain.ts", "count", "plain", ...force])
+        const r = await cli(dir, ["export", "pipelines/chain.ts", "count", "plain", ...force])
         expect(r.code, r.stderr).toBe(2)
         expect(r.stderr).toContain(`${plain} is a file or a link where the output needs a folder: nothing written`)
         expect(read(plain)).toBe("x")
@@ -109,7 +109,7 @@ describe("cairn never deletes or changes a file it did not write", () => {
   })
 
   describe("clean, gc and verify act only on a store", () => {
-    it("refuse a folder that is not a cairn store, by --cache-dir or CAIRN_CACHE_DIR, and remove nothing", () => {
+    it("refuse a folder that is not a cairn store, by --cache-dir or CAIRN_CACHE_DIR, and remove nothing", async () => {
       const folder = path.join(dir, "not-a-store")
       userFolder(folder)
       // Before: `removed every result in .../not-a-store` and an empty folder.
@@ -119,7 +119,7 @@ describe("cairn never deletes or changes a file it did not write", () => {
         [["gc", "--cache-dir", folder], {}],
         [["verify", "--cache-dir", folder], {}],
       ] as const) {
-        const r = cli(dir, args, env)
+        const r = await cli(dir, args, env)
         expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2)
         expect(r.stderr).toContain(`${folder} is not a cairn store (no ${STORE_MARKER}): nothing removed`)
         expect(r.stderr).toContain("precious.txt")
@@ -127,50 +127,50 @@ describe("cairn never deletes or changes a file it did not write", () => {
       }
     })
 
-    it("a run refuses to make its cache in a folder of other files; a new folder becomes a marked store", () => {
+    it("a run refuses to make its cache in a folder of other files; a new folder becomes a marked store", async () => {
       const folder = path.join(dir, "not-a-store")
       userFolder(folder)
-      const r = cli(dir, ["run", "pipelines/chain.ts", "--cache-dir", folder])
+      const r = await cli(dir, ["run", "pipelines/chain.ts", "--cache-dir", folder])
       expect(r.code, r.stderr).toBe(2)
       expect(r.stderr).toContain(folder)
       expect(r.stderr).toContain(`not a cairn store (no ${STORE_MARKER})`)
       expect(fs.readdirSync(folder).sort()).toEqual(["precious.txt", "sub"])
 
-      expect(cli(dir, ["run", "pipelines/chain.ts"]).code).toBe(0)
+      expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
       expect(JSON.parse(read(path.join(dir, "cache", STORE_MARKER)))).toMatchObject({ store: "cairn" })
     })
 
-    it("clean removes only the store's own entries: a file put beside them stays", () => {
-      expect(cli(dir, ["run", "pipelines/chain.ts"]).code).toBe(0)
+    it("clean removes only the store's own entries: a file put beside them stays", async () => {
+      expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
       fs.writeFileSync(path.join(dir, "cache", "README.txt"), "the team's notes\n")
-      const r = cli(dir, ["clean"])
+      const r = await cli(dir, ["clean"])
       expect(r.code, r.stderr).toBe(0)
       expect(fs.readdirSync(path.join(dir, "cache")).sort()).toEqual([STORE_MARKER, "README.txt", "leases", "locks"])
       expect(read(path.join(dir, "cache", "README.txt"))).toBe("the team's notes\n")
       // Still a store: the next run computes everything again.
-      expect(cli(dir, ["run", "pipelines/chain.ts"]).code).toBe(0)
+      expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
     })
 
-    it("a store of an older cairn (no marker) is marked by its next run, and only then cleaned", () => {
-      expect(cli(dir, ["run", "pipelines/chain.ts"]).code).toBe(0)
+    it("a store of an older cairn (no marker) is marked by its next run, and only then cleaned", async () => {
+      expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
       fs.rmSync(path.join(dir, "cache", STORE_MARKER))
-      const refused = cli(dir, ["clean"])
+      const refused = await cli(dir, ["clean"])
       expect(refused.code, refused.stderr).toBe(2)
       expect(refused.stderr).toContain("older cairn")
       expect(fs.existsSync(path.join(dir, "cache", "runs"))).toBe(true)
 
-      const run = cli(dir, ["run", "pipelines/chain.ts"], { CAIRN_NO_FAST_PATH: "1" })
+      const run = await cli(dir, ["run", "pipelines/chain.ts"], { CAIRN_NO_FAST_PATH: "1" })
       expect(run.code, run.stderr).toBe(0)
       expect(run.stdout).toContain("0 ran")
       expect(fs.existsSync(path.join(dir, "cache", STORE_MARKER))).toBe(true)
-      expect(cli(dir, ["clean"]).code).toBe(0)
+      expect((await cli(dir, ["clean"])).code).toBe(0)
       expect(fs.existsSync(path.join(dir, "cache", "runs"))).toBe(false)
     })
 
-    it("gc --keep-last refuses zero and negative counts", () => {
-      expect(cli(dir, ["run", "pipelines/chain.ts"]).code).toBe(0)
+    it("gc --keep-last refuses zero and negative counts", async () => {
+      expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
       for (const n of ["-1", "0"]) {
-        const r = cli(dir, ["gc", "--keep-last", n])
+        const r = await cli(dir, ["gc", "--keep-last", n])
         expect(r.code, r.stderr).toBe(2)
         expect(r.stderr).toContain("--keep-last must be at least 1")
       }
@@ -179,13 +179,13 @@ describe("cairn never deletes or changes a file it did not write", () => {
   })
 
   describe("publishing and the after-run report", () => {
-    it("replace only what they wrote before: the user's files stay, a changed file is refused, a no-op rerun is still replayed", () => {
-      expect(cli(dir, ["run", "pipelines/chain.ts"]).code).toBe(0)
+    it("replace only what they wrote before: the user's files stay, a changed file is refused, a no-op rerun is still replayed", async () => {
+      expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
       fs.writeFileSync(path.join(dir, "out", "other", "mine.txt"), "kept\n")
       fs.writeFileSync(path.join(dir, "out", "report", "mine.md"), "kept too\n")
 
       // Before: both files deleted by the next run.
-      const r = cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=t2", "--json", "r.json"])
+      const r = await cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=t2", "--json", "r.json"])
       expect(r.code, r.stderr).toBe(0)
       expect(read(path.join(dir, "out", "other", "tagged.txt"))).toBe("t2:Hello World\nSecond File")
       expect(read(path.join(dir, "out", "other", "mine.txt"))).toBe("kept\n")
@@ -195,7 +195,7 @@ describe("cairn never deletes or changes a file it did not write", () => {
 
       // The same command again is replayed from its stamp: the manifests are no user change.
       // The fast path on even where the suite runs with CAIRN_NO_FAST_PATH=1: this checks its replay.
-      const replay = cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=t2", "--json", "r.json"], { CAIRN_NO_FAST_PATH: "" })
+      const replay = await cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=t2", "--json", "r.json"], { CAIRN_NO_FAST_PATH: "" })
       expect(replay.code, replay.stderr).toBe(0)
       expect(JSON.parse(read(path.join(dir, "r.json"))).replayed).toBe(true)
       expect(read(path.join(dir, "out", "report", "mine.md"))).toBe("kept too\n")
@@ -203,19 +203,19 @@ describe("cairn never deletes or changes a file it did not write", () => {
 
       // The user edits the published file: the next run does not overwrite it.
       fs.writeFileSync(path.join(dir, "out", "other", "tagged.txt"), "my edit")
-      const refused = cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=t3"])
+      const refused = await cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=t3"])
       expect(refused.code, refused.stderr).not.toBe(0)
       expect(refused.stderr).toContain(`${path.join(dir, "out", "other", "tagged.txt")} was changed since cairn wrote it: not overwritten`)
       expect(read(path.join(dir, "out", "other", "tagged.txt"))).toBe("my edit")
     })
 
-    it("a failed run marks the earlier run's folders stale; the next successful run clears the mark", () => {
-      expect(cli(dir, ["run", "pipelines/chain.ts"]).code).toBe(0)
+    it("a failed run marks the earlier run's folders stale; the next successful run clears the mark", async () => {
+      expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
       const other = path.join(dir, "stages", "other.ts")
       writeFile(dir, "stages/other.ts", read(other).replace("logRun(ctx.id)", 'if (ctx.params.tag === "fail") throw new Error("failing on purpose")\n    logRun(ctx.id)'))
 
       // Before: exit 1, and out/ still holds the earlier run's files with nothing saying so.
-      const failed = cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=fail"])
+      const failed = await cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=fail"])
       expect(failed.code, failed.stderr).toBe(1)
       for (const folder of ["out/merge", "out/other", "out/report"]) {
         expect(failed.stdout).toContain(`${folder}/ is from an earlier run: marked stale (this run failed)`)
@@ -224,7 +224,7 @@ describe("cairn never deletes or changes a file it did not write", () => {
       }
       expect(read(path.join(dir, "out", "other", "tagged.txt"))).toBe("t:Hello World\nSecond File")
 
-      const ok = cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=t4"])
+      const ok = await cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=t4"])
       expect(ok.code, ok.stderr).toBe(0)
       for (const folder of ["out/merge", "out/other", "out/report"]) {
         expect(fs.existsSync(path.join(dir, folder, STALE_NOTE)), folder).toBe(false)

@@ -3,17 +3,16 @@
  * written, its value and what it must be; `--force` of an unknown stage is refused as `--target`
  * is; `cairn runs` names the history files it leaves out; help is plain text into a pipe.
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { colourWanted } from "../../src/cli/colour.js"
-import { definePipeline, fanOut, fromPipelineParam, IntList, parseOverride, planPipeline } from "../../src/core/pipeline.js"
+import { definePipeline, fanOut, fromPipelineParam, IntList, parseOverride, planPipeline } from "../../src/core/pipeline/index.js"
 import { defineStage } from "../../src/core/stage.js"
 import { localLayout } from "../../src/core/store/layout.js"
 import { fixtureFiles } from "./fixture-project.js"
-import { BIN, cli, makeProject, removeProjects, statuses } from "./helpers.js"
+import { cli, makeProject, removeProjects, spawnCli, statuses } from "./helpers.js"
 
 /** One stage declaring a param of every kind the shipped pipelines use. */
 const kinds = defineStage({
@@ -87,8 +86,7 @@ describe("a bad --param: one line naming it as written, its value and what it mu
 /** `cairn ...` with the colour settings of `env` only (the test runner may set FORCE_COLOR). */
 const cliColour = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string>) => {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "FORCE_COLOR" && k !== "NO_COLOR"))
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...base, ...env }, timeout: 120_000 })
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+  return spawnCli(cwd, args, { ...base, ...env })
 }
 
 describe("cairn CLI errors (as a user runs it)", () => {
@@ -101,56 +99,56 @@ describe("cairn CLI errors (as a user runs it)", () => {
   })
   const ran = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : [])
 
-  it("--param min=abc and min=1e999: one line, exit 2, nothing run", () => {
-    const bad = cli(dir, ["run", "pipelines/chain.ts", "--param", "min=abc"], { CAIRN_TEST_LOG: log })
+  it("--param min=abc and min=1e999: one line, exit 2, nothing run", async () => {
+    const bad = await cli(dir, ["run", "pipelines/chain.ts", "--param", "min=abc"], { CAIRN_TEST_LOG: log })
     expect(bad.code).toBe(2)
     expect(bad.stderr.trim()).toBe('cairn: --param min=abc: count.min must be a number (got "abc")')
-    const huge = cli(dir, ["run", "pipelines/chain.ts", "--param", "count.min=1e999"], { CAIRN_TEST_LOG: log })
+    const huge = await cli(dir, ["run", "pipelines/chain.ts", "--param", "count.min=1e999"], { CAIRN_TEST_LOG: log })
     expect(huge.code).toBe(2)
     expect(huge.stderr.trim()).toBe("cairn: --param count.min=1e999: count.min must be a finite number (got Infinity)")
-    const notBool = cli(dir, ["run", "pipelines/chain.ts", "-p", "lower=no"], { CAIRN_TEST_LOG: log })
+    const notBool = await cli(dir, ["run", "pipelines/chain.ts", "-p", "lower=no"], { CAIRN_TEST_LOG: log })
     expect(notBool.code).toBe(2)
     expect(notBool.stderr.trim()).toBe('cairn: --param lower=no: clean.lower must be true or false (got "no")')
     expect(ran()).toEqual([])
   })
 
-  it("--force of an unknown stage fails as --target does, naming it and the known stages", () => {
-    const target = cli(dir, ["run", "pipelines/chain.ts", "--target", "no-such-stage"], { CAIRN_TEST_LOG: log })
+  it("--force of an unknown stage fails as --target does, naming it and the known stages", async () => {
+    const target = await cli(dir, ["run", "pipelines/chain.ts", "--target", "no-such-stage"], { CAIRN_TEST_LOG: log })
     expect(target.code).toBe(2)
     const stages = "(stages: data, clean, count, split/part-0, split/part-1, split/part-2, merge, other)"
     expect(target.stderr).toContain(`--target no-such-stage: no stage "no-such-stage" in pipeline chain ${stages}`)
-    const force = cli(dir, ["run", "pipelines/chain.ts", "--force", "no-such-stage"], { CAIRN_TEST_LOG: log })
+    const force = await cli(dir, ["run", "pipelines/chain.ts", "--force", "no-such-stage"], { CAIRN_TEST_LOG: log })
     expect(force.code).toBe(2)
     expect(force.stderr).toContain(`--force no-such-stage: no stage "no-such-stage" in pipeline chain ${stages}`)
     // A stage of the pipeline that the --target does not run would be ignored as well.
-    const outside = cli(dir, ["run", "pipelines/chain.ts", "--target", "count", "--force", "other"], { CAIRN_TEST_LOG: log })
+    const outside = await cli(dir, ["run", "pipelines/chain.ts", "--target", "count", "--force", "other"], { CAIRN_TEST_LOG: log })
     expect(outside.code).toBe(2)
     expect(outside.stderr).toContain('--force other: no stage "other" in what --target count runs (stages: data, clean, count)')
     expect(ran()).toEqual([])
   })
 
-  it("a no-op replay never hides an invalid --param: the full path plans it and fails", () => {
+  it("a no-op replay never hides an invalid --param: the full path plans it and fails", async () => {
     const report = (f: string) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"))
-    expect(cli(dir, ["run", "pipelines/chain.ts", "--param", "min=2", "--json", "r.json"]).code).toBe(0)
-    expect(cli(dir, ["run", "pipelines/chain.ts", "--param", "min=2", "--json", "r.json"]).code).toBe(0)
+    expect((await cli(dir, ["run", "pipelines/chain.ts", "--param", "min=2", "--json", "r.json"])).code).toBe(0)
+    expect((await cli(dir, ["run", "pipelines/chain.ts", "--param", "min=2", "--json", "r.json"])).code).toBe(0)
     expect(report("r.json").replayed).toBe(true) // the stamp holds for that command
     for (let i = 0; i < 2; i++) {
       // The same command with a bad value added (the last one wins): never replayed, never stamped.
-      const bad = cli(dir, ["run", "pipelines/chain.ts", "--param", "min=2", "--json", "r.json", "--param", "min=1e999"])
+      const bad = await cli(dir, ["run", "pipelines/chain.ts", "--param", "min=2", "--json", "r.json", "--param", "min=1e999"])
       expect(bad.code).toBe(2)
       expect(bad.stderr.trim()).toBe("cairn: --param min=1e999: count.min must be a finite number (got Infinity)")
     }
     expect(statuses(path.join(dir, "r.json"))).toMatchObject({ count: "cached" })
   })
 
-  it("cairn runs names each history file it leaves out, and why, and lists the rest", () => {
-    expect(cli(dir, ["run", "pipelines/chain.ts"]).code).toBe(0)
+  it("cairn runs names each history file it leaves out, and why, and lists the rest", async () => {
+    expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
     const history = localLayout(path.join(dir, "cache")).history("chain")
     const garbage = path.join(history, "2000-01-01T00-00-00-000Z-1.json")
     const notRun = path.join(history, "2000-01-01T00-00-00-000Z-2.json")
     fs.writeFileSync(garbage, "{ half a record")
     fs.writeFileSync(notRun, JSON.stringify({ hello: "world" }))
-    const runs = cli(dir, ["runs", "pipelines/chain.ts"])
+    const runs = await cli(dir, ["runs", "pipelines/chain.ts"])
     expect(runs.code, runs.stderr).toBe(0)
     const warnings = runs.stderr.trim().split("\n")
     expect(warnings).toHaveLength(2)
@@ -158,24 +156,24 @@ describe("cairn CLI errors (as a user runs it)", () => {
     expect(warnings[1]).toBe(`warning: run history file ${notRun} left out: it holds no run record (no startedAt or stages)`)
     expect(runs.stdout.split("\n").filter((l) => /\bok\b/.test(l)).length).toBeGreaterThanOrEqual(1)
     // Every pipeline's history (no pipeline named): the same warnings.
-    expect(cli(dir, ["runs"]).stderr.trim().split("\n")).toEqual(warnings)
+    expect((await cli(dir, ["runs"])).stderr.trim().split("\n")).toEqual(warnings)
     fs.rmSync(garbage)
     fs.rmSync(notRun)
   })
 
-  it("help and usage errors carry no colour codes into a pipe; FORCE_COLOR keeps them", () => {
+  it("help and usage errors carry no colour codes into a pipe; FORCE_COLOR keeps them", async () => {
     for (const args of [["--help"], ["run", "--help"]]) {
-      const plain = cliColour(dir, args, {})
+      const plain = await cliColour(dir, args, {})
       expect(plain.code).toBe(0)
       expect(plain.stdout).toContain("USAGE")
       expect(plain.stdout).not.toContain("\x1b")
     }
-    const usage = cliColour(dir, ["frobnicate"], {})
+    const usage = await cliColour(dir, ["frobnicate"], {})
     expect(usage.code).toBe(2)
     expect(usage.stderr).toContain("Invalid subcommand")
     expect(usage.stderr).not.toContain("\x1b")
-    expect(cliColour(dir, ["--help"], { FORCE_COLOR: "1" }).stdout).toContain("\x1b[")
-    expect(cliColour(dir, ["--help"], { FORCE_COLOR: "0" }).stdout).not.toContain("\x1b")
+    expect((await cliColour(dir, ["--help"], { FORCE_COLOR: "1" })).stdout).toContain("\x1b[")
+    expect((await cliColour(dir, ["--help"], { FORCE_COLOR: "0" })).stdout).not.toContain("\x1b")
   })
 
   it("colour: FORCE_COLOR over NO_COLOR over the stream being a terminal", () => {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -51,11 +51,37 @@ export interface CliResult {
   readonly stderr: string
 }
 
-/** Runs `cairn ...args` in `cwd` as a separate process (as a user would). */
-export const cli = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): CliResult => {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 })
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
-}
+/**
+ * Runs `cairn ...args` in `cwd` as a separate process (as a user would), with exactly `env` as its
+ * environment. Asynchronous on purpose: a test worker blocked in a synchronous spawn for over 60 s
+ * (an hms-quick run on a loaded machine) misses vitest's RPC deadline (`Timeout calling
+ * "onTaskUpdate"`). Killed after `timeoutMs` (generous: an outer bound, not a timing check).
+ */
+export const spawnCli = (cwd: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, timeoutMs = 600_000): Promise<CliResult> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env })
+    live.set(child, path.resolve(cwd))
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+    child.once("error", (e) => {
+      clearTimeout(timer)
+      live.delete(child)
+      reject(e)
+    })
+    // "close", not "exit": the pipes are drained when it fires.
+    child.once("close", (code) => {
+      clearTimeout(timer)
+      live.delete(child)
+      resolve({ code: code ?? -1, stdout, stderr })
+    })
+  })
+
+/** Runs `cairn ...args` in `cwd` with the test's environment plus `env`. */
+export const cli = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<CliResult> =>
+  spawnCli(cwd, args, { ...process.env, ...env })
 
 /** Starts `cairn ...args` without waiting. */
 export const cliAsync = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { type HistoryEntry, headline, renderDiff } from "../../src/cli/history.js"
+import { type HistoryEntry, headline, renderDiff } from "../../src/cli/history-view.js"
 import { pairedDifferences, samplesOf, spread, t95 } from "../../src/cli/paired-stats.js"
 
 const entry = (runId: string, metrics: Record<string, number>, params: Record<string, unknown> = {}, code = "c1"): HistoryEntry => ({

@@ -1,8 +1,9 @@
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { canonicalJson, hashJson } from "../../src/core/canonical.js"
-import { ClosureResolver } from "../../src/core/closure/resolver.js"
+import { ClosureResolver } from "../../src/core/closure/code-closure.js"
 import { envKeyRecord, envKeyValue } from "../../src/core/credentials.js"
 import { computeKey, describeChange, diffKeys, KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
 import { makeProject, removeProjects } from "./helpers.js"
@@ -125,5 +126,35 @@ describe("cache key", () => {
     // Golden (checked with Python: sha256 of the JSON of {path: sha256(bytes)}).
     expect(closure.hash).toBe("acbe287d5041c85026ab4faf4d420d42ccf20201a02a3d92633c2a93b0fc16d2")
     expect(Object.keys(closure.packages)).toEqual(expect.arrayContaining(["effect", "@duckdb/node-api", "@duckdb/node-bindings"]))
+  })
+
+  it("an index of named re-exports, reached by the package's own name, adds only the modules behind the names taken", async () => {
+    const dir = makeProject({
+      "lib/index.ts": 'export { fit } from "./train.js"\nexport { score, type Score } from "./metric.js"\nexport { fit as train } from "./train.js"\n',
+      "lib/train.ts": 'import { helper } from "./helper.js"\nexport const fit = helper\n',
+      "lib/helper.ts": "export const helper = 1\n",
+      "lib/metric.ts": "export type Score = number\nexport const score = 2\n",
+      "lib/mixed.ts": 'export { fit } from "./train.js"\nexport const own = 3\n',
+      "stages/score.ts": 'import { score } from "app/lib"\nexport const s = score\n',
+      "stages/train.ts": 'import { train } from "app/lib"\nexport const t = train\n',
+      "stages/all.ts": 'import * as lib from "app/lib"\nexport const a = lib\n',
+      "stages/mixed.ts": 'import { own } from "./../lib/mixed.js"\nexport const m = own\n',
+    })
+    // makeProject's package.json, with a name and exports: `app/lib` is a self-reference.
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "app", type: "module", private: true, exports: { "./lib": "./lib/index.ts" } }))
+    const resolver = new ClosureResolver(dir, path.join(dir, "cache", "closures.json"))
+    const files = async (stage: string) => Object.keys((await Effect.runPromise(resolver.closureOf([path.join(dir, "stages", stage)]))).files)
+    expect(await files("score.ts")).toEqual(["lib/index.ts", "lib/metric.ts", "stages/score.ts"])
+    // `train` is `fit` renamed: the module behind it is followed, and what it imports.
+    expect(await files("train.ts")).toEqual(["lib/helper.ts", "lib/index.ts", "lib/train.ts", "stages/train.ts"])
+    // A namespace import takes every name; a module with code of its own is no index.
+    expect(await files("all.ts")).toEqual(["lib/helper.ts", "lib/index.ts", "lib/metric.ts", "lib/train.ts", "stages/all.ts"])
+    expect(await files("mixed.ts")).toEqual(["lib/helper.ts", "lib/mixed.ts", "lib/train.ts", "stages/mixed.ts"])
+    // An edit behind a name taken changes the key; one behind another name does not.
+    const before = await Effect.runPromise(resolver.closureOf([path.join(dir, "stages/score.ts")]))
+    fs.writeFileSync(path.join(dir, "lib/helper.ts"), "export const helper = 10\n")
+    expect((await Effect.runPromise(resolver.closureOf([path.join(dir, "stages/score.ts")]))).hash).toBe(before.hash)
+    fs.writeFileSync(path.join(dir, "lib/metric.ts"), "export type Score = number\nexport const score = 20\n")
+    expect((await Effect.runPromise(resolver.closureOf([path.join(dir, "stages/score.ts")]))).hash).not.toBe(before.hash)
   })
 })

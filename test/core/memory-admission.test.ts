@@ -8,11 +8,11 @@ import * as path from "node:path"
 import { Effect, Either, Layer } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { loadPipeline } from "../../src/cli/project.js"
-import { parseOverride, planPipeline } from "../../src/core/pipeline.js"
-import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
+import { parseOverride, planPipeline } from "../../src/core/pipeline/index.js"
+import { collectingReporter, Reporter } from "../../src/core/reporter.js"
 import { GIB, MemoryOverBudget, memorySummary, parseMemorySize, planMemory } from "../../src/core/resources.js"
 import { runPlan } from "../../src/core/runner.js"
-import { LocalStore } from "../../src/core/store/local/local-store.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
 import { cli, makeProject, removeProjects } from "./helpers.js"
 
 /**
@@ -69,9 +69,9 @@ const runMem = (dir: string, gib: number, withMemory: boolean) => {
       const pipeline = yield* loadPipeline(path.join(dir, "pipelines/mem.ts"))
       const plan = yield* planPipeline(pipeline, [Either.getOrThrow(parseOverride(`gib=${gib}`))])
       const memory = yield* planMemory(plan, BUDGET, 2)
-      const report = yield* runPlan(plan, { jobs: 2, force: [], ...(withMemory ? { memory } : {}) }).pipe(Effect.provide(Layer.succeed(RunReporter, reporter)))
+      const report = yield* runPlan(plan, { jobs: 2, force: [], ...(withMemory ? { memory } : {}) }).pipe(Effect.provide(Layer.succeed(Reporter, reporter)))
       return { report, memory, events: fs.readFileSync(log, "utf8").split("\n").filter(Boolean), lines: collected.lines }
-    }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
+    }).pipe(Effect.provide(storeLayer(path.join(dir, "cache"), dir))),
   )
 }
 
@@ -118,20 +118,20 @@ describe("memory admission", () => {
     expect(refused.message).toMatch(/^big: part 0 needs ~20 GiB of memory, more than this run's budget of 16 GiB \(--memory 16G\): nothing ran/)
   })
 
-  it("cairn run: the plan line shows budget and need; a need above --memory exits 2 before anything runs", () => {
+  it("cairn run: the plan line shows budget and need; a need above --memory exits 2 before anything runs", async () => {
     const dir = makeProject(FILES)
-    const ok = cli(dir, ["run", "pipelines/mem.ts", "--jobs", "2", "--memory", "16G", "--param", "gib=6"], { CAIRN_TEST_LOG: path.join(dir, "cli.log") })
+    const ok = await cli(dir, ["run", "pipelines/mem.ts", "--jobs", "2", "--memory", "16G", "--param", "gib=6"], { CAIRN_TEST_LOG: path.join(dir, "cli.log") })
     expect(ok.code, ok.stdout + ok.stderr).toBe(0)
     expect(ok.stdout).toContain("cairn run mem: 2 stages, jobs 2, memory 16 GiB (big: ~6 GiB each, 2 at a time), cache cache")
     const log = path.join(dir, "refused.log")
-    const refused = cli(dir, ["run", "pipelines/mem.ts", "--memory", "16G", "--param", "gib=20"], { CAIRN_TEST_LOG: log })
+    const refused = await cli(dir, ["run", "pipelines/mem.ts", "--memory", "16G", "--param", "gib=20"], { CAIRN_TEST_LOG: log })
     expect(refused.code, refused.stdout + refused.stderr).toBe(2)
     expect(refused.stderr).toContain("big: part 0 needs ~20 GiB of memory, more than this run's budget of 16 GiB (--memory 16G)")
     expect(fs.existsSync(log)).toBe(false)
-    const env = cli(dir, ["run", "pipelines/mem.ts", "--param", "gib=20"], { CAIRN_TEST_LOG: log, CAIRN_MEMORY: "8G" })
+    const env = await cli(dir, ["run", "pipelines/mem.ts", "--param", "gib=20"], { CAIRN_TEST_LOG: log, CAIRN_MEMORY: "8G" })
     expect(env.code).toBe(2)
     expect(env.stderr).toContain("budget of 8 GiB (CAIRN_MEMORY=8G)")
-    const bad = cli(dir, ["run", "pipelines/mem.ts", "--memory", "16"], { CAIRN_TEST_LOG: log })
+    const bad = await cli(dir, ["run", "pipelines/mem.ts", "--memory", "16"], { CAIRN_TEST_LOG: log })
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain("--memory 16: expected a size with a unit, like 16G or 512M")
   })

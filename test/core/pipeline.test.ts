@@ -1,6 +1,6 @@
 import { Effect, Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { bind, definePipeline, effectiveParams, fanOut, fromParam, fromPipelineParam, IntList, parseOverride, planPipeline, range, restrictPlan } from "../../src/core/pipeline.js"
+import { bind, definePipeline, effectiveParams, fanOut, fromParam, fromPipelineParam, IntList, parseOverride, planPipeline, range, restrictPlan } from "../../src/core/pipeline/index.js"
 import { allOf, defineSource, defineStage, slot } from "../../src/core/stage.js"
 
 const dataset = slot<{ readonly path: string }>("dataset")

@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { loadResolveConfig, resolveSpecifier } from "../../src/core/closure/resolve.js"
+import { loadResolveConfig, resolveSpecifier } from "../../src/core/closure/module-resolution.js"
 import { REPO } from "./helpers.js"
 
 /** [importing file, specifier] pairs: what each resolves to must agree. */
@@ -23,6 +23,9 @@ const CASES: ReadonlyArray<readonly [string, string]> = [
   ["cases/ts-parent.ts", "@app/aliased"], // tsconfig paths
   ["cases/ts-parent.ts", "../lib/stray.ts"], // explicit .ts
   ["cases/js-parent.js", "../lib/stray.js"], // a JS parent: the literal file first
+  ["cases/ts-parent.ts", "resolve-matrix"], // the project's own name: package.json exports "."
+  ["cases/ts-parent.ts", "resolve-matrix/sub"], // a self-reference's subpath
+  ["cases/ts-parent.ts", "resolve-matrix/lib/both"], // a self-reference through an exports pattern
 ]
 
 const FILES: Record<string, string> = {
@@ -52,7 +55,7 @@ const project = () => {
     fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true })
     fs.writeFileSync(path.join(root, rel), text)
   }
-  write("package.json", JSON.stringify({ name: "resolve-matrix", type: "module", private: true, imports: { "#lib/*": "./lib/*" } }))
+  write("package.json", JSON.stringify({ name: "resolve-matrix", type: "module", private: true, imports: { "#lib/*": "./lib/*" }, exports: { ".": "./lib/plain.ts", "./sub": "./lib/sub.ts", "./lib/*": "./lib/*.tsx" } }))
   write("tsconfig.json", JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", allowJs: false, baseUrl: ".", paths: { "@app/*": ["src/app/*"] } } }))
   fs.symlinkSync(path.join(REPO, "node_modules"), path.join(root, "node_modules"))
   for (const rel of Object.keys(FILES)) write(rel, `export const who = ${JSON.stringify(rel)}\n`)

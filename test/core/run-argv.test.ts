@@ -8,8 +8,8 @@ import { parseRunArgv, RUN_OPTIONS } from "../../src/cli/run-argv.js"
 import { REPO, cli } from "./helpers.js"
 
 describe("run argv", () => {
-  it("RUN_OPTIONS lists every option of `cairn run --help`, with its arity and alias", () => {
-    const help = cli(REPO, ["run", "--help"]).stdout.replace(/\x1b\[[0-9;]*m/g, "")
+  it("RUN_OPTIONS lists every option of `cairn run --help`, with its arity and alias", async () => {
+    const help = (await cli(REPO, ["run", "--help"])).stdout.replace(/\x1b\[[0-9;]*m/g, "")
     const usage = help.split("\n").find((l) => l.startsWith("$ run "))
     expect(usage).toBeDefined()
     const declared: Record<string, { value: boolean; alias?: string }> = {}

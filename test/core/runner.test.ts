@@ -3,12 +3,12 @@ import * as path from "node:path"
 import { Effect, Either, Layer } from "effect"
 import { afterAll, beforeEach, describe, expect, it } from "vitest"
 import { loadPipeline } from "../../src/cli/project.js"
-import { parseOverride, planPipeline } from "../../src/core/pipeline.js"
-import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
+import { parseOverride, planPipeline } from "../../src/core/pipeline/index.js"
+import { collectingReporter, Reporter } from "../../src/core/reporter.js"
 import { runPlan } from "../../src/core/runner.js"
-import { pipelineStatus } from "../../src/core/status.js"
-import { CacheStore } from "../../src/core/store/artifact-store.js"
-import { LocalStore } from "../../src/core/store/local/local-store.js"
+import { pipelineStatus } from "../../src/core/pipeline-status.js"
+import { Cache } from "../../src/core/store/cache.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
 import { fixtureFiles, memoFiles } from "./fixture-project.js"
 import { makeProject, removeProjects, writeFile } from "./helpers.js"
 
@@ -24,11 +24,11 @@ const run = (dir: string, pipelineFile: string, params: ReadonlyArray<string> = 
       const pipeline = yield* loadPipeline(path.join(dir, pipelineFile))
       const plan = yield* planPipeline(pipeline, params.map((p) => Either.getOrThrow(parseOverride(p))))
       const collected = collectingReporter()
-      const store = yield* CacheStore
-      const report = yield* runPlan(plan, { jobs: 2, force }).pipe(Effect.provide(Layer.succeed(RunReporter, collected.reporter)))
+      const store = yield* Cache
+      const report = yield* runPlan(plan, { jobs: 2, force }).pipe(Effect.provide(Layer.succeed(Reporter, collected.reporter)))
       const status = Object.fromEntries(report.stages.map((s) => [s.id, s.status]))
       return { report, status, readFiles: [...store.fileHashes.readFiles], lines: collected.lines }
-    }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
+    }).pipe(Effect.provide(storeLayer(path.join(dir, "cache"), dir))),
   )
 
 const ran = (status: Record<string, string>) =>
@@ -96,8 +96,8 @@ describe("runner", () => {
         const pipeline = yield* loadPipeline(path.join(dir, "pipelines/chain.ts"))
         const plan = yield* planPipeline(pipeline, [])
         const status = yield* pipelineStatus(plan)
-        return { status, statusReads: [...(yield* CacheStore).fileHashes.readFiles] }
-      }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
+        return { status, statusReads: [...(yield* Cache).fileHashes.readFiles] }
+      }).pipe(Effect.provide(storeLayer(path.join(dir, "cache"), dir))),
     )
     const data = status.find((s) => s.id === "data")!
     expect(data.state).toBe("stale")
@@ -117,7 +117,7 @@ describe("runner", () => {
         const pipeline = yield* loadPipeline(path.join(dir, "pipelines/chain.ts"))
         const plan = yield* planPipeline(pipeline, [Either.getOrThrow(parseOverride("min=3"))])
         return yield* pipelineStatus(plan)
-      }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
+      }).pipe(Effect.provide(storeLayer(path.join(dir, "cache"), dir))),
     )
     const byId = Object.fromEntries(status.map((s) => [s.id, s]))
     expect(byId.clean!.state).toBe("fresh")

@@ -1,19 +1,23 @@
 /**
- * The promises every ArtifactStore layer keeps (see artifact-store.ts), run against each layer:
+ * The promises every store layer keeps (see cache.ts, store-admin.ts), run against each layer:
  * a lookup answers only with a complete result, a commit is all or nothing and idempotent,
  * materialized trees are checked, a sealed input written into is reported and dropped, verify
  * quarantines corrupt objects, gc keeps what a live lease uses, clean refuses while one is held,
- * locks exclude. A remote layer joins `LAYERS` and must pass the same suite.
+ * locks exclude. A remote layer joins `LAYERS` and must pass the same suite (its StoreAdmin is the
+ * local store's, beside the remote tier of its Cache).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Deferred, Effect, Fiber, Layer, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { type ArtifactStore, CacheStore, type RunRecord } from "../../src/core/store/artifact-store.js"
-import { LocalStore } from "../../src/core/store/local/local-store.js"
-import { remoteCacheLayer } from "../../src/core/store/remote/from-url.js"
-import { RemoteStore } from "../../src/core/store/remote/remote-store.js"
+import { StageKey } from "../../src/core/hashes.js"
+import { Cache } from "../../src/core/store/cache.js"
+import type { RunRecord } from "../../src/core/store/records.js"
+import { layerFromUrl } from "../../src/core/store/remote/from-url.js"
+import type { RunHistory } from "../../src/core/store/run-history.js"
+import { StoreAdmin } from "../../src/core/store/store-admin.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
 import { withBazelRemoteLike } from "../servers/bazel-remote-like.js"
 import { nginxMissing, withNginx } from "../servers/nginx.js"
 import { s3rverMissing, withS3rver } from "../servers/s3rver.js"
@@ -31,32 +35,32 @@ const tempRoot = () => {
 }
 
 /** Each layer: a fresh, empty store for one test. */
-const LAYERS: ReadonlyArray<readonly [string, () => Layer.Layer<CacheStore, unknown>]> = [
+const LAYERS: ReadonlyArray<readonly [string, () => Layer.Layer<Cache | StoreAdmin | RunHistory, unknown>]> = [
   ["local", () => {
     const root = tempRoot()
-    return LocalStore.layer(path.join(root, "cache"), root)
+    return storeLayer(path.join(root, "cache"), root)
   }],
   // The remote layer over a fresh nginx WebDAV server per test (skipped, saying why, without nginx).
   ...(nginxMissing("the remote store contract") ? [] : [["remote (nginx WebDAV)", () => withNginx((server) => {
     const root = tempRoot()
-    return RemoteStore.layer(path.join(root, "cache"), root).pipe(Layer.provide(remoteCacheLayer(`${server.url}/contract`)))
+    return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl(`${server.url}/contract`)))
   })] as const]),
   // The remote layer over a fresh s3rver per test (skipped, saying why, without the package).
   ...(s3rverMissing("the remote store contract over S3") ? [] : [["remote (s3rver)", () => withS3rver(["contract"], (server) => {
     const root = tempRoot()
-    return RemoteStore.layer(path.join(root, "cache"), root).pipe(Layer.provide(remoteCacheLayer("s3://contract/store", { env: server.env })))
+    return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl("s3://contract/store", { env: server.env })))
   })] as const]),
   // The remote layer over a fresh cache that validates entries as bazel-remote does (a node process: always runs).
   ["remote (bazel-remote-like, validating)", () => withBazelRemoteLike((server) => {
     const root = tempRoot()
-    return RemoteStore.layer(path.join(root, "cache"), root).pipe(Layer.provide(remoteCacheLayer(`${server.url}/contract`)))
+    return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl(`${server.url}/contract`)))
   })],
 ]
 
 const fields = plainKeyRecord
 
 /** Commits a result with `files` (rel → content) under `key`. */
-const commit = (store: ArtifactStore, key: string, files: Record<string, string>, value: unknown = null): Effect.Effect<RunRecord, unknown> =>
+const commit = (store: Cache, key: StageKey, files: Record<string, string>, value: unknown = null): Effect.Effect<RunRecord, unknown> =>
   Effect.scoped(
     Effect.gen(function* () {
       const staging = yield* store.staging(key.slice(0, 8))
@@ -72,12 +76,17 @@ const commit = (store: ArtifactStore, key: string, files: Record<string, string>
     }),
   )
 
-const KEY_A = "a".repeat(64)
-const KEY_B = "b".repeat(64)
+const KEY_A = StageKey("a".repeat(64))
+const KEY_B = StageKey("b".repeat(64))
 
-describe.each(LAYERS)("ArtifactStore contract: %s", (_name, makeLayer) => {
-  const withStore = <A>(body: (store: ArtifactStore) => Effect.Effect<A, unknown, Scope.Scope>): Promise<A> =>
-    Effect.runPromise(Effect.scoped(Effect.flatMap(CacheStore, body)).pipe(Effect.provide(makeLayer())) as Effect.Effect<A, unknown, never>)
+describe.each(LAYERS)("store contract: %s", (name, makeLayer) => {
+  const withStore = <A>(body: (store: Cache, admin: StoreAdmin) => Effect.Effect<A, unknown, Scope.Scope>): Promise<A> =>
+    Effect.runPromise(
+      Effect.scoped(Effect.flatMap(Effect.all([Cache, StoreAdmin]), ([store, admin]) => body(store, admin))).pipe(Effect.provide(makeLayer())) as Effect.Effect<A, unknown, never>,
+    )
+
+  it("the cache says whether a remote tier is behind it (what the queue asks)", () =>
+    withStore((store) => Effect.sync(() => expect(store.remote === undefined).toBe(name === "local"))))
 
   it("a miss, then a committed result with its files; a second commit of the key is idempotent", () =>
     withStore((store) =>
@@ -134,11 +143,11 @@ describe.each(LAYERS)("ArtifactStore contract: %s", (_name, makeLayer) => {
     ))
 
   it("verify quarantines a corrupt object; the result using it becomes a miss", () =>
-    withStore((store) =>
+    withStore((store, admin) =>
       Effect.gen(function* () {
         const record = yield* commit(store, KEY_A, { "x.txt": "hello" })
         yield* commit(store, KEY_B, { "y.txt": "other" })
-        const clean = yield* store.verify()
+        const clean = yield* admin.verify()
         expect(clean.corruptObjects).toEqual([])
         const m = yield* store.materialize(record.output.tree)
         const file = path.join(m.dir, "x.txt")
@@ -146,29 +155,29 @@ describe.each(LAYERS)("ArtifactStore contract: %s", (_name, makeLayer) => {
         fs.chmodSync(file, 0o644)
         fs.writeFileSync(file, "jello")
         fs.utimesSync(file, st.atime, st.mtime)
-        const report = yield* store.verify()
+        const report = yield* admin.verify()
         expect(report.corruptObjects).toHaveLength(1)
         expect(yield* store.lookup(KEY_A)).toBeUndefined()
         expect(yield* store.lookup(KEY_B)).toBeDefined()
-        expect((yield* store.verify()).corruptObjects).toEqual([])
+        expect((yield* admin.verify()).corruptObjects).toEqual([])
       }),
     ))
 
   it("gc keeps what a live lease uses; clean refuses while it is held", () =>
-    withStore((store) =>
+    withStore((store, admin) =>
       Effect.gen(function* () {
         yield* commit(store, KEY_A, { "x.txt": "hello" })
         const scope = yield* Scope.make()
         yield* Scope.extend(store.lease(), scope)
         // The lease names what the run uses when it looks it up.
         expect(yield* store.lookup(KEY_A)).toBeDefined()
-        const gc = yield* store.gc({ maxBytes: 0 })
+        const gc = yield* admin.gc({ maxBytes: 0 })
         expect(gc.keptForRuns).toBeGreaterThan(0)
         expect(yield* store.lookup(KEY_A)).toBeDefined()
-        const refused = yield* Effect.either(store.clean())
+        const refused = yield* Effect.either(admin.clean())
         expect(refused._tag).toBe("Left")
         yield* Scope.close(scope, Effect.void as never)
-        const after = yield* store.gc({ maxBytes: 0 })
+        const after = yield* admin.gc({ maxBytes: 0 })
         expect(after.removedRuns).toBe(1)
         expect(yield* store.lookup(KEY_A)).toBeUndefined()
       }),

@@ -8,10 +8,10 @@ import * as path from "node:path"
 import { Effect, Either, Layer } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { loadPipeline } from "../../src/cli/project.js"
-import { parseOverride, planPipeline } from "../../src/core/pipeline.js"
-import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
+import { parseOverride, planPipeline } from "../../src/core/pipeline/index.js"
+import { collectingReporter, Reporter } from "../../src/core/reporter.js"
 import { runPlan } from "../../src/core/runner.js"
-import { LocalStore } from "../../src/core/store/local/local-store.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
 import { cli, makeProject, removeProjects } from "./helpers.js"
 
 const files = {
@@ -55,8 +55,8 @@ const run = (dir: string, params: ReadonlyArray<string>) =>
     Effect.gen(function* () {
       const p = yield* planOf(dir, params)
       const collected = collectingReporter()
-      return yield* runPlan(p, { jobs: 2, force: [] }).pipe(Effect.provide(Layer.succeed(RunReporter, collected.reporter)))
-    }).pipe(Effect.provide(LocalStore.layer(path.join(dir, "cache"), dir))),
+      return yield* runPlan(p, { jobs: 2, force: [] }).pipe(Effect.provide(Layer.succeed(Reporter, collected.reporter)))
+    }).pipe(Effect.provide(storeLayer(path.join(dir, "cache"), dir))),
   )
 
 describe("when: an input needed for some params only", () => {
@@ -80,8 +80,8 @@ describe("when: an input needed for some params only", () => {
     expect(r.ok).toBe(true)
     expect(r.stages.map((s) => [s.id, s.status])).toEqual([["fit", "ran"]])
     // The CLI's views of the plan agree.
-    expect(cli(dir, ["dag", "pipelines/fit.ts", "--param", "given=w.bin"]).stdout).not.toContain("download")
-    expect(cli(dir, ["status", "pipelines/fit.ts", "--param", "given=w.bin"]).stdout).not.toContain("download")
-    expect(cli(dir, ["dag", "pipelines/fit.ts"]).stdout).toContain("download")
+    expect((await cli(dir, ["dag", "pipelines/fit.ts", "--param", "given=w.bin"])).stdout).not.toContain("download")
+    expect((await cli(dir, ["status", "pipelines/fit.ts", "--param", "given=w.bin"])).stdout).not.toContain("download")
+    expect((await cli(dir, ["dag", "pipelines/fit.ts"])).stdout).toContain("download")
   })
 })

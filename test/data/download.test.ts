@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { downloadFile, partFileOf } from "../../src/data/download.js"
-import { hubFileUrl, parseHubRef } from "../../src/ml/hub.js"
+import { hubFileUrl, parseHubRef } from "../../src/ml/model/hub.js"
 
 const BODY = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31) % 251))
 let server: http.Server

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect } from "vitest"
-import { DuckDb, DuckDbLive } from "../../src/data/duckdb.js"
+import { DuckDb, DuckDbLive } from "../../src/data/duckdb/index.js"
 import { decodeParquetColumnMajor, encodeParquetColumnMajor } from "../../src/data/parquet/index.js"
 import { REAL_SPECTROGRAM, REAL_SPECTROGRAM_GOLDEN } from "./real-fixture-golden.js"
 

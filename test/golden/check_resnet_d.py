@@ -1,4 +1,4 @@
-"""Checks resnet_d.py against timm's own numbers in test/ml/resnet-golden.ts (made by
+"""Checks resnet_d.py against timm's own numbers in test/ml/model/resnet-golden.ts (made by
 gen_resnet.py with timm): state_dict layout, eval and train logits, BN buffers, gradient norms.
 
 Run:  /usr/bin/python3 test/golden/check_resnet_d.py   (Debian python3-torch)"""

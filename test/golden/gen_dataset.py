@@ -1,4 +1,4 @@
-"""Generator (not run by the test suite): golden shuffles for test/ml/dataset.test.ts.
+"""Generator (not run by the test suite): golden shuffles for test/ml/input/window-dataset.test.ts.
 
 Epoch e of a fold trained with seed s visits the training windows in the order
 np.random.RandomState((s * 1_000_003 + e) % 2**32).permutation(n).

@@ -1,5 +1,5 @@
 """Generator (not run by the test suite): per-tensor statistics of timm's random init of ResNet-D,
-for test/ml/init-distribution.test.ts (cairn's init must have the same distribution).
+for test/ml/model/init-distribution.test.ts (cairn's init must have the same distribution).
 
 timm's ResNet.init_weights, as timm 1.0 does it: every Conv2d kaiming_normal_(mode="fan_out",
 nonlinearity="relu"); BatchNorm weight 1, bias 0 (PyTorch's default); zero_init_last: each block's

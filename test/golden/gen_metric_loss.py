@@ -1,5 +1,5 @@
-"""Generator (not run by the test suite): golden values for test/ml/metric.test.ts and
-test/ml/loss.test.ts.
+"""Generator (not run by the test suite): golden values for test/ml/predict/metric.test.ts and
+test/ml/train/loss.test.ts.
 
 - the Kaggle HMS metric (kaggle_kl_div.score, micro and macro average), re-typed below from the
   published metric source (https://www.kaggle.com/code/metric/kullback-leibler-divergence);

@@ -1,6 +1,6 @@
-"""Generator (not run by the test suite): golden values for test/ml/ops.test.ts, from PyTorch.
+"""Generator (not run by the test suite): golden values for test/ml/model/ops.test.ts, from PyTorch.
 
-Run:  python3 test/golden/gen_ml_ops.py > test/ml/ops-golden.ts   (torch 2.13 CPU, numpy 2.4)
+Run:  python3 test/golden/gen_ml_ops.py > test/ml/model/ops-golden.ts   (torch 2.13 CPU, numpy 2.4)
 
 Inputs are NOT stored: every tensor is drawn from numpy's legacy RandomState(seed).standard_normal in
 PyTorch layout (NCHW / OIHW / [out, in]) and cast to float32; the test draws the same values with

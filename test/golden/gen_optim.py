@@ -1,5 +1,5 @@
-"""Generator (not run by the test suite): golden values for test/ml/schedule.test.ts and
-test/ml/adamw.test.ts, from torch.optim.AdamW + torch.optim.lr_scheduler.OneCycleLR.
+"""Generator (not run by the test suite): golden values for test/ml/train/schedule.test.ts and
+test/ml/train/adamw.test.ts, from torch.optim.AdamW + torch.optim.lr_scheduler.OneCycleLR.
 
 Run: python3 test/golden/gen_optim.py   (torch 2.13 CPU). Paste the printed JSON into the tests.
 """

@@ -1,4 +1,4 @@
-"""Generator (not run by the test suite): golden values for test/ml/preprocess.test.ts.
+"""Generator (not run by the test suite): golden values for test/ml/input/preprocess.test.ts.
 
 The seed's per-window transform as numpy 1.x computed it on a float32 window (numpy 2 would
 promote to float64 because np.exp(-4) is a float64 scalar, so the float32 bounds are explicit here),

@@ -1,4 +1,4 @@
-"""Generator (not run by the test suite): the PyTorch checkpoints of test/ml/pth.test.ts, in
+"""Generator (not run by the test suite): the PyTorch checkpoints of test/ml/model/pth.test.ts, in
 test/fixtures/ml/pth/, made with Debian's python3-torch 1.13 in torch.save's default (zip) format.
 
 Run:  /usr/bin/python3 test/golden/gen_pth.py      (Debian bookworm's python3-torch 1.13, numpy)

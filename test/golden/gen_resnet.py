@@ -1,6 +1,6 @@
-"""Generator (not run by the test suite): golden values for test/ml/resnet.test.ts, from timm.
+"""Generator (not run by the test suite): golden values for test/ml/model/resnet.test.ts, from timm.
 
-Run:  python3 test/golden/gen_resnet.py > test/ml/resnet-golden.ts   (torch 2.13 CPU, timm 1.0.29)
+Run:  python3 test/golden/gen_resnet.py > test/ml/model/resnet-golden.ts   (torch 2.13 CPU, timm 1.0.29)
 
 - The state_dict layout (names, shapes, kinds) of timm's resnet18d / resnet34d (in_chans=1,
   num_classes=6) and their parameter counts.

@@ -1,6 +1,6 @@
 """Generator (not run by the test suite): test/fixtures/ml/tiny-torch.safetensors, a small state
 dict saved by safetensors.torch.save_file (torch 2.13, safetensors 0.8), for the byte-level tests in
-test/ml/safetensors.test.ts. Every value is an exactly reproducible function of its index:
+test/ml/model/safetensors.test.ts. Every value is an exactly reproducible function of its index:
 
     seq(n)[i] = float32(((i * 7919) % 1000 - 500) / 37)
 

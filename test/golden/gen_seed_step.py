@@ -1,6 +1,6 @@
 """Generator (not run by the test suite): ONE training step of the seed's model (resnet34d, AdamW,
 KL loss on log_softmax) in PyTorch, from an init and a batch that cairn redraws bit for bit, for
-test/ml/seed-step.test.ts. Writes test/fixtures/seed-step/resnet34d-<size>-b<batch>.json.
+test/ml/train/seed-step.test.ts. Writes test/fixtures/seed-step/resnet34d-<size>-b<batch>.json.
 
 Run (python3-torch 1.13, numpy 1.24; the 512 px case holds ~7 GiB, so under the shared lock):
     /usr/bin/python3 test/golden/gen_seed_step.py --size 64 --batch 4
@@ -12,7 +12,7 @@ checkpoint the test keeps with CAIRN_SEED_STEP_KEEP.
 
 What both sides draw, so that nothing of 85 MB has to be committed:
 - the initial state_dict: entry i from numpy's RandomState(WEIGHT_SEED + i), resnet_d.py's `fill`
-  (cairn: test/ml/seeded-state.ts);
+  (cairn: test/ml/train/seeded-state.ts);
 - the windows: `batch + 1` images (the last is the validation window), each
   `2 * RandomState(DATA_SEED).random_sample(size * size) - 1` in one stream, rounded to float32
   (exact in both: a 53-bit double, times 2, minus 1);

@@ -1,5 +1,5 @@
 """Generator (not run by the test suite): the seed's `train_one_fold` in PyTorch on a tiny problem,
-for test/ml/train-parity.test.ts. Writes test/fixtures/parity/ (windows as .npy, labels, the
+for test/ml/train/train-parity.test.ts. Writes test/fixtures/parity/ (windows as .npy, labels, the
 PyTorch losses per epoch).
 
 Run:  /usr/bin/python3 test/golden/gen_train_parity.py     (Debian python3-torch 1.13, numpy 1.24)

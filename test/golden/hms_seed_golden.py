@@ -13,7 +13,7 @@ Usage:
       the inference notebook's whole-file conversion of one test spectrogram; prints its sha256.
 
 DATA_DIR is laid out like the competition's (train.csv, train_spectrograms/); the synthetic one
-comes from stages/hms/synth.ts.
+comes from stages/hms/synth/ (tables.ts, spectrogram.ts).
 """
 
 import hashlib

@@ -39,7 +39,7 @@ def avg_down(inplanes, planes, stride):
 
 
 def scaled_width(channels, width):
-    """src/ml/resnet.ts's scaledWidth: channels * width rounded half up, at least 1."""
+    """src/ml/model/resnet.ts's scaledWidth: channels * width rounded half up, at least 1."""
     return max(1, int(math.floor(channels * width + 0.5)))
 
 

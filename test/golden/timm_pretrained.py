@@ -1,4 +1,4 @@
-"""Local check (not run by npm test; used by test/ml/checkpoint.test.ts under CAIRN_TORCH=1).
+"""Local check (not run by npm test; used by test/ml/model/checkpoint.test.ts under CAIRN_TORCH=1).
 
 argv: variant imagenet.safetensors adapted.safetensors
 - writes a random "ImageNet" checkpoint of timm's model (in_chans=3, 1000 classes, non-trivial BN

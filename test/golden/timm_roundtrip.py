@@ -1,4 +1,4 @@
-"""Local check (not run by npm test; used by test/ml/checkpoint.test.ts under CAIRN_TORCH=1).
+"""Local check (not run by npm test; used by test/ml/model/checkpoint.test.ts under CAIRN_TORCH=1).
 
 argv: variant ours.safetensors theirs.safetensors input.f32
 - loads OUR checkpoint strictly into timm.create_model(variant, num_classes=6, in_chans=1);

@@ -15,15 +15,15 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect, Either, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadPipeline } from "../../src/cli/project.js"
-import { parseOverride, planPipeline, restrictPlan } from "../../src/core/pipeline.js"
-import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
+import { parseOverride, planPipeline, restrictPlan } from "../../src/core/pipeline/index.js"
+import { collectingReporter, Reporter } from "../../src/core/reporter.js"
 import { runPlan } from "../../src/core/runner.js"
-import { LocalStore } from "../../src/core/store/local/local-store.js"
-import { saveCheckpoint, stateDictTensors } from "../../src/ml/checkpoint.js"
-import { buildResNet } from "../../src/ml/resnet.js"
-import { writeSafetensors } from "../../src/ml/safetensors.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
+import { saveCheckpoint, stateDictTensors } from "../../src/ml/model/checkpoint.js"
+import { buildResNet } from "../../src/ml/model/resnet.js"
+import { writeSafetensors } from "../../src/ml/model/safetensors.js"
 import { SAMPLE_SUBMISSION_CSV, TEST_CSV, TEST_SPECTROGRAMS_DIR, VOTE_COLUMNS } from "../../stages/hms/constants.js"
-import { writeSynthDataset } from "../../stages/hms/synth.js"
+import { writeSynthDataset } from "../../stages/hms/synth/index.js"
 import { readValPredictions } from "../../stages/hms/tables.js"
 import { writeArrowTable } from "../../src/data/arrow.js"
 
@@ -55,10 +55,10 @@ const run = (data: string, params: ReadonlyArray<string> = []) =>
       const plan = yield* planPipeline(pipeline, overrides)
       const only = Either.getOrThrow(restrictPlan(plan, ["train/fold-0"]))
       const collected = collectingReporter()
-      const report = yield* runPlan(only, { jobs: 2, force: [] }).pipe(Effect.provide(Layer.succeed(RunReporter, collected.reporter)))
+      const report = yield* runPlan(only, { jobs: 2, force: [] }).pipe(Effect.provide(Layer.succeed(Reporter, collected.reporter)))
       const stage = (id: string) => report.stages.find((s) => s.id === id)
       return { report, stage }
-    }).pipe(Effect.provide(LocalStore.layer(path.join(root, "cache"), REPO))),
+    }).pipe(Effect.provide(storeLayer(path.join(root, "cache"), REPO))),
   )
 
 /** test.csv's data rows, split. */

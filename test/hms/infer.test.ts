@@ -8,7 +8,7 @@
  * whose pickle would run code fails its fold naming the file, and nothing runs.
  *
  * The fold models are random inits of the full resnet18d (45 MB each: made here, not committed);
- * what torch itself writes is tested on its own files in test/ml/pth.test.ts.
+ * what torch itself writes is tested on its own files in test/ml/model/pth.test.ts.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -17,11 +17,11 @@ import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { saveCheckpoint } from "../../src/ml/checkpoint.js"
-import { buildResNet } from "../../src/ml/resnet.js"
-import { readSafetensors } from "../../src/ml/safetensors.js"
+import { saveCheckpoint } from "../../src/ml/model/checkpoint.js"
+import { buildResNet } from "../../src/ml/model/resnet.js"
+import { readSafetensors } from "../../src/ml/model/safetensors.js"
 import { SAMPLE_SUBMISSION_CSV, TEST_CSV, TEST_SPECTROGRAMS_DIR } from "../../stages/hms/constants.js"
-import { writeSynthDataset } from "../../stages/hms/synth.js"
+import { writeSynthDataset } from "../../stages/hms/synth/index.js"
 import { torchSave } from "./torch-save.js"
 
 const REPO = path.resolve(__dirname, "../..")

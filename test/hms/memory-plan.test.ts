@@ -9,9 +9,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { wasmWayOut } from "../../src/ml/memory-estimate.js"
-import { loadOnednn } from "../../src/ml/native/onednn.js"
-import { writeSynthDataset } from "../../stages/hms/synth.js"
+import { wasmWayOut } from "../../src/ml/train/memory-estimate.js"
+import { loadOnednn } from "../../src/ml/engines/onednn/onednn-addon.js"
+import { writeSynthDataset } from "../../stages/hms/synth/index.js"
 import { BIN, REPO } from "../core/helpers.js"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-hms-memory-"))

@@ -9,16 +9,16 @@ import * as path from "node:path"
 import { Effect, Either, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadPipeline } from "../../src/cli/project.js"
-import { parseOverride, planPipeline, restrictPlan } from "../../src/core/pipeline.js"
-import { collectingReporter, RunReporter } from "../../src/core/reporter.js"
+import { parseOverride, planPipeline, restrictPlan } from "../../src/core/pipeline/index.js"
+import { collectingReporter, Reporter } from "../../src/core/reporter.js"
 import { runPlan } from "../../src/core/runner.js"
-import { LocalStore } from "../../src/core/store/local/local-store.js"
+import { storeLayer } from "../../src/core/store/store-layer.js"
 import { decodeNpy } from "../../src/data/npy.js"
 import { FOLD_TABLE_COLUMNS, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR } from "../../stages/hms/constants.js"
-import { writeSynthDataset } from "../../stages/hms/synth.js"
+import { writeSynthDataset } from "../../stages/hms/synth/index.js"
 import { buildFoldTable, foldTableColumns, loadTrainTable } from "../../stages/hms/train-table.js"
 import { formatCsv } from "../../src/data/csv.js"
-import { DuckDbLive } from "../../src/data/duckdb.js"
+import { DuckDbLive } from "../../src/data/duckdb/index.js"
 
 const REPO = path.resolve(__dirname, "../..")
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-hms-stages-"))
@@ -64,9 +64,9 @@ const run = (data: string, cache: string, target = "split-spectrograms") =>
       const plan = yield* planPipeline(pipeline, [Either.getOrThrow(parseOverride(`data=${data}`))])
       const only = Either.getOrThrow(restrictPlan(plan, [target]))
       const collected = collectingReporter()
-      const report = yield* runPlan(only, { jobs: 2, force: [] }).pipe(Effect.provide(Layer.succeed(RunReporter, collected.reporter)))
+      const report = yield* runPlan(only, { jobs: 2, force: [] }).pipe(Effect.provide(Layer.succeed(Reporter, collected.reporter)))
       return { report, status: Object.fromEntries(report.stages.map((s) => [s.id, s.status])), lines: collected.lines }
-    }).pipe(Effect.provide(LocalStore.layer(cache, REPO))),
+    }).pipe(Effect.provide(storeLayer(cache, REPO))),
   )
 
 const records = (cache: string): Array<{ id: string }> => {

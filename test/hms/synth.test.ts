@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { DuckDbLive } from "../../src/data/duckdb.js"
+import { DuckDbLive } from "../../src/data/duckdb/index.js"
 import { decodeParquetColumns } from "../../src/data/parquet/index.js"
 import {
   BINS_PER_REGION,
@@ -23,7 +23,7 @@ import {
   WINDOW_WIDTH,
 } from "../../stages/hms/constants.js"
 import { readSpectrogram, splitRequests, splitSpectrograms, windowStart } from "../../stages/hms/spectrogram.js"
-import { drawSynthPlan, synthSpectrogram, TARGET_CLASS_PRIORS, writeSynthDataset } from "../../stages/hms/synth.js"
+import { drawSynthPlan, synthSpectrogram, TARGET_CLASS_PRIORS, writeSynthDataset } from "../../stages/hms/synth/index.js"
 import { buildFoldTable, loadTrainTable } from "../../stages/hms/train-table.js"
 
 const root = mkdtempSync(join(tmpdir(), "cairn-synth-"))

@@ -2,12 +2,12 @@
  * For tests: a state dict written as `torch.save(state_dict, f)` lays it out (zip, stored records,
  * `<stem>/data.pkl` at pickle protocol 2, one storage per tensor in `<stem>/data/<k>`), for fold
  * models too large to commit as fixtures. What torch itself writes is covered by the fixtures of
- * test/ml/pth.test.ts (test/golden/gen_pth.py); this writer only needs to be what torch reads.
+ * test/ml/model/pth.test.ts (test/golden/gen_pth.py); this writer only needs to be what torch reads.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { zipSync } from "fflate"
-import type { SafetensorsDtype, SafetensorsTensor } from "../../src/ml/safetensors.js"
+import type { SafetensorsDtype, SafetensorsTensor } from "../../src/ml/model/safetensors.js"
 
 const STORAGE_TYPES: Partial<Record<SafetensorsDtype, string>> = { F32: "FloatStorage", I64: "LongStorage", F64: "DoubleStorage", F16: "HalfStorage" }
 const ELEMENT_BYTES: Partial<Record<SafetensorsDtype, number>> = { F32: 4, I64: 8, F64: 8, F16: 2 }

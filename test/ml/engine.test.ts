@@ -10,16 +10,17 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { engineIdentity, PredictorService, TrainerService } from "../../src/ml/engine.js"
-import type { TrainConfig, TrainProgress } from "../../src/ml/train.js"
-import { onnxRuntimePredictor } from "../../src/ml/onnx/onnx-engine.js"
-import { loadOnednn } from "../../src/ml/native/onednn.js"
-import { TFJS_ENGINE, tfjsEngine, tfjsIdentity } from "../../src/ml/tfjs-engine.js"
-import { GOLDEN_TRANSFORM } from "./golden-transform.js"
-import { SYN_CLASSES, syntheticDataset } from "./train-helpers.js"
+import { engineIdentity, Predictor, Trainer } from "../../src/ml/engine.js"
+import type { TrainConfig, TrainProgress } from "../../src/ml/train/train-fold.js"
+import { onnxRuntimePredictor } from "../../src/ml/engines/onnxruntime/onnx-engine.js"
+import { loadOnednn } from "../../src/ml/engines/onednn/onednn-addon.js"
+import { TFJS_ENGINE, tfjsEngine, tfjsIdentity } from "../../src/ml/engines/tfjs/tfjs-engine.js"
+import { GOLDEN_TRANSFORM } from "./input/golden-transform.js"
+import { SYN_CLASSES, syntheticDataset } from "./train/train-helpers.js"
+import { ImgSize } from "../../src/ml/model/model-config.js"
 
 /** Real ResNet training on 2 shared cores: ~30-60 s unloaded, allow for a busy machine. */
-/** cpu+onednn against wasm: the same maths, sums in another order (as test/ml/onednn-kernels.test.ts). */
+/** cpu+onednn against wasm: the same maths, sums in another order (as test/ml/engines/onednn/onednn-kernels.test.ts). */
 const LOSS_TOL = 1e-4
 /** Train losses after the first epoch: twice the spread between the wasm engine with and without oneDNN. */
 const LATE_TRAIN_LOSS_TOL = 2.5e-3
@@ -35,7 +36,7 @@ const TINY: TrainConfig = {
   variant: "resnet18d",
   inChans: 1,
   numClasses: SYN_CLASSES,
-  imgSize: 32,
+  imgSize: ImgSize.make(32),
   transform: GOLDEN_TRANSFORM,
   batchSize: 8,
   epochs: 1,
@@ -47,12 +48,12 @@ const TINY: TrainConfig = {
   schedule: { kind: "one-cycle", pctStart: 0.0, divFactor: 25, finalDivFactor: 0.4 },
 }
 
-const PREDICT = { variant: "resnet18d", inChans: 1, numClasses: SYN_CLASSES, imgSize: 32, batchSize: 8, transform: GOLDEN_TRANSFORM } as const
+const PREDICT = { variant: "resnet18d", inChans: 1, numClasses: SYN_CLASSES, imgSize: ImgSize.make(32), batchSize: 8, transform: GOLDEN_TRANSFORM } as const
 
 /** Two worker threads on wasm. */
 const engine = tfjsEngine({ backend: "wasm", workers: 2 })
-const run = <A, E>(program: Effect.Effect<A, E, TrainerService | PredictorService>) => Effect.runPromise(Effect.provide(program, engine))
-const runExit = <A, E>(program: Effect.Effect<A, E, TrainerService | PredictorService>) => Effect.runPromiseExit(Effect.provide(program, engine))
+const run = <A, E>(program: Effect.Effect<A, E, Trainer | Predictor>) => Effect.runPromise(Effect.provide(program, engine))
+const runExit = <A, E>(program: Effect.Effect<A, E, Trainer | Predictor>) => Effect.runPromiseExit(Effect.provide(program, engine))
 
 describe("the TF.js engine layer", () => {
   const train = syntheticDataset(16, 1)
@@ -72,8 +73,8 @@ describe("the TF.js engine layer", () => {
     const events: Array<TrainProgress> = []
     const backends: Array<string> = []
     const program = Effect.gen(function* () {
-      const trainer = yield* TrainerService
-      const predictor = yield* PredictorService
+      const trainer = yield* Trainer
+      const predictor = yield* Predictor
       const fold = (k: number) =>
         trainer.train({ ...TINY, seed: TINY.seed + k }, { fold: k, train, val, outputDir: dir }, {
           onProgress: (e) => events.push(e),
@@ -117,7 +118,7 @@ describe("the TF.js engine layer", () => {
 
     // the same models exported as ONNX and run on ONNX Runtime's predictor: the same softmax (1e-5)
     const onnx = await Effect.runPromise(
-      Effect.provide(Effect.flatMap(PredictorService, (p) => p.predict(PREDICT, onnxFiles, val.windows)), onnxRuntimePredictor({ threads: 1 })),
+      Effect.provide(Effect.flatMap(Predictor, (p) => p.predict(PREDICT, onnxFiles, val.windows)), onnxRuntimePredictor({ threads: 1 })),
     )
     expect(onnx.perModel).toHaveLength(2)
     const worst = Math.max(...Array.from(onnx.mean, (v, i) => Math.abs(v - predicted.mean[i]!)))
@@ -134,14 +135,14 @@ describe("the TF.js engine layer", () => {
     const fold = (layer: typeof engine, out: string) =>
       Effect.runPromise(
         Effect.provide(
-          Effect.flatMap(TrainerService, (t) => t.train(config, { fold: 5, train, val, outputDir: path.join(dir, out) }, {})),
+          Effect.flatMap(Trainer, (t) => t.train(config, { fold: 5, train, val, outputDir: path.join(dir, out) }, {})),
           layer,
         ),
       )
     const backends: Array<string> = []
     const nativeRun = await Effect.runPromise(
       Effect.provide(
-        Effect.flatMap(TrainerService, (t) =>
+        Effect.flatMap(Trainer, (t) =>
           t.train(config, { fold: 5, train, val, outputDir: path.join(dir, "cpu-onednn") }, { onBackend: (b) => backends.push(b.name) }),
         ),
         native,
@@ -164,7 +165,7 @@ describe("the TF.js engine layer", () => {
   }, HEAVY_TIMEOUT_MS)
 
   it("rebuilds the worker's tagged errors", async () => {
-    const exit = await runExit(Effect.flatMap(TrainerService, (t) => t.train({ ...TINY, patience: -1 }, { fold: 3, train, val, outputDir: dir })))
+    const exit = await runExit(Effect.flatMap(Trainer, (t) => t.train({ ...TINY, patience: -1 }, { fold: 3, train, val, outputDir: dir })))
     expect(Exit.isFailure(exit)).toBe(true)
     if (Exit.isFailure(exit) && exit.cause._tag === "Fail") {
       expect(exit.cause.error._tag).toBe("TrainConfigError")
@@ -172,13 +173,13 @@ describe("the TF.js engine layer", () => {
     } else {
       throw new Error(`unexpected exit ${String(exit)}`)
     }
-    const missing = await runExit(Effect.flatMap(PredictorService, (p) => p.predict(PREDICT, [path.join(dir, "nope.safetensors")], val.windows)))
+    const missing = await runExit(Effect.flatMap(Predictor, (p) => p.predict(PREDICT, [path.join(dir, "nope.safetensors")], val.windows)))
     expect(Exit.isFailure(missing) && missing.cause._tag === "Fail" && missing.cause.error._tag).toBe("SafetensorsError")
   }, HEAVY_TIMEOUT_MS)
 
   it("cancels the task in its worker when interrupted, and the worker takes the next one", async () => {
     const program = Effect.gen(function* () {
-      const trainer = yield* TrainerService
+      const trainer = yield* Trainer
       const started = yield* Deferred.make<void>()
       let after = 0
       let interrupted = false

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { barChart, heatmap, horizontalBarChart, lineChart, type LinePoint } from "../../src/report/charts.js"
-import { ChartInputInvalid, ChartRenderFailed } from "../../src/report/errors.js"
+import { barChart, heatmap, horizontalBarChart, lineChart, type LinePoint } from "../../src/report/charts/index.js"
+import { ChartInputInvalid, ChartRenderFailed } from "../../src/report/report-errors.js"
 import { ACCENT, SERIES_PALETTE } from "../../src/report/theme.js"
 import { renameSvgIds, renderVegaLite, type VegaLiteSpec } from "../../src/report/vega.js"
 import { left, right } from "../assert-helpers.js"

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { ChromiumCheckFailed, checkReport, DEFAULT_CHROMIUM } from "../../bench/check-report.js"
-import { writeHmsReport } from "../../stages/hms/report.js"
+import { writeHmsReport } from "../../stages/hms/report/index.js"
 import { fakeHmsReportData } from "./fake-hms.js"
 
 const runChromium = existsSync(DEFAULT_CHROMIUM) || process.env["CAIRN_REQUIRE_CHROMIUM"] === "1"

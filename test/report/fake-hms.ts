@@ -6,7 +6,7 @@
  */
 import { RandomState } from "../../src/data/random-state.js"
 import { N_FOLDS, VOTE_COLUMNS } from "../../stages/hms/constants.js"
-import type { HmsReportData } from "../../stages/hms/report.js"
+import type { HmsReportData } from "../../stages/hms/report/index.js"
 
 export const FAKE_EPOCHS = 9
 export const FAKE_SEED = 20240521

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { FileError } from "../../src/core/errors.js"
-import { ReportDataInvalid } from "../../src/report/errors.js"
+import { ReportDataInvalid } from "../../src/report/report-errors.js"
 import { STATUS_STYLES } from "../../src/report/theme.js"
 import {
   type BuiltHmsReport,
@@ -16,7 +16,7 @@ import {
   shortClassName,
   validateHmsReportData,
   writeHmsReport,
-} from "../../stages/hms/report.js"
+} from "../../stages/hms/report/index.js"
 import { FAKE_EPOCHS, fakeHmsReportData } from "./fake-hms.js"
 import { markGroups, markItems } from "./svg-inspect.js"
 

@@ -102,6 +102,12 @@ const main = async () => {
     res.once("close", () => forward.destroy())
     req.pipe(forward)
   })
+  // Node's server closes a keep-alive connection after 5 s idle; a client whose event loop is late
+  // (a loaded machine) can reuse that socket in the very moment it closes, and the request dies with
+  // "socket hang up" on every try that meets such a socket. S3 itself keeps idle connections open
+  // far longer (and the SDK reuses them): so does this front.
+  front.keepAliveTimeout = 120_000
+  front.headersTimeout = 121_000
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject)
     front.listen(Number(port), "127.0.0.1", resolve)

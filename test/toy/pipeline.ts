@@ -3,7 +3,7 @@
  * stripe images of three orientations -> a quarter-width resnet18d trained with cross-entropy and
  * a constant lr -> its accuracy on held-out images. Sized to run in seconds on two CPU cores.
  */
-import { definePipeline } from "../../src/index.js"
+import { definePipeline } from "cairn"
 import { toyEval } from "./stages/toy-eval.js"
 
 export default definePipeline({

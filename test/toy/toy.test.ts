@@ -12,14 +12,24 @@ import { afterAll, describe, expect, it } from "vitest"
 import { BIN, type CliResult, makeProject, REPO, removeProjects, statuses } from "../core/helpers.js"
 
 const TOY = path.join(REPO, "test/toy")
-/** The repo-relative imports of the toy files (`../../src/x.js`, `../../../src/x.js`), made absolute. */
-const SRC_IMPORT = /(["'])(?:\.\.\/)+src\/([^"']+)\.js\1/g
+/**
+ * The toy files import cairn by its package name (`cairn`, `cairn/ml`, ...), which resolves only inside
+ * this checkout: in the throwaway project each becomes the absolute path of the file package.json's
+ * `exports` names for it.
+ */
+const CAIRN_IMPORT = /(["'])(cairn(?:\/[\w-]+)?)\1/g
+const CAIRN_EXPORTS = (JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as { exports: Record<string, string> }).exports
+const cairnFile = (specifier: string): string => {
+  const target = CAIRN_EXPORTS[`.${specifier.slice("cairn".length)}`]
+  if (target === undefined) throw new Error(`package.json exports no ${specifier}`)
+  return path.join(REPO, target)
+}
 
 /** The toy's pipeline and stages, laid out as in the repo, importing cairn from this checkout. */
 const toyFiles = (): Record<string, string> => {
   const files: Record<string, string> = {}
   for (const rel of ["pipeline.ts", ...fs.readdirSync(path.join(TOY, "stages")).map((f) => `stages/${f}`)]) {
-    files[rel] = fs.readFileSync(path.join(TOY, rel), "utf8").replace(SRC_IMPORT, (_, q: string, mod: string) => `${q}${path.join(REPO, "src", `${mod}.ts`)}${q}`)
+    files[rel] = fs.readFileSync(path.join(TOY, rel), "utf8").replace(CAIRN_IMPORT, (_, q: string, spec: string) => `${q}${cairnFile(spec)}${q}`)
   }
   return files
 }

@@ -2,7 +2,7 @@
 import * as os from "node:os"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { backendStatuses, probeBackend } from "../../ml/backend-probe.js"
+import { backendStatuses, probeBackend } from "../../ml/engines/tfjs/backend-probe.js"
 
 export const doctorCommand = Command.make(
   "doctor",

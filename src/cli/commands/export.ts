@@ -1,8 +1,8 @@
 import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Either, Layer, Option } from "effect"
-import { restrictPlan } from "../../core/pipeline.js"
-import { ReporterLive } from "../../core/reporter.js"
+import { restrictPlan } from "../../core/pipeline/index.js"
+import { Reporter } from "../../core/reporter.js"
 import { planMemory } from "../../core/resources.js"
 import { runPlan } from "../../core/runner.js"
 import { EXIT_STAGE_FAILED, WriteRefused } from "../errors.js"
@@ -43,7 +43,7 @@ export const exportCommand = Command.make(
       const jobs = Option.getOrElse(o.jobs, defaultJobs)
       const memory = yield* planMemory(plan, yield* memoryBudget(o.memory), jobs)
       const report = yield* runPlan(plan, { jobs, force: [], memory }).pipe(
-        Effect.provide(Layer.merge(storeLayer(l), ReporterLive.auto(process.stderr))),
+        Effect.provide(Layer.merge(storeLayer(l), Reporter.layerAuto(process.stderr))),
       )
       if (!report.ok) {
         for (const line of summaryLines(report)) yield* Console.error(line)

@@ -3,9 +3,9 @@ import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { LINE_MAX, printable } from "../../core/printable.js"
-import { CacheStore } from "../../core/store/artifact-store.js"
+import { RunHistory } from "../../core/store/run-history.js"
 import { UsageError } from "../errors.js"
-import { findRun, historyEntries, renderDiff, renderRuns } from "../history.js"
+import { findRun, historyEntries, renderDiff, renderRuns } from "../history-view.js"
 import { skippedHistoryFiles } from "../history-files.js"
 import { storeLayer } from "../load.js"
 import { cacheDirOpt, pipelineArg } from "../options.js"
@@ -16,8 +16,8 @@ const entriesOf = (root: string, cacheDir: Option.Option<string>, pipeline?: str
   Effect.gen(function* () {
     const dir = cacheDirFor(root, Option.getOrUndefined(cacheDir))
     if (!fs.existsSync(dir)) return []
-    const store = yield* CacheStore.pipe(Effect.provide(storeLayer({ cacheDir: dir, root })))
-    const files = yield* store.listHistory(pipeline)
+    const history = yield* RunHistory.pipe(Effect.provide(storeLayer({ cacheDir: dir, root })))
+    const files = yield* history.listHistory(pipeline)
     // The reason may quote the file's content (a JSON syntax error does): printed as one safe line.
     for (const s of skippedHistoryFiles(files)) yield* Console.error(`warning: run history file ${printable(s.file, LINE_MAX)} left out: ${printable(s.reason)}`)
     return historyEntries(files)

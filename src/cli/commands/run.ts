@@ -3,8 +3,8 @@ import * as path from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Either, Layer, Option } from "effect"
 import { describeError } from "../../core/errors.js"
-import { restrictPlan, unknownStages } from "../../core/pipeline.js"
-import { ReporterLive } from "../../core/reporter.js"
+import { restrictPlan, unknownStages } from "../../core/pipeline/index.js"
+import { Reporter } from "../../core/reporter.js"
 import { queueRunSetting } from "../../core/queue/run-setting.js"
 import { planMemory } from "../../core/resources.js"
 import { reportJson, runPlan } from "../../core/runner.js"
@@ -14,7 +14,7 @@ import { EXIT_STAGE_FAILED, UsageError } from "../errors.js"
 import { removeStamp, writeStamp } from "../fast-path.js"
 import { load, storeLayer } from "../load.js"
 import { memoryBudget } from "../memory-budget.js"
-import { cacheDirOpt, jobsOpt, memoryOpt, paramOpt, pipelineArg, queueOpt, remoteCacheOpt, remoteCacheReadonlyOpt } from "../options.js"
+import { cacheDirOpt, jobsOpt, memoryOpt, paramOpt, pipelineArg, queueOpt, remoteCacheOpt, remoteCacheReadonlyOpt, runOption } from "../options.js"
 import { defaultJobs } from "../project.js"
 import { copyOut, folderName, markStaleFolders, PUBLISH_POLICY, showFolder } from "../publish.js"
 import { stampFor, unstampable } from "../replay-stamp.js"
@@ -27,14 +27,14 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
     {
       pipeline: pipelineArg,
       params: paramOpt,
-      target: Options.text("target").pipe(Options.repeated, Options.withDescription("only this stage (and what it needs); repeatable")),
+      target: runOption("target", Options.text).pipe(Options.repeated, Options.withDescription("only this stage (and what it needs); repeatable")),
       jobs: jobsOpt,
       memory: memoryOpt,
       cacheDir: cacheDirOpt,
-      force: Options.text("force").pipe(Options.repeated, Options.withDescription("rerun this stage even if cached; repeatable")),
-      json: Options.text("json").pipe(Options.optional, Options.withDescription("write the run report as JSON to this file")),
-      out: Options.text("out").pipe(Options.optional, Options.withDescription("folder for published outputs and reports (default: the project root)")),
-      verbose: Options.boolean("verbose").pipe(Options.withDescription("print each failure's full cause (stack traces)")),
+      force: runOption("force", Options.text).pipe(Options.repeated, Options.withDescription("rerun this stage even if cached; repeatable")),
+      json: runOption("json", Options.text).pipe(Options.optional, Options.withDescription("write the run report as JSON to this file")),
+      out: runOption("out", Options.text).pipe(Options.optional, Options.withDescription("folder for published outputs and reports (default: the project root)")),
+      verbose: runOption("verbose", Options.boolean).pipe(Options.withDescription("print each failure's full cause (stack traces)")),
       remoteCache: remoteCacheOpt,
       remoteCacheReadonly: remoteCacheReadonlyOpt,
       queue: queueOpt,
@@ -57,7 +57,7 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
         const remoteUrl = Option.getOrElse(o.remoteCache, () => process.env.CAIRN_REMOTE_CACHE ?? "")
         if (remoteUrl) yield* Console.log(`remote cache ${redactUrl(remoteUrl)}${o.remoteCacheReadonly ? " (read-only)" : ""}`)
         const store = storeLayer(l, remoteUrl ? { url: remoteUrl, readonly: o.remoteCacheReadonly } : undefined)
-        const reporter = ReporterLive.auto(process.stdout)
+        const reporter = Reporter.layerAuto(process.stdout)
         const queue = Option.isSome(o.queue)
           ? yield* queueRunSetting({ url: o.queue.value, remoteUrl, root: l.root, pipelineFile: plan.pipeline.file, params: o.params, remoteReadonly: o.remoteCacheReadonly, env: process.env })
           : undefined

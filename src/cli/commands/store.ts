@@ -1,8 +1,8 @@
 /** The commands that maintain the store: gc, clean, verify. */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
-import { formatSize, parseSize } from "../../core/fs-util.js"
-import { CacheStore } from "../../core/store/artifact-store.js"
+import { formatBytes, parseSize } from "../../core/fs-util.js"
+import { StoreAdmin } from "../../core/store/store-admin.js"
 import { STORE_MARKER } from "../../core/store/layout.js"
 import { inspectCacheDir } from "../../core/store/local/store-marker.js"
 import { EXIT_STAGE_FAILED, NotAStore, UsageError } from "../errors.js"
@@ -42,11 +42,11 @@ export const gcCommand = Command.make(
       }
       const s = yield* existingStore(o.cacheDir, "gc")
       if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
-      const store = yield* CacheStore.pipe(Effect.provide(s.layer))
+      const store = yield* StoreAdmin.pipe(Effect.provide(s.layer))
       const r = yield* store.gc({ keepLast: Option.getOrUndefined(o.keepLast), maxBytes })
       const kept = r.keptForRuns > 0 ? `; kept ${r.keptForRuns} results a running pipeline uses` : ""
       yield* Console.log(
-        `gc: removed ${r.removedRuns} results, ${r.removedItems} items, ${r.removedTrees} trees, ${r.removedObjects} objects; ${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter)}${kept}`,
+        `gc: removed ${r.removedRuns} results, ${r.removedItems} items, ${r.removedTrees} trees, ${r.removedObjects} objects; ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}${kept}`,
       )
     }),
 ).pipe(Command.withDescription("remove cached results no longer needed (never those of a running pipeline)"))
@@ -55,7 +55,7 @@ export const cleanCommand = Command.make("clean", { cacheDir: cacheDirOpt }, (o)
   Effect.gen(function* () {
     const s = yield* existingStore(o.cacheDir, "clean")
     if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
-    const store = yield* CacheStore.pipe(Effect.provide(s.layer))
+    const store = yield* StoreAdmin.pipe(Effect.provide(s.layer))
     yield* store.clean()
     yield* Console.log(`removed every result in ${s.dir}`)
   }),
@@ -65,9 +65,9 @@ export const verifyCommand = Command.make("verify", { cacheDir: cacheDirOpt }, (
   Effect.gen(function* () {
     const s = yield* existingStore(o.cacheDir, "verify")
     if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
-    const store = yield* CacheStore.pipe(Effect.provide(s.layer))
+    const store = yield* StoreAdmin.pipe(Effect.provide(s.layer))
     const r = yield* store.verify()
-    yield* Console.log(`verify: ${r.objects} objects (${formatSize(r.bytes)}) rehashed`)
+    yield* Console.log(`verify: ${r.objects} objects (${formatBytes(r.bytes)}) rehashed`)
     for (const h of r.corruptObjects) yield* Console.log(`  corrupt object ${h}: quarantined`)
     for (const t of r.damagedTrees) yield* Console.log(`  damaged tree ${t}: removed`)
     if (r.removedRecords + r.removedItems > 0) yield* Console.log(`  ${r.removedRecords} results and ${r.removedItems} memo items without their files: removed (they rerun)`)

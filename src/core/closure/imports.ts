@@ -55,6 +55,27 @@ export const importedNames = (statement: string): ReadonlyArray<string> | "*" =>
   return names
 }
 
+/** One `export { a as b } from "x"`: the names it takes from x, and the names it exports them as (same order). */
+export interface NamedReexport {
+  readonly specifier: string
+  readonly imported: ReadonlyArray<string>
+  readonly exported: ReadonlyArray<string>
+}
+
+/** The `{ ... }` clause of an `export { ... } from` statement as [imported, exported] pairs; undefined for any other form. */
+const reexportClause = (statement: string): ReadonlyArray<readonly [string, string]> | undefined => {
+  const m = /^export\s*\{([^}]*)\}\s*from\s*["'`]/.exec(statement.trim())
+  if (!m) return undefined
+  const pairs: Array<readonly [string, string]> = []
+  for (const raw of m[1]!.split(",")) {
+    const item = raw.trim().replace(/^type\s+/, "")
+    if (!item) continue
+    const [imported, exported] = item.split(/\s+as\s+/).map((n) => n.trim().replace(/^["']|["']$/g, ""))
+    pairs.push([imported!, exported ?? imported!])
+  }
+  return pairs
+}
+
 let esbuildModule: Promise<typeof import("esbuild")> | undefined
 const esbuild = () => (esbuildModule ??= import("esbuild"))
 
@@ -91,4 +112,40 @@ export const moduleImports = (
         cause: error,
       })
     },
+  })
+
+/**
+ * The re-exports of an index module that holds named re-exports and nothing else
+ * (`export { a, type B } from "./x.js"`), as it runs; undefined for any other module (code of its
+ * own, a local export, `export *`). Such an index adds no code: what an importer takes from it is
+ * what the modules it names give, so a closure follows only those (an index is a public face, not
+ * a dependency on everything behind it).
+ */
+export const namedReexports = (
+  file: string,
+  source: string,
+  tsconfigRaw: { readonly compilerOptions: Readonly<Record<string, unknown>> },
+): Effect.Effect<ReadonlyArray<NamedReexport> | undefined, ClosureError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const loader = LOADERS[path.extname(file)]
+      if (loader === undefined) return undefined
+      const { transform } = await esbuild()
+      const { code } = await transform(source, { loader, sourcefile: file, target: "esnext", tsconfigRaw: tsconfigRaw as never, logLevel: "silent" })
+      await init
+      const [imports] = parse(code, file)
+      const out: Array<NamedReexport> = []
+      let rest = ""
+      let at = 0
+      for (const imp of imports) {
+        const pairs = imp.d === -1 && imp.n !== undefined ? reexportClause(code.slice(imp.ss, imp.se)) : undefined
+        if (pairs === undefined) return undefined
+        out.push({ specifier: imp.n!, imported: pairs.map(([i]) => i), exported: pairs.map(([, e]) => e) })
+        rest += code.slice(at, imp.ss)
+        at = imp.se
+      }
+      rest += code.slice(at)
+      return /^[\s;]*$/.test(rest) ? out : undefined
+    },
+    catch: (error) => new ClosureError({ file, detail: String(error), cause: error }),
   })

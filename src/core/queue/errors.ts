@@ -71,16 +71,3 @@ export class JobNotSigned extends Data.TaggedError("JobNotSigned")<{
     return `worker ${this.worker} refused job ${this.job}: ${why}`
   }
 }
-
-/** A result that could not be made available on the remote cache (so no coordinator can use it). */
-export class ResultNotShared extends Data.TaggedError("ResultNotShared")<{
-  readonly stage: string
-  readonly key: string
-  readonly url: string
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return `result of ${this.stage} (${this.key.slice(0, 12)}) not on the remote cache ${this.url}: ${this.detail}`
-  }
-}

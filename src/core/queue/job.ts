@@ -5,6 +5,7 @@
  * and compares it with `key` (and, when they differ, `record`/`codeFiles` field by field).
  */
 import { Either, ParseResult, Schema } from "effect"
+import type { StageKey } from "../hashes.js"
 import type { KeyRecord } from "../key.js"
 import { FIELD_MAX, printable } from "../printable.js"
 
@@ -19,11 +20,11 @@ export interface StageJobData {
   readonly params: ReadonlyArray<string>
   /** The stage instance id (`train/fold-0`). */
   readonly instance: string
-  readonly key: string
+  readonly key: StageKey
   readonly record: KeyRecord
   readonly codeFiles: Readonly<Record<string, string>>
   /** Each upstream instance id → the cache key of its result (a source's: its content hash). */
-  readonly upstream: Readonly<Record<string, string>>
+  readonly upstream: Readonly<Record<string, StageKey>>
   /** Compute it even when the remote cache holds its result (`--force`, or an uncached stage). */
   readonly force: boolean
   /** Who enqueued it (`host:pid`), for messages. */
@@ -50,7 +51,7 @@ export type StageJobProgress =
 
 const Strings = Schema.Record({ key: Schema.String, value: Schema.String })
 /** A cache key: what the stores take as an entry name (anything else would reach them as a defect). */
-const CacheKey = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, { message: () => "not a cache key (64 hex digits)" }))
+const CacheKey = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, { message: () => "not a cache key (64 hex digits)" }), Schema.brand("StageKey"))
 
 /** A key record as instance-key.ts makes it: every field diffKeys reads is checked here. */
 const KeyRecordSchema = Schema.Struct(

@@ -1,5 +1,5 @@
 /**
- * The coordinator's side of the queue: a `StageExecutor` that, for each stage the run must compute,
+ * The coordinator's side of the queue: an `Executor` that, for each stage the run must compute,
  * puts a job on the BullMQ queue (id: the cache key, so coordinators share it), waits for a worker
  * to finish it, and pulls its result from the remote cache into the local store. The stage's inputs
  * are made available on the remote cache first (a result held only locally is shared).
@@ -21,18 +21,17 @@ import * as os from "node:os"
 import { type IRedisClient, type Job, type JobsOptions, Queue, QueueEvents } from "bullmq"
 import { Context, Deferred, Effect, Either, Layer, type Scope } from "effect"
 import { describeError, StageFailed } from "../errors.js"
-import type { Plan } from "../pipeline.js"
+import type { Plan } from "../pipeline/index.js"
 import { FIELD_MAX, LINE_MAX, printable } from "../printable.js"
-import { type Reporter, RunReporter } from "../reporter.js"
-import type { RemoteCache } from "../store/remote/remote-cache.js"
-import { RemoteStore } from "../store/remote/remote-store.js"
+import { Reporter } from "../reporter.js"
+import type { StageKey } from "../hashes.js"
+import type { RemoteTier } from "../store/cache.js"
 import { answeredWithin, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./connection.js"
 import { QueueUnavailable } from "./errors.js"
 import { decodeJobProgress, decodeJobResult, JOB_FORMAT, jobIdOf, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import type { QueueSettings } from "./settings.js"
 import { signJob } from "./signature.js"
-import { shareResult } from "./share-result.js"
-import { type ExecuteRequest, type Executor, StageExecutor } from "./stage-executor.js"
+import { type ExecuteRequest, Executor } from "../executor/executor.js"
 
 export interface QueueRunOptions {
   readonly target: QueueTarget
@@ -178,10 +177,10 @@ const makeExecutor = (
   const failed = (r: ExecuteRequest, detail: string, cause?: unknown) => new StageFailed({ id: r.inst.id, detail, cause })
 
   /** The job's result once a worker completed it; the job is (re)enqueued as needed. */
-  const runJob = (r: ExecuteRequest, remote: RemoteCache, data: StageJobData) =>
+  const runJob = (r: ExecuteRequest, remote: RemoteTier, data: StageJobData) =>
     Effect.scoped(
       Effect.gen(function* () {
-        const reporter = yield* RunReporter
+        const reporter = yield* Reporter
         const jobId = jobIdOf(r.key.key, r.force)
         const opts = jobOptions(r, jobId)
         const watch: Watch = {
@@ -209,7 +208,7 @@ const makeExecutor = (
           // With this run's data: its inputs' keys are the ones this run made available.
           const job = yield* call(`job of ${r.inst.id}`, () => queue.getJob(jobId))
           if (job) yield* call(`retry ${r.inst.id}`, () => job.updateData(data).then(() => job.retry("failed")))
-        } else if (before === "completed" && !(yield* Effect.orElseSucceed(remote.has("ac", r.key.key), () => false))) {
+        } else if (before === "completed" && !(yield* remote.holds(r.key.key))) {
           yield* call(`remove ${r.inst.id}`, () => queue.remove(jobId))
           yield* enqueue
         } else if (before === "unknown") {
@@ -241,20 +240,20 @@ const makeExecutor = (
     usesJobSlots: false,
     execute: (r) =>
       Effect.gen(function* () {
-        if (!(r.store instanceof RemoteStore)) return yield* failed(r, "a queued stage needs a remote cache (--remote-cache URL): results travel through it")
-        const store = r.store
+        const { store } = r
         const remote = store.remote
+        if (!remote) return yield* failed(r, "a queued stage needs a remote cache (--remote-cache URL): results travel through it")
         // Its inputs must be where the worker looks: a result held only here is shared first.
-        const upstream: Record<string, string> = {}
+        const upstream: Record<string, StageKey> = {}
         for (const ref of Object.values(r.inst.inputs)) {
           for (const id of ref.kind === "one" ? [ref.id] : ref.ids) {
             const up = r.resolved.get(id)
             if (!up) return yield* failed(r, `input ${id} is not resolved`)
             upstream[id] = up.key
             if (!up.record) continue
-            if (yield* Effect.orElseSucceed(remote.has("ac", up.key), () => false)) continue
+            if (yield* remote.holds(up.key)) continue
             if (options.remoteReadonly) return yield* failed(r, `its input ${id} is only in the local cache, and the remote cache ${remote.url} is read-only here: no worker can get it`)
-            yield* Effect.mapError(shareResult(store.local, remote, up.record), (e) => failed(r, `its input ${id}: ${e.message}`, e))
+            yield* Effect.mapError(remote.share(up.record), (e) => failed(r, `its input ${id}: ${e.message}`, e))
           }
         }
         const unsigned: StageJobData = {
@@ -296,13 +295,13 @@ const listen = (events: QueueEvents, watches: Map<string, Set<Watch>>) => {
 }
 
 /**
- * The queue's StageExecutor and the run's reporter decorated with who ran what, for a run whose
+ * The queue's Executor and the run's reporter decorated with who ran what, for a run whose
  * reporter is in the context. Fails with QueueUnavailable when Redis does not answer at start.
  */
-export const queueRunLayer = (options: QueueRunOptions): Layer.Layer<StageExecutor | RunReporter, QueueUnavailable, RunReporter> =>
+export const queueRunLayer = (options: QueueRunOptions): Layer.Layer<Executor | Reporter, QueueUnavailable, Reporter> =>
   Layer.scopedContext(
     Effect.gen(function* () {
-      const inner = yield* RunReporter
+      const inner = yield* Reporter
       const client: IRedisClient = yield* redisClient(options.target, options.settings.connectMs)
       const queue = yield* Effect.acquireRelease(
         Effect.sync(() => new Queue(options.target.name, { connection: client })),
@@ -318,6 +317,6 @@ export const queueRunLayer = (options: QueueRunOptions): Layer.Layer<StageExecut
       yield* answeredWithin(options.target, options.settings.connectMs, NOT_READY, () => Promise.all([queue.waitUntilReady(), events.waitUntilReady()]))
       const shown = workerReporter(inner)
       const executor = makeExecutor(options, queue, watches, shown.taken)
-      return Context.make(StageExecutor, executor).pipe(Context.add(RunReporter, shown.reporter))
+      return Context.make(Executor, executor).pipe(Context.add(Reporter, shown.reporter))
     }),
   )

@@ -2,14 +2,14 @@
 import * as path from "node:path"
 import { Effect, type Layer } from "effect"
 import { ConfigError } from "../errors.js"
-import type { RunReporter } from "../reporter.js"
+import type { Reporter } from "../reporter.js"
 import { type QueueTarget, queueTargetFrom } from "./connection.js"
 import type { QueueUnavailable } from "./errors.js"
 import { QueueUrlError } from "./errors.js"
 import { queueRunLayer } from "./queue-executor.js"
 import { type QueueSettings, queueSettingsFrom } from "./settings.js"
 import { QUEUE_SECRET_ENV, queueSecretFrom } from "./signature.js"
-import type { StageExecutor } from "./stage-executor.js"
+import type { Executor } from "../executor/executor.js"
 
 /**
  * The queue a `--queue` URL names, the settings the environment gives it and the queue's secret
@@ -32,7 +32,7 @@ export const queueConfigFrom = (
 export interface QueueRunSetting {
   /** The queue URL (no credentials) and name, for the run's header. */
   readonly shown: string
-  readonly layer: Layer.Layer<StageExecutor | RunReporter, QueueUnavailable, RunReporter>
+  readonly layer: Layer.Layer<Executor | Reporter, QueueUnavailable, Reporter>
 }
 
 export const queueRunSetting = (options: {

@@ -19,25 +19,25 @@ import * as os from "node:os"
 import { type IRedisClient, type Job, UnrecoverableError, WaitingError, Worker } from "bullmq"
 import { Cause, Effect, Either, Exit, Fiber, Option, Runtime, type Scope } from "effect"
 import { describeError, StageFailed } from "../errors.js"
-import { executeStage } from "../execute.js"
+import { executeStage } from "../executor/execute-stage.js"
 import { instanceKey, stageExportsOf } from "../instance-key.js"
 import { diffKeys, nameChange } from "../key.js"
-import type { Plan } from "../pipeline.js"
+import type { Plan } from "../pipeline/index.js"
 import { FIELD_MAX, LINE_MAX, printable } from "../printable.js"
-import { plainReporter, type Reporter, RunReporter } from "../reporter.js"
-import { type Resolved, resolvedFromRecord } from "../resolved.js"
+import { plainReporter, Reporter } from "../reporter.js"
+import { type Resolved, resolvedFromRecord } from "../instance-output.js"
 import { resolveSource } from "../source.js"
 import type { LocalStore } from "../store/local/local-store.js"
 import { redactUrl } from "../store/remote/from-url.js"
 import type { RemoteCache } from "../store/remote/remote-cache.js"
 import { RemoteStore } from "../store/remote/remote-store.js"
+import type { ResultNotShared } from "../store/remote/share-result.js"
 import { answeredWithin, CLOSE_MS, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./connection.js"
-import { JobMalformed, JobNotSigned, JobRefused, type QueueUnavailable, type ResultNotShared } from "./errors.js"
+import { JobMalformed, JobNotSigned, JobRefused, type QueueUnavailable } from "./errors.js"
 import { decodeJobData, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import { type ServedFolders, servedPipelineFile } from "./served.js"
 import type { QueueSettings } from "./settings.js"
 import { jobSignatureProblem, QUEUE_SECRET_ENV } from "./signature.js"
-import { shareResult } from "./share-result.js"
 
 export interface StageWorkerOptions {
   readonly target: QueueTarget
@@ -104,7 +104,7 @@ const jobReporter = (print: Reporter, forward: (p: StageJobProgress) => void): R
   }
 }
 
-const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, loadedCode: Map<string, string>): Effect.Effect<StageJobResult, JobError, RunReporter> =>
+const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, loadedCode: Map<string, string>): Effect.Effect<StageJobResult, JobError, Reporter> =>
   Effect.scoped(
     Effect.gen(function* () {
       const { remote, local } = o
@@ -115,9 +115,8 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
       // Before anything is pulled or imported: only a pipeline file of a served folder is loaded.
       const file = servedPipelineFile(o.served, data.pipeline)
       if (Either.isLeft(file)) return yield* refuse(file.left)
-      // A store of its own per job: a remote that fails is not used for the rest of this job only.
-      const transfers = yield* Effect.makeSemaphore(TRANSFERS)
-      const store = new RemoteStore(local, remote, transfers, { readonly: true, warn: (m) => Effect.sync(() => o.write(`warning: ${m}`)) })
+      // A cache of its own per job: a remote that fails is not used for the rest of this job only.
+      const store = yield* RemoteStore.make(local, remote, { readonly: true, transfers: TRANSFERS, warn: (m) => Effect.sync(() => o.write(`warning: ${m}`)) })
       yield* Effect.mapError(store.lease(), (e) => failed(e.message, e))
       const plan = yield* Effect.mapError(
         Effect.tapError(o.loadPlan(file.right, data.params), (e) => Effect.sync(() => o.write(`${stage}: its pipeline ${pipeline} does not load here: ${describeError(e)}`))),
@@ -159,7 +158,7 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
       const hit = data.force ? undefined : yield* Effect.mapError(store.lookup(k.key), (e) => failed(e.message, e))
       const t0 = Date.now()
       const record = hit ?? (yield* executeStage(store, plan, inst, k, resolved))
-      if (!hit || !(yield* Effect.orElseSucceed(remote.has("ac", k.key), () => false))) yield* shareResult(local, remote, record)
+      if (!hit || !(yield* store.remote.holds(k.key))) yield* store.remote.share(record)
       yield* Effect.catchAll(local.saveMemos(), (e) => Effect.sync(() => o.write(`warning: memos not saved: ${e.message}`)))
       return { worker, cached: hit !== undefined, seconds: hit ? 0 : (Date.now() - t0) / 1000 }
     }),
@@ -195,7 +194,7 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
       const forward = (p: StageJobProgress) => void job.updateProgress(p).catch((e: unknown) => o.write(`warning: progress of ${stage} not sent: ${describeError(e)}`))
       forward({ kind: "taken", worker: name })
       o.write(`took ${stage} (${data.key.slice(0, 12)}${job.attemptsStarted > 1 ? `, try ${job.attemptsStarted}` : ""}) from ${printable(data.coordinator, FIELD_MAX)}`)
-      const effect = Effect.provideService(processJob(o, name, data, loadedCode), RunReporter, jobReporter(print, forward))
+      const effect = Effect.provideService(processJob(o, name, data, loadedCode), Reporter, jobReporter(print, forward))
       const fiber = Runtime.runFork(runtime)(effect)
       const cancel = () => Runtime.runFork(runtime)(Fiber.interrupt(fiber))
       signal?.addEventListener("abort", cancel, { once: true })

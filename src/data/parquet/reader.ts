@@ -1,7 +1,7 @@
 /** Reading flat numeric parquet files with the native decoder. */
 import { Effect, Either } from "effect"
 import { readFile } from "node:fs/promises"
-import { describeCause, FileReadFailed, type ParquetCorrupt, ParquetSchemaMismatch, type ParquetUnsupported } from "../errors.js"
+import { describeError, FileReadFailed, type ParquetCorrupt, ParquetSchemaMismatch, type ParquetUnsupported } from "../errors.js"
 import type { ColumnMajorOptions, ColumnMajorTable } from "./column-major.js"
 import { decodeColumn } from "./column.js"
 import { attempt } from "./failure.js"
@@ -75,7 +75,7 @@ export const decodeParquetColumnMajor = (
 const readBytes = (file: string): Effect.Effect<Uint8Array, FileReadFailed> =>
   Effect.tryPromise({
     try: () => readFile(file),
-    catch: (cause) => new FileReadFailed({ file, reason: describeCause(cause) }),
+    catch: (cause) => new FileReadFailed({ file, reason: describeError(cause) }),
   })
 
 /** Reads a parquet file into a `ColumnMajorTable` with the native decoder. */

@@ -5,7 +5,7 @@
  */
 import { Effect } from "effect"
 import { writeFile } from "node:fs/promises"
-import { describeCause, FileWriteFailed } from "../errors.js"
+import { describeError, FileWriteFailed } from "../errors.js"
 import type { ColumnMajorWrite } from "./column-major.js"
 import { BYTE_WIDTH, Codec, Encoding, F, FOOTER_LENGTH_BYTES, isLittleEndianHost, MAGIC, MAGIC_BYTES, PageType, PhysicalType, Repetition, TWO_32, type NumericPhysicalType } from "./format.js"
 import { encodeDefinitionLevels } from "./rle.js"
@@ -158,5 +158,5 @@ export const encodeParquetColumnMajor = (table: ColumnMajorWrite, options: Parqu
 export const writeParquetColumnMajor = (file: string, table: ColumnMajorWrite, options: ParquetWriteOptions): Effect.Effect<void, FileWriteFailed> =>
   Effect.tryPromise({
     try: () => writeFile(file, encodeParquetColumnMajor(table, options)),
-    catch: (cause) => new FileWriteFailed({ file, reason: describeCause(cause) }),
+    catch: (cause) => new FileWriteFailed({ file, reason: describeError(cause) }),
   })

@@ -1,10 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Schema } from "effect"
-import type { BackendRequest } from "../../../src/ml/backend-probe.js"
-import { npyWindow, type WindowDataset } from "../../../src/ml/dataset.js"
-import type { ModelConfig } from "../../../src/ml/train.js"
-import { BackendParam, tfjsEngine } from "../../../src/ml/tfjs-engine.js"
+import { BackendParam, type BackendRequest, ImgSize, type ModelConfig, npyWindow, tfjsEngine, type WindowDataset } from "cairn/ml"
 import { TOY_CHANNELS, TOY_CLASSES, TOY_SIZE, oneHot } from "./patterns.js"
 import { imageFile, LABELS_FILE, type Split } from "./toy-data.js"
 
@@ -19,7 +16,7 @@ export const toyModel = (width: number): ModelConfig => ({
   inChans: TOY_CHANNELS,
   numClasses: TOY_CLASSES.length,
   width,
-  imgSize: TOY_SIZE,
+  imgSize: ImgSize.make(TOY_SIZE),
   transform: { kind: "resize" },
 })
 

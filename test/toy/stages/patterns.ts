@@ -3,7 +3,7 @@
  * vertical, diagonal; random phase), each channel the pattern at its own gain plus Gaussian noise.
  * Deterministic in the seed (numpy's RandomState).
  */
-import { RandomState } from "../../../src/data/random-state.js"
+import { RandomState } from "cairn/data"
 
 export const TOY_CLASSES = ["horizontal", "vertical", "diagonal"] as const
 export const TOY_SIZE = 16

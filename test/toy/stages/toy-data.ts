@@ -1,8 +1,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { writeNpy } from "../../../src/data/npy.js"
-import { defineStage } from "../../../src/index.js"
+import { writeNpy } from "cairn/data"
+import { defineStage } from "cairn"
 import { TOY_CHANNELS, TOY_CLASSES, TOY_SIZE, toyImages } from "./patterns.js"
 
 /** The split folders and the labels file of each. */

@@ -1,8 +1,7 @@
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { defineStage } from "../../../src/index.js"
-import { engineIdentity, PredictorService } from "../../../src/ml/engine.js"
-import { TFJS_ENGINE_INPUTS } from "../../../src/ml/tfjs-engine.js"
+import { defineStage } from "cairn"
+import { engineIdentity, Predictor, TFJS_ENGINE_INPUTS } from "cairn/ml"
 import { allRows, BackendParam, readLabels, splitDataset, toyEngine, toyModel } from "./engine.js"
 import { accuracy, TOY_CLASSES } from "./patterns.js"
 import { toyData } from "./toy-data.js"
@@ -18,7 +17,7 @@ export const toyEval = defineStage({
   engineInputs: TFJS_ENGINE_INPUTS,
   run: (ctx) =>
     Effect.gen(function* () {
-      const predictor = yield* PredictorService
+      const predictor = yield* Predictor
       const dir = ctx.inputs.data.dir
       const labels = yield* readLabels(dir, "test")
       const test = splitDataset(dir, "test", labels, allRows(labels.length))

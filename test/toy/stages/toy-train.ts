@@ -1,8 +1,7 @@
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { defineStage } from "../../../src/index.js"
-import { engineIdentity, TrainerService } from "../../../src/ml/engine.js"
-import { TFJS_ENGINE_INPUTS } from "../../../src/ml/tfjs-engine.js"
+import { defineStage } from "cairn"
+import { engineIdentity, TFJS_ENGINE_INPUTS, Trainer } from "cairn/ml"
 import { BackendParam, readLabels, splitDataset, toyEngine, toyModel } from "./engine.js"
 import { accuracy, TOY_CLASSES } from "./patterns.js"
 import { toyData } from "./toy-data.js"
@@ -28,7 +27,7 @@ export const toyTrain = defineStage({
   run: (ctx) =>
     Effect.gen(function* () {
       const p = ctx.params
-      const trainer = yield* TrainerService
+      const trainer = yield* Trainer
       const dir = ctx.inputs.data.dir
       const labels = yield* readLabels(dir, "train")
       const rows = labels.map((_, i) => i)

@@ -16,10 +16,11 @@ import * as path from "node:path"
 import { Effect, Either, type Scope } from "effect"
 import { type Json, canonicalJson, sha256 } from "../../canonical.js"
 import { failpoint } from "../../failpoint.js"
+import { type StageKey, TreeHash } from "../../hashes.js"
 import { hashFileContent } from "../../file-hash.js"
 import { isAlreadyExists } from "../../fs-util.js"
-import { tempName, writeFileAtomicSync } from "../../stamp.js"
-import { type MemoItemRecord, type RunRecord, STORE_FORMAT, type Staging, StoreError, UnsafeOutputLink } from "../artifact-store.js"
+import { tempName, writeFileAtomicSync } from "../../fs-primitives.js"
+import { type MemoItemRecord, type RunRecord, STORE_FORMAT, type Staging, StoreError, UnsafeOutputLink } from "../records.js"
 import type { LocalLayout } from "../layout.js"
 import type { Leases } from "./leases.js"
 import { listOutputFiles } from "./output-files.js"
@@ -164,7 +165,7 @@ const storeObject = (ctx: CommitContext, staged: string, hash: string, size: num
 
 /** A tree whose objects are stored: built in `tmp` (not yet in place), or already in the store whole. */
 interface PreparedTree {
-  readonly tree: string
+  readonly tree: TreeHash
   readonly files: ReadonlyArray<StagedFile>
   readonly tmp: string | undefined
 }
@@ -173,7 +174,7 @@ interface PreparedTree {
 const prepareTree = (ctx: CommitContext, dir: string, known: KnownFiles, own: OwnLinks, copies: Copies) =>
   Effect.gen(function* () {
     const files = yield* stageFiles(ctx, dir, known, own, copies)
-    const tree = sha256(JSON.stringify(files.map((f) => [f.rel, f.hash, f.size])))
+    const tree = TreeHash(sha256(JSON.stringify(files.map((f) => [f.rel, f.hash, f.size]))))
     yield* ctx.leases.register([["t", tree], ...files.map((f) => ["o", f.hash] as const)])
     for (const f of files) yield* storeObject(ctx, f.src, f.hash, f.size)
     failpoint("commit-objects")
@@ -312,7 +313,7 @@ export const openStaging = (ctx: CommitContext, label: string): Effect.Effect<St
     const manifests = new Map<string, Map<string, TreeEntry>>()
     // Stored files placed here whose stamp was the recorded one: restamped after our links are gone.
     const placed = new Map<string, Set<string>>()
-    const pending: Array<{ key: string; dir: string; value: Json }> = []
+    const pending: Array<{ key: StageKey; dir: string; value: Json }> = []
 
     const place = (file: string, rel: string) =>
       storeTry(file, "link", () => {
@@ -340,14 +341,14 @@ export const openStaging = (ctx: CommitContext, label: string): Effect.Effect<St
         if (entry && sameEntryStamp(entry, before)) placed.set(tree!, (placed.get(tree!) ?? new Set()).add(treeRel))
       })
 
-    const itemDir = (key: string) =>
+    const itemDir = (key: StageKey) =>
       storeTry(path.join(itemsRoot, key), "create item folder", () => {
         const dir = path.join(itemsRoot, key)
         fs.mkdirSync(dir, { recursive: true })
         return dir
       })
 
-    const addItem = (key: string, value: Json) =>
+    const addItem = (key: StageKey, value: Json) =>
       Effect.gen(function* () {
         const dir = path.join(itemsRoot, key)
         // Hash the item's files now (they were just written): linking them costs no reread later.

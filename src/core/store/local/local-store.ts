@@ -5,16 +5,16 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Layer } from "effect"
-import { ClosureResolver } from "../../closure/resolver.js"
+import { Context, Effect, Layer } from "effect"
+import { ClosureResolver } from "../../closure/code-closure.js"
 import { describeError } from "../../errors.js"
 import { FileHashMemo } from "../../file-hash.js"
+import type { StageKey, TreeHash } from "../../hashes.js"
 import { processAlive, readJsonFileSync } from "../../fs-util.js"
 import { sweepStaleLocks, withFileLock } from "../../lock.js"
-import { isNotFound, writeFileAtomicSync } from "../../stamp.js"
+import { isNotFound, writeFileAtomicSync } from "../../fs-primitives.js"
+import type { Cache } from "../cache.js"
 import {
-  type ArtifactStore,
-  CacheStore,
   type HistoryFile,
   type Materialized,
   type MemoItemRecord,
@@ -23,7 +23,9 @@ import {
   STORE_FORMAT,
   StoreError,
   type TreeSeal,
-} from "../artifact-store.js"
+} from "../records.js"
+import type { RunHistory } from "../run-history.js"
+import type { StoreAdmin } from "../store-admin.js"
 import { type LocalLayout, localLayout } from "../layout.js"
 import { importItem, importRecord, type KnownFiles, openStaging } from "./commit.js"
 import { clean, gc } from "./gc.js"
@@ -32,17 +34,33 @@ import { claimStoreFolder } from "./store-marker.js"
 import { checkTree, quarantineObject, readdirOrEmpty, readManifest, removeTree, sealOf, storeTry, tamperedFiles } from "./trees.js"
 import { verify } from "./verify.js"
 
-
-export class LocalStore implements ArtifactStore {
+/**
+ * The store of this machine: the cache folder all three store services are served from (`Cache`
+ * when there is no remote, `StoreAdmin` and `RunHistory` always), and what the remote tier builds on.
+ */
+export interface LocalStore extends Cache, StoreAdmin, RunHistory {
   readonly layout: LocalLayout
-  readonly fileHashes: FileHashMemo
-  readonly closures: ClosureResolver
-  private readonly leases: Leases
-  private readonly expectedCtime = new Map<number, number>()
   /**
    * Stored files whose content a lookup read because their stamp had changed (for tests: an
    * honest store is checked by `stat` alone).
    */
+  readonly rehashed: ReadonlyArray<string>
+  readonly remote: undefined
+  /** Removes staging left by dead processes (a run killed with SIGKILL). */
+  readonly sweepStaging: () => Effect.Effect<number, StoreError>
+  /** Installs a result made elsewhere from the files of `dir` (see `importRecord`); false when they do not make its tree. */
+  readonly importResult: (record: RunRecord, dir: string, known: KnownFiles) => Effect.Effect<boolean, StoreError>
+  /** Installs a memo item made elsewhere from the files of `dir`; false when they do not make its tree. */
+  readonly importItem: (item: MemoItemRecord, dir: string, known: KnownFiles) => Effect.Effect<boolean, StoreError>
+}
+
+class FolderStore implements LocalStore {
+  readonly layout: LocalLayout
+  readonly fileHashes: FileHashMemo
+  readonly closures: ClosureResolver
+  readonly remote = undefined
+  private readonly leases: Leases
+  private readonly expectedCtime = new Map<number, number>()
   readonly rehashed: Array<string> = []
   private readonly noteRehash = (file: string) => void this.rehashed.push(file)
 
@@ -60,18 +78,6 @@ export class LocalStore implements ArtifactStore {
     return this.layout.dir
   }
 
-  /** A local store in `dir` for the project at `projectRoot`, with staging of dead processes swept. */
-  static make = (dir: string, projectRoot: string): Effect.Effect<LocalStore, StoreError> =>
-    Effect.gen(function* () {
-      const store = new LocalStore(path.resolve(dir), path.resolve(projectRoot))
-      yield* claimStoreFolder(store.layout)
-      yield* store.sweepStaging()
-      return store
-    })
-
-  static layer = (dir: string, projectRoot: string) => Layer.effect(CacheStore, Effect.map(LocalStore.make(dir, projectRoot), (store): ArtifactStore => store))
-
-  /** Removes staging left by dead processes (a run killed with SIGKILL). */
   sweepStaging(): Effect.Effect<number, StoreError> {
     return storeTry(this.layout.tmpDir, "sweep staging", () => {
       let removed = 0
@@ -86,7 +92,7 @@ export class LocalStore implements ArtifactStore {
     })
   }
 
-  lookup(key: string): Effect.Effect<RunRecord | undefined, StoreError> {
+  lookup(key: StageKey): Effect.Effect<RunRecord | undefined, StoreError> {
     return Effect.gen(this, function* () {
       const record = readJsonFileSync<RunRecord>(this.layout.record(key))
       if (!record || record.format !== STORE_FORMAT || record.key !== key) return undefined
@@ -103,7 +109,7 @@ export class LocalStore implements ArtifactStore {
     })
   }
 
-  materialize(tree: string): Effect.Effect<Materialized, StoreError> {
+  materialize(tree: TreeHash): Effect.Effect<Materialized, StoreError> {
     return Effect.gen(this, function* () {
       yield* this.leases.register([["t", tree]])
       const check = yield* checkTree(this.layout, tree, this.noteRehash)
@@ -130,7 +136,7 @@ export class LocalStore implements ArtifactStore {
     })
   }
 
-  lookupItem(key: string) {
+  lookupItem(key: StageKey) {
     return Effect.gen(this, function* () {
       const record = readJsonFileSync<MemoItemRecord>(this.layout.item(key))
       if (!record || record.format !== STORE_FORMAT || record.key !== key) return undefined
@@ -150,12 +156,10 @@ export class LocalStore implements ArtifactStore {
     return openStaging(this.commitContext(), label)
   }
 
-  /** Installs a result made elsewhere from the files of `dir` (see `importRecord`); false when they do not make its tree. */
   importResult(record: RunRecord, dir: string, known: KnownFiles): Effect.Effect<boolean, StoreError> {
     return importRecord(this.commitContext(), record, dir, known)
   }
 
-  /** Installs a memo item made elsewhere from the files of `dir`; false when they do not make its tree. */
   importItem(item: MemoItemRecord, dir: string, known: KnownFiles): Effect.Effect<boolean, StoreError> {
     return importItem(this.commitContext(), item, dir, known)
   }
@@ -164,7 +168,7 @@ export class LocalStore implements ArtifactStore {
     return { layout: this.layout, leases: this.leases, expectedCtime: this.expectedCtime }
   }
 
-  lock(key: string, onWait?: () => Effect.Effect<void>) {
+  lock(key: StageKey, onWait?: () => Effect.Effect<void>) {
     return Effect.mapError(
       Effect.asVoid(withFileLock(this.layout.lock(key), onWait ? () => onWait() : undefined)),
       (e) => new StoreError({ reason: "io", path: e.file, operation: "lock", detail: e.detail, cause: e }),
@@ -178,7 +182,7 @@ export class LocalStore implements ArtifactStore {
     )
   }
 
-  touch(key: string): Effect.Effect<void> {
+  touch(key: StageKey): Effect.Effect<void> {
     return Effect.sync(() => {
       const now = new Date()
       try {
@@ -257,3 +261,19 @@ export class LocalStore implements ArtifactStore {
     })
   }
 }
+
+/** A local store in `dir` for the project at `projectRoot`, with staging of dead processes swept. */
+const make = (dir: string, projectRoot: string): Effect.Effect<LocalStore, StoreError> =>
+  Effect.gen(function* () {
+    const store = new FolderStore(path.resolve(dir), path.resolve(projectRoot))
+    yield* claimStoreFolder(store.layout)
+    yield* store.sweepStaging()
+    return store
+  })
+
+const tag = Context.GenericTag<LocalStore>("cairn/LocalStore")
+
+export const LocalStore = Object.assign(tag, {
+  make,
+  layer: (dir: string, projectRoot: string): Layer.Layer<LocalStore, StoreError> => Layer.effect(tag, make(dir, projectRoot)),
+})

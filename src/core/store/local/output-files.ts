@@ -6,8 +6,8 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { isErrno, isNotFound } from "../../stamp.js"
-import { UnsafeOutputLink } from "../artifact-store.js"
+import { isErrno, isNotFound } from "../../fs-primitives.js"
+import { UnsafeOutputLink } from "../records.js"
 
 /** A file to store: its path in the tree, and the real file (inside the folder) holding its content. */
 export interface OutputFile {

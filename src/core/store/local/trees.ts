@@ -9,12 +9,13 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
+import type { TreeHash } from "../../hashes.js"
 import { failpoint } from "../../failpoint.js"
 import { hashFileContent } from "../../file-hash.js"
 import { describeError } from "../../errors.js"
 import { readJsonFileSync } from "../../fs-util.js"
-import { isNotFound, tempName, writeFileAtomicSync } from "../../stamp.js"
-import { StoreError, type TamperedFile, type TreeSeal } from "../artifact-store.js"
+import { isNotFound, tempName, writeFileAtomicSync } from "../../fs-primitives.js"
+import { StoreError, type TamperedFile, type TreeSeal } from "../records.js"
 import type { LocalLayout } from "../layout.js"
 
 /**
@@ -145,7 +146,7 @@ const quarantineIfObject = (layout: LocalLayout, hash: string, st: fs.Stats) =>
   })
 
 /** The stamps a stage's input tree has when it is handed over. */
-export const sealOf = (tree: string, dir: string, entries: ReadonlyArray<TreeEntry>, stats: ReadonlyArray<fs.Stats>): TreeSeal => ({
+export const sealOf = (tree: TreeHash, dir: string, entries: ReadonlyArray<TreeEntry>, stats: ReadonlyArray<fs.Stats>): TreeSeal => ({
   tree,
   dir,
   files: entries.map(([rel], i) => {

@@ -10,9 +10,10 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import { failpoint } from "../../failpoint.js"
 import { hashFileContent } from "../../file-hash.js"
+import { BlobHash, TreeHash } from "../../hashes.js"
 import { readJsonFileSync } from "../../fs-util.js"
-import { isNotFound } from "../../stamp.js"
-import type { MemoItemRecord, RunRecord, StoreError, VerifyReport } from "../artifact-store.js"
+import { isNotFound } from "../../fs-primitives.js"
+import type { MemoItemRecord, RunRecord, StoreError, VerifyReport } from "../records.js"
 import type { LocalLayout } from "../layout.js"
 import { inodeKey } from "./commit.js"
 import { withMarkedStore } from "./gc.js"
@@ -35,7 +36,7 @@ export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<Verif
     "verify",
     Effect.gen(function* () {
       // 1. Objects: rehash (slow part; runs go on meanwhile).
-      const corrupt = new Map<string, string>() // inode key -> hash
+      const corrupt = new Map<string, BlobHash>() // inode key -> hash
       const objectInode = new Map<string, string>() // hash -> inode key
       let objects = 0
       let bytes = 0
@@ -48,12 +49,12 @@ export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<Verif
           bytes += st.size
           objectInode.set(name, inodeKey(st))
           const actual = yield* Effect.mapError(hashFileContent(file), (e) => ioError(file, "hash")(e))
-          if (actual !== name) corrupt.set(inodeKey(st), name)
+          if (actual !== name) corrupt.set(inodeKey(st), BlobHash(name))
           failpoint("verify-hash")
         }
       }
       // 2. Trees against their manifests.
-      const damaged: Array<string> = []
+      const damaged: Array<TreeHash> = []
       for (const tree of readdirOrEmpty(layout.treesDir)) {
         const entries = readManifest(layout, tree)
         const dir = layout.tree(tree)
@@ -75,7 +76,7 @@ export const verify = (layout: LocalLayout, leases: Leases): Effect.Effect<Verif
           }
         }
         if (!bad) bad = (yield* storeTry(dir, "list", () => listRelative(dir))).some((rel) => !listed.has(rel))
-        if (bad) damaged.push(tree)
+        if (bad) damaged.push(TreeHash(tree))
       }
       // 3. Remove what is broken, with the gc marker up (no run registers meanwhile unseen).
       return yield* leases.withMarker(() =>

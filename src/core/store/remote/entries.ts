@@ -15,7 +15,7 @@
 import { Either } from "effect"
 import { sha256 } from "../../canonical.js"
 import { computeKey } from "../../key.js"
-import { type MemoItemRecord, type RunRecord, STORE_FORMAT } from "../artifact-store.js"
+import { type MemoItemRecord, type RunRecord, STORE_FORMAT } from "../records.js"
 import { outputHashOf } from "../local/commit.js"
 import type { TreeEntry } from "../local/trees.js"
 import { decodeActionResult, encodeActionResult, type OutputFile } from "./reapi/action-result.js"

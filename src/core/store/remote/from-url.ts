@@ -9,7 +9,7 @@ import { Effect, Layer, type Scope } from "effect"
 import { isCredentialQueryName } from "../../credentials.js"
 import { describeError } from "../../errors.js"
 import { httpRemoteCache } from "./http-remote-cache.js"
-import { type RemoteCache, RemoteCacheService, RemoteCacheUrlError, warnOnStderr } from "./remote-cache.js"
+import { RemoteCache, RemoteCacheUrlError, warnOnStderr } from "./remote-cache.js"
 import { REMOTE_CACHE_SECRET_ENV, withEntrySignatures } from "./signature.js"
 import { type RemoteCacheOptions, REMOTE_TIMEOUT_ENV } from "./transport.js"
 
@@ -138,5 +138,5 @@ const serverCache = (url: string, shown: string, env: Env, options: RemoteCacheO
     return yield* new RemoteCacheUrlError({ url: shown, detail: `${parsed.protocol}// is not a remote cache: use http://, https:// or s3://` })
   })
 
-/** The RemoteCacheService layer for `url`. */
-export const remoteCacheLayer = (url: string, options: RemoteCacheFromUrlOptions = {}) => Layer.scoped(RemoteCacheService, remoteCacheFromUrl(url, options))
+/** The RemoteCache layer for `url`. */
+export const layerFromUrl = (url: string, options: RemoteCacheFromUrlOptions = {}) => Layer.scoped(RemoteCache, remoteCacheFromUrl(url, options))

@@ -9,7 +9,7 @@
 import * as path from "node:path"
 import { Effect, Either } from "effect"
 import type { FileError } from "../../errors.js"
-import type { MemoItemRecord, RunRecord, StoreError } from "../artifact-store.js"
+import type { MemoItemRecord, RunRecord, StoreError } from "../records.js"
 import type { LocalStore } from "../local/local-store.js"
 import { readManifest } from "../local/trees.js"
 import { blobOf, checkEntryFiles, decodeIndex, encodeIndex, encodeRecord, type RemoteEntry, remoteFiles } from "./entries.js"

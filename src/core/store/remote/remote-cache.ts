@@ -41,7 +41,8 @@ export interface RemoteCache {
   readonly has: (ns: Namespace, name: string, size?: number) => Effect.Effect<boolean, RemoteCacheError>
 }
 
-export class RemoteCacheService extends Context.Tag("cairn/RemoteCache")<RemoteCacheService, RemoteCache>() {}
+/** The remote cache service. Its layer is `layerFromUrl` (from-url.ts: a module export, as that module builds on this one). */
+export const RemoteCache = Context.GenericTag<RemoteCache>("cairn/RemoteCache")
 
 /**
  * The most bytes a `get` reads into memory. An action-cache entry lists every file of its tree

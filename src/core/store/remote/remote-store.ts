@@ -1,6 +1,7 @@
 /**
- * The store with a shared remote cache behind the local one. Everything is the local store's (runs
- * read and write only local trees); the remote adds two things:
+ * The cache with a shared remote cache behind the local store (`Cache.layerRemote`): the remote tier
+ * wraps only the cache (administration and run history stay the local store's), and everything
+ * else is the local store's (runs read and write only local trees); the remote adds two things:
  *
  * - a lookup that misses locally asks the remote: its entry is checked, every blob it names is
  *   fetched (or taken from the local objects), hash-checked, and committed as a local tree, and only
@@ -20,18 +21,21 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Data, Effect, Either, Exit, Fiber, Layer, type Scope } from "effect"
+import { Data, Effect, Either, Exit, Fiber, type Scope } from "effect"
 import { sha256 } from "../../canonical.js"
 import { describeError, FileError } from "../../errors.js"
 import { hashFileContent } from "../../file-hash.js"
-import { isNotFound } from "../../stamp.js"
-import { type ArtifactStore, CacheStore, type RunRecord, type Staging, StoreError, type TreeSeal } from "../artifact-store.js"
+import type { StageKey, TreeHash } from "../../hashes.js"
+import { isNotFound } from "../../fs-primitives.js"
+import type { Cache, RemoteTier } from "../cache.js"
 import { inodeKey, type KnownFiles } from "../local/commit.js"
-import { LocalStore } from "../local/local-store.js"
+import type { LocalStore } from "../local/local-store.js"
 import { storeTry } from "../local/trees.js"
+import { type RunRecord, type Staging, StoreError, type TreeSeal } from "../records.js"
 import { decodeIndex, decodeRecord, isEarlierFormat, RECORD_PATH, type RemoteEntry, type RemoteFile } from "./entries.js"
 import { pushResult } from "./push-result.js"
-import { MAX_ENTRY_BYTES, type RemoteCache, RemoteCacheError, RemoteCacheService, type RemoteWarn, onceEach, warnOnStderr } from "./remote-cache.js"
+import { MAX_ENTRY_BYTES, type RemoteCache, RemoteCacheError, type RemoteWarn, onceEach, warnOnStderr } from "./remote-cache.js"
+import { shareResult } from "./share-result.js"
 
 export interface RemoteStoreOptions {
   /** Never write to the remote (`--remote-cache-readonly`). */
@@ -52,7 +56,7 @@ class PushStopped extends Data.TaggedError("PushStopped")<{ readonly detail: str
 
 const fileStoreError = (e: FileError) => new StoreError({ reason: "io", path: e.file, operation: e.operation, detail: e.detail, cause: e })
 
-export class RemoteStore implements ArtifactStore {
+export class RemoteStore implements Cache {
   /** Keys (of runs and memo items) this process committed: never fetched back in this run. */
   private readonly own = new Set<string>()
   /**
@@ -69,29 +73,31 @@ export class RemoteStore implements ArtifactStore {
   private readDown = false
   private writeDown = false
   private readonly warn: RemoteWarn
+  /** The remote tier, for the queue: what the remote holds, and a result of ours put there now. */
+  readonly remote: RemoteTier
 
   constructor(
     readonly local: LocalStore,
-    readonly remote: RemoteCache,
+    private readonly server: RemoteCache,
     private readonly transfers: Effect.Semaphore,
     private readonly options: RemoteStoreOptions,
   ) {
     this.warn = onceEach(options.warn ?? warnOnStderr)
+    this.remote = {
+      url: server.url,
+      holds: (key) => Effect.orElseSucceed(server.has("ac", key), () => false),
+      share: (record) => shareResult(local, server, record),
+    }
   }
 
-  /** The local store in `dir` with the remote cache of the context behind it; closing it awaits the pushes. */
-  static layer = (dir: string, projectRoot: string, options: RemoteStoreOptions = {}): Layer.Layer<CacheStore, StoreError, RemoteCacheService> =>
-    Layer.scoped(
-      CacheStore,
-      Effect.gen(function* () {
-        const local = yield* LocalStore.make(dir, projectRoot)
-        const remote = yield* RemoteCacheService
-        const transfers = yield* Effect.makeSemaphore(options.transfers ?? DEFAULT_TRANSFERS)
-        const store = new RemoteStore(local, remote, transfers, options)
-        yield* Effect.addFinalizer((exit) => store.flush(Exit.isInterrupted(exit)))
-        return store as ArtifactStore
-      }),
-    )
+  /** The cache of `local` with `remote` behind it, for the scope: closing it awaits the pushes (stops them when interrupted). */
+  static make = (local: LocalStore, remote: RemoteCache, options: RemoteStoreOptions = {}): Effect.Effect<RemoteStore, never, Scope.Scope> =>
+    Effect.gen(function* () {
+      const transfers = yield* Effect.makeSemaphore(options.transfers ?? DEFAULT_TRANSFERS)
+      const store = new RemoteStore(local, remote, transfers, options)
+      yield* Effect.addFinalizer((exit) => store.flush(Exit.isInterrupted(exit)))
+      return store
+    })
 
   get location(): string {
     return this.local.location
@@ -109,7 +115,7 @@ export class RemoteStore implements ArtifactStore {
     return this.local.closures
   }
 
-  lookup(key: string): Effect.Effect<RunRecord | undefined, StoreError> {
+  lookup(key: StageKey): Effect.Effect<RunRecord | undefined, StoreError> {
     return Effect.gen(this, function* () {
       const hit = yield* this.local.lookup(key)
       if (hit || this.own.has(key)) return hit
@@ -121,7 +127,7 @@ export class RemoteStore implements ArtifactStore {
     })
   }
 
-  lookupItem(key: string) {
+  lookupItem(key: StageKey) {
     return Effect.gen(this, function* () {
       const hit = yield* this.local.lookupItem(key)
       if (hit || this.own.has(key)) return hit
@@ -140,7 +146,7 @@ export class RemoteStore implements ArtifactStore {
     }))
   }
 
-  materialize(tree: string) {
+  materialize(tree: TreeHash) {
     return this.local.materialize(tree)
   }
 
@@ -148,7 +154,7 @@ export class RemoteStore implements ArtifactStore {
     return this.local.checkSeal(seal)
   }
 
-  lock(key: string, onWait?: () => Effect.Effect<void>) {
+  lock(key: StageKey, onWait?: () => Effect.Effect<void>) {
     return this.local.lock(key, onWait)
   }
 
@@ -156,44 +162,12 @@ export class RemoteStore implements ArtifactStore {
     return this.local.lease()
   }
 
-  touch(key: string) {
+  touch(key: StageKey) {
     return this.local.touch(key)
-  }
-
-  readState(pipeline: string, id: string) {
-    return this.local.readState(pipeline, id)
-  }
-
-  writeState(pipeline: string, id: string, entry: Parameters<ArtifactStore["writeState"]>[2]) {
-    return this.local.writeState(pipeline, id, entry)
-  }
-
-  writeHistory(pipeline: string, runId: string, body: unknown) {
-    return this.local.writeHistory(pipeline, runId, body)
-  }
-
-  listHistory(pipeline?: string) {
-    return this.local.listHistory(pipeline)
   }
 
   saveMemos() {
     return this.local.saveMemos()
-  }
-
-  gc(options: { readonly keepLast?: number; readonly maxBytes?: number }) {
-    return this.local.gc(options)
-  }
-
-  verify() {
-    return this.local.verify()
-  }
-
-  clean() {
-    return this.local.clean()
-  }
-
-  replayFacts(pipeline: string, keys: ReadonlyArray<string>) {
-    return this.local.replayFacts(pipeline, keys)
   }
 
   /** Stops using one side of the remote for the rest of the run, saying so once. */
@@ -206,7 +180,7 @@ export class RemoteStore implements ArtifactStore {
       if (write) this.writeDown = true
       if (!read && !write) return Effect.void
       const what = read && (write || this.writeDown || this.options.readonly) ? "not used" : read ? "not read" : "not written to"
-      return this.warn(`${error.message}: remote cache ${this.remote.url} ${what} for the rest of this run (the local cache still is)`)
+      return this.warn(`${error.message}: remote cache ${this.server.url} ${what} for the rest of this run (the local cache still is)`)
     })
   }
 
@@ -224,9 +198,9 @@ export class RemoteStore implements ArtifactStore {
    * entry, the remote down): its ActionResult is read and checked, then its record's blob fetched
    * (hash-checked) and checked for the key.
    */
-  private fetchEntry(key: string, kind: RemoteEntry["kind"]) {
+  private fetchEntry(key: StageKey, kind: RemoteEntry["kind"]) {
     return Effect.gen(this, function* () {
-      const bytes = yield* this.reading(this.remote.get("ac", key), undefined)
+      const bytes = yield* this.reading(this.server.get("ac", key), undefined)
       if (bytes === undefined) return undefined
       const digest = sha256(bytes)
       if (this.refused.has(digest)) return undefined
@@ -234,7 +208,7 @@ export class RemoteStore implements ArtifactStore {
         Effect.as(
           Effect.zipRight(
             Effect.sync(() => this.refused.add(digest)),
-            this.warn(`remote cache ${this.remote.url}/ac/${key}: ${why}: a miss`),
+            this.warn(`remote cache ${this.server.url}/ac/${key}: ${why}: a miss`),
           ),
           undefined,
         )
@@ -243,14 +217,14 @@ export class RemoteStore implements ArtifactStore {
         this.refused.add(digest)
         if (this.warnedEarlier) return undefined
         this.warnedEarlier = true
-        yield* this.warn(`remote cache ${this.remote.url}/ac/${key}: an entry of an earlier cairn (format 1, not an ActionResult): a miss, as is every such entry in this run`)
+        yield* this.warn(`remote cache ${this.server.url}/ac/${key}: an entry of an earlier cairn (format 1, not an ActionResult): a miss, as is every such entry in this run`)
         return undefined
       }
       const decoded = decodeIndex(bytes)
       if (Either.isLeft(decoded)) return yield* refuse(decoded.left)
       const { index } = decoded.right
       if (index.record.size > MAX_ENTRY_BYTES) return yield* refuse(`its record ${RECORD_PATH} is ${index.record.size} bytes, more than the ${MAX_ENTRY_BYTES} cairn reads into memory`)
-      const record = yield* this.reading(this.remote.get("cas", index.record.hash, index.record.size), undefined)
+      const record = yield* this.reading(this.server.get("cas", index.record.hash, index.record.size), undefined)
       if (record === undefined || record.length !== index.record.size) {
         if (this.readDown) return undefined
         this.suspect.add(index.record.hash)
@@ -268,8 +242,8 @@ export class RemoteStore implements ArtifactStore {
    * files cannot be written here, or when they do not make the entry's tree. Each distinct blob is
    * fetched once: the entry's other paths to it are linked to the first.
    */
-  private install(key: string, digest: string, files: ReadonlyArray<RemoteFile>, commit: (dir: string, known: KnownFiles) => Effect.Effect<boolean, StoreError>) {
-    const where = `remote cache ${this.remote.url}/ac/${key}`
+  private install(key: StageKey, digest: string, files: ReadonlyArray<RemoteFile>, commit: (dir: string, known: KnownFiles) => Effect.Effect<boolean, StoreError>) {
+    const where = `remote cache ${this.server.url}/ac/${key}`
     const refuse = (why: string) => Effect.as(Effect.zipRight(Effect.sync(() => this.refused.add(digest)), this.warn(`${where}: ${why}: a miss`)), false)
     return Effect.scoped(
       Effect.gen(this, function* () {
@@ -315,7 +289,7 @@ export class RemoteStore implements ArtifactStore {
       if (first === undefined) return
       yield* storeTry(first, "create folder", () => fs.mkdirSync(path.dirname(first), { recursive: true }))
       if (!(yield* this.linkLocalObject(hash, first))) {
-        const got = yield* this.reading(this.remote.download(hash, first, size), false)
+        const got = yield* this.reading(this.server.download(hash, first, size), false)
         if (!got) {
           this.suspect.add(hash)
           return yield* new BlobUnavailable({ hash })
@@ -373,7 +347,7 @@ export class RemoteStore implements ArtifactStore {
 
   /** Pushes a committed result (see push-result.ts); what stops it is warned about, never raised. */
   private push(record: RunRecord): Effect.Effect<void> {
-    return pushResult(this.local, this.remote, record, {
+    return pushResult(this.local, this.server, record, {
       remote: (effect) => this.writing(effect),
       stop: (detail) => new PushStopped({ detail }),
       transfers: this.options.transfers ?? DEFAULT_TRANSFERS,
@@ -381,7 +355,7 @@ export class RemoteStore implements ArtifactStore {
       suspect: (hash) => this.suspect.has(hash),
       uploaded: (hash) => void this.suspect.delete(hash),
     }).pipe(
-      Effect.catchAll((e) => (this.writeDown ? Effect.void : this.warn(`result ${record.key} not pushed to ${this.remote.url}: ${e instanceof PushStopped ? e.detail : describeError(e)}`))),
+      Effect.catchAll((e) => (this.writeDown ? Effect.void : this.warn(`result ${record.key} not pushed to ${this.server.url}: ${e instanceof PushStopped ? e.detail : describeError(e)}`))),
     )
   }
 

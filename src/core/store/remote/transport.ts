@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises"
 import { Data, Duration, Effect, Schedule } from "effect"
 import { sha256 } from "../../canonical.js"
 import { describeError, FileError } from "../../errors.js"
-import { isNotFound } from "../../stamp.js"
+import { isNotFound } from "../../fs-primitives.js"
 import { isEntryName, MAX_ENTRY_BYTES, type Namespace, type RemoteBody, type RemoteCache, RemoteCacheError, type RemoteWarn, onceEach, warnOnStderr } from "./remote-cache.js"
 
 /** A body to send: its size, and a fresh stream of it for each try. */

@@ -1,0 +1,70 @@
+/**
+ * The cache: what a run asks of the store for each stage (a lookup that answers only with a
+ * complete result, inputs handed over sealed, a staging area whose commit is all or nothing, the
+ * per-key lock and the run's lease). Every layer keeps these promises (test/core/store-contract):
+ * a lookup answers only with a complete result (a record whose files are all present), a
+ * materialized tree's files have their recorded sizes, a commit is all or nothing, nothing that a
+ * live run uses is removed by `gc` or `clean`.
+ *
+ * Layers: `Cache.layerLocal` (the local store's folder) and `Cache.layerRemote` (the local store
+ * with a shared remote cache behind it); both read the `LocalStore` of the context, which also
+ * serves `StoreAdmin` and `RunHistory` (see store-layer.ts).
+ */
+import { Context, Effect, Layer, type Scope } from "effect"
+import type { ClosureResolver } from "../closure/code-closure.js"
+import type { FileHashMemo } from "../file-hash.js"
+import type { StageKey, TreeHash } from "../hashes.js"
+import { LocalStore } from "./local/local-store.js"
+import type { Materialized, RunRecord, Staging, StoredItem, StoreError, TamperedFile, TreeSeal } from "./records.js"
+import { RemoteCache } from "./remote/remote-cache.js"
+import { RemoteStore, type RemoteStoreOptions } from "./remote/remote-store.js"
+import type { ResultNotShared } from "./remote/share-result.js"
+
+export interface Cache {
+  /** Where the store is, for messages ("cache ./cache"). */
+  readonly location: string
+  readonly projectRoot: string
+  /** What the memos learned (file hashes, code closures) is kept beside the results: `saveMemos` writes it. */
+  readonly fileHashes: FileHashMemo
+  readonly closures: ClosureResolver
+  readonly saveMemos: () => Effect.Effect<void, StoreError>
+  /** The complete stored result for a key, or undefined (a miss). */
+  readonly lookup: (key: StageKey) => Effect.Effect<RunRecord | undefined, StoreError>
+  readonly lookupItem: (key: StageKey) => Effect.Effect<StoredItem | undefined, StoreError>
+  /** Marks a result as used (least-recently-used order of `gc --max-size`). */
+  readonly touch: (key: StageKey) => Effect.Effect<void>
+  /** The folder of a stored tree, checked complete; fails with `incomplete` when it is not. */
+  readonly materialize: (tree: TreeHash) => Effect.Effect<Materialized, StoreError>
+  /** Which files of a materialized tree changed since; a tree written into is removed (it reruns). */
+  readonly checkSeal: (seal: TreeSeal) => Effect.Effect<ReadonlyArray<TamperedFile>, StoreError>
+  readonly staging: (label: string) => Effect.Effect<Staging, StoreError, Scope.Scope>
+  /** Holds the per-key lock for the scope (another process computing the same key makes us wait). */
+  readonly lock: (key: StageKey, onWait?: () => Effect.Effect<void>) => Effect.Effect<void, StoreError, Scope.Scope>
+  /** A run's shared lease on the store: what it uses meanwhile is safe from `gc` and `clean`. */
+  readonly lease: () => Effect.Effect<void, StoreError, Scope.Scope>
+  /** The shared remote cache behind this one, when there is one (the queue's results travel through it). */
+  readonly remote: RemoteTier | undefined
+}
+
+/** The remote tier of a cache, as code that must know about it (the queue) sees it. */
+export interface RemoteTier {
+  /** The remote cache's URL, for messages. */
+  readonly url: string
+  /** Whether the remote holds a result under `key`; false when it cannot say (unreachable). */
+  readonly holds: (key: StageKey) => Effect.Effect<boolean>
+  /** Puts a result of the local tier on the remote now, awaited (not in the background as commits are pushed). */
+  readonly share: (record: RunRecord) => Effect.Effect<void, ResultNotShared>
+}
+
+const tag = Context.GenericTag<Cache>("cairn/Cache")
+
+export const Cache = Object.assign(tag, {
+  /** The local store's own cache. */
+  layerLocal: Layer.effect(tag, LocalStore) satisfies Layer.Layer<Cache, never, LocalStore>,
+  /** The local store with the remote cache of the context behind it; closing the layer awaits the pushes. */
+  layerRemote: (options: RemoteStoreOptions = {}): Layer.Layer<Cache, never, LocalStore | RemoteCache> =>
+    Layer.scoped(
+      tag,
+      Effect.flatMap(Effect.all([LocalStore, RemoteCache]), ([local, remote]) => RemoteStore.make(local, remote, options)),
+    ),
+})
