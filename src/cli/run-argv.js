@@ -1,7 +1,7 @@
 // @ts-check
 // `cairn run`'s options, in one table: the one declaration of their names and aliases. The fast
 // path (fast-path.js, before anything else loads) parses argv with it; the full CLI's options
-// (options.ts, @effect/cli) are made from it by name, and test/core/run-argv.test.ts checks that
+// (options.ts, @effect/cli) are made from it by name, and test/cli/run-argv.test.ts checks that
 // `cairn run --help` shows exactly these, with their arity, so the two can never disagree about argv.
 
 /** @typedef {{ readonly value: boolean, readonly alias?: string }} RunOptionSpec */

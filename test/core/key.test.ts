@@ -6,7 +6,7 @@ import { canonicalJson, hashJson } from "../../src/core/canonical.js"
 import { ClosureResolver } from "../../src/core/closure/code-closure.js"
 import { envKeyRecord, envKeyValue } from "../../src/core/credentials.js"
 import { computeKey, describeChange, diffKeys, KEY_FORMAT, type KeyRecord } from "../../src/core/key.js"
-import { makeProject, removeProjects } from "./helpers.js"
+import { makeProject, removeProjects } from "../support/helpers.js"
 
 const golden: KeyRecord = {
   format: KEY_FORMAT,

@@ -13,7 +13,7 @@ import { collectingReporter, Reporter } from "../../src/core/reporter.js"
 import { GIB, MemoryOverBudget, memorySummary, parseMemorySize, planMemory } from "../../src/core/resources.js"
 import { runPlan } from "../../src/core/runner.js"
 import { storeLayer } from "../../src/core/store/store-layer.js"
-import { cli, makeProject, removeProjects } from "./helpers.js"
+import { cli, makeProject, removeProjects } from "../support/helpers.js"
 
 /**
  * Two instances of one stage, each needing `gib` GiB. Each logs its start, then waits until the other

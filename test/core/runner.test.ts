@@ -9,8 +9,8 @@ import { runPlan } from "../../src/core/runner.js"
 import { pipelineStatus } from "../../src/core/pipeline-status.js"
 import { Cache } from "../../src/core/store/cache.js"
 import { storeLayer } from "../../src/core/store/store-layer.js"
-import { fixtureFiles, memoFiles } from "./fixture-project.js"
-import { makeProject, removeProjects, writeFile } from "./helpers.js"
+import { fixtureFiles, memoFiles } from "../support/fixture-project.js"
+import { makeProject, removeProjects, writeFile } from "../support/helpers.js"
 
 /** Ages the data files so the file-hash memo may remember them (fresh files are always re-read). */
 const ageData = (dir: string) => {

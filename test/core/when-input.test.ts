@@ -12,7 +12,7 @@ import { parseOverride, planPipeline } from "../../src/core/pipeline/index.js"
 import { collectingReporter, Reporter } from "../../src/core/reporter.js"
 import { runPlan } from "../../src/core/runner.js"
 import { storeLayer } from "../../src/core/store/store-layer.js"
-import { cli, makeProject, removeProjects } from "./helpers.js"
+import { cli, makeProject, removeProjects } from "../support/helpers.js"
 
 const files = {
   "stages/download.ts": `

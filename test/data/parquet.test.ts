@@ -13,7 +13,7 @@ import {
   readParquetColumnMajor,
   writeParquetColumnMajor,
 } from "../../src/data/parquet/index.js"
-import { left, right } from "../assert-helpers.js"
+import { left, right } from "../support/assert-helpers.js"
 import { REAL_SPECTROGRAM, REAL_SPECTROGRAM_GOLDEN } from "./real-fixture-golden.js"
 
 // The fixtures were written by pyarrow 25 (generator: test/golden/parquet_golden.py write); they

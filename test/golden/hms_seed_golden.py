@@ -1,5 +1,5 @@
 """The seed notebook's own data steps, run on a dataset directory, for goldens pasted into
-test/hms/*.test.ts (a generator: the test suite never runs it).
+test/stages/hms/*.test.ts (a generator: the test suite never runs it).
 
 Usage:
   python3 test/golden/hms_seed_golden.py folds DATA_DIR OUT.csv

@@ -3,7 +3,7 @@ import { barChart, heatmap, horizontalBarChart, lineChart, type LinePoint } from
 import { ChartInputInvalid, ChartRenderFailed } from "../../src/report/report-errors.js"
 import { ACCENT, SERIES_PALETTE } from "../../src/report/theme.js"
 import { renameSvgIds, renderVegaLite, type VegaLiteSpec } from "../../src/report/vega.js"
-import { left, right } from "../assert-helpers.js"
+import { left, right } from "../support/assert-helpers.js"
 import { markGroups, markItems } from "./svg-inspect.js"
 
 /** 3 series × 2 styles × 4 x values, y distinct per point. */

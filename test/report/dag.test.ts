@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest"
 import { type DagInput, dagLayout, dagSvg, separatedPositions } from "../../src/report/dag/index.js"
 import { DagInvalid } from "../../src/report/report-errors.js"
 import { STATUS_STYLES } from "../../src/report/theme.js"
-import { left, right } from "../assert-helpers.js"
+import { left, right } from "../support/assert-helpers.js"
 import { fakeHmsReportData } from "./fake-hms.js"
 import { unescapeXml } from "./svg-inspect.js"
 

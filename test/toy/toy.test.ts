@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Readable } from "node:stream"
 import { afterAll, describe, expect, it } from "vitest"
-import { BIN, type CliResult, makeProject, REPO, removeProjects, statuses } from "../core/helpers.js"
+import { BIN, type CliResult, makeProject, REPO, removeProjects, statuses } from "../support/helpers.js"
 
 const TOY = path.join(REPO, "test/toy")
 /**

@@ -1,6 +1,6 @@
 /**
  * Module resolution as tsx (the runtime that loads pipelines and stages) does it, so that a code
- * closure hashes exactly the files that run. Checked against tsx itself in test/core/resolve.test.ts.
+ * closure hashes exactly the files that run. Checked against tsx itself in test/core/closure/module-resolution.test.ts.
  *
  * From a TypeScript parent (`.ts .mts .cts .tsx .jsx`, or any project file when tsconfig sets
  * `allowJs`): `./x.js` is `./x.ts` or `./x.tsx` when one exists, else `./x.js` (`.mjs` → `.mts`,

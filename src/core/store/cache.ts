@@ -1,7 +1,7 @@
 /**
  * The cache: what a run asks of the store for each stage (a lookup that answers only with a
  * complete result, inputs handed over sealed, a staging area whose commit is all or nothing, the
- * per-key lock and the run's lease). Every layer keeps these promises (test/core/store-contract):
+ * per-key lock and the run's lease). Every layer keeps these promises (test/core/store/store-contract.test.ts):
  * a lookup answers only with a complete result (a record whose files are all present), a
  * materialized tree's files have their recorded sizes, a commit is all or nothing, nothing that a
  * live run uses is removed by `gc` or `clean`.
