@@ -14,6 +14,9 @@ export {
   type StageContext,
   type StageOf,
   type StageResources,
+  type SavedSteps,
+  type StepPlan,
+  type StepsContext,
   when,
 } from "./core/stage.js"
 export { makeWorkerPool, serveTasks, type WorkerPool, WorkerTaskFailed } from "./core/thread-pool.js"

@@ -1,5 +1,6 @@
 import type { Json } from "../core/canonical.js"
 import type { HistoryFile } from "../core/store/records.js"
+import type { SweepTag } from "../core/sweep-report.js"
 import { type PairedDifference, pairedDifferences, samplesOf, spread } from "./paired-stats.js"
 
 /** One `cairn run` as saved in the store's history. */
@@ -22,6 +23,8 @@ export interface HistoryEntry {
   }>
   /** The metric shown first (the pipeline's first printed metric). */
   readonly headline?: string
+  /** A variant of a sweep (`cairn run --sweep`): the sweep's id, the variant's name and values. */
+  readonly sweep?: SweepTag
 }
 
 /** Whether a history file's body is a run record `cairn runs` can show. */
@@ -35,9 +38,9 @@ export const historyEntries = (files: ReadonlyArray<HistoryFile>): Array<History
     .map((f) => ({ ...(f.body as Omit<HistoryEntry, "runId">), runId: f.runId }))
     .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0))
 
-const show = (v: unknown): string => (v === undefined ? "-" : typeof v === "number" ? formatNumber(v) : JSON.stringify(v))
+export const show = (v: unknown): string => (v === undefined ? "-" : typeof v === "number" ? formatNumber(v) : JSON.stringify(v))
 
-const formatNumber = (v: number): string => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toFixed(6).replace(/0+$/, "") : v.toExponential(4))
+export const formatNumber = (v: number): string => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toFixed(6).replace(/0+$/, "") : v.toExponential(4))
 
 /** Params that differ between two param records. */
 export const changedParams = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
@@ -59,7 +62,7 @@ export const headline = (e: HistoryEntry): string => {
   return first ? `${first[0]} ${formatNumber(first[1] as number)}` : "-"
 }
 
-const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+export const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")
 }

@@ -23,6 +23,9 @@ export const RUN_OPTIONS = {
   "remote-cache": { value: true },
   "remote-cache-readonly": { value: false },
   queue: { value: true },
+  sweep: { value: true },
+  "sweep-file": { value: true },
+  "no-resume": { value: false },
 }
 
 /** @typedef {keyof typeof RUN_OPTIONS} RunOptionName */

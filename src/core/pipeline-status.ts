@@ -8,6 +8,7 @@ import { resolveSource } from "./source.js"
 import type { StageExports } from "./closure/code-closure.js"
 import { Cache } from "./store/cache.js"
 import { RunHistory } from "./store/run-history.js"
+import { agoText } from "./executor/stage-steps.js"
 
 export interface InstanceStatus {
   readonly id: string
@@ -17,6 +18,8 @@ export interface InstanceStatus {
   /** Why it is stale, one line each (which param, which code file, which input). */
   readonly reasons: ReadonlyArray<string>
   readonly changes: ReadonlyArray<KeyChange>
+  /** A stale stage that works in steps and was interrupted: the progress saved under its key (not yet checked). */
+  readonly partial?: { readonly unit: string; readonly step: number; readonly total: number; readonly savedAt: string }
 }
 
 /**
@@ -88,5 +91,10 @@ const statusOf = (plan: Plan, inst: Instance, resolved: Map<string, Resolved>, s
       reasons.push(...changes.map(describeChange))
       if (reasons.length === 0) reasons.push("its last result is no longer in the cache (or was found damaged)")
     }
-    return { id: inst.id, state: "stale" as const, key: staleUp.length > 0 ? undefined : k.key, reasons, changes }
+    // Its key is known and was interrupted with progress saved: a run continues from there.
+    const saved = staleUp.length > 0 ? undefined : yield* store.progress.peek(k.key)
+    if (saved === undefined) return { id: inst.id, state: "stale" as const, key: staleUp.length > 0 ? undefined : k.key, reasons, changes }
+    const partial = { unit: saved.unit, step: saved.step, total: saved.total, savedAt: saved.savedAt }
+    reasons.unshift(`partial: ${saved.unit} ${saved.step}/${saved.total}, saved ${agoText(saved.savedAt)}`)
+    return { id: inst.id, state: "stale" as const, key: k.key, reasons, changes, partial }
   })

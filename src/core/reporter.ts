@@ -17,6 +17,8 @@ export interface StageOutcome {
   readonly computed?: ComputedAt
   /** The worker that computed it in this run (`cairn run --queue`), when not this process. */
   readonly ranBy?: string
+  /** The last step (epoch) of saved progress this run continued from (a stage that works in steps). */
+  readonly resumedFromEpoch?: number
 }
 
 /** When and how long a stored result took to compute (its run record's start and duration). */

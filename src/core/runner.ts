@@ -25,6 +25,10 @@ export interface RunOptions {
    * queue workers (`cairn run --queue`) are not held back by it.
    */
   readonly memory?: MemoryPlan
+  /** False: the caller saves the run history (a sweep saves one run per variant, `sweep-report.ts`). Default true. */
+  readonly saveHistory?: boolean
+  /** Continue stages that work in steps from their saved progress (default); false: `--no-resume`. */
+  readonly resume?: boolean
 }
 
 export interface RunReport {
@@ -101,7 +105,7 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
         warnings,
       }
       const runId = `${report.startedAt.replace(/[:.]/g, "-")}-${process.pid}`
-      yield* Effect.catchAll(history.writeHistory(report.pipeline, runId, reportJson(report)), warn("history not saved"))
+      if (options.saveHistory !== false) yield* Effect.catchAll(history.writeHistory(report.pipeline, runId, reportJson(report)), warn("history not saved"))
       return report
     }),
   )
@@ -133,7 +137,8 @@ const instanceRunner = (plan: Plan, options: RunOptions, done: Settled, resolved
         if (inst.stage.source) return yield* resolveSourceInstance(plan, inst, resolved, clock.seconds)
         if (Either.isLeft(exports)) return yield* new StageFailed({ id: inst.id, detail: exports.left.message, cause: exports.left })
         const k = yield* instanceKey(store, inst, resolved, exports.right)
-        const finish = (record: RunRecord, status: "ran" | "cached", ranBy?: string) => recordResult(plan, inst, k, resolved, clock.seconds, record, status, ranBy)
+        const finish = (record: RunRecord, status: "ran" | "cached", ranBy?: string, resumedFrom?: number) =>
+          recordResult(plan, inst, k, resolved, clock.seconds, record, status, ranBy, resumedFrom)
         const skipCache = forced(inst) || !inst.stage.cache
         if (!skipCache) {
           const hit = yield* store.lookup(k.key)
@@ -152,8 +157,8 @@ const instanceRunner = (plan: Plan, options: RunOptions, done: Settled, resolved
             }
             yield* reporter.started(inst.id)
             clock.restart()
-            const { record, ranBy } = yield* executor.execute({ store, plan, inst, key: k, resolved, force: skipCache })
-            return yield* finish(record, "ran", ranBy)
+            const { record, ranBy, resumedFrom } = yield* executor.execute({ store, plan, inst, key: k, resolved, force: skipCache, resume: options.resume ?? true })
+            return yield* finish(record, "ran", ranBy, resumedFrom)
           }),
         )
         return yield* slot(inst, lockedCompute)
@@ -223,13 +228,14 @@ const recordResult = (
   record: RunRecord,
   status: "ran" | "cached",
   ranBy?: string,
+  resumedFrom?: number,
 ) =>
   Effect.gen(function* () {
     const history = yield* RunHistory
     yield* history.writeState(plan.pipeline.name, inst.id, { key: k.key, fields: k.record, codeFiles: k.codeFiles, at: new Date().toISOString() })
     const r = resolvedFromRecord(inst.id, record)
     resolved.set(inst.id, r)
-    return { id: inst.id, status, key: k.key, seconds: seconds(), resolved: r, watch: k.watch, computed: { at: record.startedAt, seconds: record.seconds }, ...(ranBy ? { ranBy } : {}) }
+    return { id: inst.id, status, key: k.key, seconds: seconds(), resolved: r, watch: k.watch, computed: { at: record.startedAt, seconds: record.seconds }, ...(ranBy ? { ranBy } : {}), ...(resumedFrom !== undefined ? { resumedFromEpoch: resumedFrom } : {}) }
   })
 
 /** Every instance's outcome in plan order, and the files whose change can change the run (sorted). */
@@ -296,7 +302,7 @@ const memoryAdmission = (memory: MemoryPlan | undefined) =>
   })
 
 /** A metric name is used as is when only one stage reports it, else prefixed with the stage id. */
-const mergeMetrics = (plan: Plan, resolved: ReadonlyMap<string, Resolved>): Record<string, Json> => {
+export const mergeMetrics = (plan: Plan, resolved: ReadonlyMap<string, Resolved>): Record<string, Json> => {
   const counts = new Map<string, number>()
   const metricsOf = (id: string) => resolved.get(id)?.record?.output.metrics ?? {}
   for (const inst of plan.instances) for (const k of Object.keys(metricsOf(inst.id))) counts.set(k, (counts.get(k) ?? 0) + 1)
@@ -321,6 +327,7 @@ export const reportJson = (report: RunReport) => ({
       ...(fields ? { code: fields.code, engine: Either.getOrElse(hashJson(fields.engine), () => "unhashable") } : {}),
       ...(s.computed ? { computedAt: s.computed.at, computedSeconds: Number(s.computed.seconds.toFixed(3)) } : {}),
       ...(s.ranBy ? { ranBy: s.ranBy } : {}),
+      ...(s.resumedFromEpoch !== undefined ? { resumedFromEpoch: s.resumedFromEpoch } : {}),
       ...(s.error ? { error: s.error } : {}),
     }
   }),

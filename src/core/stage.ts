@@ -38,6 +38,37 @@ export interface MemoSpec {
   readonly key: Json
 }
 
+/** How a stage that works in steps counts them (`StageDefinition.steps`): "epoch", 9. */
+export interface StepPlan {
+  readonly unit: string
+  readonly total: number
+}
+
+/** Progress saved after a step: what a stage continues from. Its files are read-only and hash-checked. */
+export interface SavedSteps {
+  readonly step: number
+  readonly value: Json
+  /** File name → path of its content in the store (read it, never write it). */
+  readonly files: Readonly<Record<string, string>>
+}
+
+/**
+ * The progress records of a stage that works in steps, under its key (see `StageDefinition.steps`).
+ * The finished result must not depend on whether the run resumed: save everything the remaining
+ * steps read (weights, optimizer state, counters, what is kept of earlier steps).
+ */
+export interface StepsContext extends StepPlan {
+  /**
+   * The newest progress record of this key whose files all check, or undefined (none, `--no-resume`);
+   * one that is damaged is skipped with a line saying so. Says `resumed from <unit> K` when it finds one.
+   */
+  readonly resume: Effect.Effect<SavedSteps | undefined, FileError>
+  /** A new empty folder to write one record's files into (flat: plain files only). */
+  readonly newFolder: Effect.Effect<string, FileError>
+  /** Saves the state after `step` (the files of `dir`, moved into the store, and `value`); older records go. */
+  readonly save: (step: number, dir: string, value: Json) => Effect.Effect<void, FileError>
+}
+
 /** What a stage's `run` receives. */
 export interface StageContext<P, I extends InputSpecs> {
   readonly id: string
@@ -67,6 +98,8 @@ export interface StageContext<P, I extends InputSpecs> {
   readonly linkFile: (storeFile: string, rel: string) => Effect.Effect<void, FileError>
   /** Content hash of a data file, remembered by (path, size, mtime, inode): for memo keys. */
   readonly hashFile: (file: string) => Effect.Effect<string, FileError>
+  /** Saved progress, for an instance whose stage declares `steps` (undefined otherwise). */
+  readonly steps: StepsContext | undefined
 }
 
 export type AnyStage = Stage<string, any, any, any>
@@ -163,6 +196,13 @@ export interface StageDefinition<Name extends string, P, I extends InputSpecs, V
    * that cannot fit its engine, say). Like `engine`, it must be cheap and must not load a model.
    */
   readonly resources?: (params: P) => Effect.Effect<StageResources, unknown>
+  /**
+   * The stage works in steps (epochs) and saves its state after each (`ctx.steps`), so a run that
+   * is killed continues from the last step saved rather than from the start. Undefined for params
+   * that do not work in steps. The key is unchanged by it: a resumed result must be bit for bit an
+   * uninterrupted one.
+   */
+  readonly steps?: (params: P) => StepPlan | undefined
   /** Services the stage's `run` needs. */
   readonly layer?: Layer.Layer<R, unknown, never>
   readonly run: (ctx: StageContext<P, I>) => Effect.Effect<V, E, R | Scope.Scope>
@@ -184,6 +224,7 @@ export interface Stage<Name extends string, P, I extends InputSpecs, V> {
   readonly env: ReadonlyArray<string>
   readonly reads: ReadonlyArray<ReadSpec<P>>
   readonly resources: ((params: P) => Effect.Effect<StageResources, unknown>) | undefined
+  readonly steps: ((params: P) => StepPlan | undefined) | undefined
   readonly layer: Layer.Layer<any, unknown, never> | undefined
   readonly run: (ctx: StageContext<P, I>) => Effect.Effect<V, unknown, any>
   /** Absolute path of the module that defined the stage (the caller of `defineStage`, or `module`). */
@@ -259,6 +300,7 @@ export const defineStage = <const Name extends string, P, const I extends InputS
     env: def.env ?? [],
     reads: def.reads ?? [],
     resources: def.resources,
+    steps: def.steps,
     layer: def.layer,
     run: def.run as Stage<Name, P, I, V>["run"],
     module,
@@ -300,6 +342,7 @@ export const defineSource = <const Name extends string, const Param extends stri
     env: [],
     reads: [],
     resources: undefined,
+    steps: undefined,
     layer: undefined,
     run: () => {
       throw new Error(`source ${def.name} is not run`)

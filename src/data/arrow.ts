@@ -5,7 +5,7 @@
 import * as fs from "node:fs"
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow"
 import { Effect } from "effect"
-import { describeError, FileReadFailed, FileWriteFailed } from "./errors.js"
+import { describeError, FileReadFailed, FileWriteFailed } from "./data-errors.js"
 
 export type ColumnValues = Float64Array | Float32Array | Int32Array | ReadonlyArray<string>
 

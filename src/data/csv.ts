@@ -5,7 +5,7 @@
  */
 import { Effect } from "effect"
 import { writeFile } from "node:fs/promises"
-import { describeError, FileWriteFailed } from "./errors.js"
+import { describeError, FileWriteFailed } from "./data-errors.js"
 
 /** Python's `repr(float)` switches to scientific notation outside 1e-4 <= |x| < 1e16. */
 const REPR_MIN_EXPONENT = -4

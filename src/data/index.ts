@@ -29,7 +29,7 @@ export {
   ParquetUnsupported,
   SplitInputInvalid,
   UnexpectedColumn,
-} from "./errors.js"
+} from "./data-errors.js"
 export { stratifiedGroupKFold, stratifiedKFold, unique } from "./kfold.js"
 export type { Labels, StratifiedGroupKFoldOptions, StratifiedGroupKFoldVariant, StratifiedKFoldOptions } from "./kfold.js"
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from "./npy.js"

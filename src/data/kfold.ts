@@ -13,7 +13,7 @@
  * Inputs scikit-learn refuses come back as `SplitInputInvalid` on the left of an `Either`.
  */
 import { Either } from "effect"
-import { SplitInputInvalid } from "./errors.js"
+import { SplitInputInvalid } from "./data-errors.js"
 import { RandomState } from "./random-state.js"
 
 /** Labels or group ids: all strings or all finite numbers. */

@@ -9,7 +9,7 @@
  */
 import { Effect, Either } from "effect"
 import { open, readFile, writeFile } from "node:fs/promises"
-import { describeError, FileReadFailed, FileWriteFailed, NpyInvalid } from "./errors.js"
+import { describeError, FileReadFailed, FileWriteFailed, NpyInvalid } from "./data-errors.js"
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59] // \x93NUMPY
 const MAGIC_LEN = MAGIC.length + 2

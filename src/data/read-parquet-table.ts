@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import { DuckDb, type ParquetReadError } from "./duckdb/index.js"
-import type { ParquetCorrupt, ParquetUnsupported } from "./errors.js"
+import type { ParquetCorrupt, ParquetUnsupported } from "./data-errors.js"
 import { readParquetColumnMajor, type ColumnMajorOptions, type ColumnMajorTable } from "./parquet/index.js"
 
 /** The native decoder's failures on which `readParquetTable` asks DuckDB instead. */

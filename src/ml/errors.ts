@@ -5,7 +5,7 @@
  * from a worker's answers without loading it.
  */
 import { Data } from "effect"
-import { FileReadFailed, FileWriteFailed, NpyInvalid } from "../data/errors.js"
+import { FileReadFailed, FileWriteFailed, NpyInvalid } from "../data/data-errors.js"
 import { BACKEND_ORDER, BACKEND_PACKAGES, type BackendName, type BackendRequest } from "./engines/tfjs/backend-probe.js"
 
 /** A TF.js backend that cannot be loaded or initialised. */

@@ -25,7 +25,7 @@ export type { BatchOrder, WindowDataset, WindowSource } from "./input/window-dat
 export type { ImageTransform } from "./input/preprocess.js"
 export type { LossName } from "./train/loss-name.js"
 export type { LrSchedule } from "./train/schedule.js"
-export type { TrainConfig, TrainFoldResult } from "./train/train-fold.js"
+export type { TrainConfig, TrainFoldResult, TrainProgress } from "./train/train-fold.js"
 export {
   backendForStep,
   EngineMemoryExceeded,

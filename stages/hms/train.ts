@@ -1,9 +1,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Schema } from "effect"
+import { Effect, Fiber, Queue, Schema } from "effect"
 import { writeArrowTable } from "cairn/data"
 import { defineStage, describeError, when } from "cairn"
-import { type BatchOrder, checkpointFileName, engineIdentity, isMlError, npyWindow, ONNX_MODEL_FILE, renameFiles, Trainer, type TrainFoldResult, type WindowDataset, writeStateDictAsSafetensors } from "cairn/ml"
+import { type BatchOrder, checkpointFileName, type TrainProgress, engineIdentity, isMlError, npyWindow, ONNX_MODEL_FILE, renameFiles, Trainer, type TrainFoldResult, type WindowDataset, writeStateDictAsSafetensors } from "cairn/ml"
 import { assignFolds } from "./assign-folds.js"
 import { checkTestset } from "./check-testset.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./constants.js"
@@ -69,6 +69,9 @@ export const train = defineStage({
   // A fold's predicted peak memory: the runner trains as many at once as the budget holds, and a
   // step the wasm heap cannot hold is refused before anything runs.
   resources: trainResources,
+  // A fold saves its whole state after each epoch: a run killed in epoch 8 continues from epoch 7.
+  // Given checkpoints are not trained: nothing to resume.
+  steps: (p) => (p.checkpoints ? undefined : { unit: "epoch", total: p.epochs }),
   // So is the content of the batch order file and of this fold's given checkpoint (the pretrained
   // weights come in as an input).
   reads: ["order", (p) => (p.checkpoints ? givenCheckpointReads(p.checkpoints, p.fold) : undefined)],
@@ -102,6 +105,19 @@ export const train = defineStage({
         result = { bestEpoch: 0, bestValLoss: scored.loss, history: [], valPredictions: scored.predictions, stoppedEarly: false }
       } else {
         const order = yield* batchOrder(p)
+        const saved = ctx.steps ? yield* ctx.steps.resume : undefined
+        const progressDir = ctx.steps ? yield* ctx.steps.newFolder : undefined
+        // Each epoch's state goes into the store in order, on a fiber of its own: training does not wait for it.
+        const saves = yield* Queue.unbounded<Extract<TrainProgress, { type: "saved" }> | undefined>()
+        const commitSaves: Effect.Effect<void> = Effect.flatMap(Queue.take(saves), (e) => {
+          if (e === undefined || ctx.steps === undefined) return Effect.void
+          const save = Effect.zipRight(ctx.steps.save(e.epoch, e.dir, e.value as never), ctx.log(`saved after epoch ${e.epoch}`))
+          return Effect.zipRight(
+            Effect.catchAll(save, (error) => ctx.log(`progress after epoch ${e.epoch} not saved: ${error.message}`)),
+            Effect.suspend(() => commitSaves),
+          )
+        })
+        const committer = yield* Effect.fork(commitSaves)
         result = yield* trainer.train(
           {
             ...model,
@@ -116,10 +132,20 @@ export const train = defineStage({
             ...(ctx.inputs.weights?.value.weights ? { pretrained: path.join(ctx.inputs.weights.dir, PRETRAINED_FILE) } : {}),
             order,
           },
-          { fold: p.fold, train: dataset(trainRows), val: dataset(valRows), outputDir: ctx.outDir, classNames: VOTE_COLUMNS, windowShape },
+          {
+            fold: p.fold,
+            train: dataset(trainRows),
+            val: dataset(valRows),
+            outputDir: ctx.outDir,
+            classNames: VOTE_COLUMNS,
+            windowShape,
+            ...(progressDir ? { progressDir } : {}),
+            ...(saved ? { resume: { files: saved.files, value: saved.value } } : {}),
+          },
           {
             onProgress: (e) => {
-              if (e.type === "step") {
+              if (e.type === "saved") Queue.unsafeOffer(saves, e)
+              else if (e.type === "step") {
                 const done = (e.epoch - 1) * e.stepsPerEpoch + e.step
                 Effect.runSync(
                   ctx.progress({
@@ -134,6 +160,8 @@ export const train = defineStage({
             },
           },
         )
+        Queue.unsafeOffer(saves, undefined)
+        yield* Fiber.join(committer)
       }
       // The kept model as ONNX too, for ONNX Runtime's inference and for deployment (`cairn export`).
       const kept = path.join(ctx.outDir, checkpointFileName(p.fold))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { FileReadFailed, NpyInvalid } from "../../src/data/errors.js"
+import { FileReadFailed, NpyInvalid } from "../../src/data/data-errors.js"
 import {
   BackendUnavailable,
   CheckpointMismatch,

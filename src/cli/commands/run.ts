@@ -19,6 +19,7 @@ import { defaultJobs } from "../project.js"
 import { copyOut, folderName, markStaleFolders, PUBLISH_POLICY, showFolder } from "../publish.js"
 import { stampFor, unstampable } from "../replay-stamp.js"
 import { causeLines, engineLines, metricLines, runHeader, summaryLines } from "../run-output.js"
+import { runSweep } from "../run-sweep.js"
 
 /** `cairn run`: runs what is stale, publishes, reports, and stamps the run for the fast path. */
 export const runCommand = (argv: () => ReadonlyArray<string>) =>
@@ -38,9 +39,17 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
       remoteCache: remoteCacheOpt,
       remoteCacheReadonly: remoteCacheReadonlyOpt,
       queue: queueOpt,
+      sweep: runOption("sweep", Options.text).pipe(Options.repeated, Options.withDescription("name=v1,v2,... (or stage.name=...): run every combination as one DAG; repeatable")),
+      sweepFile: runOption("sweep-file", Options.text).pipe(Options.optional, Options.withDescription("a JSON file or module (default export) listing param sets to sweep over")),
+      noResume: runOption("no-resume", Options.boolean).pipe(Options.withDescription("start stages that work in steps (training epochs) over instead of continuing from their saved progress")),
     },
     (o) =>
       Effect.gen(function* () {
+        // A sweep plans, runs and records its variants on its own path (run-sweep.ts).
+        if (o.sweep.length > 0 || Option.isSome(o.sweepFile)) {
+          removeStamp(argv())
+          return yield* runSweep(o)
+        }
         const l = yield* load(o.pipeline, o.params, o.cacheDir)
         const outRoot = Option.isSome(o.out) ? path.resolve(o.out.value) : l.root
         const plan = yield* Either.match(restrictPlan(l.plan, o.target, "--target"), { onLeft: Effect.fail, onRight: Effect.succeed })
@@ -63,7 +72,7 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
           : undefined
         if (queue) yield* Console.log(`queue ${queue.shown}`)
         const services = queue ? Layer.provide(queue.layer, reporter) : reporter
-        const report = yield* runPlan(plan, { jobs, force: o.force, memory }).pipe(Effect.provide(Layer.merge(store, services)))
+        const report = yield* runPlan(plan, { jobs, force: o.force, memory, resume: !o.noResume }).pipe(Effect.provide(Layer.merge(store, services)))
         for (const line of [...summaryLines(report), ...metricLines(report.metrics, plan)]) yield* Console.log(line)
         if (o.verbose) for (const line of causeLines(report)) yield* Console.error(line)
         for (const w of report.warnings) yield* Console.error(`warning: ${w}`)

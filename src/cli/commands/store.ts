@@ -46,7 +46,7 @@ export const gcCommand = Command.make(
       const r = yield* store.gc({ keepLast: Option.getOrUndefined(o.keepLast), maxBytes })
       const kept = r.keptForRuns > 0 ? `; kept ${r.keptForRuns} results a running pipeline uses` : ""
       yield* Console.log(
-        `gc: removed ${r.removedRuns} results, ${r.removedItems} items, ${r.removedTrees} trees, ${r.removedObjects} objects; ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}${kept}`,
+        `gc: removed ${r.removedRuns} results, ${r.removedItems} items, ${r.removedTrees} trees, ${r.removedObjects} objects${r.removedProgress ? `, progress of ${r.removedProgress} finished keys` : ""}; ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}${kept}`,
       )
     }),
 ).pipe(Command.withDescription("remove cached results no longer needed (never those of a running pipeline)"))

@@ -18,6 +18,13 @@ import { changedRead } from "../source.js"
 import type { Artifact, MemoSpec, ProgressEvent, StageContext } from "../stage.js"
 import type { Cache } from "../store/cache.js"
 import type { RunRecord, TreeSeal } from "../store/records.js"
+import { type StepsOptions, stepsContext } from "./stage-steps.js"
+
+/** A committed record, and the step it resumed from when the stage works in steps. */
+export interface StageRun {
+  readonly record: RunRecord
+  readonly resumedFrom?: number
+}
 
 /** The first string in a value that is an absolute path under one of `roots`, with where it is. */
 export const absolutePathIn = (value: unknown, roots: ReadonlyArray<string>, at = ""): { path: string; value: string } | undefined => {
@@ -47,7 +54,8 @@ export const executeStage = (
   inst: Instance,
   key: InstanceKey,
   resolved: ReadonlyMap<string, Resolved>,
-): Effect.Effect<RunRecord, StageFailed, Reporter> =>
+  options: StepsOptions = { resume: true },
+): Effect.Effect<StageRun, StageFailed, Reporter> =>
   Effect.scoped(
     Effect.gen(function* () {
       const reporter = yield* Reporter
@@ -99,13 +107,15 @@ export const executeStage = (
           return { dir, value, cached: false }
         })
 
+      const log = (message: string) => reporter.log(inst.id, message)
+      const steps = stepsContext(store, inst, key.key, options, log)
       const ctx: StageContext<unknown, any> = {
         id: inst.id,
         params: inst.params,
         inputs: inputs as never,
         outDir: staging.outDir,
         engine: key.engine,
-        log: (message) => reporter.log(inst.id, message),
+        log,
         progress: (event: ProgressEvent) => reporter.progress(inst.id, event),
         metrics: (values) =>
           Effect.sync(() => {
@@ -118,6 +128,7 @@ export const executeStage = (
             readStamps.push({ file: path.resolve(file), stamp: h.stamp })
             return h.hash
           }),
+        steps: steps.ctx,
       }
       const startedAt = new Date()
       let effect = inst.stage.run(ctx) as Effect.Effect<unknown, unknown, any>
@@ -143,7 +154,7 @@ export const executeStage = (
       if (Either.isLeft(canon)) return yield* fail(`its output value cannot be cached: ${canon.left.message}`)
       const machinePath = absolutePathIn({ value: out, metrics }, [store.projectRoot, store.location, os.tmpdir(), ...inPlaceDirs])
       if (machinePath) return yield* fail(new UnportableValue({ path: machinePath.path.replace(/^value\.?/, ""), value: machinePath.value }))
-      return yield* Effect.mapError(
+      const record = yield* Effect.mapError(
         staging.commit(
           {
             key: key.key,
@@ -161,5 +172,9 @@ export const executeStage = (
         ),
         fail,
       )
+      // Committed: the progress that led here is no longer needed (gc would drop it too).
+      if (steps.ctx) yield* Effect.catchAll(store.progress.drop(key.key), (e) => reporter.log(inst.id, `progress records not removed: ${e.message}`))
+      const resumedFrom = steps.resumedFrom()
+      return resumedFrom === undefined ? { record } : { record, resumedFrom }
     }),
   )

@@ -23,6 +23,8 @@ export interface ExecuteRequest {
   readonly resolved: ReadonlyMap<string, Resolved>
   /** It must be computed even if a result is stored (`--force`, or an uncached stage). */
   readonly force: boolean
+  /** Continue from saved progress of a stage that works in steps (false: `--no-resume`). */
+  readonly resume: boolean
 }
 
 /** A computed instance: its committed record, and who computed it when not this process. */
@@ -30,6 +32,8 @@ export interface Executed {
   readonly record: RunRecord
   /** The worker that ran it (`host:pid`), for a stage computed elsewhere. */
   readonly ranBy?: string
+  /** The last step (epoch) of saved progress it continued from, for a stage that works in steps. */
+  readonly resumedFrom?: number
 }
 
 export interface Executor {
@@ -42,7 +46,7 @@ export interface Executor {
 /** Runs the stage in this process. */
 const local: Executor = {
   usesJobSlots: true,
-  execute: (r) => Effect.map(executeStage(r.store, r.plan, r.inst, r.key, r.resolved), (record) => ({ record })),
+  execute: (r) => executeStage(r.store, r.plan, r.inst, r.key, r.resolved, { resume: r.resume }),
 }
 
 const tag = Context.GenericTag<Executor>("cairn/Executor")

@@ -25,5 +25,6 @@ export {
 } from "./dsl.js"
 export { type ParamOverride, paramNames, parseOverride } from "./params.js"
 export { planPipeline } from "./plan.js"
-export type { FanPoint, InputRef, Instance, Plan } from "./plan-types.js"
+export type { FanPoint, InputRef, Instance, InstanceOrigin, Plan } from "./plan-types.js"
+export { type PlannedVariant, paramSets, parseSweepAxis, planSweep, type SweepAxis, type SweepPlan, type SweepVariant, sweepVariants, variantLabel } from "./sweep.js"
 export { downstreamOf, effectiveParams, restrictPlan, unknownStages } from "./queries.js"

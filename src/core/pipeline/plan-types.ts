@@ -18,6 +18,17 @@ export interface Instance {
   /** Encoded params (what the key hashes). */
   readonly encodedParams: Json
   readonly inputs: Readonly<Record<string, InputRef>>
+  /**
+   * In a sweep's plan (sweep.ts): the instance as a single run of its variant has it, for a queue
+   * worker, which plans that run again (its id there, and the `--param`s that plan it).
+   */
+  readonly origin?: InstanceOrigin
+}
+
+/** Where an instance of a sweep's plan comes from: its id in its variant's own plan and that plan's `--param`s. */
+export interface InstanceOrigin {
+  readonly id: string
+  readonly params: ReadonlyArray<string>
 }
 
 export interface Plan {

@@ -249,7 +249,8 @@ const makeExecutor = (
           for (const id of ref.kind === "one" ? [ref.id] : ref.ids) {
             const up = r.resolved.get(id)
             if (!up) return yield* failed(r, `input ${id} is not resolved`)
-            upstream[id] = up.key
+            // In a sweep's plan the worker plans the variant alone: its inputs under the ids there.
+            upstream[r.plan.byId.get(id)?.origin?.id ?? id] = up.key
             if (!up.record) continue
             if (yield* remote.holds(up.key)) continue
             if (options.remoteReadonly) return yield* failed(r, `its input ${id} is only in the local cache, and the remote cache ${remote.url} is read-only here: no worker can get it`)
@@ -259,8 +260,8 @@ const makeExecutor = (
         const unsigned: StageJobData = {
           format: JOB_FORMAT,
           pipeline: options.pipelineFile,
-          params: options.params,
-          instance: r.inst.id,
+          params: r.inst.origin?.params ?? options.params,
+          instance: r.inst.origin?.id ?? r.inst.id,
           key: r.key.key,
           record: r.key.record,
           codeFiles: r.key.codeFiles,

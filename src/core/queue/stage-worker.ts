@@ -157,7 +157,7 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
       // Stored here or on the remote cache (checked, and installed here): not computed again.
       const hit = data.force ? undefined : yield* Effect.mapError(store.lookup(k.key), (e) => failed(e.message, e))
       const t0 = Date.now()
-      const record = hit ?? (yield* executeStage(store, plan, inst, k, resolved))
+      const record = hit ?? (yield* executeStage(store, plan, inst, k, resolved)).record
       if (!hit || !(yield* store.remote.holds(k.key))) yield* store.remote.share(record)
       yield* Effect.catchAll(local.saveMemos(), (e) => Effect.sync(() => o.write(`warning: memos not saved: ${e.message}`)))
       return { worker, cached: hit !== undefined, seconds: hit ? 0 : (Date.now() - t0) / 1000 }

@@ -15,7 +15,7 @@ import type { ClosureResolver } from "../closure/code-closure.js"
 import type { FileHashMemo } from "../file-hash.js"
 import type { StageKey, TreeHash } from "../hashes.js"
 import { LocalStore } from "./local/local-store.js"
-import type { Materialized, RunRecord, Staging, StoredItem, StoreError, TamperedFile, TreeSeal } from "./records.js"
+import type { Materialized, ProgressLoad, ProgressRecord, RunRecord, Staging, StoredItem, StoreError, TamperedFile, TreeSeal } from "./records.js"
 import { RemoteCache } from "./remote/remote-cache.js"
 import { RemoteStore, type RemoteStoreOptions } from "./remote/remote-store.js"
 import type { ResultNotShared } from "./remote/share-result.js"
@@ -44,6 +44,28 @@ export interface Cache {
   readonly lease: () => Effect.Effect<void, StoreError, Scope.Scope>
   /** The shared remote cache behind this one, when there is one (the queue's results travel through it). */
   readonly remote: RemoteTier | undefined
+  /** Progress records of stages that work in steps, kept per key until its result is committed. */
+  readonly progress: ProgressRecords
+}
+
+/** What a record to save says; the store adds its format, time and files. */
+export type NewProgress = Omit<ProgressRecord, "format" | "savedAt" | "files">
+
+/**
+ * The progress records of keys without a result: written like results (files renamed in by their
+ * hash, the record last and atomically) and hash-checked on read; only the newest per key is kept.
+ */
+export interface ProgressRecords {
+  /** A new folder for the files of one record (`save` moves them into the store; swept when this process is dead). */
+  readonly newFolder: (label: string) => Effect.Effect<string, StoreError>
+  /** Stores the files of `dir` (flat) with `record`, then drops the key's other records and the files only they named. */
+  readonly save: (record: NewProgress, dir: string) => Effect.Effect<ProgressRecord, StoreError>
+  /** The newest record of `key` whose files all hash to what it says, newest first; damaged ones are skipped and removed. */
+  readonly load: (key: StageKey) => Effect.Effect<ProgressLoad, StoreError>
+  /** The newest record of `key` as written, unchecked: for `cairn status` to show, never to resume from. */
+  readonly peek: (key: StageKey) => Effect.Effect<ProgressRecord | undefined>
+  /** Removes the key's records and files (its result is committed, or the run starts over). */
+  readonly drop: (key: StageKey) => Effect.Effect<void, StoreError>
 }
 
 /** The remote tier of a cache, as code that must know about it (the queue) sees it. */

@@ -11,7 +11,7 @@ export const STORE_FORMAT = 2
 export const STORE_MARKER = "CAIRN-STORE.json"
 
 /** The store's top-level folders, as named below. */
-const STORE_ENTRIES = ["objects", "trees", "manifests", "runs", "items", "locks", "leases", "tmp", "quarantine", "state", "history", "meta", "fast"]
+const STORE_ENTRIES = ["objects", "trees", "manifests", "runs", "items", "locks", "leases", "tmp", "quarantine", "state", "history", "meta", "fast", "progress"]
 
 /** @param {string} hash */
 const shard = (hash) => hash.slice(0, 2)
@@ -23,7 +23,8 @@ const shard = (hash) => hash.slice(0, 2)
  * records, `items/ab/<key>.json` memo items, `locks/` per-key locks, `leases/` the runs using the
  * store, `tmp/` staging (swept when its process is dead), `quarantine/` objects found corrupt,
  * `state/` the last key per stage instance and pipeline, `history/` one report per `cairn run`,
- * `meta/` memos, `fast/` the no-op fast path's stamps.
+ * `meta/` memos, `fast/` the no-op fast path's stamps, `progress/ab/<key>/` the progress records of a
+ * stage that works in steps and has no result yet (`<step>.json`, naming files in its `blobs/<sha256>`).
  * @param {string} dir
  */
 export const localLayout = (dir) => ({
@@ -66,6 +67,13 @@ export const localLayout = (dir) => ({
   history: (pipeline) => path.join(dir, "history", pipeline),
   /** @param {string} name */
   meta: (name) => path.join(dir, "meta", name),
+  progressDir: path.join(dir, "progress"),
+  /** @param {string} key */
+  progress: (key) => path.join(dir, "progress", shard(key), key),
+  /** @param {string} key @param {number} step */
+  progressRecord: (key, step) => path.join(dir, "progress", shard(key), key, `${String(step).padStart(6, "0")}.json`),
+  /** @param {string} key @param {string} hash */
+  progressBlob: (key, hash) => path.join(dir, "progress", shard(key), key, "blobs", hash),
   /** @param {string} invocation */
   fastStamp: (invocation) => path.join(dir, "fast", `${invocation}.json`),
   /** @param {string} invocation */

@@ -55,6 +55,37 @@ export interface MemoItemRecord {
   readonly value: Json
 }
 
+/**
+ * The state a stage that works in steps (epochs) saved after step `step` of `total`, under its key:
+ * what `cairn run` continues from when the key has no result yet. Its files are named by content hash.
+ */
+export interface ProgressRecord {
+  readonly format: number
+  readonly key: StageKey
+  /** The stage instance, for `cairn status` and messages. */
+  readonly id: string
+  readonly unit: string
+  readonly step: number
+  readonly total: number
+  readonly savedAt: string
+  /** The stage's own description of its state (small JSON). */
+  readonly value: Json
+  /** File name → sha256 and size of its content. */
+  readonly files: Readonly<Record<string, { readonly hash: string; readonly size: number }>>
+}
+
+/** A progress record whose files were all found with their recorded content: their paths (read-only). */
+export interface SavedProgress {
+  readonly record: ProgressRecord
+  readonly files: Readonly<Record<string, string>>
+}
+
+/** The newest whole progress record of a key, and each newer one that was skipped, with why. */
+export interface ProgressLoad {
+  readonly found: SavedProgress | undefined
+  readonly skipped: ReadonlyArray<{ readonly step: number; readonly why: string }>
+}
+
 /** A stored tree handed to a stage, and the seal that tells afterwards whether anything wrote into it. */
 export interface Materialized {
   readonly dir: string
@@ -87,6 +118,8 @@ export interface GcReport {
   readonly removedItems: number
   readonly removedTrees: number
   readonly removedObjects: number
+  /** Keys whose progress records went because their result is committed (`progress/`). */
+  readonly removedProgress?: number
   /** Entries kept only because a running pipeline uses them. */
   readonly keptForRuns: number
   readonly bytesBefore: number

@@ -2,9 +2,9 @@
 import { stat } from "node:fs/promises"
 import { BIGINT, DOUBLE, DuckDBDataChunk, type DuckDBInstance, FLOAT, type DuckDBType } from "@duckdb/node-api"
 import { Effect } from "effect"
-import { describeError, type DuckDbFailed, FileReadFailed, FileWriteFailed, ParquetCorrupt, ParquetSchemaMismatch } from "../errors.js"
+import { describeError, type DuckDbFailed, FileReadFailed, FileWriteFailed, ParquetCorrupt, ParquetSchemaMismatch } from "../data-errors.js"
 import type { ColumnMajorOptions, ColumnMajorTable, ColumnMajorWrite } from "../parquet/index.js"
-import { runQuery, sqlIdent, sqlString, withConnection } from "./connection.js"
+import { runQuery, sqlIdent, sqlString, withConnection } from "./duckdb-connection.js"
 
 export type ParquetReadError = FileReadFailed | ParquetCorrupt | ParquetSchemaMismatch | DuckDbFailed
 

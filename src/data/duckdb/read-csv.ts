@@ -2,8 +2,8 @@
 import { open } from "node:fs/promises"
 import type { DuckDBInstance } from "@duckdb/node-api"
 import { Effect } from "effect"
-import { ColumnOutOfOrder, CsvMalformed, describeError, type DuckDbFailed, EmptyFile, FileReadFailed, InvalidValue, MissingColumn, UnexpectedColumn } from "../errors.js"
-import { runQuery, sqlIdent, sqlString, withConnection } from "./connection.js"
+import { ColumnOutOfOrder, CsvMalformed, describeError, type DuckDbFailed, EmptyFile, FileReadFailed, InvalidValue, MissingColumn, UnexpectedColumn } from "../data-errors.js"
+import { runQuery, sqlIdent, sqlString, withConnection } from "./duckdb-connection.js"
 
 /** `float64`: any number DuckDB parses (NaN and inf included); `integer`: a whole number below 2^53; `string`: as is (empty cells are ""). */
 export type CsvType = "float64" | "integer" | "string"

@@ -14,9 +14,9 @@
  */
 import { DuckDBInstance } from "@duckdb/node-api"
 import { Context, Effect, Layer, type Scope } from "effect"
-import { describeError, DuckDbFailed, type FileWriteFailed } from "../errors.js"
+import { describeError, DuckDbFailed, type FileWriteFailed } from "../data-errors.js"
 import type { ColumnMajorOptions, ColumnMajorTable, ColumnMajorWrite } from "../parquet/index.js"
-import { queryWith } from "./connection.js"
+import { queryWith } from "./duckdb-connection.js"
 import { type ParquetReadError, readParquetWith, writeParquetWith } from "./parquet.js"
 import { type CsvReadError, type CsvSchema, type CsvTable, readCsvWith } from "./read-csv.js"
 

@@ -4,7 +4,7 @@
  * `ParquetUnsupported` at the reader's boundary by `attempt`.
  */
 import { Either } from "effect"
-import { ParquetCorrupt, ParquetUnsupported } from "../errors.js"
+import { ParquetCorrupt, ParquetUnsupported } from "../data-errors.js"
 
 export class Corrupt {
   constructor(readonly reason: string) {}

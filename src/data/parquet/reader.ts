@@ -1,7 +1,7 @@
 /** Reading flat numeric parquet files with the native decoder. */
 import { Effect, Either } from "effect"
 import { readFile } from "node:fs/promises"
-import { describeError, FileReadFailed, type ParquetCorrupt, ParquetSchemaMismatch, type ParquetUnsupported } from "../errors.js"
+import { describeError, FileReadFailed, type ParquetCorrupt, ParquetSchemaMismatch, type ParquetUnsupported } from "../data-errors.js"
 import type { ColumnMajorOptions, ColumnMajorTable } from "./column-major.js"
 import { decodeColumn } from "./column.js"
 import { attempt } from "./failure.js"

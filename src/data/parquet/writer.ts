@@ -5,7 +5,7 @@
  */
 import { Effect } from "effect"
 import { writeFile } from "node:fs/promises"
-import { describeError, FileWriteFailed } from "../errors.js"
+import { describeError, FileWriteFailed } from "../data-errors.js"
 import type { ColumnMajorWrite } from "./column-major.js"
 import { BYTE_WIDTH, Codec, Encoding, F, FOOTER_LENGTH_BYTES, isLittleEndianHost, MAGIC, MAGIC_BYTES, PageType, PhysicalType, Repetition, TWO_32, type NumericPhysicalType } from "./format.js"
 import { encodeDefinitionLevels } from "./rle.js"

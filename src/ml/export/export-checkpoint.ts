@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import { loadCheckpoint } from "../model/checkpoint.js"
-import { FileWriteFailed } from "../../data/errors.js"
+import { FileWriteFailed } from "../../data/data-errors.js"
 import { buildResNet, type ResNetConfig, readStateValues } from "../model/resnet.js"
 import { checkModelConfig, type ModelConfig, resNetConfigOf, type TrainableModel } from "../model/model-config.js"
 import { OnnxExportError } from "../errors.js"

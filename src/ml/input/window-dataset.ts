@@ -16,7 +16,7 @@
  * the transform's `reductionOrder: "F"` to reproduce them.
  */
 import { Effect } from "effect"
-import type { FileReadFailed, NpyInvalid } from "../../data/errors.js"
+import type { FileReadFailed, NpyInvalid } from "../../data/data-errors.js"
 import { readNpy } from "../../data/npy.js"
 import { RandomState } from "../../data/random-state.js"
 import { DatasetError } from "../errors.js"

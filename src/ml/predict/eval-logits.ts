@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { Duration, Effect } from "effect"
-import type { FileReadFailed, NpyInvalid } from "../../data/errors.js"
+import type { FileReadFailed, NpyInvalid } from "../../data/data-errors.js"
 import type { DatasetError } from "../errors.js"
 import { type BatchLoader, batches, sequentialOrder } from "../input/window-dataset.js"
 import type { TrainableModel } from "../model/model-config.js"

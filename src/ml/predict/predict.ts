@@ -5,7 +5,7 @@
  * exactly as training's validation scores it.
  */
 import { Effect } from "effect"
-import type { FileReadFailed, NpyInvalid } from "../../data/errors.js"
+import type { FileReadFailed, NpyInvalid } from "../../data/data-errors.js"
 import { loadCheckpoint } from "../model/checkpoint.js"
 import { BatchLoader, validateDataset, type WindowDataset, type WindowSource } from "../input/window-dataset.js"
 import { type CheckpointMismatch, type DatasetError, LossNotFinite, type ModelIoMismatch, type PthError, type SafetensorsError, type TrainConfigError } from "../errors.js"

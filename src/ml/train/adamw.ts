@@ -144,6 +144,17 @@ export class AdamW {
     return { step: s.step, expAvg: s.expAvg, expAvgSq: s.expAvgSq }
   }
 
+  /** Sets one parameter's state (a saved training continued): the same bits as the run that saved it. */
+  restore(index: number, state: { readonly step: number; readonly expAvg: Float32Array; readonly expAvgSq: Float32Array }): void {
+    const s = this.states[index]
+    if (s === undefined) throw new RangeError(`AdamW has no parameter ${index}`)
+    s.step = state.step
+    tf.tidy(() => {
+      s.expAvg.assign(tf.tensor(state.expAvg, s.expAvg.shape, "float32"))
+      s.expAvgSq.assign(tf.tensor(state.expAvgSq, s.expAvgSq.shape, "float32"))
+    })
+  }
+
   dispose(): void {
     for (const s of this.states) {
       s.expAvg.dispose()

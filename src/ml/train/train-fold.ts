@@ -24,7 +24,7 @@
 import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Either } from "effect"
-import type { FileReadFailed, NpyInvalid } from "../../data/errors.js"
+import type { FileReadFailed, NpyInvalid } from "../../data/data-errors.js"
 import { AdamW } from "./adamw.js"
 import { checkpointFileName, loadPretrained, saveCheckpoint } from "../model/checkpoint.js"
 import { type BatchOrder, BatchLoader, batches, trainingOrder, validateDataset, type WindowDataset } from "../input/window-dataset.js"
@@ -35,6 +35,7 @@ import { buildResNet, type ResNetConfig } from "../model/resnet.js"
 import { evalLogits, readTensor, yieldToThread } from "../predict/eval-logits.js"
 import { type LrSchedule, makeSchedule } from "./schedule.js"
 import { ensureWebgpuStepFits } from "../engines/webgpu/webgpu-backend.js"
+import { restoreTrainState, type SavedTrainState, saveTrainState, type TrainStateValue } from "./train-state.js"
 
 /** Every hyperparameter of a fold's training. */
 export interface TrainConfig extends ModelConfig {
@@ -66,6 +67,13 @@ export interface FoldData {
   readonly windowShape?: readonly [number, number]
   /** Preprocessed images cached in memory, bytes (see BatchLoader). */
   readonly cacheBytes?: number
+  /**
+   * Where to save the whole training state after each epoch but the last (`epoch-N/` under it, see
+   * train-state.ts; a `saved` event names it); undefined: none saved.
+   */
+  readonly progressDir?: string
+  /** A state saved by an earlier run of the same training, to continue from (its later epochs only). */
+  readonly resume?: SavedTrainState
 }
 
 export interface EpochRecord {
@@ -108,6 +116,7 @@ export type TrainProgress =
       readonly bestEpoch: number
       readonly bestValLoss: number
     }
+  | { readonly type: "saved"; readonly fold: number; readonly epoch: number; readonly dir: string; readonly value: TrainStateValue }
   | { readonly type: "done"; readonly fold: number; readonly bestEpoch: number; readonly bestValLoss: number; readonly stoppedEarly: boolean }
 
 export interface TrainHooks {
@@ -235,7 +244,7 @@ export const trainFold = (
 
     return yield* Effect.acquireUseRelease(acquire, ({ model, optimizer }) =>
       Effect.gen(function* () {
-        if (config.pretrained !== undefined) yield* loadPretrained(model, config.pretrained)
+        if (config.pretrained !== undefined && data.resume === undefined) yield* loadPretrained(model, config.pretrained)
         emit({
           type: "start",
           fold: data.fold,
@@ -252,8 +261,16 @@ export const trainFold = (
         let globalStep = 0
         const size = config.imgSize
         const trainable = model.trainable
+        let firstEpoch = 1
+        if (data.resume !== undefined) {
+          // Everything the remaining epochs read, as the run that saved it had it after its epoch.
+          const restored = yield* restoreTrainState(data.resume, model, optimizer, checkpoint, data.fold)
+          history.push(...restored.history)
+          ;({ bestValLoss, bestEpoch, valPredictions, globalStep } = restored)
+          firstEpoch = restored.epoch + 1
+        }
 
-        for (let epoch = 1; epoch <= config.epochs; epoch++) {
+        for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
           const epochStart = performance.now()
           let trainLoss = 0
           let lr = schedule.at(globalStep).lr
@@ -330,6 +347,13 @@ export const trainFold = (
           }
           history.push(record)
           emit({ type: "epoch", fold: data.fold, record, bestEpoch, bestValLoss })
+          const last = epoch === config.epochs || epoch - bestEpoch > config.patience
+          if (data.progressDir !== undefined && !last) {
+            const dir = path.join(data.progressDir, `epoch-${epoch}`)
+            const adamSteps = trainable.map((_, i) => optimizer.state(i).step)
+            yield* saveTrainState(dir, model, optimizer, { valPredictions, checkpoint: bestEpoch > 0 ? checkpoint : undefined }, { fold: data.fold, epoch })
+            emit({ type: "saved", fold: data.fold, epoch, dir, value: { epoch, globalStep, adamSteps, bestEpoch, bestValLoss, history: [...history] } })
+          }
           if (epoch - bestEpoch > config.patience) {
             stoppedEarly = epoch < config.epochs
             break

@@ -21,3 +21,4 @@ export {
 export { type ChartTitle, chartConfig, MARK_NAMES } from "./common.js"
 export { type HeatmapInput, heatmap } from "./heatmap.js"
 export { type LineChartInput, type LineHighlight, type LinePoint, lineChart } from "./line.js"
+export { SPREAD_MARKS, type SpreadChartInput, type SpreadRow, spreadChart } from "./spread.js"

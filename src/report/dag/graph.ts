@@ -2,7 +2,7 @@
 import { Either } from "effect"
 import { DagInvalid } from "../report-errors.js"
 import { STAGE_STATUSES } from "../theme.js"
-import type { DagInput } from "./layout.js"
+import type { DagInput } from "./dag-layout.js"
 
 /** Validates the graph; returns the deduplicated edges as node indices. */
 export const checkGraph = (input: DagInput): Either.Either<ReadonlyArray<readonly [number, number]>, DagInvalid> =>

@@ -17,6 +17,6 @@
  *
  * Everything is a pure function of the input: same nodes and edges, same SVG.
  */
-export { type DagInput, type DagLayout, type DagNode, dagLayout, type PlacedEdge, type PlacedNode } from "./layout.js"
+export { type DagInput, type DagLayout, type DagNode, dagLayout, type PlacedEdge, type PlacedNode } from "./dag-layout.js"
 export { separatedPositions } from "./placement.js"
 export { dagSvg, layoutSvg } from "./svg.js"

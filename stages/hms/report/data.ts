@@ -1,7 +1,7 @@
 /** The HMS report's input record, its files, and the record's validation. */
 import { Either } from "effect"
 import { type ChartInputInvalid, type ChartRenderFailed, type DagInvalid, ReportDataInvalid, STAGE_STATUSES } from "cairn/report"
-import { distinctFolds, shortClassName } from "./format.js"
+import { distinctFolds, shortClassName } from "./report-format.js"
 
 export type HmsStageStatus = "ran" | "cached" | "failed" | "skipped"
 

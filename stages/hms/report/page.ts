@@ -6,7 +6,7 @@ import { describeError, FileError } from "cairn"
 import { type ChartInputInvalid, type Content, dagSvg, figure, html, htmlPage, htmlTable, keyValueTable, paragraph, renderVegaLiteEffect, STAGE_STATUSES, type VegaLiteSpec } from "cairn/report"
 import { confusionSpec, cvSpec, lossSpec, perClassSpec, ratio, seedSpreadSpec, stageTimesSpec } from "./chart-specs.js"
 import { type BuiltHmsReport, type ChartKey, HMS_REPORT_FILES, type HmsReportData, type HmsReportError, validateHmsReportData } from "./data.js"
-import { distinctFolds, formatDuration, formatInstant, formatParam, kl, modelName, PERCENT, RATIO_DECIMALS, spreadSeeds } from "./format.js"
+import { distinctFolds, formatDuration, formatInstant, formatParam, kl, modelName, PERCENT, RATIO_DECIMALS, spreadSeeds } from "./report-format.js"
 
 const statusCounts = (data: HmsReportData): string =>
   STAGE_STATUSES.map((st) => `${data.stages.filter((s) => s.status === st).length} ${st}`).join(", ")

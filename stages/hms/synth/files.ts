@@ -5,8 +5,8 @@ import { Effect } from "effect"
 import { type CsvOutColumn, encodeParquetColumnMajor, FileWriteFailed, formatCsv } from "cairn/data"
 import { describeError } from "cairn"
 import { N_CLASSES, PARQUET_EXTENSION, SAMPLE_SUBMISSION_CSV, SUBMISSION_COLUMNS, TEST_COLUMNS, TEST_CSV, TEST_SPECTROGRAMS_DIR, TRAIN_COLUMNS, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR, VOTE_COLUMNS } from "../constants.js"
-import { synthSpectrogram } from "./spectrogram.js"
-import { drawSynthPlan, type SynthOptions, type SynthPlan, type TrainRows } from "./tables.js"
+import { synthSpectrogram } from "./synth-spectrogram.js"
+import { drawSynthPlan, type SynthOptions, type SynthPlan, type TrainRows } from "./synth-tables.js"
 
 /** train.csv's text: offsets as pandas writes floats ("6.0"), ids and votes as ints. */
 export const trainCsv = (train: TrainRows): string => {

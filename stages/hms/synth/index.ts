@@ -31,5 +31,5 @@
  * files.ts (the CSVs and parquet files), synth-data.ts (the stage), command.ts (`cairn synth`).
  */
 export { sampleSubmissionCsv, type SynthSummary, testCsv, trainCsv, writeSynthDataset } from "./files.js"
-export { synthSpectrogram } from "./spectrogram.js"
-export { drawSynthPlan, type SpectrogramSpec, SYNTH_CLASS_PRIORS, type SynthOptions, type SynthPlan, TARGET_CLASS_PRIORS, type TrainRows } from "./tables.js"
+export { synthSpectrogram } from "./synth-spectrogram.js"
+export { drawSynthPlan, type SpectrogramSpec, SYNTH_CLASS_PRIORS, type SynthOptions, type SynthPlan, TARGET_CLASS_PRIORS, type TrainRows } from "./synth-tables.js"

@@ -18,6 +18,7 @@ import { inodeKey } from "./commit.js"
 import type { LeaseRefs, Leases } from "./leases.js"
 import { requireStoreMarker } from "./store-marker.js"
 import { listRelative, readdirOrEmpty, removeTree, storeTry } from "./trees.js"
+import { progressKeys } from "./progress.js"
 
 
 /** A file written by `writeFileAtomicSync` that is not yet renamed into place. */
@@ -143,6 +144,13 @@ export const gc = (layout: LocalLayout, leases: Leases, options: { readonly keep
           if (record) records.set(record.key, { record, file, used: fs.statSync(file).mtimeMs })
           else fs.rmSync(file, { force: true })
         }
+        // Progress records serve a key until its result is committed: kept while it has none.
+        let removedProgress = 0
+        for (const key of progressKeys(layout)) {
+          if (!records.has(key)) continue
+          fs.rmSync(layout.progress(key), { recursive: true, force: true })
+          removedProgress++
+        }
         const roots = new Set<string>()
         for (const p of readdirOrEmpty(layout.stateDir)) {
           for (const f of readdirOrEmpty(path.join(layout.stateDir, p))) {
@@ -194,6 +202,7 @@ export const gc = (layout: LocalLayout, leases: Leases, options: { readonly keep
           removedItems: swept.items,
           removedTrees: swept.trees,
           removedObjects: swept.objects,
+          removedProgress,
           keptForRuns,
           bytesBefore,
           bytesAfter: storeSize(layout),

@@ -13,7 +13,7 @@ import type { StageKey, TreeHash } from "../../hashes.js"
 import { processAlive, readJsonFileSync } from "../../fs-util.js"
 import { sweepStaleLocks, withFileLock } from "../../lock.js"
 import { isNotFound, writeFileAtomicSync } from "../../fs-primitives.js"
-import type { Cache } from "../cache.js"
+import type { Cache, ProgressRecords } from "../cache.js"
 import {
   type HistoryFile,
   type Materialized,
@@ -33,6 +33,7 @@ import { Leases } from "./leases.js"
 import { claimStoreFolder } from "./store-marker.js"
 import { checkTree, quarantineObject, readdirOrEmpty, readManifest, removeTree, sealOf, storeTry, tamperedFiles } from "./trees.js"
 import { verify } from "./verify.js"
+import { localProgress } from "./progress.js"
 
 /**
  * The store of this machine: the cache folder all three store services are served from (`Cache`
@@ -59,6 +60,7 @@ class FolderStore implements LocalStore {
   readonly fileHashes: FileHashMemo
   readonly closures: ClosureResolver
   readonly remote = undefined
+  readonly progress: ProgressRecords
   private readonly leases: Leases
   private readonly expectedCtime = new Map<number, number>()
   readonly rehashed: Array<string> = []
@@ -72,6 +74,7 @@ class FolderStore implements LocalStore {
     this.fileHashes = new FileHashMemo(this.layout.meta("file-hashes.json"))
     this.closures = new ClosureResolver(projectRoot, this.layout.meta("closures.json"))
     this.leases = new Leases(this.layout)
+    this.progress = localProgress(this.layout)
   }
 
   get location(): string {

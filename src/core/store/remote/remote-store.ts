@@ -99,6 +99,11 @@ export class RemoteStore implements Cache {
       return store
     })
 
+  /** Progress records: the local store's (remote-progress.ts puts the queue's on the remote too). */
+  get progress() {
+    return this.local.progress
+  }
+
   get location(): string {
     return this.local.location
   }

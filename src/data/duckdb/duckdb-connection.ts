@@ -1,7 +1,7 @@
 /** DuckDB connections: one per call, SQL quoting, a query's chunks or rows. */
 import type { DuckDBInstance, DuckDBConnection } from "@duckdb/node-api"
 import { Effect } from "effect"
-import { describeError, DuckDbFailed } from "../errors.js"
+import { describeError, DuckDbFailed } from "../data-errors.js"
 
 /** A SQL string literal. */
 export const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`

@@ -4,7 +4,7 @@
  */
 import { type ColumnMajorWrite, RandomState } from "cairn/data"
 import { BINS_PER_REGION, FFT_SIZE, FIRST_BIN, FIRST_TIME_SECONDS, REGIONS, SAMPLE_RATE_HZ, SECONDS_PER_STEP, SPECTROGRAM_COLUMNS, SPECTROGRAM_TIME_COLUMN } from "../constants.js"
-import type { SpectrogramSpec } from "./tables.js"
+import type { SpectrogramSpec } from "./synth-tables.js"
 
 // Parameters of the signals (one place). Class indices in CONSENSUS_LABELS order.
 const SEIZURE = 0
