@@ -7,7 +7,7 @@ import { describeError } from "../core/errors.js"
 import { effectiveParams, type Plan } from "../core/pipeline/index.js"
 import type { RunReport } from "../core/runner.js"
 import { localLayout } from "../core/store/layout.js"
-import { AfterRunFailed } from "./errors.js"
+import { AfterRunFailed } from "./cli-errors.js"
 import { copyOut } from "./publish.js"
 import { PUBLISH_POLICY, REPORT_ORIGIN } from "./written-files.js"
 

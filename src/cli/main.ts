@@ -15,7 +15,7 @@ import { cleanCommand, gcCommand, verifyCommand } from "./commands/store.js"
 import { watchCommand } from "./commands/watch.js"
 import { workerCommand } from "./commands/worker.js"
 import { StoreError } from "../core/store/records.js"
-import { EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, NotAStore, UsageError, WriteRefused } from "./errors.js"
+import { EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, NotAStore, UsageError, WriteRefused } from "./cli-errors.js"
 import { runProjectCommand } from "./plugins.js"
 
 export { EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE }

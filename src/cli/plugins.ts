@@ -6,7 +6,7 @@
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { readJsonFileSync } from "../core/fs-util.js"
-import { EXIT_USAGE } from "./errors.js"
+import { EXIT_USAGE } from "./cli-errors.js"
 import { projectRootOf } from "./project.js"
 
 /** Runs the project command named by argv[0], or answers undefined when there is none. */

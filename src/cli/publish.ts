@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { describeError } from "../core/errors.js"
-import { CopyOutFailed, StaleMarkFailed, WriteRefused } from "./errors.js"
+import { CopyOutFailed, StaleMarkFailed, WriteRefused } from "./cli-errors.js"
 import { markStale, type Origin, type Policy, WRITTEN_MANIFEST, type Written, writeFilesInto } from "./written-files.js"
 
 export { PUBLISH_POLICY } from "./written-files.js"

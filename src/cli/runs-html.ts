@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { describeError, FileError } from "../core/errors.js"
 import { figure, htmlPage, htmlTable, lineChart, paragraph, renderVegaLiteEffect, spreadChart } from "../report/index.js"
-import { UsageError } from "./errors.js"
+import { UsageError } from "./cli-errors.js"
 import { formatNumber } from "./history-view.js"
 import type { ComparedRun } from "./runs-compare.js"
 

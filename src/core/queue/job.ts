@@ -41,6 +41,8 @@ export interface StageJobResult {
   readonly cached: boolean
   /** Seconds the stage ran on the worker (0 when cached). */
   readonly seconds: number
+  /** The last step (epoch) of saved progress the worker continued from (a stage that works in steps). */
+  readonly resumedFrom?: number
 }
 
 /** What a worker sends while it works on a job (BullMQ job progress): who took it, its log and progress. */
@@ -97,7 +99,7 @@ export const decodeJobData = (data: unknown): Either.Either<StageJobData, string
     onRight: (d) => d as unknown as StageJobData,
   })
 
-const ResultSchema = Schema.Struct({ worker: Schema.String, cached: Schema.Boolean, seconds: Schema.Number })
+const ResultSchema = Schema.Struct({ worker: Schema.String, cached: Schema.Boolean, seconds: Schema.Number, resumedFrom: Schema.optional(Schema.Int) })
 
 export const decodeJobResult = (value: unknown): StageJobResult | undefined => Either.getOrUndefined(Schema.decodeUnknownEither(ResultSchema)(value))
 

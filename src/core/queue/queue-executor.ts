@@ -30,7 +30,7 @@ import { answeredWithin, closeWithin, NOT_READY, type QueueTarget, redisClient }
 import { QueueUnavailable } from "./errors.js"
 import { decodeJobProgress, decodeJobResult, JOB_FORMAT, jobIdOf, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import type { QueueSettings } from "./settings.js"
-import { signJob } from "./signature.js"
+import { signJob } from "./job-signature.js"
 import { type ExecuteRequest, Executor } from "../executor/executor.js"
 
 export interface QueueRunOptions {
@@ -276,7 +276,7 @@ const makeExecutor = (
         yield* taken(r.inst.id, result.worker)
         const record = yield* Effect.mapError(store.lookup(r.key.key), (e) => failed(r, e.message, e))
         if (!record) return yield* failed(r, `worker ${result.worker} finished it, but its result ${r.key.key.slice(0, 12)} is not on the remote cache ${remote.url}`)
-        return { record, ranBy: result.worker }
+        return { record, ranBy: result.worker, ...(result.resumedFrom === undefined ? {} : { resumedFrom: result.resumedFrom }) }
       }),
   }
 }

@@ -8,7 +8,7 @@ import type { QueueUnavailable } from "./errors.js"
 import { QueueUrlError } from "./errors.js"
 import { queueRunLayer } from "./queue-executor.js"
 import { type QueueSettings, queueSettingsFrom } from "./settings.js"
-import { QUEUE_SECRET_ENV, queueSecretFrom } from "./signature.js"
+import { QUEUE_SECRET_ENV, queueSecretFrom } from "./job-signature.js"
 import type { Executor } from "../executor/executor.js"
 
 /**

@@ -37,7 +37,7 @@ import { JobMalformed, JobNotSigned, JobRefused, type QueueUnavailable } from ".
 import { decodeJobData, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import { type ServedFolders, servedPipelineFile } from "./served.js"
 import type { QueueSettings } from "./settings.js"
-import { jobSignatureProblem, QUEUE_SECRET_ENV } from "./signature.js"
+import { jobSignatureProblem, QUEUE_SECRET_ENV } from "./job-signature.js"
 
 export interface StageWorkerOptions {
   readonly target: QueueTarget
@@ -116,7 +116,7 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
       const file = servedPipelineFile(o.served, data.pipeline)
       if (Either.isLeft(file)) return yield* refuse(file.left)
       // A cache of its own per job: a remote that fails is not used for the rest of this job only.
-      const store = yield* RemoteStore.make(local, remote, { readonly: true, transfers: TRANSFERS, warn: (m) => Effect.sync(() => o.write(`warning: ${m}`)) })
+      const store = yield* RemoteStore.make(local, remote, { readonly: true, pushProgress: true, transfers: TRANSFERS, warn: (m) => Effect.sync(() => o.write(`warning: ${m}`)) })
       yield* Effect.mapError(store.lease(), (e) => failed(e.message, e))
       const plan = yield* Effect.mapError(
         Effect.tapError(o.loadPlan(file.right, data.params), (e) => Effect.sync(() => o.write(`${stage}: its pipeline ${pipeline} does not load here: ${describeError(e)}`))),
@@ -157,10 +157,12 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
       // Stored here or on the remote cache (checked, and installed here): not computed again.
       const hit = data.force ? undefined : yield* Effect.mapError(store.lookup(k.key), (e) => failed(e.message, e))
       const t0 = Date.now()
-      const record = hit ?? (yield* executeStage(store, plan, inst, k, resolved)).record
+      const computed = hit ? undefined : yield* executeStage(store, plan, inst, k, resolved)
+      const record = hit ?? computed!.record
       if (!hit || !(yield* store.remote.holds(k.key))) yield* store.remote.share(record)
       yield* Effect.catchAll(local.saveMemos(), (e) => Effect.sync(() => o.write(`warning: memos not saved: ${e.message}`)))
-      return { worker, cached: hit !== undefined, seconds: hit ? 0 : (Date.now() - t0) / 1000 }
+      const resumed = computed?.resumedFrom === undefined ? {} : { resumedFrom: computed.resumedFrom }
+      return { worker, cached: hit !== undefined, seconds: hit ? 0 : (Date.now() - t0) / 1000, ...resumed }
     }),
   )
 

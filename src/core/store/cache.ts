@@ -48,8 +48,8 @@ export interface Cache {
   readonly progress: ProgressRecords
 }
 
-/** What a record to save says; the store adds its format, time and files. */
-export type NewProgress = Omit<ProgressRecord, "format" | "savedAt" | "files">
+/** What a record to save says; the store adds its format, files and time (now, unless it is a copy's: `savedAt`). */
+export type NewProgress = Omit<ProgressRecord, "format" | "savedAt" | "files"> & { readonly savedAt?: string }
 
 /**
  * The progress records of keys without a result: written like results (files renamed in by their

@@ -18,7 +18,7 @@ import { queueTargetFrom, redisClient } from "../../../src/core/queue/connection
 import { QueueUrlError } from "../../../src/core/queue/errors.js"
 import { decodeJobData, JOB_FORMAT, type StageJobData } from "../../../src/core/queue/job.js"
 import { servedFoldersFrom, servedPipelineFile } from "../../../src/core/queue/served.js"
-import { jobSignatureProblem, QUEUE_SECRET_ENV, signJob } from "../../../src/core/queue/signature.js"
+import { jobSignatureProblem, QUEUE_SECRET_ENV, signJob } from "../../../src/core/queue/job-signature.js"
 import { fixtureFiles } from "../../support/fixture-project.js"
 import { cliAsync, makeProject, plainKeyRecord, removeProjects, waitFor } from "../../support/helpers.js"
 import { type NginxServer, nginxMissing, startNginx } from "../../servers/nginx.js"

@@ -15,7 +15,7 @@ import { Effect } from "effect"
 import { describeError } from "../../errors.js"
 import { failpoint } from "../../failpoint.js"
 import type { StageKey } from "../../hashes.js"
-import { isNotFound, writeFileAtomicSync } from "../../fs-primitives.js"
+import { isErrno, isNotFound, writeFileAtomicSync } from "../../fs-primitives.js"
 import type { NewProgress, ProgressRecords } from "../cache.js"
 import type { LocalLayout } from "../layout.js"
 import { type ProgressLoad, type ProgressRecord, STORE_FORMAT, type SavedProgress } from "../records.js"
@@ -108,10 +108,11 @@ export const localProgress = (layout: LocalLayout): ProgressRecords => ({
         fs.renameSync(file, layout.progressBlob(fields.key, hash))
         files[name] = { hash, size: st.size }
       }
-      failpoint("progress-blobs")
-      const record: ProgressRecord = { format: STORE_FORMAT, ...fields, savedAt: new Date().toISOString(), files }
+      // Named per instance and step (`progress-saved:train/fold-1:2`): crash tests kill one fold at one epoch.
+      failpoint(`progress-blobs:${fields.id}:${fields.step}`)
+      const record: ProgressRecord = { format: STORE_FORMAT, ...fields, savedAt: fields.savedAt ?? new Date().toISOString(), files }
       writeFileAtomicSync(layout.progressRecord(fields.key, fields.step), `${JSON.stringify(record)}\n`)
-      failpoint("progress-saved")
+      failpoint(`progress-saved:${fields.id}:${fields.step}`)
       pruneOthers(layout, fields.key, fields.step, new Set(Object.values(files).map((f) => f.hash)))
       fs.rmSync(dir, { recursive: true, force: true })
       return record
@@ -150,7 +151,16 @@ export const localProgress = (layout: LocalLayout): ProgressRecords => ({
       return undefined
     }),
 
-  drop: (key: StageKey) => storeTry(layout.progress(key), "drop progress", () => fs.rmSync(layout.progress(key), { recursive: true, force: true })),
+  drop: (key: StageKey) =>
+    storeTry(layout.progress(key), "drop progress", () => {
+      fs.rmSync(layout.progress(key), { recursive: true, force: true })
+      // Its shard folder too once empty (another key's records may be there: then it stays).
+      try {
+        fs.rmdirSync(path.dirname(layout.progress(key)))
+      } catch (error) {
+        if (!isErrno(error, "ENOTEMPTY") && !isErrno(error, "EEXIST") && !isNotFound(error)) throw error
+      }
+    }),
 })
 
 /** Keys that have progress records (for gc). */

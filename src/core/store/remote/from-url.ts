@@ -10,7 +10,7 @@ import { isCredentialQueryName } from "../../credentials.js"
 import { describeError } from "../../errors.js"
 import { httpRemoteCache } from "./http-remote-cache.js"
 import { RemoteCache, RemoteCacheUrlError, warnOnStderr } from "./remote-cache.js"
-import { REMOTE_CACHE_SECRET_ENV, withEntrySignatures } from "./signature.js"
+import { REMOTE_CACHE_SECRET_ENV, withEntrySignatures } from "./entry-signature.js"
 import { type RemoteCacheOptions, REMOTE_TIMEOUT_ENV } from "./transport.js"
 
 export interface RemoteCacheFromUrlOptions extends RemoteCacheOptions {

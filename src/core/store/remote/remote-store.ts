@@ -27,7 +27,7 @@ import { describeError, FileError } from "../../errors.js"
 import { hashFileContent } from "../../file-hash.js"
 import type { StageKey, TreeHash } from "../../hashes.js"
 import { isNotFound } from "../../fs-primitives.js"
-import type { Cache, RemoteTier } from "../cache.js"
+import type { Cache, ProgressRecords, RemoteTier } from "../cache.js"
 import { inodeKey, type KnownFiles } from "../local/commit.js"
 import type { LocalStore } from "../local/local-store.js"
 import { storeTry } from "../local/trees.js"
@@ -36,10 +36,16 @@ import { decodeIndex, decodeRecord, isEarlierFormat, RECORD_PATH, type RemoteEnt
 import { pushResult } from "./push-result.js"
 import { MAX_ENTRY_BYTES, type RemoteCache, RemoteCacheError, type RemoteWarn, onceEach, warnOnStderr } from "./remote-cache.js"
 import { shareResult } from "./share-result.js"
+import { remoteProgress } from "./remote-progress.js"
 
 export interface RemoteStoreOptions {
   /** Never write to the remote (`--remote-cache-readonly`). */
   readonly readonly?: boolean
+  /**
+   * Push each progress record when it is saved, awaited (default: unless `readonly`). A queue worker
+   * does, its results being shared explicitly: the worker that takes over a job continues from them.
+   */
+  readonly pushProgress?: boolean
   /** Where warnings go (default: stderr). */
   readonly warn?: RemoteWarn
   /** Blobs moved (or checked) at once, by all lookups and pushes together (default 4). */
@@ -75,6 +81,8 @@ export class RemoteStore implements Cache {
   private readonly warn: RemoteWarn
   /** The remote tier, for the queue: what the remote holds, and a result of ours put there now. */
   readonly remote: RemoteTier
+  /** Progress records: the local store's, each save pushed, a newer remote one pulled (remote-progress.ts). */
+  readonly progress: ProgressRecords
 
   constructor(
     readonly local: LocalStore,
@@ -88,6 +96,7 @@ export class RemoteStore implements Cache {
       holds: (key) => Effect.orElseSucceed(server.has("ac", key), () => false),
       share: (record) => shareResult(local, server, record),
     }
+    this.progress = remoteProgress(local, server, { push: options.pushProgress ?? !options.readonly, warn: this.warn })
   }
 
   /** The cache of `local` with `remote` behind it, for the scope: closing it awaits the pushes (stops them when interrupted). */
@@ -99,10 +108,6 @@ export class RemoteStore implements Cache {
       return store
     })
 
-  /** Progress records: the local store's (remote-progress.ts puts the queue's on the remote too). */
-  get progress() {
-    return this.local.progress
-  }
 
   get location(): string {
     return this.local.location

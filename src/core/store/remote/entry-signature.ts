@@ -12,13 +12,16 @@
  * `execution_metadata.worker`). Without the secret, entries are written unsigned and a signature is
  * not checked, so readers with and without the secret share one cache.
  */
-import { createHmac, timingSafeEqual } from "node:crypto"
 import { Effect, Either } from "effect"
+import { domainHmac, sameDigest } from "../../hmac.js"
 import { decodeIndex, type EntryIndex, encodeIndex } from "./entries.js"
 import type { RemoteCache, RemoteWarn } from "./remote-cache.js"
 
 /** The environment variable holding the secret that signs and checks entries. */
 export const REMOTE_CACHE_SECRET_ENV = "CAIRN_REMOTE_CACHE_SECRET"
+
+/** Keeps an entry signature from being valid as any other HMAC made with the same secret. */
+const ENTRY_DOMAIN = "cairn remote entry v2\0"
 
 /**
  * The HMAC-SHA256 of the entry `index` stored under `key`. The key is signed with it (a signed entry
@@ -27,16 +30,13 @@ export const REMOTE_CACHE_SECRET_ENV = "CAIRN_REMOTE_CACHE_SECRET"
  * files in any order; an entry's paths are distinct).
  */
 export const signEntry = (secret: Uint8Array, key: string, index: EntryIndex): Uint8Array => {
-  const hmac = createHmac("sha256", secret).update(`cairn remote entry v2\0${key}\0`).update(`${JSON.stringify([index.record.hash, index.record.size])}\n`)
   const files = [...index.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  for (const file of files) hmac.update(`${JSON.stringify(file)}\n`)
-  return hmac.digest()
+  return domainHmac(secret, ENTRY_DOMAIN, [`${key}\0`, `${JSON.stringify([index.record.hash, index.record.size])}\n`, ...files.map((file) => `${JSON.stringify(file)}\n`)])
 }
 
 /** Whether `signature` is the entry's, compared in constant time. */
 export const verifyEntry = (secret: Uint8Array, key: string, index: EntryIndex, signature: Uint8Array): boolean => {
-  const expected = signEntry(secret, key, index)
-  return signature.length === expected.length && timingSafeEqual(signature, expected)
+  return sameDigest(signature, signEntry(secret, key, index))
 }
 
 /**

@@ -5,9 +5,9 @@
  * HMAC-SHA256 over its canonical JSON, the signature left out) and a worker checks the signature
  * before it reads anything else of the job. The secret is never printed nor put in a job.
  */
-import { createHmac, timingSafeEqual } from "node:crypto"
 import { Either } from "effect"
 import { canonicalJson } from "../canonical.js"
+import { domainHmac, sameDigest } from "../hmac.js"
 
 /** The environment variable holding the queue's shared secret. */
 export const QUEUE_SECRET_ENV = "CAIRN_QUEUE_SECRET"
@@ -27,7 +27,7 @@ export const queueSecretFrom = (env: Readonly<Record<string, string | undefined>
   return { secret: raw }
 }
 
-const hmacOf = (secret: string, canonical: string): Buffer => createHmac("sha256", secret).update(DOMAIN).update(canonical).digest()
+const hmacOf = (secret: string, canonical: string): Buffer => domainHmac(secret, DOMAIN, [canonical])
 
 /** `data` with its signature added, or why its data cannot be signed (not canonical JSON). */
 export const signJob = <A extends object>(data: A, secret: string): Either.Either<A & { readonly signature: string }, string> => {
@@ -46,6 +46,5 @@ export const jobSignatureProblem = (data: unknown, secret: string): "unsigned" |
   if (typeof signature !== "string" || !/^[0-9a-f]{64}$/.test(signature)) return "mis-signed"
   const canonical = canonicalJson(unsigned)
   if (Either.isLeft(canonical)) return "mis-signed"
-  // Constant time: how much of a guess matches must not show in how long the check takes.
-  return timingSafeEqual(hmacOf(secret, canonical.right), Buffer.from(signature, "hex")) ? undefined : "mis-signed"
+  return sameDigest(hmacOf(secret, canonical.right), Buffer.from(signature, "hex")) ? undefined : "mis-signed"
 }
