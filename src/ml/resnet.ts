@@ -19,7 +19,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { RandomState } from "../data/random-state.js"
-import { avgPool2x2Ceil, batchNorm, type BatchNormState, conv2d, globalAvgPool, linear, maxPool2d, OpShapeError } from "./ops.js"
+import { addRelu, avgPool2x2Ceil, batchNorm, type BatchNormState, conv2d, globalAvgPool, linear, maxPool2d, OpShapeError } from "./ops.js"
 
 export type ResNetVariant = "resnet18d" | "resnet34d"
 
@@ -271,7 +271,7 @@ export function buildResNet(config: ResNetConfig, seed: number): ResNet {
           const ds = block.downsample
           shortcut = convBn(ds.pool ? avgPool2x2Ceil(h) : h, ds.conv, ds.bn, training, false)
         }
-        h = tf.relu(tf.add(out, shortcut)) as tf.Tensor4D
+        h = addRelu(out, shortcut)
       }
       return linear(globalAvgPool(h), fc.weight, fc.bias)
     })
