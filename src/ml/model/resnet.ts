@@ -19,7 +19,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { RandomState } from "../../data/random-state.js"
-import { avgPool2x2Ceil, batchNorm, type BatchNormState, conv2d, globalAvgPool, linear, maxPool2d, OpShapeError } from "./ops.js"
+import { addRelu, avgPool2x2Ceil, batchNorm, type BatchNormState, conv2d, globalAvgPool, linear, maxPool2d, OpShapeError } from "./ops.js"
 
 export type ResNetVariant = "resnet18d" | "resnet34d"
 
@@ -265,13 +265,18 @@ export function buildResNet(config: ResNetConfig, seed: number): ResNet {
       for (let i = 0; i < stemConvs.length; i++) h = convBn(h, stemConvs[i]!, stemBns[i]!, training, true)
       h = maxPool2d(h, MAX_POOL.kernel, MAX_POOL.stride, MAX_POOL.padding)
       for (const block of blocks) {
-        const out = convBn(convBn(h, block.conv1, block.bn1, training, true), block.conv2, block.bn2, training, false)
-        let shortcut = h
-        if (block.downsample !== undefined) {
-          const ds = block.downsample
-          shortcut = convBn(ds.pool ? avgPool2x2Ceil(h) : h, ds.conv, ds.bn, training, false)
-        }
-        h = tf.relu(tf.add(out, shortcut)) as tf.Tensor4D
+        // A tidy per block frees, as the forward pass goes, what no gradient keeps (the last batch
+        // norms' outputs, which addRelu does not save): the step's peak is the forward pass' end.
+        const input = h
+        h = tf.tidy(() => {
+          const out = convBn(convBn(input, block.conv1, block.bn1, training, true), block.conv2, block.bn2, training, false)
+          let shortcut = input
+          if (block.downsample !== undefined) {
+            const ds = block.downsample
+            shortcut = convBn(ds.pool ? avgPool2x2Ceil(input) : input, ds.conv, ds.bn, training, false)
+          }
+          return addRelu(out, shortcut)
+        })
       }
       return linear(globalAvgPool(h), fc.weight, fc.bias)
     })

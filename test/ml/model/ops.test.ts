@@ -9,6 +9,7 @@ import "@tensorflow/tfjs-backend-wasm"
 import { beforeAll, describe, expect, it } from "vitest"
 import { BATCH_NORM_KERNELS } from "../../../src/ml/engines/wasm/batch-norm.js"
 import {
+  addRelu,
   avgPool2x2Ceil,
   BATCH_NORM_EPS,
   BATCH_NORM_MOMENTUM,
@@ -18,6 +19,7 @@ import {
   globalAvgPool,
   linear,
   maxPool2d,
+  OpShapeError,
   registerHostKernels,
 } from "../../../src/ml/model/ops.js"
 import { registerWasmTrainingKernels } from "../../../src/ml/engines/wasm/wasm-kernels.js"
@@ -206,5 +208,41 @@ describe("batchNorm details", () => {
   it("uses PyTorch's defaults", () => {
     expect(BATCH_NORM_MOMENTUM).toBe(0.1)
     expect(BATCH_NORM_EPS).toBe(1e-5)
+  })
+})
+
+describe("addRelu (a residual block's output)", () => {
+  beforeAll(async () => {
+    await tf.setBackend("cpu")
+  })
+
+  it("has the values and gradients of relu(add) bit for bit, and keeps only its output for the gradient", () => {
+    const a = tf.tensor4d(draw(11, 72), [2, 3, 3, 4])
+    const b = tf.tensor4d(draw(12, 72), [2, 3, 3, 4])
+    const r = tf.tensor4d(draw(13, 72), [2, 3, 3, 4])
+    const loss = (f: (x: tf.Tensor4D, y: tf.Tensor4D) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor4D, y as tf.Tensor4D), r))
+    const [ownA, ownB] = tf.grads(loss((x, y) => tf.relu(tf.add(x, y))))([a, b])
+    const [fusedA, fusedB] = tf.grads(loss(addRelu))([a, b])
+    expect(Array.from(addRelu(a, b).dataSync())).toEqual(Array.from(tf.relu(tf.add(a, b)).dataSync()))
+    expect(Array.from(fusedA!.dataSync())).toEqual(Array.from(ownA!.dataSync()))
+    expect(Array.from(fusedB!.dataSync())).toEqual(Array.from(ownB!.dataSync()))
+
+    // What the tape keeps for the backward pass: neither input (TF.js' Add saves both).
+    const tape = (tf.engine() as unknown as { state: { activeTape: Array<{ saved?: Array<tf.Tensor> }> | null } }).state
+    let savedIds: Array<object> = []
+    tf.grads((x: tf.Tensor, y: tf.Tensor) => {
+      const start = tape.activeTape!.length
+      const out = addRelu(x as tf.Tensor4D, y as tf.Tensor4D)
+      savedIds = tape.activeTape!.slice(start).flatMap((node) => (node.saved ?? []).map((t) => t.dataId))
+      return tf.sum(out)
+    })([a, b])
+    expect(savedIds.length).toBeGreaterThan(0)
+    expect(savedIds).not.toContain(a.dataId)
+    expect(savedIds).not.toContain(b.dataId)
+  })
+
+  it("rejects inputs of different shapes, naming both", () => {
+    expect(() => addRelu(tf.zeros([1, 2, 2, 3]), tf.zeros([1, 2, 2, 1]))).toThrow(OpShapeError)
+    expect(() => addRelu(tf.zeros([1, 2, 2, 3]), tf.zeros([1, 2, 2, 1]))).toThrow("[1, 2, 2, 1]")
   })
 })

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
+import { cpuBufferPool } from "./buffer-pool.js"
 import { KernelError } from "./kernel-errors.js"
 
 type Info = tf.TensorInfo
@@ -40,7 +41,9 @@ export class HostScope {
     if (isWasm(this.backend)) {
       info = this.backend.makeOutput(shape, "float32")
     } else {
-      const values = new Float32Array(tf.util.sizeFromShape(shape))
+      // On cpu, an array freed by an earlier output of this length (not zeroed: kernels write all of it).
+      const length = tf.util.sizeFromShape(shape)
+      const values = cpuBufferPool(this.backend)?.take(length) ?? new Float32Array(length)
       info = (this.backend as GenericBackend).makeTensorInfo(shape, "float32", values)
       this.pending.set(info.dataId, values)
     }
@@ -56,7 +59,8 @@ export class HostScope {
     if (isWasm(this.backend)) return this.backend.typedArrayFromHeap(info) as Float32Array
     const own = this.pending.get(info.dataId)
     if (own !== undefined) return own
-    const values = (this.backend as GenericBackend).readSync(info.dataId)
+    // In place on cpu without marking the values read out of TF.js (which would keep them from reuse).
+    const values = cpuBufferPool(this.backend)?.values(info.dataId) ?? (this.backend as GenericBackend).readSync(info.dataId)
     if (!(values instanceof Float32Array)) {
       throw new KernelError({ kernel: "host kernel", input: `[${info.shape.join(", ")}]`, detail: "the backend returned no Float32Array" })
     }
