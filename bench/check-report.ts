@@ -207,7 +207,8 @@ export const checkReport = async (file: string, options: CheckOptions = {}): Pro
       const p = m.params
       switch (m.method) {
         case "Runtime.consoleAPICalled":
-          if (p.type === "error" || p.type === "assert") consoleErrors.push(`console.${str(p.type)}: ${((p.args as Array<unknown>) ?? []).map(remoteText).join(" ")}`)
+          if (p.type === "error" || p.type === "assert")
+            consoleErrors.push(`console.${str(p.type)}: ${((p.args as Array<unknown>) ?? []).map(remoteText).join(" ")}`)
           break
         case "Runtime.exceptionThrown": {
           const d = (p.exceptionDetails ?? {}) as Json
@@ -227,7 +228,9 @@ export const checkReport = async (file: string, options: CheckOptions = {}): Pro
           break
         }
         case "Network.loadingFailed": {
-          const reason = [p.errorText, p.blockedReason, p.corsErrorStatus === undefined ? undefined : "CORS"].filter((x) => x !== undefined && x !== "").map(str)
+          const reason = [p.errorText, p.blockedReason, p.corsErrorStatus === undefined ? undefined : "CORS"]
+            .filter((x) => x !== undefined && x !== "")
+            .map(str)
           failedRequests.push(`${requestUrls.get(str(p.requestId)) ?? str(p.requestId)}: ${reason.join(", ")}`)
           break
         }

@@ -77,7 +77,12 @@ const runAsync = (command: string, args: ReadonlyArray<string>, cwd?: string): P
 const xzCompress = async (from: string, to: string): Promise<void> => {
   const run = has("xz")
     ? await runAsync("sh", ["-c", `xz -T0 -${XZ_PRESET} -c "$0" > "$1"`, from, to])
-    : await runAsync("python3", ["-c", `import lzma,shutil,sys\nwith open(sys.argv[1],"rb") as i, lzma.open(sys.argv[2],"wb",preset=${XZ_PRESET}) as o: shutil.copyfileobj(i,o,1<<20)`, from, to])
+    : await runAsync("python3", [
+        "-c",
+        `import lzma,shutil,sys\nwith open(sys.argv[1],"rb") as i, lzma.open(sys.argv[2],"wb",preset=${XZ_PRESET}) as o: shutil.copyfileobj(i,o,1<<20)`,
+        from,
+        to,
+      ])
   if (run.status !== 0) throw new GpuBundleFailed({ step: `compressing ${from}`, detail: `${run.error?.message ?? run.stderr} (needs xz or python3)` })
 }
 
@@ -87,10 +92,16 @@ const downloadLoaders = async (dir: string): Promise<void> => {
   const lists = path.join(dir, ".lists")
   mkdirSync(path.join(lists, "partial"), { recursive: true })
   const o = ["-oAPT::Architecture=amd64", "-oAPT::Architectures=amd64", `-oDir::State::Lists=${lists}`]
-  for (const args of [[...o, "-qq", "update"], [...o, "-qq", "download", ...LOADER_PACKAGES]]) {
+  for (const args of [
+    [...o, "-qq", "update"],
+    [...o, "-qq", "download", ...LOADER_PACKAGES],
+  ]) {
     const run = await runAsync("apt-get", args, dir)
     if (run.status !== 0) {
-      throw new GpuBundleFailed({ step: "loader packages", detail: `apt-get ${args.slice(o.length).join(" ")}: ${run.error?.message ?? run.stderr.trim()} (Debian's registry must be reachable once)` })
+      throw new GpuBundleFailed({
+        step: "loader packages",
+        detail: `apt-get ${args.slice(o.length).join(" ")}: ${run.error?.message ?? run.stderr.trim()} (Debian's registry must be reachable once)`,
+      })
     }
   }
   rmSync(lists, { recursive: true, force: true })
@@ -124,7 +135,9 @@ export const buildGpuBundle = async (options: BundleOptions = {}): Promise<Manif
     } else {
       const t0 = performance.now()
       await xzCompress(from, file)
-      log(`${name}: ${(statSync(from).size / 1024 ** 2).toFixed(1)} MiB -> ${(statSync(file).size / 1024 ** 2).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+      log(
+        `${name}: ${(statSync(from).size / 1024 ** 2).toFixed(1)} MiB -> ${(statSync(file).size / 1024 ** 2).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+      )
     }
     record(name, source)
   }
@@ -175,9 +188,14 @@ export const buildGpuBundle = async (options: BundleOptions = {}): Promise<Manif
   const totalBytes = Object.values(files).reduce((a, f) => a + f.bytes, 0)
   const manifest: Manifest = { files, node: process.version, webgpu: webgpuVersion, totalBytes }
   writeFileSync(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`)
-  log(`${path.relative(process.cwd(), out) || "."}: ${Object.keys(files).length} files, ${(totalBytes / 1024 ** 2).toFixed(1)} MiB (limit ${BUNDLE_LIMIT_BYTES / 1024 ** 2} MiB)`)
+  log(
+    `${path.relative(process.cwd(), out) || "."}: ${Object.keys(files).length} files, ${(totalBytes / 1024 ** 2).toFixed(1)} MiB (limit ${BUNDLE_LIMIT_BYTES / 1024 ** 2} MiB)`,
+  )
   if (totalBytes > BUNDLE_LIMIT_BYTES) {
-    throw new GpuBundleFailed({ step: "size", detail: `${totalBytes} bytes, over the ${BUNDLE_LIMIT_BYTES} the device machine can be sent beside the repository` })
+    throw new GpuBundleFailed({
+      step: "size",
+      detail: `${totalBytes} bytes, over the ${BUNDLE_LIMIT_BYTES} the device machine can be sent beside the repository`,
+    })
   }
   return manifest
 }

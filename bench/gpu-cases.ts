@@ -53,8 +53,20 @@ export const CONV_OUTPUTS = ["y", "dx", "dw"] as const
 /** y = conv2d(x, w) and the gradients of sum(y * c) for a fixed cotangent c: all downloaded. */
 export const convAndGrads = async (c: ConvCase): Promise<ReadonlyArray<Float32Array>> => {
   const out = tf.tidy(() => {
-    const x = tf.tensor4d(wave(c.x.reduce((a, b) => a * b), 0), c.x)
-    const f = tf.tensor4d(wave(c.w.reduce((a, b) => a * b), 1), c.w)
+    const x = tf.tensor4d(
+      wave(
+        c.x.reduce((a, b) => a * b),
+        0,
+      ),
+      c.x,
+    )
+    const f = tf.tensor4d(
+      wave(
+        c.w.reduce((a, b) => a * b),
+        1,
+      ),
+      c.w,
+    )
     const y = conv2d(x, f, c.stride, c.padding)
     const cot = tf.tensor(wave(y.size, 2), y.shape)
     const grads = tf.grads((xi: tf.Tensor, fi: tf.Tensor) => tf.sum(tf.mul(conv2d(xi as tf.Tensor4D, fi as tf.Tensor4D, c.stride, c.padding), cot)))([x, f])

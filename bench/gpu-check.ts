@@ -46,7 +46,8 @@ const HARDWARE_BENCH: ReadonlyArray<BenchConfig> = [
   { model: SEED_MODEL, size: 512, batch: 32, steps: 5 },
 ]
 const SOFTWARE_BENCH: ReadonlyArray<BenchConfig> = [{ model: { variant: "resnet18d", inChans: 1, numClasses: 6, width: 0.25 }, size: 64, batch: 2, steps: 2 }]
-const SOFTWARE_NOTE = "software adapter: resnet34d at 128 px b8 and 512 px b32 not run (minutes a step on a CPU rasteriser), only checked against the limits; a tiny model instead"
+const SOFTWARE_NOTE =
+  "software adapter: resnet34d at 128 px b8 and 512 px b32 not run (minutes a step on a CPU rasteriser), only checked against the limits; a tiny model instead"
 
 interface Check {
   readonly name: string
@@ -93,7 +94,10 @@ const bench = async (c: BenchConfig, adapter: string, limits: Parameters<typeof 
   const started = performance.now()
   const model = buildResNet(c.model, 0)
   const optimizer = new AdamW(model.trainable)
-  const x = tf.tensor4d(Float32Array.from({ length: c.batch * c.size * c.size * c.model.inChans }, (_, i) => Math.sin(i * 0.37)), [c.batch, c.size, c.size, c.model.inChans])
+  const x = tf.tensor4d(
+    Float32Array.from({ length: c.batch * c.size * c.size * c.model.inChans }, (_, i) => Math.sin(i * 0.37)),
+    [c.batch, c.size, c.size, c.model.inChans],
+  )
   const y = tf.tidy(() => tf.softmax(tf.randomNormal([c.batch, c.model.numClasses], 0, 1, "float32", 1)))
   try {
     const trainStep = async () => {
@@ -144,7 +148,9 @@ const bench = async (c: BenchConfig, adapter: string, limits: Parameters<typeof 
 const limitsOnly = (c: BenchConfig, adapter: string, limits: Parameters<typeof stepTooLarge>[3]) => {
   const label = `${c.model.variant} ${c.size}px b${c.batch}`
   const refusal = stepTooLarge(c.model, c.size, c.batch, limits, adapter)
-  return refusal === undefined ? { label, size: c.size, batch: c.batch, skipped: SOFTWARE_NOTE } : { label, size: c.size, batch: c.batch, refused: refusal.message }
+  return refusal === undefined
+    ? { label, size: c.size, batch: c.batch, skipped: SOFTWARE_NOTE }
+    : { label, size: c.size, batch: c.batch, refused: refusal.message }
 }
 
 const arg = (name: string): string | undefined => {
@@ -170,7 +176,9 @@ const main = async (): Promise<number> => {
   const { dawn } = opened.right
   const adapter = describeAdapter(dawn.adapter)
   Object.assign(report, { adapter, software: dawn.adapter.software, dawnVersion: dawn.dawnVersion, limits: dawn.limits })
-  console.log(`gpu-check: ${adapter}, webgpu ${dawn.dawnVersion}, maxBufferSize ${dawn.limits.maxBufferSize}, maxStorageBufferBindingSize ${dawn.limits.maxStorageBufferBindingSize}`)
+  console.log(
+    `gpu-check: ${adapter}, webgpu ${dawn.dawnVersion}, maxBufferSize ${dawn.limits.maxBufferSize}, maxStorageBufferBindingSize ${dawn.limits.maxStorageBufferBindingSize}`,
+  )
 
   const checks: Array<Check> = []
   const gpuConv = []
@@ -182,7 +190,9 @@ const main = async (): Promise<number> => {
     for (const [k, what] of CONV_OUTPUTS.entries()) checks.push(check(`conv ${c.name}: ${what}`, scaledError(gpuConv[i]![k]!, ref[k]!), CONV_BOUND))
   }
   const cpuTiny = await trainTiny()
-  gpuTiny.losses.forEach((loss, i) => checks.push(check(`tiny resnet18d step ${i + 1} loss`, Math.abs(loss - cpuTiny.losses[i]!) / cpuTiny.losses[i]!, TRAIN_BOUND)))
+  gpuTiny.losses.forEach((loss, i) =>
+    checks.push(check(`tiny resnet18d step ${i + 1} loss`, Math.abs(loss - cpuTiny.losses[i]!) / cpuTiny.losses[i]!, TRAIN_BOUND)),
+  )
   checks.push(check("tiny resnet18d trains (last loss below first: 0)", gpuTiny.losses[TINY.steps - 1]! < gpuTiny.losses[0]! ? 0 : 1, 0.5))
   gpuTiny.grads.forEach((g, i) => checks.push(check(`tiny resnet18d first-step gradient ${i}`, scaledError(g, cpuTiny.grads[i]!), TRAIN_BOUND)))
   checks.push(check("tiny resnet18d eval logits, same weights", scaledError(gpuTiny.logits, await tinyEvalWith(gpuTiny.state)), CONV_BOUND))

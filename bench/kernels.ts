@@ -105,18 +105,42 @@ async function main(): Promise<void> {
   const totals: Record<string, number> = {}
   for (const l of resnetConvs(args.variant, args.res, 1)) {
     const p = Math.floor(l.k / 2)
-    const pad = p === 0 ? "valid" : ([[0, 0], [p, p], [p, p], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]])
+    const pad =
+      p === 0
+        ? "valid"
+        : ([
+            [0, 0],
+            [p, p],
+            [p, p],
+            [0, 0],
+          ] as [[number, number], [number, number], [number, number], [number, number]])
     const x = tf.randomNormal([args.batch, l.size, l.size, l.cin]) as tf.Tensor4D
     const w = tf.randomNormal([l.k, l.k, l.cin, l.cout]) as tf.Tensor4D
     const y = tf.conv2d(x, w, l.stride, pad)
     const dy = tf.randomNormal(y.shape) as tf.Tensor4D
     const geometry = {
-      batch: args.batch, inHeight: l.size, inWidth: l.size, inChannels: l.cin, outHeight: y.shape[1], outWidth: y.shape[2],
-      outChannels: l.cout, filterHeight: l.k, filterWidth: l.k, strideHeight: l.stride, strideWidth: l.stride,
-      padTop: p, padLeft: p, padBottom: p, padRight: p,
+      batch: args.batch,
+      inHeight: l.size,
+      inWidth: l.size,
+      inChannels: l.cin,
+      outHeight: y.shape[1],
+      outWidth: y.shape[2],
+      outChannels: l.cout,
+      filterHeight: l.k,
+      filterWidth: l.k,
+      strideHeight: l.stride,
+      strideWidth: l.stride,
+      padTop: p,
+      padLeft: p,
+      padBottom: p,
+      padRight: p,
     }
     const row: Record<string, unknown> = { ...l, mflop: Math.round((2 * y.size * l.k * l.k * l.cin) / 1e6) }
-    row["plan"] = { forward: planConv("forward", geometry), backpropInput: planConv("backpropInput", geometry), backpropFilter: planConv("backpropFilter", geometry) }
+    row["plan"] = {
+      forward: planConv("forward", geometry),
+      backpropInput: planConv("backpropInput", geometry),
+      backpropFilter: planConv("backpropFilter", geometry),
+    }
     for (const path of paths) {
       setConvStrategy(path === "auto" ? {} : { forward: path, backpropInput: path, backpropFilter: path })
       const ms = {
@@ -124,7 +148,16 @@ async function main(): Promise<void> {
         backpropInput: minTime(args.reps, () => tf.conv2dTranspose(dy, w, x.shape, l.stride, pad)),
         // A new dy each call: the GEMM path packs dy as XNNPACK "weights", cached per tensor.
         backpropFilter: minTime(args.reps, () =>
-          tf.tidy(() => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy: tf.add(dy, 0) }, { strides: [l.stride, l.stride], pad, dataFormat: "NHWC", filterShape: w.shape }) as tf.Tensor),
+          tf.tidy(
+            () =>
+              tf
+                .engine()
+                .runKernel(
+                  "Conv2DBackpropFilter",
+                  { x, dy: tf.add(dy, 0) },
+                  { strides: [l.stride, l.stride], pad, dataFormat: "NHWC", filterShape: w.shape },
+                ) as tf.Tensor,
+          ),
         ),
       }
       row[path] = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Number(v.toFixed(2))]))

@@ -60,7 +60,10 @@ const run = (cwd: string, args: ReadonlyArray<string>): Report & { wallSeconds: 
 
 /** A `cairn worker` in a project of its own; resolves once it takes jobs. */
 const startWorker = async (queue: string, remote: string): Promise<ChildProcess> => {
-  const child = spawn(process.execPath, [BIN, "worker", "--queue", queue, "--remote-cache", remote, "--jobs", "1"], { cwd: project(), stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [BIN, "worker", "--queue", queue, "--remote-cache", remote, "--jobs", "1"], {
+    cwd: project(),
+    stdio: ["ignore", "pipe", "pipe"],
+  })
   let out = ""
   child.stdout?.on("data", (d) => (out += d))
   child.stderr?.on("data", (d) => (out += d))
@@ -81,10 +84,19 @@ const stopWorker = (child: ChildProcess) =>
 
 const computed = (r: Report) => r.stages.filter((s) => s.status === "ran" && s.id !== "data").length
 const perStageMs = (r: Report) => round((r.seconds * 1000) / Math.max(1, computed(r)))
-const summary = (r: Report & { wallSeconds: number }) => ({ run_seconds: round(r.seconds, 2), wall_seconds: round(r.wallSeconds, 2), computed: computed(r), per_stage_ms: perStageMs(r) })
+const summary = (r: Report & { wallSeconds: number }) => ({
+  run_seconds: round(r.seconds, 2),
+  wall_seconds: round(r.wallSeconds, 2),
+  computed: computed(r),
+  per_stage_ms: perStageMs(r),
+})
 
 const dirBytes = (dir: string): number =>
-  fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).reduce((a, f) => a + (fs.statSync(path.join(dir, f)).isFile() ? fs.statSync(path.join(dir, f)).size : 0), 0) : 0
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir, { recursive: true, encoding: "utf8" })
+        .reduce((a, f) => a + (fs.statSync(path.join(dir, f)).isFile() ? fs.statSync(path.join(dir, f)).size : 0), 0)
+    : 0
 
 const nginx = await startNginx()
 const redis = await startRedis()
@@ -120,7 +132,9 @@ try {
       stages: data(cold).map((s) => s.id),
       compute_seconds: round(cold.seconds, 2),
       remote_hit_seconds: round(fetched.seconds, 2),
-      per_stage: Object.fromEntries(data(fetched).map((s, i) => [s.id, { computed_seconds: round(data(cold)[i]?.seconds ?? 0, 3), hit_seconds: round(s.seconds, 3), status: s.status }])),
+      per_stage: Object.fromEntries(
+        data(fetched).map((s, i) => [s.id, { computed_seconds: round(data(cold)[i]?.seconds ?? 0, 3), hit_seconds: round(s.seconds, 3), status: s.status }]),
+      ),
       remote_bytes: dirBytes(path.join(nginx.root, "hms")),
     }
   }
@@ -134,7 +148,12 @@ try {
     queue_1_worker: summary(queue1.report),
     queue_2_workers: summary(queue2.report),
     queue_overhead_per_stage_ms: { one_worker_vs_jobs1: overhead(queue1.report, local1), two_workers_vs_jobs2: overhead(queue2.report, local2) },
-    remote_hit_fresh_machine: { run_seconds: round(hit.seconds, 2), wall_seconds: round(hit.wallSeconds, 2), cached: hit.stages.filter((s) => s.status === "cached").length, per_hit_ms: hitPerStageMs },
+    remote_hit_fresh_machine: {
+      run_seconds: round(hit.seconds, 2),
+      wall_seconds: round(hit.wallSeconds, 2),
+      cached: hit.stages.filter((s) => s.status === "cached").length,
+      per_hit_ms: hitPerStageMs,
+    },
     ...(hms ? { hms_data_stages: hms } : {}),
     node: process.version,
     cpus: os.cpus().length,

@@ -43,7 +43,14 @@ const record = (i: number) => {
     runId: `${sweep}-${variant}`,
     body: {
       pipeline: "hms-quick",
-      stages: Array.from({ length: STAGES }, (_, s) => ({ id: `stage-${s}`, status: "ran", key: "k".repeat(64), seconds: 1.5, code: "c".repeat(64), engine: "e".repeat(64) })),
+      stages: Array.from({ length: STAGES }, (_, s) => ({
+        id: `stage-${s}`,
+        status: "ran",
+        key: "k".repeat(64),
+        seconds: 1.5,
+        code: "c".repeat(64),
+        engine: "e".repeat(64),
+      })),
       metrics: {
         cv_score: cv,
         ...Object.fromEntries(Array.from({ length: FOLDS }, (_, f) => [`fold${f}_score`, cv + (f - 2) / 100])),

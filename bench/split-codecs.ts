@@ -114,7 +114,8 @@ const READERS = ALL_READERS.filter(([name]) => WANTED.has(name))
 const sameTable = (a: ColumnMajorTable, b: ColumnMajorTable): string | undefined => {
   if (a.rows !== b.rows) return `rows ${b.rows} != ${a.rows}`
   if (a.columns.join() !== b.columns.join()) return "column names differ"
-  if (!Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength))) return "values differ"
+  if (!Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)))
+    return "values differ"
   for (let i = 0; i < a.rows; i++) if (!Object.is(a.index[i], b.index[i])) return `index row ${i} differs`
   return undefined
 }
@@ -186,7 +187,15 @@ const main = Effect.gen(function* () {
       samples[name]!.stage.push(stageMs)
       samples[name]!.decode.push(decodeMs)
       samples[name]!.real.push(realMs)
-      console.error(JSON.stringify({ round, reader: name, stage_s: (stageMs / 1000).toFixed(2), decode_s: (decodeMs / 1000).toFixed(2), real_ms_per_file: (realMs / REAL_REPS).toFixed(3) }))
+      console.error(
+        JSON.stringify({
+          round,
+          reader: name,
+          stage_s: (stageMs / 1000).toFixed(2),
+          decode_s: (decodeMs / 1000).toFixed(2),
+          real_ms_per_file: (realMs / REAL_REPS).toFixed(3),
+        }),
+      )
     }
   }
   const n = requests.length
@@ -205,7 +214,17 @@ const main = Effect.gen(function* () {
     }
   }
   fs.rmSync(temp, { recursive: true, force: true })
-  return { files: n, input_mb: Math.round(bytesIn / 1e5) / 10, rounds: ROUNDS, real_reps: REAL_REPS, identical_to_cairn: Object.keys(mismatches).length === 0, mismatches, readers, node: process.version, cpus: os.cpus().length }
+  return {
+    files: n,
+    input_mb: Math.round(bytesIn / 1e5) / 10,
+    rounds: ROUNDS,
+    real_reps: REAL_REPS,
+    identical_to_cairn: Object.keys(mismatches).length === 0,
+    mismatches,
+    readers,
+    node: process.version,
+    cpus: os.cpus().length,
+  }
 })
 
 const result = await Effect.runPromise(main.pipe(Effect.provide(DuckDbLive)))

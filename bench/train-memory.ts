@@ -37,7 +37,7 @@ const main = async () => {
   const trainable = model.trainable as Array<tf.Variable>
   const optimizer = new AdamW(model.trainable)
   const rs = new RandomState(0)
-  const heapBytes = () => ((tf.backend() as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.byteLength ?? null)
+  const heapBytes = () => (tf.backend() as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.byteLength ?? null
   const measured: Array<{ batch: number; peakBytes: number; heldBytes: number; wasmHeapBytes: number | null; stepSeconds: number }> = []
   for (const batch of batches) {
     const xs = new Float32Array(batch * size * size * IN_CHANS)
@@ -55,7 +55,13 @@ const main = async () => {
       await loss.data()
       loss.dispose()
     })
-    measured.push({ batch, peakBytes: info.peakBytes, heldBytes: held, wasmHeapBytes: heapBytes(), stepSeconds: Number(((performance.now() - t0) / 1000).toFixed(2)) })
+    measured.push({
+      batch,
+      peakBytes: info.peakBytes,
+      heldBytes: held,
+      wasmHeapBytes: heapBytes(),
+      stepSeconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
+    })
     input.dispose()
     target.dispose()
   }
@@ -68,7 +74,11 @@ const main = async () => {
     const sxx = bs.reduce((a, b) => a + (b - mx) ** 2, 0)
     const perImage = n > 1 ? bs.reduce((a, b, i) => a + (b - mx) * (ys[i]! - my), 0) / sxx : my / mx
     const fixed = my - perImage * mx
-    return { fixedGiB: Number((fixed / GIB).toFixed(3)), perImageGiB: Number((perImage / GIB).toFixed(4)), targetGiB: Number(((fixed + perImage * targetBatch) / GIB).toFixed(2)) }
+    return {
+      fixedGiB: Number((fixed / GIB).toFixed(3)),
+      perImageGiB: Number((perImage / GIB).toFixed(4)),
+      targetGiB: Number(((fixed + perImage * targetBatch) / GIB).toFixed(2)),
+    }
   }
   const heaps = measured.map((m) => m.wasmHeapBytes)
   const result = {

@@ -64,7 +64,13 @@ const CLOCK_TICKS_PER_SECOND = 100
  * at 128 px batch 8, training and inference at 1.5x; at the seed's 512 px batch 32, training at 1.2x
  * and a peak RSS no higher than PyTorch's. Checked for each size and batch this run measured.
  */
-const GOALS: ReadonlyArray<{ readonly size: number; readonly batch: number; readonly train: number; readonly infer: number | null; readonly rssAtMostTorch: boolean }> = [
+const GOALS: ReadonlyArray<{
+  readonly size: number
+  readonly batch: number
+  readonly train: number
+  readonly infer: number | null
+  readonly rssAtMostTorch: boolean
+}> = [
   { size: 128, batch: 8, train: 1.5, infer: 1.5, rssAtMostTorch: false },
   { size: 512, batch: 32, train: 1.2, infer: null, rssAtMostTorch: true },
 ]
@@ -225,9 +231,7 @@ function profileTrainStep(step: () => unknown): StepProfile {
     }
   }
   const stepCpuMs = cpuNow() - t0
-  const kernels = [...byKernel.entries()]
-    .map(([kernel, e]) => ({ kernel, cpuMs: e.cpuMs, calls: e.calls }))
-    .sort((a, b) => b.cpuMs - a.cpuMs)
+  const kernels = [...byKernel.entries()].map(([kernel, e]) => ({ kernel, cpuMs: e.cpuMs, calls: e.calls })).sort((a, b) => b.cpuMs - a.cpuMs)
   const inKernels = kernels.reduce((acc, k) => acc + k.cpuMs, 0)
   return {
     stepCpuMs: round(stepCpuMs, 0),
@@ -375,18 +379,20 @@ let settingPeakRss = 0
 async function runWorkers(args: Args, size: number, setting: Setting, profile: boolean) {
   settingPeakRss = process.memoryUsage.rss()
   const count = setting.workers
-  const workers = Array.from({ length: count }, (_, i) =>
-    new BenchWorker({
-      variant: args.variant,
-      size,
-      batch: args.batch,
-      warmup: args.warmup,
-      steps: args.steps,
-      backend: setting.backend,
-      threads: setting.threads,
-      seed: i + 1,
-      profile: profile && count === 1,
-    }),
+  const workers = Array.from(
+    { length: count },
+    (_, i) =>
+      new BenchWorker({
+        variant: args.variant,
+        size,
+        batch: args.batch,
+        warmup: args.warmup,
+        steps: args.steps,
+        backend: setting.backend,
+        threads: setting.threads,
+        seed: i + 1,
+        profile: profile && count === 1,
+      }),
   )
   try {
     const ready = await Promise.all(workers.map((w) => w.expect("ready")))
@@ -522,7 +528,8 @@ function runTorch(args: Args, threads: number): TorchResult | { readonly skipped
   }
   const env = { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) }
   const run = spawnSync(found.python, ["-c", TORCH_SCRIPT, JSON.stringify(cfg)], { encoding: "utf8", env, maxBuffer: 16 * MB })
-  if (run.error !== undefined || run.status !== 0) return { skipped: `torch benchmark failed: ${run.error?.message ?? run.stderr.trim().split("\n").slice(-3).join(" | ")}` }
+  if (run.error !== undefined || run.status !== 0)
+    return { skipped: `torch benchmark failed: ${run.error?.message ?? run.stderr.trim().split("\n").slice(-3).join(" | ")}` }
   return JSON.parse(run.stdout.trim().split("\n").pop()!) as TorchResult
 }
 
@@ -569,7 +576,14 @@ async function main(): Promise<void> {
         continue
       }
       const measured = await measureOnnxRuntime({
-        variant: args.variant, classes: NUM_CLASSES, inChans: IN_CHANS, size, batch: args.batch, steps: args.steps, warmup: args.warmup, threads: TORCH_THREADS,
+        variant: args.variant,
+        classes: NUM_CLASSES,
+        inChans: IN_CHANS,
+        size,
+        batch: args.batch,
+        steps: args.steps,
+        warmup: args.warmup,
+        threads: TORCH_THREADS,
       }).catch((e: unknown) => ({ skipped: `onnxruntime failed: ${e instanceof Error ? e.message : String(e)}` }))
       ort.set(size, measured)
     }
@@ -601,7 +615,18 @@ async function main(): Promise<void> {
         tfjs: Object.fromEntries(
           [...bySetting].map(([name, r]) => {
             const st = SETTINGS.find((x) => x.name === name)!
-            return [name, { backend: st.backend, workers: st.workers, threadsPerWorker: st.threads, train: r.train, infer: r.infer, wasmHeapMB: r.wasmHeapMB, peakRssMB: r.peakRssMB }]
+            return [
+              name,
+              {
+                backend: st.backend,
+                workers: st.workers,
+                threadsPerWorker: st.threads,
+                train: r.train,
+                infer: r.infer,
+                wasmHeapMB: r.wasmHeapMB,
+                peakRssMB: r.peakRssMB,
+              },
+            ]
           }),
         ),
         torch:
@@ -620,7 +645,11 @@ async function main(): Promise<void> {
         torchOneThread:
           t1 === undefined
             ? null
-            : { trainImagesPerSecond: round(t1.trainImagesPerSecond), inferImagesPerSecond: round(t1.inferImagesPerSecond), trainImagesPerCpuSecond: round(t1.trainImagesPerCpuSecond) },
+            : {
+                trainImagesPerSecond: round(t1.trainImagesPerSecond),
+                inferImagesPerSecond: round(t1.inferImagesPerSecond),
+                trainImagesPerCpuSecond: round(t1.trainImagesPerCpuSecond),
+              },
         ratioToTorch:
           t === undefined
             ? null

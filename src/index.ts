@@ -1,7 +1,18 @@
 /** cairn's public API: define stages and pipelines. */
 export type { Json } from "./core/canonical.js"
 export { ConfigError, describeError, FileError, ParamError, StageFailed, UnhashableValue } from "./core/errors.js"
-export { type AfterRun, bind, definePipeline, fanOut, fromParam, fromPipelineParam, IntList, type Pipeline, range, type RunInfo } from "./core/pipeline/index.js"
+export {
+  type AfterRun,
+  bind,
+  definePipeline,
+  fanOut,
+  fromParam,
+  fromPipelineParam,
+  IntList,
+  type Pipeline,
+  range,
+  type RunInfo,
+} from "./core/pipeline/index.js"
 export {
   allOf,
   type Artifact,

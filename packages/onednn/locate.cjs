@@ -4,8 +4,7 @@ const path = require("node:path")
 
 const HEADER = path.join("oneapi", "dnnl", "dnnl.hpp")
 const LIBRARY = process.platform === "darwin" ? ["libdnnl.dylib"] : ["libdnnl.so"]
-const INSTALL_HINT =
-  process.platform === "darwin" ? "brew install onednn" : "apt-get install libdnnl-dev (or conda install onednn, or set DNNLROOT)"
+const INSTALL_HINT = process.platform === "darwin" ? "brew install onednn" : "apt-get install libdnnl-dev (or conda install onednn, or set DNNLROOT)"
 
 function candidates() {
   const roots = [process.env.DNNLROOT, process.env.CONDA_PREFIX, "/opt/homebrew", "/usr/local"].filter(Boolean)

@@ -61,11 +61,7 @@ export const writeAfterRun = (plan: Plan, report: AfterRunReport, outDir: string
         },
         catch: (error) => new AfterRunFailed({ detail: `cannot make a staging folder in ${cacheDir}: ${describeError(error)}`, cause: error }),
       }),
-      (staging) =>
-        Effect.zipRight(
-          renderAfterRun(plan, report, staging),
-          copyOut(staging, outDir, REPORT_ORIGIN, PUBLISH_POLICY),
-        ),
+      (staging) => Effect.zipRight(renderAfterRun(plan, report, staging), copyOut(staging, outDir, REPORT_ORIGIN, PUBLISH_POLICY)),
       (staging) => Effect.sync(() => fs.rmSync(staging, { recursive: true, force: true })),
     ),
     () => plan.pipeline.afterRun !== undefined,

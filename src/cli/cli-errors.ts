@@ -23,7 +23,12 @@ export class AfterRunFailed extends Data.TaggedError("AfterRunFailed")<{ readonl
 }
 
 /** Copying a result out of the store (publish, export) failed: a disk problem, not a usage error. */
-export class CopyOutFailed extends Data.TaggedError("CopyOutFailed")<{ readonly from: string; readonly dest: string; readonly detail: string; readonly cause?: unknown }> {
+export class CopyOutFailed extends Data.TaggedError("CopyOutFailed")<{
+  readonly from: string
+  readonly dest: string
+  readonly detail: string
+  readonly cause?: unknown
+}> {
   override get message(): string {
     return `cannot copy ${this.from} to ${this.dest}: ${this.detail}`
   }
@@ -39,7 +44,8 @@ export class NotAStore extends Data.TaggedError("NotAStore")<{
 }> {
   override get message(): string {
     const head = `${this.dir} is not a cairn store (no ${this.marker}): nothing removed`
-    if (this.entries === undefined) return `${head}; it looks like the store of an older cairn: one \`cairn run\` with this cache folder marks it, then ${this.operation} again`
+    if (this.entries === undefined)
+      return `${head}; it looks like the store of an older cairn: one \`cairn run\` with this cache folder marks it, then ${this.operation} again`
     const shown = this.entries.slice(0, 3).join(", ") + (this.entries.length > 3 ? `, +${this.entries.length - 3} more` : "")
     return `${head} (it holds ${shown}); name the cache folder with --cache-dir or CAIRN_CACHE_DIR`
   }

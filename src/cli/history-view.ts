@@ -29,7 +29,10 @@ export interface HistoryEntry {
 
 /** Whether a history file's body is a run record `cairn runs` can show. */
 export const isRunRecord = (body: unknown): boolean =>
-  typeof body === "object" && body !== null && typeof (body as { startedAt?: unknown }).startedAt === "string" && Array.isArray((body as { stages?: unknown }).stages)
+  typeof body === "object" &&
+  body !== null &&
+  typeof (body as { startedAt?: unknown }).startedAt === "string" &&
+  Array.isArray((body as { stages?: unknown }).stages)
 
 /** History entries from the store's files (those holding a run record), oldest first. */
 export const historyEntries = (files: ReadonlyArray<HistoryFile>): Array<HistoryEntry> =>
@@ -40,7 +43,8 @@ export const historyEntries = (files: ReadonlyArray<HistoryFile>): Array<History
 
 export const show = (v: unknown): string => (v === undefined ? "-" : typeof v === "number" ? formatNumber(v) : JSON.stringify(v))
 
-export const formatNumber = (v: number): string => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toFixed(6).replace(/0+$/, "") : v.toExponential(4))
+export const formatNumber = (v: number): string =>
+  Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toFixed(6).replace(/0+$/, "") : v.toExponential(4)
 
 /** Params that differ between two param records. */
 export const changedParams = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
@@ -48,7 +52,9 @@ export const changedParams = (a: Readonly<Record<string, unknown>>, b: Readonly<
 
 /** ` (mean ± sd over n coordinates)` of a metric sampled per seed (`name[seed-1]`), else "". */
 const spreadOf = (metrics: Readonly<Record<string, Json>>, name: string): string => {
-  const values = samplesOf(metrics).filter((s) => s.metric === name).map((s) => s.value)
+  const values = samplesOf(metrics)
+    .filter((s) => s.metric === name)
+    .map((s) => s.value)
   if (values.length < 2) return ""
   const s = spread(values)
   return ` (${formatNumber(s.mean)} ± ${formatNumber(s.sd)} over ${s.n})`
@@ -64,7 +70,14 @@ export const headline = (e: HistoryEntry): string => {
 
 export const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")
 }
 
 export const renderRuns = (entries: ReadonlyArray<HistoryEntry>): string => {
@@ -73,7 +86,11 @@ export const renderRuns = (entries: ReadonlyArray<HistoryEntry>): string => {
   entries.forEach((e, i) => {
     const prev = i > 0 ? entries[i - 1] : undefined
     const count = (s: string) => e.stages.filter((x) => x.status === s).length
-    const changed = prev ? changedParams(prev.params, e.params).map((k) => `${k}=${show(e.params[k])}`).join(" ") : "(first)"
+    const changed = prev
+      ? changedParams(prev.params, e.params)
+          .map((k) => `${k}=${show(e.params[k])}`)
+          .join(" ")
+      : "(first)"
     rows.push([
       e.runId,
       e.startedAt.replace("T", " ").slice(0, 19),

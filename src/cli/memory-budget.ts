@@ -4,7 +4,11 @@ import { defaultMemoryBudget, MEMORY_ENV, type MemoryBudget, parseMemorySize } f
 import { UsageError } from "./cli-errors.js"
 
 export const memoryBudget = (flag: Option.Option<string>, env: NodeJS.ProcessEnv = process.env): Effect.Effect<MemoryBudget, UsageError> => {
-  const given = Option.isSome(flag) ? { text: flag.value, origin: `--memory ${flag.value}` } : env[MEMORY_ENV] ? { text: env[MEMORY_ENV], origin: `${MEMORY_ENV}=${env[MEMORY_ENV]}` } : undefined
+  const given = Option.isSome(flag)
+    ? { text: flag.value, origin: `--memory ${flag.value}` }
+    : env[MEMORY_ENV]
+      ? { text: env[MEMORY_ENV], origin: `${MEMORY_ENV}=${env[MEMORY_ENV]}` }
+      : undefined
   if (given === undefined) return Effect.succeed(defaultMemoryBudget())
   return Either.match(parseMemorySize(given.text), {
     onLeft: (why) => Effect.fail(new UsageError({ detail: `${given.origin}: ${why}` })),

@@ -16,7 +16,10 @@ export const paramOpt = runOption("param", Options.text).pipe(
   Options.repeated,
   Options.withDescription("k=v (every stage declaring k) or stage.k=v; repeatable"),
 )
-export const cacheDirOpt = runOption("cache-dir", Options.text).pipe(Options.optional, Options.withDescription("cache folder (default: <project>/cache or $CAIRN_CACHE_DIR)"))
+export const cacheDirOpt = runOption("cache-dir", Options.text).pipe(
+  Options.optional,
+  Options.withDescription("cache folder (default: <project>/cache or $CAIRN_CACHE_DIR)"),
+)
 export const memoryOpt = runOption("memory", Options.text).pipe(
   Options.optional,
   Options.withDescription("memory the stages running at once may declare together, e.g. 16G (default: $CAIRN_MEMORY, else the machine's memory less 4G)"),
@@ -26,7 +29,9 @@ export const remoteCacheOpt = runOption("remote-cache", Options.text).pipe(
   Options.optional,
   Options.withDescription("a shared cache behind the local one: http(s)://host/prefix or s3://bucket/prefix (default: $CAIRN_REMOTE_CACHE)"),
 )
-export const remoteCacheReadonlyOpt = runOption("remote-cache-readonly", Options.boolean).pipe(Options.withDescription("read from the remote cache, never write to it"))
+export const remoteCacheReadonlyOpt = runOption("remote-cache-readonly", Options.boolean).pipe(
+  Options.withDescription("read from the remote cache, never write to it"),
+)
 export const pipelinesDirOpt = Options.directory("pipelines").pipe(
   Options.repeated,
   Options.withDescription("a folder whose pipeline files this worker runs jobs of (default: pipelines/ of its checkout); repeatable"),

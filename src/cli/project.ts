@@ -10,8 +10,7 @@ export { cacheDirFor, projectRootOf } from "./fast-path.js"
 
 export const defaultJobs = (): number => (typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length)
 
-const isPipeline = (value: unknown): value is Pipeline =>
-  typeof value === "object" && value !== null && (value as { _tag?: unknown })._tag === "Pipeline"
+const isPipeline = (value: unknown): value is Pipeline => typeof value === "object" && value !== null && (value as { _tag?: unknown })._tag === "Pipeline"
 
 /** Imports a pipeline file (TypeScript through tsx) and returns its default-exported pipeline. */
 export const loadPipeline = (file: string): Effect.Effect<Pipeline, ConfigError> =>

@@ -77,5 +77,14 @@ export const stampFor = (
       yield* renderAfterRun(plan, { ...report, stages: cachedStages, seconds: 0 }, replayDir, true)
       copies.push([replayDir, path.resolve(outRoot, after.outDir)])
     }
-    return { watch, env, exists: facts.exists, touch: facts.touch, lines, report: reportJson({ ...report, stages: cachedStages }), history: facts.history, copies }
+    return {
+      watch,
+      env,
+      exists: facts.exists,
+      touch: facts.touch,
+      lines,
+      report: reportJson({ ...report, stages: cachedStages }),
+      history: facts.history,
+      copies,
+    }
   })

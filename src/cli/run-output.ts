@@ -27,7 +27,8 @@ export const causeLines = (report: Pick<RunReport, "stages">): Array<string> =>
     if (s.status !== "failed" || s.cause === undefined) return []
     const c = s.cause
     const text = Cause.isCause(c) ? Cause.pretty(c) : c instanceof Error ? (c.stack ?? c.message) : JSON.stringify(c)
-    const nested = c instanceof Error && c.cause !== undefined ? [`  caused by: ${c.cause instanceof Error ? (c.cause.stack ?? c.cause.message) : String(c.cause)}`] : []
+    const nested =
+      c instanceof Error && c.cause !== undefined ? [`  caused by: ${c.cause instanceof Error ? (c.cause.stack ?? c.cause.message) : String(c.cause)}`] : []
     return [`--- ${s.id}`, ...text.split("\n").map((l) => `  ${l}`), ...nested]
   })
 
@@ -51,7 +52,8 @@ export const engineLines = (plan: Plan): Effect.Effect<Array<string>> =>
       const record = yield* Effect.either(inst.stage.engine(inst.params))
       if (Either.isLeft(record)) continue
       const { [ENGINE_NOTICE]: notice, ...identity } = record.right
-      const who = identity["engine"] !== undefined && identity["backend"] !== undefined ? `${identity["engine"]} on ${identity["backend"]}` : JSON.stringify(identity)
+      const who =
+        identity["engine"] !== undefined && identity["backend"] !== undefined ? `${identity["engine"]} on ${identity["backend"]}` : JSON.stringify(identity)
       const line = `engine: ${who}${notice ? ` (${notice})` : ""}`
       const stages = byLine.get(line) ?? new Set<string>()
       stages.add(inst.stage.name)

@@ -49,9 +49,15 @@ const readSweepFile = (file: string) =>
     const fail = (detail: string) => new ConfigError({ file: abs, detail })
     if (!fs.existsSync(abs)) return yield* fail("no such sweep file")
     const list: unknown = /\.json$/i.test(abs)
-      ? yield* Effect.try({ try: () => JSON.parse(fs.readFileSync(abs, "utf8")) as unknown, catch: (e) => fail(`not JSON: ${e instanceof Error ? e.message : String(e)}`) })
+      ? yield* Effect.try({
+          try: () => JSON.parse(fs.readFileSync(abs, "utf8")) as unknown,
+          catch: (e) => fail(`not JSON: ${e instanceof Error ? e.message : String(e)}`),
+        })
       : yield* Effect.map(
-          Effect.tryPromise({ try: () => import(pathToFileURL(abs).href) as Promise<Record<string, unknown>>, catch: (e) => fail(`cannot load: ${e instanceof Error ? e.message : String(e)}`) }),
+          Effect.tryPromise({
+            try: () => import(pathToFileURL(abs).href) as Promise<Record<string, unknown>>,
+            catch: (e) => fail(`cannot load: ${e instanceof Error ? e.message : String(e)}`),
+          }),
           (mod) => mod.default,
         )
     return yield* Either.match(paramSets(abs, list), { onLeft: Effect.fail, onRight: Effect.succeed })
@@ -63,7 +69,8 @@ export const variantLines = (sweep: SweepPlan, reports: ReadonlyArray<RunReport>
     const v = sweep.variants[i]!.variant
     const count = (s: string) => r.stages.filter((x) => x.status === s).length
     // The pipeline's headline metric, else its first numeric one (as `cairn runs` shows).
-    const name = r.headline !== undefined && typeof r.metrics[r.headline] === "number" ? r.headline : Object.keys(r.metrics).find((k) => typeof r.metrics[k] === "number")
+    const name =
+      r.headline !== undefined && typeof r.metrics[r.headline] === "number" ? r.headline : Object.keys(r.metrics).find((k) => typeof r.metrics[k] === "number")
     const shown = name === undefined ? "" : `, ${name} ${r.metrics[name]}`
     const failed = r.stages.find((s) => s.status === "failed")
     return `  ${v.name} ${variantLabel(v)}: ${r.ok ? "ok" : "FAILED"}${shown} (${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("skipped")} skipped)${failed ? `: ${failed.id}: ${failed.error}` : ""}`
@@ -92,7 +99,15 @@ export const runSweep = (o: SweepRunOptions) =>
     const reporter = Reporter.layerAuto(process.stdout)
     // Each queued stage carries its variant's own params (Instance.origin); these are the run's.
     const queue = Option.isSome(o.queue)
-      ? yield* queueRunSetting({ url: o.queue.value, remoteUrl, root, pipelineFile: pipeline.file, params: o.params, remoteReadonly: o.remoteCacheReadonly, env: process.env })
+      ? yield* queueRunSetting({
+          url: o.queue.value,
+          remoteUrl,
+          root,
+          pipelineFile: pipeline.file,
+          params: o.params,
+          remoteReadonly: o.remoteCacheReadonly,
+          env: process.env,
+        })
       : undefined
     if (queue) yield* Console.log(`queue ${queue.shown}`)
     const services = queue ? Layer.provide(queue.layer, reporter) : reporter

@@ -113,7 +113,9 @@ export const compareRuns = (entries: ReadonlyArray<HistoryEntry>, baseline: Hist
       folds,
       seconds: e.seconds,
       baseline: e === base,
-      ...(paired && base ? { vsBaseline: { baseline: base.runId, mean: paired.mean, n: paired.n, ...(paired.interval ? { interval: paired.interval } : {}) } } : {}),
+      ...(paired && base
+        ? { vsBaseline: { baseline: base.runId, mean: paired.mean, n: paired.n, ...(paired.interval ? { interval: paired.interval } : {}) } }
+        : {}),
     }
   })
   const key = (r: ComparedRun) => r.cv.mean ?? r.cv.value ?? Number.POSITIVE_INFINITY
@@ -142,7 +144,11 @@ export const selectRuns = (entries: ReadonlyArray<HistoryEntry>, sweep: string |
 }
 
 const cvText = (cv: CvSummary): string =>
-  cv.mean !== undefined && cv.sd !== undefined ? `${formatNumber(cv.mean)} ± ${formatNumber(cv.sd)} (${cv.seeds.length} seeds)` : cv.value === undefined ? "-" : formatNumber(cv.value)
+  cv.mean !== undefined && cv.sd !== undefined
+    ? `${formatNumber(cv.mean)} ± ${formatNumber(cv.sd)} (${cv.seeds.length} seeds)`
+    : cv.value === undefined
+      ? "-"
+      : formatNumber(cv.value)
 
 const vsText = (r: ComparedRun): string => {
   const v = r.vsBaseline
@@ -160,7 +166,17 @@ export const renderComparison = (runs: ReadonlyArray<ComparedRun>): string => {
   const folds = foldNames(runs)
   const metric = runs[0]!.cv.metric
   const base = runs.find((r) => r.baseline)
-  const rows: Array<Array<string>> = [["run", ...paramNames, metric, ...(folds.length > 0 ? [`folds ${folds.join(" ")}`] : []), "seconds", `vs ${base?.variant ?? base?.runId ?? "baseline"} (paired over folds, 95% CI)`, "status"]]
+  const rows: Array<Array<string>> = [
+    [
+      "run",
+      ...paramNames,
+      metric,
+      ...(folds.length > 0 ? [`folds ${folds.join(" ")}`] : []),
+      "seconds",
+      `vs ${base?.variant ?? base?.runId ?? "baseline"} (paired over folds, 95% CI)`,
+      "status",
+    ],
+  ]
   for (const r of runs) {
     rows.push([
       r.variant ?? r.runId,
@@ -185,7 +201,22 @@ const csvCell = (v: unknown): string => {
 export const comparisonCsv = (runs: ReadonlyArray<ComparedRun>): string => {
   const paramNames = runs.length > 0 ? Object.keys(runs[0]!.params) : []
   const folds = foldNames(runs)
-  const header = ["run_id", "variant", "status", ...paramNames, "cv_metric", "cv", "cv_mean", "cv_sd", "seeds", ...folds.map((f) => `fold${f}`), "seconds", "vs_baseline", "vs_low", "vs_high"]
+  const header = [
+    "run_id",
+    "variant",
+    "status",
+    ...paramNames,
+    "cv_metric",
+    "cv",
+    "cv_mean",
+    "cv_sd",
+    "seeds",
+    ...folds.map((f) => `fold${f}`),
+    "seconds",
+    "vs_baseline",
+    "vs_low",
+    "vs_high",
+  ]
   const rows = runs.map((r) => [
     r.runId,
     r.variant,

@@ -37,7 +37,9 @@ const charts = (runs: ReadonlyArray<ComparedRun>) =>
         rows: scored.map((r) => ({
           label: labelOf(r),
           value: r.cv.mean ?? r.cv.value!,
-          ...(r.cv.mean !== undefined && r.cv.sd !== undefined ? { low: r.cv.mean - r.cv.sd, high: r.cv.mean + r.cv.sd, samples: r.cv.seeds.map((s) => s.value) } : {}),
+          ...(r.cv.mean !== undefined && r.cv.sd !== undefined
+            ? { low: r.cv.mean - r.cv.sd, high: r.cv.mean + r.cv.sd, samples: r.cv.seeds.map((s) => s.value) }
+            : {}),
         })),
       }),
       { onLeft: Effect.fail, onRight: Effect.succeed },
@@ -64,9 +66,15 @@ export const runsPage = (runs: ReadonlyArray<ComparedRun>) =>
       ...paramNames.map((n) => r.paramText[n] ?? "-"),
       r.cv.mean ?? r.cv.value ?? "-",
       r.cv.sd === undefined ? "" : formatNumber(r.cv.sd),
-      Object.values(r.folds).map((v) => v.toFixed(4)).join(" "),
+      Object.values(r.folds)
+        .map((v) => v.toFixed(4))
+        .join(" "),
       r.seconds.toFixed(1),
-      r.vsBaseline ? `${formatNumber(r.vsBaseline.mean)}${r.vsBaseline.interval ? ` [${formatNumber(r.vsBaseline.interval[0])}, ${formatNumber(r.vsBaseline.interval[1])}]` : ""}` : r.baseline ? "baseline" : "",
+      r.vsBaseline
+        ? `${formatNumber(r.vsBaseline.mean)}${r.vsBaseline.interval ? ` [${formatNumber(r.vsBaseline.interval[0])}, ${formatNumber(r.vsBaseline.interval[1])}]` : ""}`
+        : r.baseline
+          ? "baseline"
+          : "",
       r.ok ? "ok" : "FAILED",
     ])
     const sweep = runs[0]?.sweep
@@ -74,7 +82,9 @@ export const runsPage = (runs: ReadonlyArray<ComparedRun>) =>
       title: sweep ? `sweep ${sweep}` : "runs compared",
       subtitle: `${runs.length} runs, sorted by ${runs[0]?.cv.metric ?? "-"}`,
       sections: [
-        ...(svgs.length > 0 ? [{ heading: "Charts", body: svgs.map((svg) => figure(svg)) }] : [{ heading: "Charts", body: paragraph("no run has a metric to chart") }]),
+        ...(svgs.length > 0
+          ? [{ heading: "Charts", body: svgs.map((svg) => figure(svg)) }]
+          : [{ heading: "Charts", body: paragraph("no run has a metric to chart") }]),
         { heading: "Runs", body: htmlTable(rows, ["run", ...paramNames, runs[0]?.cv.metric ?? "cv", "sd", "folds", "seconds", "vs baseline", "status"]) },
       ],
       footer: "written by cairn runs --html",

@@ -76,5 +76,4 @@ export const canonicalJson = (value: unknown): Either.Either<string, UnhashableV
 export const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex")
 
 /** sha256 of the canonical JSON of a value, or the reason it cannot be hashed. */
-export const hashJson = (value: unknown): Either.Either<string, UnhashableValue> =>
-  Either.map(canonicalJson(value), sha256)
+export const hashJson = (value: unknown): Either.Either<string, UnhashableValue> => Either.map(canonicalJson(value), sha256)

@@ -118,7 +118,10 @@ export class InputWritten extends Data.TaggedError("InputWritten")<{
   readonly files: ReadonlyArray<{ readonly file: string; readonly change: "modified" | "removed" | "added" }>
 }> {
   override get message(): string {
-    const shown = this.files.slice(0, 3).map((f) => `${f.file} (${f.change})`).join(", ")
+    const shown = this.files
+      .slice(0, 3)
+      .map((f) => `${f.file} (${f.change})`)
+      .join(", ")
     const more = this.files.length > 3 ? ` and ${this.files.length - 3} more` : ""
     return `its input ${this.input} was written into while it ran: ${shown}${more}; inputs are read-only. The damaged stored result was removed and will be recomputed; nothing was stored for this stage`
   }

@@ -12,8 +12,7 @@ import * as path from "node:path"
  * @param {string} code
  * @returns {boolean}
  */
-export const isErrno = (error, code) =>
-  typeof error === "object" && error !== null && /** @type {NodeJS.ErrnoException} */ (error).code === code
+export const isErrno = (error, code) => typeof error === "object" && error !== null && /** @type {NodeJS.ErrnoException} */ (error).code === code
 
 /** @param {unknown} error */
 export const isNotFound = (error) => isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")

@@ -30,8 +30,7 @@ export interface KeyRecord {
   }
 }
 
-export const computeKey = (record: KeyRecord): Either.Either<StageKey, UnhashableValue> =>
-  Either.map(canonicalJson(record), (json) => StageKey(sha256(json)))
+export const computeKey = (record: KeyRecord): Either.Either<StageKey, UnhashableValue> => Either.map(canonicalJson(record), (json) => StageKey(sha256(json)))
 
 /** One difference between the key a stage had last time and the key it has now. */
 export type KeyChange =
@@ -110,9 +109,7 @@ export const describeChange = (c: KeyChange): string => {
     case "version":
       return `version ${c.before} -> ${c.after}`
     case "code":
-      return c.files.length === 0
-        ? "code changed"
-        : `code: ${c.files.map((f) => `${f.file} (${f.change})`).join(", ")}`
+      return c.files.length === 0 ? "code changed" : `code: ${c.files.map((f) => `${f.file} (${f.change})`).join(", ")}`
     case "param":
       return `param ${c.name}: ${show(c.before)} -> ${show(c.after)}`
     case "input":

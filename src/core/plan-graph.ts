@@ -5,9 +5,7 @@ export type DagFormat = "text" | "mermaid" | "dot"
 /** Edges of a plan: [upstream id, downstream id, input name]. */
 export const planEdges = (plan: Plan): ReadonlyArray<readonly [string, string, string]> =>
   plan.instances.flatMap((inst) =>
-    Object.entries(inst.inputs).flatMap(([name, ref]) =>
-      (ref.kind === "one" ? [ref.id] : ref.ids).map((up) => [up, inst.id, name] as const),
-    ),
+    Object.entries(inst.inputs).flatMap(([name, ref]) => (ref.kind === "one" ? [ref.id] : ref.ids).map((up) => [up, inst.id, name] as const)),
   )
 
 const nodeName = (id: string) => `n_${id.replace(/[^a-zA-Z0-9]/g, "_")}`

@@ -16,8 +16,7 @@ export const LINE_MAX = 2_000
  * ST, or to the end when unterminated), and the two-byte ones (`ESC` and one character); also their
  * 8-bit forms (C1 CSI U+009B, OSC U+009D, DCS U+0090, ...).
  */
-const ESCAPE_SEQUENCE =
-  /(?:\x1b\[|\x9b)[\x20-\x3f]*[\x40-\x7e]?|(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[\x20-\x7e]?/g
+const ESCAPE_SEQUENCE = /(?:\x1b\[|\x9b)[\x20-\x3f]*[\x40-\x7e]?|(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[\x20-\x7e]?/g
 
 /**
  * What is left to remove once sequences are gone: C0 controls, DEL, C1 controls, and the Unicode

@@ -81,10 +81,14 @@ export const runPlan = (plan: Plan, options: RunOptions): Effect.Effect<RunRepor
       for (const inst of plan.instances) done.set(inst.id, yield* Deferred.make<Outcome>())
       const resolved = new Map<string, Resolved>()
       const settle = yield* instanceRunner(plan, options, done, resolved)
-      yield* Effect.forEach(plan.instances, (inst) => Effect.onExit(settle(inst), (exit) => Deferred.done(done.get(inst.id)!, Exit.succeed(exitOutcome(inst, exit)))), {
-        concurrency: "unbounded",
-        discard: true,
-      })
+      yield* Effect.forEach(
+        plan.instances,
+        (inst) => Effect.onExit(settle(inst), (exit) => Deferred.done(done.get(inst.id)!, Exit.succeed(exitOutcome(inst, exit)))),
+        {
+          concurrency: "unbounded",
+          discard: true,
+        },
+      )
       const warnings: Array<string> = []
       const warn = (what: string) => (e: StoreError) => Effect.sync(() => void warnings.push(`${what}: ${e.message}`))
       yield* Effect.catchAll(store.saveMemos(), warn("memos not saved"))
@@ -127,7 +131,8 @@ const instanceRunner = (plan: Plan, options: RunOptions, done: Settled, resolved
     const forced = (inst: Instance) => options.force.some((f) => f === inst.id || f === inst.stage.name)
     const executor = yield* currentExecutor
     const admit = yield* memoryAdmission(options.memory)
-    const slot = <A, E, R>(inst: Instance, effect: Effect.Effect<A, E, R>) => (executor.usesJobSlots ? admit(inst.id, semaphore.withPermits(1)(effect)) : effect)
+    const slot = <A, E, R>(inst: Instance, effect: Effect.Effect<A, E, R>) =>
+      executor.usesJobSlots ? admit(inst.id, semaphore.withPermits(1)(effect)) : effect
 
     const runOne = (inst: Instance): Effect.Effect<Outcome, StageFailed | StoreError, Cache | RunHistory | Reporter> =>
       Effect.gen(function* () {
@@ -157,7 +162,15 @@ const instanceRunner = (plan: Plan, options: RunOptions, done: Settled, resolved
             }
             yield* reporter.started(inst.id)
             clock.restart()
-            const { record, ranBy, resumedFrom } = yield* executor.execute({ store, plan, inst, key: k, resolved, force: skipCache, resume: options.resume ?? true })
+            const { record, ranBy, resumedFrom } = yield* executor.execute({
+              store,
+              plan,
+              inst,
+              key: k,
+              resolved,
+              force: skipCache,
+              resume: options.resume ?? true,
+            })
             return yield* finish(record, "ran", ranBy, resumedFrom)
           }),
         )
@@ -169,7 +182,15 @@ const instanceRunner = (plan: Plan, options: RunOptions, done: Settled, resolved
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.interrupt
-            : Effect.succeed(failedOutcome(inst.id, Option.getOrElse(Cause.failureOption(cause), () => new StageFailed({ id: inst.id, detail: Cause.pretty(cause).split("\n")[0] ?? "defect", cause })))),
+            : Effect.succeed(
+                failedOutcome(
+                  inst.id,
+                  Option.getOrElse(
+                    Cause.failureOption(cause),
+                    () => new StageFailed({ id: inst.id, detail: Cause.pretty(cause).split("\n")[0] ?? "defect", cause }),
+                  ),
+                ),
+              ),
         ),
         Effect.tap((o) => reporter.finished(o)),
       )
@@ -211,7 +232,13 @@ const resolveSourceInstance = (plan: Plan, inst: Instance, resolved: Map<string,
     const history = yield* RunHistory
     const src = yield* resolveSource(store, inst)
     const before = yield* history.readState(plan.pipeline.name, inst.id)
-    yield* history.writeState(plan.pipeline.name, inst.id, { key: src.resolved.key, fields: undefined, codeFiles: {}, manifest: src.manifest, at: new Date().toISOString() })
+    yield* history.writeState(plan.pipeline.name, inst.id, {
+      key: src.resolved.key,
+      fields: undefined,
+      codeFiles: {},
+      manifest: src.manifest,
+      at: new Date().toISOString(),
+    })
     resolved.set(inst.id, src.resolved)
     const status = before?.key === src.resolved.key ? ("cached" as const) : ("ran" as const)
     const watch = (inst.stage.source?.include ?? [""]).map((rel) => path.join(src.resolved.source!.dir, rel))
@@ -235,7 +262,17 @@ const recordResult = (
     yield* history.writeState(plan.pipeline.name, inst.id, { key: k.key, fields: k.record, codeFiles: k.codeFiles, at: new Date().toISOString() })
     const r = resolvedFromRecord(inst.id, record)
     resolved.set(inst.id, r)
-    return { id: inst.id, status, key: k.key, seconds: seconds(), resolved: r, watch: k.watch, computed: { at: record.startedAt, seconds: record.seconds }, ...(ranBy ? { ranBy } : {}), ...(resumedFrom !== undefined ? { resumedFromEpoch: resumedFrom } : {}) }
+    return {
+      id: inst.id,
+      status,
+      key: k.key,
+      seconds: seconds(),
+      resolved: r,
+      watch: k.watch,
+      computed: { at: record.startedAt, seconds: record.seconds },
+      ...(ranBy ? { ranBy } : {}),
+      ...(resumedFrom !== undefined ? { resumedFromEpoch: resumedFrom } : {}),
+    }
   })
 
 /** Every instance's outcome in plan order, and the files whose change can change the run (sorted). */
@@ -293,7 +330,10 @@ const memoryAdmission = (memory: MemoryPlan | undefined) =>
           onSome: Effect.succeed,
           onNone: () =>
             Effect.zipRight(
-              reporter.waiting(id, `memory: needs ~${formatBytes(bytes)}, ${formatBytes(heldBytes)} of the ${formatBytes(memory.budget.bytes)} budget held by stages running`),
+              reporter.waiting(
+                id,
+                `memory: needs ~${formatBytes(bytes)}, ${formatBytes(heldBytes)} of the ${formatBytes(memory.budget.bytes)} budget held by stages running`,
+              ),
               permits.withPermits(n)(held),
             ),
         }),
@@ -339,4 +379,3 @@ export const reportJson = (report: RunReport) => ({
   watch: { files: report.watchFiles },
   ...(report.headline ? { headline: report.headline } : {}),
 })
-

@@ -89,7 +89,9 @@ const walk = (issue: ParseResult.ParseIssue, path: ReadonlyArray<PropertyKey>): 
       return walk(issue.issue, path)
     case "Type": {
       const own = issue.message
-      return own !== undefined ? { path, actual: issue.actual, message: own } : { path, actual: issue.actual, expected: describeSchema(issue.ast), wrongType: true }
+      return own !== undefined
+        ? { path, actual: issue.actual, message: own }
+        : { path, actual: issue.actual, expected: describeSchema(issue.ast), wrongType: true }
     }
     case "Missing":
       return { path, missing: true }
@@ -104,7 +106,11 @@ const walk = (issue: ParseResult.ParseIssue, path: ReadonlyArray<PropertyKey>): 
 export const schemaProblem = (error: ParseResult.ParseError): SchemaProblem => {
   const found = walk(error.issue, [])
   const got = "actual" in found ? ` (got ${shownValue(found.actual)})` : ""
-  const text = found.missing ? "is missing" : found.message !== undefined ? `is not valid: ${found.message}${got}` : `must be ${found.expected ?? "something else"}${got}`
+  const text = found.missing
+    ? "is missing"
+    : found.message !== undefined
+      ? `is not valid: ${found.message}${got}`
+      : `must be ${found.expected ?? "something else"}${got}`
   return { path: found.path, text }
 }
 

@@ -82,7 +82,8 @@ export const resolveSource = (store: Cache, inst: Instance): Effect.Effect<{ res
         catch: fail,
       })
     const top = yield* listed(dir)
-    if (top === undefined) return yield* fail(new SourceMissing({ stage: inst.id, param: inst.stage.source!.param, value: given, resolved: dir, role: "source" }))
+    if (top === undefined)
+      return yield* fail(new SourceMissing({ stage: inst.id, param: inst.stage.source!.param, value: given, resolved: dir, role: "source" }))
     if (top.length === 1 && top[0] === "") {
       yield* hashOne(path.basename(dir), dir)
     } else {

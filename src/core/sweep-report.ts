@@ -34,7 +34,8 @@ export const variantReport = (report: RunReport, pv: PlannedVariant): RunReport 
     const s = byId.get(sweepId(i.id))
     return s ? [{ ...s, id: i.id }] : []
   })
-  const rekey = <V>(m: ReadonlyMap<string, V>) => new Map(pv.plan.instances.flatMap((i) => (m.has(sweepId(i.id)) ? [[i.id, m.get(sweepId(i.id))!] as const] : [])))
+  const rekey = <V>(m: ReadonlyMap<string, V>) =>
+    new Map(pv.plan.instances.flatMap((i) => (m.has(sweepId(i.id)) ? [[i.id, m.get(sweepId(i.id))!] as const] : [])))
   const resolved = rekey(report.resolved)
   const own = stages.filter((s) => sweepId(s.id) !== s.id)
   return {

@@ -81,10 +81,7 @@ export const startTsWorker = (entry: URL, workerData?: unknown): Worker =>
 const CLOSE = "cairn:close"
 
 /** Messages from a pool to a worker. */
-type ToWorker<I> =
-  | { readonly type: "task"; readonly id: number; readonly input: I }
-  | { readonly type: "cancel"; readonly id: number }
-  | typeof CLOSE
+type ToWorker<I> = { readonly type: "task"; readonly id: number; readonly input: I } | { readonly type: "cancel"; readonly id: number } | typeof CLOSE
 
 /** Messages from a worker to its pool. */
 type FromWorker =

@@ -34,7 +34,11 @@ export const partFileOf = (dest: string): string => `${dest}.part`
 const HTTP_PARTIAL = 206
 const HTTP_RANGE_NOT_SATISFIABLE = 416
 
-export const downloadFile = (url: string, dest: string, options: DownloadOptions = {}): Effect.Effect<{ readonly bytes: number; readonly resumedFrom: number }, DownloadFailed> =>
+export const downloadFile = (
+  url: string,
+  dest: string,
+  options: DownloadOptions = {},
+): Effect.Effect<{ readonly bytes: number; readonly resumedFrom: number }, DownloadFailed> =>
   Effect.tryPromise({
     try: async (signal) => {
       fs.mkdirSync(path.dirname(dest), { recursive: true })

@@ -70,11 +70,7 @@ const compareCodePoints = (a: string, b: string): number => {
   return a.length - i - (b.length - j)
 }
 
-const toLabelArray = (
-  name: string,
-  splitter: string,
-  labels: Labels,
-): Either.Either<ReadonlyArray<string> | ReadonlyArray<number>, SplitInputInvalid> => {
+const toLabelArray = (name: string, splitter: string, labels: Labels): Either.Either<ReadonlyArray<string> | ReadonlyArray<number>, SplitInputInvalid> => {
   const n = labels.length
   if (n === 0) return Either.right([])
   const first = labels[0]
@@ -83,7 +79,9 @@ const toLabelArray = (
     for (let i = 0; i < n; i++) {
       const v = labels[i]
       if (typeof v !== "string") {
-        return Either.left(new SplitInputInvalid({ splitter, reason: `${name}[${i}] is ${String(v)}, but ${name}[0] is a string: labels must be all strings or all numbers` }))
+        return Either.left(
+          new SplitInputInvalid({ splitter, reason: `${name}[${i}] is ${String(v)}, but ${name}[0] is a string: labels must be all strings or all numbers` }),
+        )
       }
       out[i] = v
     }
@@ -180,15 +178,21 @@ const contiguousStd = (a: Float64Array, offset: number, n: number, scratch: Floa
 }
 
 /** `np.isclose(a, b)` with the default tolerances. */
-const isClose = (a: number, b: number): boolean =>
-  (Math.abs(a - b) <= IS_CLOSE_ATOL + IS_CLOSE_RTOL * Math.abs(b) && Number.isFinite(b)) || a === b
+const isClose = (a: number, b: number): boolean => (Math.abs(a - b) <= IS_CLOSE_ATOL + IS_CLOSE_RTOL * Math.abs(b) && Number.isFinite(b)) || a === b
 
 const checkSplits = (splitter: string, nSplits: number, nSamples: number): Either.Either<void, SplitInputInvalid> => {
   if (!Number.isInteger(nSplits) || nSplits < 2) {
-    return Either.left(new SplitInputInvalid({ splitter, reason: `k-fold cross-validation requires at least one train/test split by setting n_splits=2 or more, got n_splits=${nSplits}` }))
+    return Either.left(
+      new SplitInputInvalid({
+        splitter,
+        reason: `k-fold cross-validation requires at least one train/test split by setting n_splits=2 or more, got n_splits=${nSplits}`,
+      }),
+    )
   }
   if (nSplits > nSamples) {
-    return Either.left(new SplitInputInvalid({ splitter, reason: `Cannot have number of splits n_splits=${nSplits} greater than the number of samples: n_samples=${nSamples}` }))
+    return Either.left(
+      new SplitInputInvalid({ splitter, reason: `Cannot have number of splits n_splits=${nSplits} greater than the number of samples: n_samples=${nSamples}` }),
+    )
   }
   return Either.right(undefined)
 }
@@ -211,7 +215,9 @@ const checkTarget = (splitter: string, y: ReadonlyArray<string> | ReadonlyArray<
   for (let i = 0; i < y.length; i++) {
     const v = y[i]
     if (typeof v === "number" && !Number.isInteger(v)) {
-      return Either.left(new SplitInputInvalid({ splitter, reason: `Supported target types are: ('binary', 'multiclass'). Got 'continuous' instead (y[${i}] = ${v})` }))
+      return Either.left(
+        new SplitInputInvalid({ splitter, reason: `Supported target types are: ('binary', 'multiclass'). Got 'continuous' instead (y[${i}] = ${v})` }),
+      )
     }
   }
   return Either.right(undefined)
@@ -243,7 +249,9 @@ export const stratifiedGroupKFold = (options: StratifiedGroupKFoldOptions): Eith
     const groupIds = unique(groups as ReadonlyArray<string | number>)
     const nGroups = groupIds.counts.length
     if (variant === "fixed" && nSplits > nGroups) {
-      return yield* Either.left(new SplitInputInvalid({ splitter, reason: `Cannot have number of splits n_splits=${nSplits} greater than the number of groups: ${nGroups}.` }))
+      return yield* Either.left(
+        new SplitInputInvalid({ splitter, reason: `Cannot have number of splits n_splits=${nSplits} greater than the number of groups: ${nGroups}.` }),
+      )
     }
 
     const countsByGroup = new Float64Array(nGroups * nClasses)

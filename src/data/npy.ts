@@ -26,8 +26,7 @@ const MAX_V1_HEADER = 0xffff
 const isLittleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** Python's `repr` of a shape tuple. */
-const shapeRepr = (shape: ReadonlyArray<number>): string =>
-  shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`
+const shapeRepr = (shape: ReadonlyArray<number>): string => (shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`)
 
 /** The full preamble numpy writes for a C-order float32 array of this shape. */
 export const npyHeader = (shape: ReadonlyArray<number>): Uint8Array => {

@@ -11,7 +11,7 @@
 import { Context, Effect, type Layer } from "effect"
 import type { ResolvedBackend } from "./engines/tfjs/resolve-backend.js"
 import type { WindowDataset, WindowSource } from "./input/window-dataset.js"
-import type { MlError } from "./errors.js"
+import type { MlError } from "./ml-errors.js"
 import type { EvaluateConfig, EvaluateResult, PredictConfig, PredictProgress, PredictResult } from "./predict/predict.js"
 import type { FoldData, TrainConfig, TrainFoldResult, TrainProgress } from "./train/train-fold.js"
 import type { ModelConfig } from "./model/model-config.js"

@@ -38,5 +38,5 @@ export {
 export type { TrainStepMemory } from "./train/memory-estimate.js"
 export { klDivergenceScore, perClassKl } from "./predict/metric.js"
 export type { PredictConfig } from "./predict/predict.js"
-export { isMlError, renameFiles } from "./errors.js"
-export type { MlError } from "./errors.js"
+export { isMlError, renameFiles } from "./ml-errors.js"
+export type { MlError } from "./ml-errors.js"

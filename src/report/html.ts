@@ -42,8 +42,7 @@ export const html = (strings: TemplateStringsArray, ...values: ReadonlyArray<Con
 }
 
 /** A paragraph of text (or mixed content). */
-export const paragraph = (c: Content, className?: string): Html =>
-  className === undefined ? html`<p>${c}</p>` : html`<p class="${className}">${c}</p>`
+export const paragraph = (c: Content, className?: string): Html => (className === undefined ? html`<p>${c}</p>` : html`<p class="${className}">${c}</p>`)
 
 export interface FigureOptions {
   readonly caption?: Content

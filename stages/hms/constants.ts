@@ -70,7 +70,9 @@ export const frequencyLabel = (k: number): string => {
   const numerator = k * SAMPLE_RATE_HZ * DECIMAL_SCALE
   const scaled = Math.floor((2 * numerator + FFT_SIZE) / (2 * FFT_SIZE))
   const whole = Math.floor(scaled / DECIMAL_SCALE)
-  const fraction = String(scaled % DECIMAL_SCALE).padStart(FREQUENCY_DECIMALS, "0").replace(/0+$/, "")
+  const fraction = String(scaled % DECIMAL_SCALE)
+    .padStart(FREQUENCY_DECIMALS, "0")
+    .replace(/0+$/, "")
   return `${whole}.${fraction === "" ? "0" : fraction}`
 }
 

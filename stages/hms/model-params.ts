@@ -5,7 +5,25 @@
  */
 import { type Layer, Schema } from "effect"
 import { N_CLASSES } from "./constants.js"
-import { BackendParam, type BackendRequest, DEFAULT_NATIVE_THREADS, type EngineLayer, type ImageTransform, ImgSize, type ModelConfig, type LossName, type LrSchedule, ONNX_RUNTIME_ENGINE, onnxRuntimeInstalled, onnxRuntimePredictor, type Predictor, TFJS_ENGINE, TFJS_ENGINE_INPUTS, tfjsEngine, ThreadsParam } from "cairn/ml"
+import {
+  BackendParam,
+  type BackendRequest,
+  DEFAULT_NATIVE_THREADS,
+  type EngineLayer,
+  type ImageTransform,
+  ImgSize,
+  type ModelConfig,
+  type LossName,
+  type LrSchedule,
+  ONNX_RUNTIME_ENGINE,
+  onnxRuntimeInstalled,
+  onnxRuntimePredictor,
+  type Predictor,
+  TFJS_ENGINE,
+  TFJS_ENGINE_INPUTS,
+  tfjsEngine,
+  ThreadsParam,
+} from "cairn/ml"
 
 export const ModelName = Schema.Literal("resnet34d", "resnet18d")
 

@@ -21,8 +21,7 @@ export const PRETRAINED_FILE = HF_WEIGHTS_FILE
 const hubRefOf = (value: string) => parseHubRef(value, (p) => fs.existsSync(p))
 
 /** Where a download of `url` keeps its partial file between runs. */
-const partialDownload = (url: string) =>
-  path.join(os.tmpdir(), "cairn-downloads", createHash("sha256").update(url).digest("hex").slice(0, 16), HF_WEIGHTS_FILE)
+const partialDownload = (url: string) => path.join(os.tmpdir(), "cairn-downloads", createHash("sha256").update(url).digest("hex").slice(0, 16), HF_WEIGHTS_FILE)
 
 export const pretrainedWeights = defineStage({
   name: "pretrained-weights",

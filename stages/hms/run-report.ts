@@ -56,7 +56,8 @@ const decode =
 export const hmsReportData = (run: RunInfo): Either.Either<HmsReportData, ReportDataInvalid> =>
   Either.gen(function* () {
     const [scoreArtifact] = run.artifactsOf(scoreOof)
-    if (scoreArtifact === undefined) return yield* Either.left(new ReportDataInvalid({ report: REPORT, field: scoreOof.name, reason: "the run has no result of it" }))
+    if (scoreArtifact === undefined)
+      return yield* Either.left(new ReportDataInvalid({ report: REPORT, field: scoreOof.name, reason: "the run has no result of it" }))
     const score = yield* decode(ScoreValue)(scoreArtifact)
     const folds = yield* Either.all(run.artifactsOf(train).map(decode(FoldValue)))
     return {
@@ -67,7 +68,9 @@ export const hmsReportData = (run: RunInfo): Either.Either<HmsReportData, Report
       stages: run.stages,
       edges: run.edges,
       classes: score.classes,
-      folds: [...folds].sort((a, b) => a.fold - b.fold || a.seed - b.seed).map((f) => ({ fold: f.fold, seed: f.seed, bestEpoch: f.bestEpoch, bestValLoss: f.bestValLoss, history: f.history })),
+      folds: [...folds]
+        .sort((a, b) => a.fold - b.fold || a.seed - b.seed)
+        .map((f) => ({ fold: f.fold, seed: f.seed, bestEpoch: f.bestEpoch, bestValLoss: f.bestValLoss, history: f.history })),
       confusion: score.confusion,
       perClassKl: score.perClassKl,
       cvScore: score.cvScore,

@@ -14,7 +14,15 @@
 import { Effect } from "effect"
 import { join } from "node:path"
 import { type ColumnMajorTable, type DuckDb, type FileWriteFailed, type ParquetReadError, ParquetSchemaMismatch, readParquetTable, writeNpy } from "cairn/data"
-import { NPY_EXTENSION, PARQUET_EXTENSION, SECONDS_PER_STEP, SPECTROGRAM_COLUMNS, SPECTROGRAM_ROWS, SPECTROGRAM_TIME_COLUMN, WINDOW_WIDTH } from "./constants.js"
+import {
+  NPY_EXTENSION,
+  PARQUET_EXTENSION,
+  SECONDS_PER_STEP,
+  SPECTROGRAM_COLUMNS,
+  SPECTROGRAM_ROWS,
+  SPECTROGRAM_TIME_COLUMN,
+  WINDOW_WIDTH,
+} from "./constants.js"
 import { WindowOutOfRange } from "./label-errors.js"
 
 /** What a missing spectrogram cell becomes (the seed's `fillna(0)`). */
@@ -32,11 +40,19 @@ export const readSpectrogram = (file: string): Effect.Effect<ColumnMajorTable, S
   readParquetTable(file, READ_OPTIONS).pipe(
     Effect.flatMap((table) => {
       if (table.columns.length !== SPECTROGRAM_ROWS) {
-        return Effect.fail(new ParquetSchemaMismatch({ file, column: table.columns[table.columns.length - 1] ?? SPECTROGRAM_TIME_COLUMN, reason: `the file has ${table.columns.length} value columns, expected ${SPECTROGRAM_ROWS}` }))
+        return Effect.fail(
+          new ParquetSchemaMismatch({
+            file,
+            column: table.columns[table.columns.length - 1] ?? SPECTROGRAM_TIME_COLUMN,
+            reason: `the file has ${table.columns.length} value columns, expected ${SPECTROGRAM_ROWS}`,
+          }),
+        )
       }
       for (let j = 0; j < SPECTROGRAM_ROWS; j++) {
         if (table.columns[j] !== SPECTROGRAM_COLUMNS[j]) {
-          return Effect.fail(new ParquetSchemaMismatch({ file, column: table.columns[j]!, reason: `value column ${j + 1} should be "${SPECTROGRAM_COLUMNS[j]}"` }))
+          return Effect.fail(
+            new ParquetSchemaMismatch({ file, column: table.columns[j]!, reason: `value column ${j + 1} should be "${SPECTROGRAM_COLUMNS[j]}"` }),
+          )
         }
       }
       return Effect.succeed(table)
@@ -80,7 +96,15 @@ export const checkWindows = (request: SplitRequest, rows: number): Effect.Effect
     const start = windowStart(w.offsetSeconds)
     if (!Number.isFinite(w.offsetSeconds) || start < 0 || start + WINDOW_WIDTH > rows) {
       return Effect.fail(
-        new WindowOutOfRange({ file: request.file, spectrogramId: request.spectrogramId, labelId: w.labelId, offsetSeconds: w.offsetSeconds, start, width: WINDOW_WIDTH, rows }),
+        new WindowOutOfRange({
+          file: request.file,
+          spectrogramId: request.spectrogramId,
+          labelId: w.labelId,
+          offsetSeconds: w.offsetSeconds,
+          start,
+          width: WINDOW_WIDTH,
+          rows,
+        }),
       )
     }
     starts.push(start)
@@ -128,7 +152,12 @@ export const splitRequests = (table: WindowRows, spectrogramDir: string, outDir:
     }
     windows.push({ labelId: table.labelId[i]!, offsetSeconds: table.spectrogramLabelOffsetSeconds[i]! })
   }
-  return Array.from(bySpectrogram, ([spectrogramId, windows]) => ({ file: join(spectrogramDir, `${spectrogramId}${PARQUET_EXTENSION}`), spectrogramId, windows, outDir }))
+  return Array.from(bySpectrogram, ([spectrogramId, windows]) => ({
+    file: join(spectrogramDir, `${spectrogramId}${PARQUET_EXTENSION}`),
+    spectrogramId,
+    windows,
+    outDir,
+  }))
 }
 
 /** Files processed at once by `splitSpectrograms`: one per core of the 2-core target machine. */

@@ -11,6 +11,10 @@ import { type SplitRequest, splitSpectrogram } from "./spectrogram.js"
 const runtime = ManagedRuntime.make(DuckDbLazy)
 
 serveTasks(
-  (request: SplitRequest) => Effect.promise(() => runtime.runPromiseExit(splitSpectrogram(request))).pipe(Effect.flatten, Effect.map((written) => written.length)),
+  (request: SplitRequest) =>
+    Effect.promise(() => runtime.runPromiseExit(splitSpectrogram(request))).pipe(
+      Effect.flatten,
+      Effect.map((written) => written.length),
+    ),
   () => runtime.dispose(),
 )

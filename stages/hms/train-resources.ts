@@ -4,7 +4,20 @@
  */
 import { Effect } from "effect"
 import { describeError, type StageResources } from "cairn"
-import { backendForStep, type BackendName, type BackendRequest, EngineMemoryExceeded, EngineOutOfMemory, estimateTrainStep, isWasmMemoryTrap, largestBatchWithin, loadOnednn, type ResNetVariant, type TrainStepMemory, wasmWayOut } from "cairn/ml"
+import {
+  backendForStep,
+  type BackendName,
+  type BackendRequest,
+  EngineMemoryExceeded,
+  EngineOutOfMemory,
+  estimateTrainStep,
+  isWasmMemoryTrap,
+  largestBatchWithin,
+  loadOnednn,
+  type ResNetVariant,
+  type TrainStepMemory,
+  wasmWayOut,
+} from "cairn/ml"
 
 /** The train params the estimate reads. */
 export interface TrainShape {
@@ -40,7 +53,15 @@ export const trainResources = (p: TrainShape): Effect.Effect<StageResources, Eng
     const step = stepOf(p)
     if (step === undefined) return Effect.succeed({})
     if (step.limitBytes !== undefined && step.tensorBytes > step.limitBytes) {
-      return Effect.fail(new EngineMemoryExceeded({ subject: step.subject, needBytes: step.tensorBytes, engine: "the wasm engine", limitBytes: step.limitBytes, wayOut: wayOut(p) }))
+      return Effect.fail(
+        new EngineMemoryExceeded({
+          subject: step.subject,
+          needBytes: step.tensorBytes,
+          engine: "the wasm engine",
+          limitBytes: step.limitBytes,
+          wayOut: wayOut(p),
+        }),
+      )
     }
     return Effect.succeed({ memoryBytes: step.hostBytes, subject: step.subject })
   })

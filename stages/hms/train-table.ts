@@ -5,7 +5,18 @@
  * `expert_consensus` grouped by `patient_id`, and export that fold table as CSV.
  */
 import { Effect, Either } from "effect"
-import { type CsvOutColumn, type CsvReadError, DuckDb, EmptyFile, type FileWriteFailed, InvalidValue, type SplitInputInvalid, stratifiedGroupKFold, type StratifiedGroupKFoldVariant, writeCsv } from "cairn/data"
+import {
+  type CsvOutColumn,
+  type CsvReadError,
+  DuckDb,
+  EmptyFile,
+  type FileWriteFailed,
+  InvalidValue,
+  type SplitInputInvalid,
+  stratifiedGroupKFold,
+  type StratifiedGroupKFoldVariant,
+  writeCsv,
+} from "cairn/data"
 import { CONSENSUS_LABELS, N_CLASSES, N_FOLDS, SEED, type TEST_COLUMNS, type TRAIN_COLUMNS, VOTE_COLUMNS, type ConsensusLabel } from "./constants.js"
 import { DuplicateLabelId, ZeroVotes } from "./label-errors.js"
 
@@ -88,7 +99,8 @@ export const loadTrainTable = (file: string): Effect.Effect<TrainTable, TrainTab
 
     for (const name of ["eeg_label_offset_seconds", "spectrogram_label_offset_seconds"] as const) {
       const v = c[name]
-      for (let i = 0; i < t.rows; i++) if (!(v[i]! >= 0) || !Number.isFinite(v[i]!)) return yield* bad(i, name, v[i]!, "a finite, non-negative offset in seconds")
+      for (let i = 0; i < t.rows; i++)
+        if (!(v[i]! >= 0) || !Number.isFinite(v[i]!)) return yield* bad(i, name, v[i]!, "a finite, non-negative offset in seconds")
     }
     for (const name of ["eeg_id", "eeg_sub_id", "spectrogram_id", "spectrogram_sub_id", "label_id", "patient_id"] as const) {
       const v = c[name]

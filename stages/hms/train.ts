@@ -3,7 +3,20 @@ import * as path from "node:path"
 import { Effect, Fiber, Queue, Schema } from "effect"
 import { writeArrowTable } from "cairn/data"
 import { defineStage, describeError, when } from "cairn"
-import { type BatchOrder, checkpointFileName, type TrainProgress, engineIdentity, isMlError, npyWindow, ONNX_MODEL_FILE, renameFiles, Trainer, type TrainFoldResult, type WindowDataset, writeStateDictAsSafetensors } from "cairn/ml"
+import {
+  type BatchOrder,
+  checkpointFileName,
+  type TrainProgress,
+  engineIdentity,
+  isMlError,
+  npyWindow,
+  ONNX_MODEL_FILE,
+  renameFiles,
+  Trainer,
+  type TrainFoldResult,
+  type WindowDataset,
+  writeStateDictAsSafetensors,
+} from "cairn/ml"
 import { assignFolds } from "./assign-folds.js"
 import { checkTestset } from "./check-testset.js"
 import { N_CLASSES, NPY_EXTENSION, SPECTROGRAM_ROWS, VOTE_COLUMNS, WINDOW_WIDTH } from "./constants.js"
@@ -155,7 +168,11 @@ export const train = defineStage({
                 )
               } else if (e.type === "epoch") {
                 const r = e.record
-                Effect.runSync(ctx.log(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(6)}, val loss ${r.valLoss.toFixed(6)}, ${r.seconds.toFixed(1)}s${r.improved ? " (best)" : ""}`))
+                Effect.runSync(
+                  ctx.log(
+                    `epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(6)}, val loss ${r.valLoss.toFixed(6)}, ${r.seconds.toFixed(1)}s${r.improved ? " (best)" : ""}`,
+                  ),
+                )
               }
             },
           },

@@ -36,14 +36,19 @@ export interface RunResult extends CliResult {
 export const attackProject = (extra: Record<string, string> = {}): string => makeProject({ ...fixtureFiles(), ...extra })
 
 /** Starts any cairn command without blocking the test worker (vitest's RPC must keep flowing). */
-export const cairn = (dir: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<CliResult> =>
-  cliAsync(dir, args, env).done
+export const cairn = (dir: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<CliResult> => cliAsync(dir, args, env).done
 
 /**
  * `cairn run <pipeline> ...args` on the given path, with a fixed report file (so the fast path's
  * invocation stays the same between runs) and `--verbose` (causes on stderr).
  */
-export const run = async (dir: string, via: CachePath, pipeline: string, args: ReadonlyArray<string> = [], env: Record<string, string> = {}): Promise<RunResult> => {
+export const run = async (
+  dir: string,
+  via: CachePath,
+  pipeline: string,
+  args: ReadonlyArray<string> = [],
+  env: Record<string, string> = {},
+): Promise<RunResult> => {
   const reportFile = path.join(dir, "report.json")
   fs.rmSync(reportFile, { force: true })
   const r = await cairn(dir, ["run", pipeline, "--json", "report.json", "--verbose", ...args], { ...via.env, ...env })
@@ -67,7 +72,10 @@ export { writeFile as edit } from "../support/helpers.js"
 /** The stored copy of clean's output (a hard link to its object in the store). */
 export const storedCleanFile = (dir: string): string => {
   const trees = path.join(dir, "cache", "trees")
-  const hit = fs.readdirSync(trees).map((t) => path.join(trees, t, "clean.txt")).find((f) => fs.existsSync(f))
+  const hit = fs
+    .readdirSync(trees)
+    .map((t) => path.join(trees, t, "clean.txt"))
+    .find((f) => fs.existsSync(f))
   if (!hit) throw new Error("no stored clean.txt")
   return hit
 }

@@ -33,7 +33,11 @@ export const weigh = defineStage({
   }).pipe(Effect.tap((seen) => ctx.metrics({ seen }))),
 })
 `,
-  "pipelines/weigh.ts": pipelineFile("weigh", { weigh: "../stages/weigh.js", other: "../stages/other.js" }, { data: "data", lower: true, tag: "t", weights: "w.bin", checkpoints: "ckpt" }),
+  "pipelines/weigh.ts": pipelineFile(
+    "weigh",
+    { weigh: "../stages/weigh.js", other: "../stages/other.js" },
+    { data: "data", lower: true, tag: "t", weights: "w.bin", checkpoints: "ckpt" },
+  ),
   "w.bin": "w1",
   "config/fixed.txt": "f1",
   "ckpt/fold-0.bin": "c1",

@@ -39,7 +39,11 @@ export const explode = defineStage({
   run: () => Effect.try({ try: deep, catch: (e) => e }),
 })
 `,
-  "pipelines/locate.ts": pipelineFile("locate", { locate: "../stages/locate.js", other: "../stages/other.js" }, { data: "data", absolute: false, lower: true, tag: "t" }),
+  "pipelines/locate.ts": pipelineFile(
+    "locate",
+    { locate: "../stages/locate.js", other: "../stages/other.js" },
+    { data: "data", absolute: false, lower: true, tag: "t" },
+  ),
   "pipelines/explode.ts": pipelineFile("explode", { explode: "../stages/explode.js" }, { data: "data", lower: true }),
 }
 

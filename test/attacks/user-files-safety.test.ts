@@ -17,7 +17,8 @@ const STALE_NOTE = "CAIRN-STALE.txt"
 
 const read = (file: string) => fs.readFileSync(file, "utf8")
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
-const manifestOf = (dir: string) => JSON.parse(read(path.join(dir, MANIFEST))) as { files: Record<string, string>; origin: { by: string; what: string }; stale?: unknown }
+const manifestOf = (dir: string) =>
+  JSON.parse(read(path.join(dir, MANIFEST))) as { files: Record<string, string>; origin: { by: string; what: string }; stale?: unknown }
 /** Every file under `dir`, relative, sorted. */
 const filesUnder = (dir: string): Array<string> =>
   fs
@@ -76,11 +77,11 @@ describe("cairn never deletes or changes a file it did not write", () => {
       expect(read(path.join(exp, "notes.md"))).toBe("my notes\n")
 
       // The user edits the exported file: a new export does not overwrite it.
-      fs.writeFileSync(path.join(exp, "words.json"), "[\"edited\"]")
+      fs.writeFileSync(path.join(exp, "words.json"), '["edited"]')
       const changed = await cli(dir, ["export", "pipelines/chain.ts", "count", "exp", "--param", "min=6"])
       expect(changed.code, changed.stderr).toBe(2)
       expect(changed.stderr).toContain(`${path.join(exp, "words.json")} was changed since cairn wrote it: not overwritten`)
-      expect(read(path.join(exp, "words.json"))).toBe("[\"edited\"]")
+      expect(read(path.join(exp, "words.json"))).toBe('["edited"]')
 
       const forced = await cli(dir, ["export", "pipelines/chain.ts", "count", "exp", "--param", "min=6", "--force"])
       expect(forced.code, forced.stderr).toBe(0)
@@ -88,7 +89,7 @@ describe("cairn never deletes or changes a file it did not write", () => {
       expect(read(path.join(exp, "notes.md"))).toBe("my notes\n")
 
       // A file of cairn's that the user changed and that is no longer exported stays, unlisted.
-      fs.writeFileSync(path.join(exp, "words.json"), "[\"edited again\"]")
+      fs.writeFileSync(path.join(exp, "words.json"), '["edited again"]')
       const third = await cli(dir, ["export", "pipelines/chain.ts", "clean", "exp"])
       expect(third.code, third.stderr).toBe(0)
       expect(third.stderr).toContain(`kept ${path.join(exp, "words.json")}: changed since cairn exported it`)
@@ -212,7 +213,11 @@ describe("cairn never deletes or changes a file it did not write", () => {
     it("a failed run marks the earlier run's folders stale; the next successful run clears the mark", async () => {
       expect((await cli(dir, ["run", "pipelines/chain.ts"])).code).toBe(0)
       const other = path.join(dir, "stages", "other.ts")
-      writeFile(dir, "stages/other.ts", read(other).replace("logRun(ctx.id)", 'if (ctx.params.tag === "fail") throw new Error("failing on purpose")\n    logRun(ctx.id)'))
+      writeFile(
+        dir,
+        "stages/other.ts",
+        read(other).replace("logRun(ctx.id)", 'if (ctx.params.tag === "fail") throw new Error("failing on purpose")\n    logRun(ctx.id)'),
+      )
 
       // Before: exit 1, and out/ still holds the earlier run's files with nothing saying so.
       const failed = await cli(dir, ["run", "pipelines/chain.ts", "--param", "tag=fail"])

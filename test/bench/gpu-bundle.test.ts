@@ -45,7 +45,11 @@ describe("the GPU bundle", () => {
     expect(manifest.totalBytes).toBeLessThan(BUNDLE_LIMIT_BYTES)
     const names = Object.keys(manifest.files)
     expect(names).toEqual(expect.arrayContaining(["node.xz", "dawn.node.xz", "check.mjs.xz", "run.sh", "webgpu/index.js", "webgpu/package.json"]))
-    for (const p of LOADER_PACKAGES) expect(names.some((n) => n.startsWith(`gl/${p}_`) && n.endsWith("_amd64.deb")), p).toBe(true)
+    for (const p of LOADER_PACKAGES)
+      expect(
+        names.some((n) => n.startsWith(`gl/${p}_`) && n.endsWith("_amd64.deb")),
+        p,
+      ).toBe(true)
     // Node's binary is the bulk: xz leaves about a quarter of it.
     expect(manifest.files["node.xz"]!.bytes).toBeLessThan(fs.statSync(process.execPath).size / 3)
 
@@ -70,7 +74,10 @@ describe("the GPU bundle", () => {
         child.once("error", (e) => resolve({ status: null, stdout, stderr: `${stderr}${e.message}` }))
         child.once("close", (status) => resolve({ status, stdout, stderr }))
       })
-      const log = `${run.stdout}\n${run.stderr}`.split("\n").filter((l) => l.startsWith("gpu")).join("\n")
+      const log = `${run.stdout}\n${run.stderr}`
+        .split("\n")
+        .filter((l) => l.startsWith("gpu"))
+        .join("\n")
       expect(run.status, log).toBe(0)
       const report = JSON.parse(fs.readFileSync(path.join(out, GPU_CHECK_REPORT), "utf8")) as {
         ok: boolean
@@ -89,7 +96,8 @@ describe("the GPU bundle", () => {
       expect(tiny?.train?.imagesPerSecond).toBeGreaterThan(0)
       expect(seedSizes.map((b) => b.label)).toEqual(["resnet34d 128px b8", "resnet34d 512px b32"])
       // llvmpipe binds at most 128 MiB: the seed's step is refused before it runs, saying why.
-      if (report.limits.maxStorageBufferBindingSize < 2 ** 29) expect(seedSizes[1]?.refused).toMatch(/conv1\.6 output \[32, 256, 256, 64\] = 512 MiB .*use batch \d+ or less/)
+      if (report.limits.maxStorageBufferBindingSize < 2 ** 29)
+        expect(seedSizes[1]?.refused).toMatch(/conv1\.6 output \[32, 256, 256, 64\] = 512 MiB .*use batch \d+ or less/)
       // The unpacked files went to its own temporary folder, and that is gone.
       expect(fs.readdirSync(dir).filter((f) => f.startsWith("cairn-gpu."))).toEqual([])
     } finally {

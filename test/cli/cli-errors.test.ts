@@ -38,7 +38,14 @@ const kindsPipeline = definePipeline({
 })
 
 const planned = (params: ReadonlyArray<string>, p = kindsPipeline) =>
-  Effect.runPromise(Effect.either(planPipeline(p, params.map((x) => Either.getOrThrow(parseOverride(x))))))
+  Effect.runPromise(
+    Effect.either(
+      planPipeline(
+        p,
+        params.map((x) => Either.getOrThrow(parseOverride(x))),
+      ),
+    ),
+  )
 
 const messageOf = async (params: ReadonlyArray<string>) => {
   const r = await planned(params)

@@ -97,7 +97,9 @@ describe("cairn CLI", () => {
 
   it("a run killed with SIGKILL mid-stage leaves no partial object; the next run completes", async () => {
     const started = path.join(dir, "started")
-    const partial = createHash("sha256").update(Buffer.alloc(1 << 20, 7)).digest("hex")
+    const partial = createHash("sha256")
+      .update(Buffer.alloc(1 << 20, 7))
+      .digest("hex")
     const slow = cliAsync(dir, ["run", "pipelines/slow.ts"], { CAIRN_TEST_STARTED: started, CAIRN_TEST_SLEEP_MS: "60000" })
     await waitFor(() => fs.existsSync(started), 60_000, "the slow stage to start")
     slow.child.kill("SIGKILL")
@@ -145,7 +147,11 @@ describe("cairn CLI", () => {
     expect((await cli(dir, ["run", "pipelines/chain.ts", "--param", "min=6"])).code).toBe(0)
     const runs = await cli(dir, ["runs", "pipelines/chain.ts"])
     expect(runs.stdout).toContain("min=6")
-    const ids = runs.stdout.split("\n").slice(1).map((l) => l.split(/\s+/)[0]!).filter(Boolean)
+    const ids = runs.stdout
+      .split("\n")
+      .slice(1)
+      .map((l) => l.split(/\s+/)[0]!)
+      .filter(Boolean)
     expect(ids.length).toBe(3)
     const diff = await cli(dir, ["diff", ids[1]!, ids[2]!])
     expect(diff.code, diff.stderr).toBe(0)
@@ -176,7 +182,11 @@ describe("cairn CLI", () => {
       writeFile(dir, "stages/text-helpers.ts", "export const normalize = ( => broken syntax\n")
       await waitFor(() => /run failed/.test(w.output()), 60_000, "a failing run")
       writeFile(dir, "stages/text-helpers.ts", "export const normalize = (s: string, lower: boolean) => (lower ? s.toLowerCase() : s).trim()\n")
-      await waitFor(() => (w.output().match(/run ok/g) ?? []).length >= 2 && w.output().lastIndexOf("run ok") > w.output().lastIndexOf("run failed"), 60_000, "recovery")
+      await waitFor(
+        () => (w.output().match(/run ok/g) ?? []).length >= 2 && w.output().lastIndexOf("run ok") > w.output().lastIndexOf("run failed"),
+        60_000,
+        "recovery",
+      )
       expect(w.child.exitCode).toBe(null)
     } finally {
       w.child.kill("SIGTERM")
@@ -208,7 +218,11 @@ describe("cairn CLI", () => {
     }
     fs.writeFileSync(path.join(dir, "data", "b.txt"), "Other Words\n")
     await again("data edit", { data: "ran", clean: "ran" })
-    writeFile(dir, "stages/count.ts", fs.readFileSync(path.join(dir, "stages/count.ts"), "utf8").replace("length >= ctx.params.min", "length >= ctx.params.min + 1"))
+    writeFile(
+      dir,
+      "stages/count.ts",
+      fs.readFileSync(path.join(dir, "stages/count.ts"), "utf8").replace("length >= ctx.params.min", "length >= ctx.params.min + 1"),
+    )
     await again("code edit", { clean: "cached", count: "ran" })
     fs.rmSync(path.join(dir, "out", "other"), { recursive: true })
     await again("published output removed", { other: "cached" })

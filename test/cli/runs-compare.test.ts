@@ -131,7 +131,10 @@ describe("comparing runs", () => {
     expect(lines).toHaveLength(6)
     expect(lines[1]).toMatch(/^run\s+min\s+tag\s+words\s+seconds/)
     expect(lines.slice(2).map((l) => l.split(/\s+/).slice(0, 4).join(" "))).toEqual(["v3 6 a 1", "v4 6 b 1", "v1 1 a 4", "v2 1 b 4"])
-    const json = JSON.parse((await cli(dir, ["runs", "--sweep", "last", "--json"])).stdout) as Array<{ params: Record<string, unknown>; metrics: Record<string, unknown> }>
+    const json = JSON.parse((await cli(dir, ["runs", "--sweep", "last", "--json"])).stdout) as Array<{
+      params: Record<string, unknown>
+      metrics: Record<string, unknown>
+    }>
     expect(json.map((r) => [r.params, r.metrics.words, r.metrics.total])).toEqual([
       [{ min: 6, tag: "a" }, 1, 1],
       [{ min: 6, tag: "b" }, 1, 1],

@@ -16,7 +16,13 @@ describe("formatBytes", () => {
   })
 
   it("writes what parseSize reads as the same amount", () => {
-    const pairs: ReadonlyArray<readonly [string, string]> = [["512", "512 B"], ["12K", "12 KiB"], ["512M", "512 MiB"], ["4G", "4 GiB"], ["2T", "2 TiB"]]
+    const pairs: ReadonlyArray<readonly [string, string]> = [
+      ["512", "512 B"],
+      ["12K", "12 KiB"],
+      ["512M", "512 MiB"],
+      ["4G", "4 GiB"],
+      ["2T", "2 TiB"],
+    ]
     for (const [text, shown] of pairs) expect(formatBytes(parseSize(text)!)).toBe(shown)
   })
 })

@@ -28,7 +28,19 @@ describe("cache key", () => {
   })
 
   it("does not depend on key order, and changes with any field", () => {
-    const reordered = JSON.parse(JSON.stringify({ engine: golden.engine, inputs: golden.inputs, params: { nested: { a: null, b: true }, classes: ["seizure", "lpd"], img_size: 512, lr: 0.001 }, code: golden.code, version: 2, stage: golden.stage, format: 2, reads: golden.reads, env: golden.env }))
+    const reordered = JSON.parse(
+      JSON.stringify({
+        engine: golden.engine,
+        inputs: golden.inputs,
+        params: { nested: { a: null, b: true }, classes: ["seizure", "lpd"], img_size: 512, lr: 0.001 },
+        code: golden.code,
+        version: 2,
+        stage: golden.stage,
+        format: 2,
+        reads: golden.reads,
+        env: golden.env,
+      }),
+    )
     expect(Either.getOrThrow(computeKey(reordered))).toBe(Either.getOrThrow(computeKey(golden)))
     const variants: Array<KeyRecord> = [
       { ...golden, version: 3 },
@@ -103,14 +115,15 @@ describe("cache key", () => {
       "code: stages/helper.ts (modified), stages/new.ts (added), stages/old.ts (removed)",
       "param lr: 0.001 -> 0.01",
       "input table changed",
-      "engine package effect: \"3.22.4\" -> \"3.23.0\"",
+      'engine package effect: "3.22.4" -> "3.23.0"',
       'engine backend: "wasm" -> "cpu"',
     ])
   })
 
   it("the code closure follows real imports (static, dynamic, worker URLs), not other stages or unrelated files", async () => {
     const dir = makeProject({
-      "stages/a.ts": 'import { h } from "./lib/h.js"\nimport { b } from "./b.js"\nimport { Effect } from "effect"\nexport const a = () => import("./lib/lazy.js").then(() => h + b + String(Effect))\nexport const w = new URL("./lib/worker.ts", import.meta.url)\n',
+      "stages/a.ts":
+        'import { h } from "./lib/h.js"\nimport { b } from "./b.js"\nimport { Effect } from "effect"\nexport const a = () => import("./lib/lazy.js").then(() => h + b + String(Effect))\nexport const w = new URL("./lib/worker.ts", import.meta.url)\n',
       "stages/b.ts": 'import { h2 } from "./lib/h2.js"\nexport const b = h2\n',
       "stages/lib/h.ts": "export const h = 1\n",
       "stages/lib/h2.ts": "export const h2 = 2\n",

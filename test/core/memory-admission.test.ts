@@ -87,7 +87,10 @@ describe("memory admission", () => {
     expect(r.report.ok, JSON.stringify(r.report.stages)).toBe(true)
     expect(overlapped(r.events), r.events.join(", ")).toBe(false)
     expect(r.events).toHaveLength(4)
-    expect(r.lines.some((l) => /waiting: memory: needs ~10 GiB, 10 GiB of the 16 GiB budget held/.test(l)), r.lines.join("\n")).toBe(true)
+    expect(
+      r.lines.some((l) => /waiting: memory: needs ~10 GiB, 10 GiB of the 16 GiB budget held/.test(l)),
+      r.lines.join("\n"),
+    ).toBe(true)
     expect(memorySummary(r.memory)).toBe("memory 16 GiB (big: ~10 GiB each, 1 at a time)")
   })
 

@@ -1,6 +1,18 @@
 import { Effect, Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { bind, definePipeline, effectiveParams, fanOut, fromParam, fromPipelineParam, IntList, parseOverride, planPipeline, range, restrictPlan } from "../../src/core/pipeline/index.js"
+import {
+  bind,
+  definePipeline,
+  effectiveParams,
+  fanOut,
+  fromParam,
+  fromPipelineParam,
+  IntList,
+  parseOverride,
+  planPipeline,
+  range,
+  restrictPlan,
+} from "../../src/core/pipeline/index.js"
 import { allOf, defineSource, defineStage, slot } from "../../src/core/stage.js"
 
 const dataset = slot<{ readonly path: string }>("dataset")
@@ -23,7 +35,12 @@ const evalFold = defineStage({
   inputs: { model: train },
   run: () => Effect.succeed(0),
 })
-const score = defineStage({ name: "score", params: Schema.Struct({ name: Schema.String }), inputs: { models: allOf(train), evals: allOf(evalFold) }, run: () => Effect.succeed(0) })
+const score = defineStage({
+  name: "score",
+  params: Schema.Struct({ name: Schema.String }),
+  inputs: { models: allOf(train), evals: allOf(evalFold) },
+  run: () => Effect.succeed(0),
+})
 
 const pipeline = definePipeline({
   name: "demo",
@@ -34,12 +51,29 @@ const pipeline = definePipeline({
 })
 
 const plan = (params: ReadonlyArray<string>, p = pipeline) =>
-  Effect.runPromise(Effect.either(planPipeline(p, params.map((x) => Either.getOrThrow(parseOverride(x))))))
+  Effect.runPromise(
+    Effect.either(
+      planPipeline(
+        p,
+        params.map((x) => Either.getOrThrow(parseOverride(x))),
+      ),
+    ),
+  )
 
 describe("planPipeline", () => {
   it("expands fan-outs, binds slots, orders inputs first and decodes params", async () => {
     const r = Either.getOrThrow(await plan([]))
-    expect(r.instances.map((i) => i.id)).toEqual(["raw", "prep", "train/fold-0", "train/fold-1", "train/fold-2", "eval/fold-0", "eval/fold-1", "eval/fold-2", "score"])
+    expect(r.instances.map((i) => i.id)).toEqual([
+      "raw",
+      "prep",
+      "train/fold-0",
+      "train/fold-1",
+      "train/fold-2",
+      "eval/fold-0",
+      "eval/fold-1",
+      "eval/fold-2",
+      "score",
+    ])
     expect(r.byId.get("prep")!.params).toEqual({ size: 64, mode: "exact" })
     expect(r.byId.get("train/fold-1")!.params).toEqual({ fold: 1, lr: 0.001, size: 64 })
     // A fanned-out consumer of a fanned-out stage takes the matching instance; allOf takes all.
@@ -58,7 +92,9 @@ describe("planPipeline", () => {
 
   it("refuses unknown params and bad values before anything runs", async () => {
     const unknown = await plan(["sise=3"])
-    expect(Either.isLeft(unknown) && unknown.left.message).toMatch(/param sise=3: no stage of pipeline demo declares it \(known: data, fold, lr, mode, name, size\)/)
+    expect(Either.isLeft(unknown) && unknown.left.message).toMatch(
+      /param sise=3: no stage of pipeline demo declares it \(known: data, fold, lr, mode, name, size\)/,
+    )
     const bad = await plan(["size=big"])
     expect(Either.isLeft(bad) && bad.left._tag).toBe("ParamError")
     expect(Either.isLeft(bad) && bad.left.message).toBe('--param size=big: prep.size must be a number (got "big")')
@@ -83,7 +119,13 @@ describe("planPipeline", () => {
     const notAll = defineStage({ name: "bad", params: Schema.Struct({}), inputs: { m: train }, run: () => Effect.succeed(0) })
     const needsAll = await plan(
       [],
-      definePipeline({ name: "x", stages: [notAll], bind: [bind(dataset, source)], fanOut: [fanOut(train, "fold", [0, 1])], params: { size: 1, data: "/d", lr: 1 } }),
+      definePipeline({
+        name: "x",
+        stages: [notAll],
+        bind: [bind(dataset, source)],
+        fanOut: [fanOut(train, "fold", [0, 1])],
+        params: { size: 1, data: "/d", lr: 1 },
+      }),
     )
     expect(Either.isLeft(needsAll) && needsAll.left.message).toMatch(/use allOf\(train\)/)
   })
@@ -112,7 +154,10 @@ describe("planPipeline", () => {
       fanOut: [fanOut(fold, "fold", fromParam(folds, "n_folds", range))],
       params: { data: "/data", size: 1, n_folds: 5 },
     })
-    const ids = (r: Awaited<ReturnType<typeof plan>>) => Either.getOrThrow(r).instances.filter((i) => i.stage === fold).map((i) => i.id)
+    const ids = (r: Awaited<ReturnType<typeof plan>>) =>
+      Either.getOrThrow(r)
+        .instances.filter((i) => i.stage === fold)
+        .map((i) => i.id)
     expect(ids(await plan([], p))).toEqual(["fold/fold-0", "fold/fold-1", "fold/fold-2", "fold/fold-3", "fold/fold-4"])
     expect(ids(await plan(["folds.n_folds=3"], p))).toEqual(["fold/fold-0", "fold/fold-1", "fold/fold-2"])
     expect(ids(await plan(["n_folds=2"], p))).toEqual(["fold/fold-0", "fold/fold-1"])
@@ -137,7 +182,14 @@ describe("planPipeline", () => {
     expect(single.instances.filter((i) => i.stage === fit).map((i) => i.id)).toEqual(["fit/fold-0", "fit/fold-1"])
     const spread = Either.getOrThrow(await plan(["seeds=1086,1,2"], p))
     const fits = spread.instances.filter((i) => i.stage === fit)
-    expect(fits.map((i) => i.id)).toEqual(["fit/fold-0/seed-1086", "fit/fold-0/seed-1", "fit/fold-0/seed-2", "fit/fold-1/seed-1086", "fit/fold-1/seed-1", "fit/fold-1/seed-2"])
+    expect(fits.map((i) => i.id)).toEqual([
+      "fit/fold-0/seed-1086",
+      "fit/fold-0/seed-1",
+      "fit/fold-0/seed-2",
+      "fit/fold-1/seed-1086",
+      "fit/fold-1/seed-1",
+      "fit/fold-1/seed-2",
+    ])
     // Same params as the single-seed instance: the same key, so a seed spread reuses that run.
     expect(fits[0]!.encodedParams).toEqual(single.byId.get("fit/fold-0")!.encodedParams)
     expect(spread.byId.get("gather")!.inputs.fits).toEqual({ kind: "all", ids: fits.map((i) => i.id) })
@@ -158,6 +210,13 @@ describe("planPipeline", () => {
     const b = defineStage({ name: "b", params: Schema.Struct({ seed: Schema.Int }), inputs: { a }, run: () => Effect.succeed(0) })
     const p = definePipeline({ name: "scoped", stages: [b], bind: [bind(dataset, source)], params: { data: "/data", size: 1, seed: 1086, lr: 0.1 } })
     expect(effectiveParams(Either.getOrThrow(await plan([], p)))).toEqual({ data: "/data", lr: 0.1, mode: "exact", seed: 1086, size: 1 })
-    expect(effectiveParams(Either.getOrThrow(await plan(["a.seed=1"], p)))).toEqual({ data: "/data", lr: 0.1, mode: "exact", "a.seed": 1, "b.seed": 1086, size: 1 })
+    expect(effectiveParams(Either.getOrThrow(await plan(["a.seed=1"], p)))).toEqual({
+      data: "/data",
+      lr: 0.1,
+      mode: "exact",
+      "a.seed": 1,
+      "b.seed": 1086,
+      size: 1,
+    })
   })
 })

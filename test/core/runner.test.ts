@@ -22,7 +22,10 @@ const run = (dir: string, pipelineFile: string, params: ReadonlyArray<string> = 
   Effect.runPromise(
     Effect.gen(function* () {
       const pipeline = yield* loadPipeline(path.join(dir, pipelineFile))
-      const plan = yield* planPipeline(pipeline, params.map((p) => Either.getOrThrow(parseOverride(p))))
+      const plan = yield* planPipeline(
+        pipeline,
+        params.map((p) => Either.getOrThrow(parseOverride(p))),
+      )
       const collected = collectingReporter()
       const store = yield* Cache
       const report = yield* runPlan(plan, { jobs: 2, force }).pipe(Effect.provide(Layer.succeed(Reporter, collected.reporter)))
@@ -51,7 +54,10 @@ describe("runner", () => {
 
   it("runs everything once, then nothing, and reads no data file on a no-op rerun", async () => {
     const first = await run(dir, "pipelines/chain.ts")
-    expect(first.report.stages.filter((s) => s.error), JSON.stringify(first.report.stages)).toEqual([])
+    expect(
+      first.report.stages.filter((s) => s.error),
+      JSON.stringify(first.report.stages),
+    ).toEqual([])
     expect(first.report.ok).toBe(true)
     expect(ran(first.status)).toEqual(["clean", "count", "data", "merge", "other", "split/part-0", "split/part-1", "split/part-2"])
     expect(first.report.metrics).toEqual({ words: 4, total: 4 })

@@ -45,7 +45,10 @@ export default definePipeline({ name: "fit", stages: [fit], params: { given: "",
 const planOf = (dir: string, params: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const pipeline = yield* loadPipeline(path.join(dir, "pipelines/fit.ts"))
-    return yield* planPipeline(pipeline, params.map((p) => Either.getOrThrow(parseOverride(p))))
+    return yield* planPipeline(
+      pipeline,
+      params.map((p) => Either.getOrThrow(parseOverride(p))),
+    )
   })
 
 const plan = (dir: string, params: ReadonlyArray<string>) => Effect.runPromise(planOf(dir, params))

@@ -89,6 +89,8 @@ describe("downloads", () => {
     const port = (closed.address() as AddressInfo).port
     await new Promise((r) => closed.close(r))
     const offline = await Effect.runPromise(Effect.either(downloadFile(`http://127.0.0.1:${port}/x`, path.join(dir, "c"))))
-    expect(Either.isLeft(offline) && offline.left.message).toMatch(new RegExp(`download of http://127\\.0\\.0\\.1:${port}/x failed: fetch failed: .*ECONNREFUSED`))
+    expect(Either.isLeft(offline) && offline.left.message).toMatch(
+      new RegExp(`download of http://127\\.0\\.0\\.1:${port}/x failed: fetch failed: .*ECONNREFUSED`),
+    )
   })
 })

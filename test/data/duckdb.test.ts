@@ -114,7 +114,9 @@ describe("DuckDb parquet", () => {
         let total = 0
         for (const v of t.data) total += v
         expect(total).toBeCloseTo(REAL_SPECTROGRAM_GOLDEN.total, 4)
-        const native = Either.getOrThrow(decodeParquetColumnMajor(new Uint8Array(readFileSync(REAL_SPECTROGRAM)), "real", { indexColumn: "time", missingValue: 0 }))
+        const native = Either.getOrThrow(
+          decodeParquetColumnMajor(new Uint8Array(readFileSync(REAL_SPECTROGRAM)), "real", { indexColumn: "time", missingValue: 0 }),
+        )
         expect(Buffer.from(native.data.buffer).equals(Buffer.from(t.data.buffer))).toBe(true)
         expect(native.index).toEqual(t.index)
       }),

@@ -145,7 +145,9 @@ describe("stratifiedGroupKFold", () => {
     expect(bad({ y: smallY, groups: smallGroups, nSplits: 3, shuffle: true, variant: "legacy" })).toMatch(/random_state/)
     expect(bad({ y: smallY, groups: smallGroups, nSplits: 3, shuffle: false, randomState: 1, variant: "legacy" })).toMatch(/no effect/)
     expect(bad({ y: [0.5, 1, 1, 0.5], groups: [1, 2, 3, 4], nSplits: 2, shuffle: false, variant: "legacy" })).toMatch(/continuous/)
-    expect(bad({ y: ["a", 1] as unknown as ReadonlyArray<string>, groups: [1, 2], nSplits: 2, shuffle: false, variant: "legacy" })).toMatch(/all strings or all numbers/)
+    expect(bad({ y: ["a", 1] as unknown as ReadonlyArray<string>, groups: [1, 2], nSplits: 2, shuffle: false, variant: "legacy" })).toMatch(
+      /all strings or all numbers/,
+    )
     const fewGroups = { y: ["a", "a", "b", "b", "a", "b"], groups: [1, 1, 1, 2, 2, 2], nSplits: 3, shuffle: false, variant: "fixed" } as const
     expect(bad(fewGroups)).toMatch(/number of groups: 2/)
     // scikit-learn < 1.8 accepts it and leaves a fold empty.

@@ -23,7 +23,7 @@ const ROWS = 37
 const NAMES = ["a_0.59", "a_0.78", "b_0.59", "b_0.78", "c_1.0"]
 const isNull = (i: number, j: number) => (i * j) % 9 === 5
 const isNaN_ = (i: number, j: number) => (i + j) % 11 === 3
-const value = (i: number, j: number) => (((i * 7 + j * 13) % 23) * 0.25 - 1.5)
+const value = (i: number, j: number) => ((i * 7 + j * 13) % 23) * 0.25 - 1.5
 
 const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, `${name}.parquet`)))
 
@@ -110,7 +110,11 @@ describe("native parquet reader", () => {
       expect(sum).toBeCloseTo(s, 6)
     }
     expect(t.index.reduce((a, b) => a + b, 0)).toBe(g.timeSum)
-    expect(right(parquetSchema(new Uint8Array(readFileSync(REAL_SPECTROGRAM)), "real")).columns[1]).toEqual({ name: "LL_0.59", physicalType: "FLOAT", optional: true })
+    expect(right(parquetSchema(new Uint8Array(readFileSync(REAL_SPECTROGRAM)), "real")).columns[1]).toEqual({
+      name: "LL_0.59",
+      physicalType: "FLOAT",
+      optional: true,
+    })
   })
 
   it("a missing file is a FileReadFailed naming it", async () => {

@@ -13,7 +13,7 @@ import {
   TrainConfigError,
   TrainError,
   WorkerFailed,
-} from "../../src/ml/errors.js"
+} from "../../src/ml/ml-errors.js"
 
 describe("engine errors", () => {
   const errors = [

@@ -9,7 +9,9 @@ import { markGroups, markItems } from "./svg-inspect.js"
 /** 3 series × 2 styles × 4 x values, y distinct per point. */
 const linePoints = (): Array<LinePoint> => {
   const out: Array<LinePoint> = []
-  for (const s of ["a", "b", "c"]) for (const style of ["train", "val"]) for (let x = 1; x <= 4; x++) out.push({ x, y: x * 0.1 + s.charCodeAt(0) + (style === "val" ? 0.05 : 0), series: s, style })
+  for (const s of ["a", "b", "c"])
+    for (const style of ["train", "val"])
+      for (let x = 1; x <= 4; x++) out.push({ x, y: x * 0.1 + s.charCodeAt(0) + (style === "val" ? 0.05 : 0), series: s, style })
   return out
 }
 
@@ -49,7 +51,19 @@ describe("renderVegaLite", () => {
   })
 
   it("is deterministic: the same spec renders to the same bytes, ids included", async () => {
-    const spec = right(heatmap({ title: "h", rowLabels: ["a", "b"], colLabels: ["x", "y"], values: [[1, 2], [3, 4]], rowTitle: "r", colTitle: "c" }))
+    const spec = right(
+      heatmap({
+        title: "h",
+        rowLabels: ["a", "b"],
+        colLabels: ["x", "y"],
+        values: [
+          [1, 2],
+          [3, 4],
+        ],
+        rowTitle: "r",
+        colTitle: "c",
+      }),
+    )
     const a = await renderVegaLite(spec)
     await renderVegaLite(lineSpec()) // moves vega's global id counters
     const b = await renderVegaLite(spec)
@@ -186,14 +200,28 @@ describe("horizontalBarChart", () => {
   })
 
   it("rejects a category outside the domain", () => {
-    const e = left(horizontalBarChart({ title: "t", xTitle: "x", bars: [{ label: "a", value: 1, category: "z" }], categories: { domain: ["y"], colors: ["#000"] } }))
+    const e = left(
+      horizontalBarChart({ title: "t", xTitle: "x", bars: [{ label: "a", value: 1, category: "z" }], categories: { domain: ["y"], colors: ["#000"] } }),
+    )
     expect(e.field).toBe("bars.category[0]")
   })
 })
 
 describe("barChart", () => {
   it("draws simple bars with value labels", async () => {
-    const svg = await renderVegaLite(right(barChart({ title: "kl", yTitle: "KL", bars: [{ label: "A", value: 0.1 }, { label: "B", value: 0.25 }, { label: "C", value: 0.05 }] })))
+    const svg = await renderVegaLite(
+      right(
+        barChart({
+          title: "kl",
+          yTitle: "KL",
+          bars: [
+            { label: "A", value: 0.1 },
+            { label: "B", value: 0.25 },
+            { label: "C", value: 0.05 },
+          ],
+        }),
+      ),
+    )
     expect(markItems(svg, "bars")).toHaveLength(3)
     expect(markItems(svg, "bar_labels").map((t) => t.text)).toEqual(["0.100", "0.250", "0.050"])
   })

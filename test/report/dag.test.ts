@@ -59,10 +59,31 @@ describe("dagSvg", () => {
       { id: "c", status: "ran" as const },
     ]
     expect(left(dagSvg({ nodes, edges: [["a", "z"]] }))).toBeInstanceOf(DagInvalid)
-    expect(left(dagSvg({ nodes, edges: [["a", "b"], ["a", "z"]] })).message).toBe(`DAG edges[1][1]: "z" is not a node`)
+    expect(
+      left(
+        dagSvg({
+          nodes,
+          edges: [
+            ["a", "b"],
+            ["a", "z"],
+          ],
+        }),
+      ).message,
+    ).toBe(`DAG edges[1][1]: "z" is not a node`)
     expect(left(dagSvg({ nodes: [...nodes, { id: "a", status: "cached" }], edges: [] })).field).toBe("nodes[3].id")
     expect(left(dagSvg({ nodes, edges: [["b", "b"]] })).field).toBe("edges[0]")
-    expect(left(dagSvg({ nodes, edges: [["a", "b"], ["b", "c"], ["c", "b"]] })).message).toBe("DAG edges: cycle among b, c")
+    expect(
+      left(
+        dagSvg({
+          nodes,
+          edges: [
+            ["a", "b"],
+            ["b", "c"],
+            ["c", "b"],
+          ],
+        }),
+      ).message,
+    ).toBe("DAG edges: cycle among b, c")
   })
 })
 

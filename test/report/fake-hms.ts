@@ -38,13 +38,15 @@ export const fakeEdges = (): Array<readonly [string, string]> => {
     ["train-spectrograms", "preprocess-train"],
     ["test-csv", "preprocess-test"],
     ["test-spectrograms", "preprocess-test"],
-    ...folds.flatMap((f): Array<readonly [string, string]> => [
-      ["preprocess-train", f],
-      ["split", f],
-      [f, "oof"],
-      [f, "predict-test"],
-      [f, "report"],
-    ]),
+    ...folds.flatMap(
+      (f): Array<readonly [string, string]> => [
+        ["preprocess-train", f],
+        ["split", f],
+        [f, "oof"],
+        [f, "predict-test"],
+        [f, "report"],
+      ],
+    ),
     ["split", "oof"],
     ["preprocess-test", "predict-test"],
     ["predict-test", "submission"],
@@ -83,9 +85,7 @@ export const fakeHmsReportData = (seed: number = FAKE_SEED): HmsReportData => {
   const foldScores = folds.map((f) => round(f.bestValLoss + noise(0.005), 5))
   const cvScore = round(foldScores.reduce((s, v) => s + v, 0) / foldScores.length, 5)
   const n = VOTE_COLUMNS.length
-  const confusion = Array.from({ length: n }, (_, i) =>
-    Array.from({ length: n }, (_, j) => (i === j ? rs.randint(120, 400) : rs.randint(0, 60))),
-  )
+  const confusion = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? rs.randint(120, 400) : rs.randint(0, 60))))
   const weights = VOTE_COLUMNS.map(() => 0.5 + rs.randomSample())
   const wSum = weights.reduce((s, w) => s + w, 0)
   const perClassKl = Object.fromEntries(VOTE_COLUMNS.map((c, i) => [c, round((cvScore * weights[i]!) / wSum, 6)]))

@@ -125,7 +125,9 @@ describe("buildHmsReport", () => {
     const points = markItems(svg, "points")
     for (const [i, f] of data.folds.entries()) {
       const valAtBest = f.history.find((h) => h.epoch === f.bestEpoch)!.valLoss
-      const p = points.find((q) => q.attrs["aria-label"] === `epoch: ${f.bestEpoch}; loss (KL divergence): ${valAtBest}; series: fold ${f.fold}; style: validation`)
+      const p = points.find(
+        (q) => q.attrs["aria-label"] === `epoch: ${f.bestEpoch}; loss (KL divergence): ${valAtBest}; series: fold ${f.fold}; style: validation`,
+      )
       expect(p, `fold ${f.fold}`).toBeDefined()
       expect(best[i]!.x).toBeCloseTo(p!.x!, 6)
       expect(best[i]!.y).toBeCloseTo(p!.y!, 6)
@@ -171,7 +173,14 @@ describe("writeHmsReport", () => {
     expect(files).toEqual([join(out, "report.html"), ...built.charts.map((c) => join(out, c.file))])
     expect(readFileSync(join(out, "report.html"), "utf8")).toBe(built.html)
     for (const c of built.charts) expect(readFileSync(join(out, c.file), "utf8")).toBe(c.svg)
-    expect(readdirSync(join(out, "charts")).sort()).toEqual(["confusion.svg", "cv-vs-baseline.svg", "dag.svg", "loss-curves.svg", "per-class-kl.svg", "stage-times.svg"])
+    expect(readdirSync(join(out, "charts")).sort()).toEqual([
+      "confusion.svg",
+      "cv-vs-baseline.svg",
+      "dag.svg",
+      "loss-curves.svg",
+      "per-class-kl.svg",
+      "stage-times.svg",
+    ])
   })
 
   it("rejects with the tagged error: invalid data, unwritable folder", async () => {
@@ -201,7 +210,10 @@ describe("validateHmsReportData", () => {
     expect(invalidField((d) => ({ ...d, perClassKl: { ...d.perClassKl, extra: 0 } }))).toBe(`perClassKl["extra"]`)
     expect(invalidField((d) => ({ ...d, folds: d.folds.map((f, i) => (i === 3 ? { ...f, bestEpoch: 42 } : f)) }))).toBe("folds[3].bestEpoch")
     expect(
-      invalidField((d) => ({ ...d, folds: d.folds.map((f, i) => (i === 1 ? { ...f, history: f.history.map((h, e) => (e === 4 ? { ...h, valLoss: Number.NaN } : h)) } : f)) })),
+      invalidField((d) => ({
+        ...d,
+        folds: d.folds.map((f, i) => (i === 1 ? { ...f, history: f.history.map((h, e) => (e === 4 ? { ...h, valLoss: Number.NaN } : h)) } : f)),
+      })),
     ).toBe("folds[1].history[4].valLoss")
     expect(invalidField((d) => ({ ...d, priorBaseline: 0 }))).toBe("priorBaseline")
     expect(invalidField((d) => ({ ...d, startedAt: "yesterday" }))).toBe("startedAt")

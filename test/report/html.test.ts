@@ -44,14 +44,20 @@ describe("htmlPage", () => {
     subtitle: "sub <i>",
     sections: [
       { heading: "Summary", body: keyValueTable([["param", EVIL]]) },
-      { heading: "Chart: loss (per fold)", body: figure(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`, { caption: "cap", href: "charts/a.svg" }) },
+      {
+        heading: "Chart: loss (per fold)",
+        body: figure(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`, {
+          caption: "cap",
+          href: "charts/a.svg",
+        }),
+      },
       { heading: "Summary", body: "again" },
     ],
     footer: "made by <cairn>",
   })
 
   it("is one self-contained HTML5 document", () => {
-    expect(page.startsWith("<!DOCTYPE html>\n<html lang=\"en\">")).toBe(true)
+    expect(page.startsWith('<!DOCTYPE html>\n<html lang="en">')).toBe(true)
     expect(page).toContain(`<meta charset="utf-8">`)
     expect(page).toContain(`<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">`)
     expect(page).not.toMatch(/<script/i)

@@ -43,4 +43,9 @@ export const markItems = (svg: string, name: string): Array<MarkItem> => markGro
 
 /** Decodes the five entities vega and our escaping write. */
 export const unescapeXml = (s: string): string =>
-  s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&")
+  s
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, "&")

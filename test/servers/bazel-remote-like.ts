@@ -105,7 +105,9 @@ const validate = (ar: Decoded): ReadonlyArray<Digest> | string => {
 
 /** Serves the cache in `root` on `port` (the child process's work). */
 const serve = (root: string, port: number) => {
-  const actionResult = protobuf.Root.fromJSON(descriptorFromProto(fs.readFileSync(PROTO_FILE, "utf8"))).lookupType("build.bazel.remote.execution.v2.ActionResult")
+  const actionResult = protobuf.Root.fromJSON(descriptorFromProto(fs.readFileSync(PROTO_FILE, "utf8"))).lookupType(
+    "build.bazel.remote.execution.v2.ActionResult",
+  )
   const decode = (bytes: Uint8Array): Decoded => actionResult.toObject(actionResult.decode(bytes), { longs: String, arrays: true })
   const rejected: Array<string> = []
 
@@ -161,7 +163,8 @@ const serve = (root: string, port: number) => {
     }
     if (req.method === "GET" || req.method === "HEAD") {
       req.resume()
-      const bytes = ns === "ac" ? validEntry(instance, hash) : fs.existsSync(fileOf(instance, ns, hash)) ? fs.readFileSync(fileOf(instance, ns, hash)) : undefined
+      const bytes =
+        ns === "ac" ? validEntry(instance, hash) : fs.existsSync(fileOf(instance, ns, hash)) ? fs.readFileSync(fileOf(instance, ns, hash)) : undefined
       if (bytes === undefined) return answer(404, "Not found")
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.length })
       res.end(req.method === "HEAD" ? undefined : bytes)

@@ -97,7 +97,10 @@ export const startServer = async (spec: ServerSpec): Promise<RunningServer> => {
     if (up && child.pid !== undefined) {
       // Gone with the test process, however it ends (vitest stops its workers with SIGTERM, then
       // SIGKILL): a detached watchdog polls our pid.
-      const watchdog = spawn("sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL ${child.pid}; rm -rf '${dir}'`], { stdio: "ignore", detached: true })
+      const watchdog = spawn("sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL ${child.pid}; rm -rf '${dir}'`], {
+        stdio: "ignore",
+        detached: true,
+      })
       watchdog.unref()
       child.unref()
       for (const s of [child.stdout, child.stderr]) (s as net.Socket | null)?.unref()

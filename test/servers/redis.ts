@@ -65,11 +65,30 @@ export const startRedis = async (options: RedisOptions = {}): Promise<RedisServe
     name: "redis",
     binary,
     prepare: (dir, port) => {
-      const common = ["--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"]
+      const common = [
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "no",
+        "--loglevel",
+        "warning",
+      ]
       const auth = options.password === undefined ? [] : ["--requirepass", options.password]
       if (!options.tls) return ["--port", String(port), ...common, ...auth]
       const [key, cert] = [path.join(dir, "key.pem"), path.join(dir, "cert.pem")]
-      const made = spawnSync(opensslBinary() ?? "openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"], { encoding: "utf8" })
+      const made = spawnSync(
+        opensslBinary() ?? "openssl",
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"],
+        { encoding: "utf8" },
+      )
       if (made.status !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr}`)
       return ["--port", "0", "--tls-port", String(port), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no", ...common, ...auth]
     },

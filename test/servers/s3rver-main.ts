@@ -32,7 +32,9 @@ const hmac = (key: string | Buffer, text: string) => createHmac("sha256", key).u
  * to s3rver (it answers those itself). The payload's hash is taken as the client states it.
  */
 const signatureMatches = (req: http.IncomingMessage, secret: string): boolean => {
-  const auth = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$/.exec(req.headers.authorization ?? "")
+  const auth = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$/.exec(
+    req.headers.authorization ?? "",
+  )
   if (!auth) return true
   const [, keyId, date, region, service, signedHeaders, signature] = auth as unknown as [string, string, string, string, string, string, string]
   if (keyId !== ACCESS_KEY_ID) return true

@@ -107,9 +107,7 @@ export const waitFor = async (cond: () => boolean, timeoutMs: number, what: stri
 
 /** Status of each stage in a `--json` report. */
 export const statuses = (reportFile: string): Record<string, string> =>
-  Object.fromEntries(
-    (JSON.parse(fs.readFileSync(reportFile, "utf8")) as { stages: Array<{ id: string; status: string }> }).stages.map((s) => [s.id, s.status]),
-  )
+  Object.fromEntries((JSON.parse(fs.readFileSync(reportFile, "utf8")) as { stages: Array<{ id: string; status: string }> }).stages.map((s) => [s.id, s.status]))
 
 /** The key fields of a stage with no code, params or inputs of note (store tests that need a record). */
 export const plainKeyRecord = (stage: string): KeyRecord => ({

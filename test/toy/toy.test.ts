@@ -48,7 +48,10 @@ const BUDGET_MS = 60_000
  */
 const timedCli = (dir: string, args: ReadonlyArray<string>): Promise<CliResult & { cpuMs: number }> =>
   new Promise((resolve, reject) => {
-    const child = spawn("sh", ["-c", '"$@"; code=$?; times >&3; exit $code', "sh", process.execPath, BIN, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "pipe"] })
+    const child = spawn("sh", ["-c", '"$@"; code=$?; times >&3; exit $code', "sh", process.execPath, BIN, ...args], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+    })
     const timesOut = child.stdio[3] as Readable
     let [stdout, stderr, times] = ["", "", ""]
     child.stdout?.on("data", (d) => (stdout += d))
@@ -63,30 +66,34 @@ const timedCli = (dir: string, args: ReadonlyArray<string>): Promise<CliResult &
   })
 
 describe("toy pipeline (not HMS) through the CLI", () => {
-  it("trains above chance, reruns fully cached, and fits the time budget", async () => {
-    const dir = makeProject(toyFiles())
-    const first = await timedCli(dir, ["run", "pipeline.ts", "--json", "r1.json"])
-    expect(first.code, first.stdout + first.stderr).toBe(0)
-    const report = JSON.parse(fs.readFileSync(path.join(dir, "r1.json"), "utf8")) as {
-      stages: Array<{ id: string; status: string }>
-      metrics: Record<string, number>
-    }
-    expect(report.stages.map((s) => [s.id, s.status])).toEqual([
-      ["toy-data", "ran"],
-      ["toy-train", "ran"],
-      ["toy-eval", "ran"],
-    ])
-    // three classes: chance is 1/3 accuracy and log(3) cross-entropy
-    expect(report.metrics.val_accuracy).toBeGreaterThan(0.6)
-    expect(report.metrics.test_accuracy).toBeGreaterThan(0.6)
-    expect(report.metrics.val_loss).toBeLessThan(Math.log(3))
-    expect(report.metrics.last_train_loss).toBeLessThan(report.metrics.first_train_loss! / 2)
-    expect(first.stdout).toMatch(/test_accuracy = [\d.]+/)
+  it(
+    "trains above chance, reruns fully cached, and fits the time budget",
+    async () => {
+      const dir = makeProject(toyFiles())
+      const first = await timedCli(dir, ["run", "pipeline.ts", "--json", "r1.json"])
+      expect(first.code, first.stdout + first.stderr).toBe(0)
+      const report = JSON.parse(fs.readFileSync(path.join(dir, "r1.json"), "utf8")) as {
+        stages: Array<{ id: string; status: string }>
+        metrics: Record<string, number>
+      }
+      expect(report.stages.map((s) => [s.id, s.status])).toEqual([
+        ["toy-data", "ran"],
+        ["toy-train", "ran"],
+        ["toy-eval", "ran"],
+      ])
+      // three classes: chance is 1/3 accuracy and log(3) cross-entropy
+      expect(report.metrics.val_accuracy).toBeGreaterThan(0.6)
+      expect(report.metrics.test_accuracy).toBeGreaterThan(0.6)
+      expect(report.metrics.val_loss).toBeLessThan(Math.log(3))
+      expect(report.metrics.last_train_loss).toBeLessThan(report.metrics.first_train_loss! / 2)
+      expect(first.stdout).toMatch(/test_accuracy = [\d.]+/)
 
-    const second = await timedCli(dir, ["run", "pipeline.ts", "--json", "r2.json"])
-    expect(second.code, second.stdout + second.stderr).toBe(0)
-    expect(Object.values(statuses(path.join(dir, "r2.json")))).toEqual(["cached", "cached", "cached"])
-    expect(first.cpuMs + second.cpuMs, `CPU time: first run ${first.cpuMs} ms, second ${second.cpuMs} ms`).toBeLessThan(BUDGET_MS)
-    // Its wall time is bounded only by the test's timeout, an outer bound for a busy machine.
-  }, 10 * BUDGET_MS)
+      const second = await timedCli(dir, ["run", "pipeline.ts", "--json", "r2.json"])
+      expect(second.code, second.stdout + second.stderr).toBe(0)
+      expect(Object.values(statuses(path.join(dir, "r2.json")))).toEqual(["cached", "cached", "cached"])
+      expect(first.cpuMs + second.cpuMs, `CPU time: first run ${first.cpuMs} ms, second ${second.cpuMs} ms`).toBeLessThan(BUDGET_MS)
+      // Its wall time is bounded only by the test's timeout, an outer bound for a busy machine.
+    },
+    10 * BUDGET_MS,
+  )
 })

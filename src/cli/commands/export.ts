@@ -42,9 +42,7 @@ export const exportCommand = Command.make(
       }
       const jobs = Option.getOrElse(o.jobs, defaultJobs)
       const memory = yield* planMemory(plan, yield* memoryBudget(o.memory), jobs)
-      const report = yield* runPlan(plan, { jobs, force: [], memory }).pipe(
-        Effect.provide(Layer.merge(storeLayer(l), Reporter.layerAuto(process.stderr))),
-      )
+      const report = yield* runPlan(plan, { jobs, force: [], memory }).pipe(Effect.provide(Layer.merge(storeLayer(l), Reporter.layerAuto(process.stderr))))
       if (!report.ok) {
         for (const line of summaryLines(report)) yield* Console.error(line)
         process.exitCode = EXIT_STAGE_FAILED
@@ -55,7 +53,8 @@ export const exportCommand = Command.make(
         const dest = destOf(t.id)
         const done = yield* copyOut(art.dir, dest, { by: "export", what: t.id, key: art.key }, policy, "--force")
         yield* Console.log(`exported ${t.id} -> ${dest}`)
-        for (const file of done.kept) yield* Console.error(`note: kept ${path.join(dest, file)}: changed since cairn exported it (no longer part of the export)`)
+        for (const file of done.kept)
+          yield* Console.error(`note: kept ${path.join(dest, file)}: changed since cairn exported it (no longer part of the export)`)
       }
     }),
 ).pipe(Command.withDescription("copy a stage's artifact out of the store (running what is missing first)"))

@@ -21,7 +21,8 @@ const entriesOf = (root: string, cacheDir: Option.Option<string>, pipeline?: str
     const history = yield* RunHistory.pipe(Effect.provide(storeLayer({ cacheDir: dir, root })))
     const files = yield* history.listHistory(pipeline)
     // The reason may quote the file's content (a JSON syntax error does): printed as one safe line.
-    for (const s of skippedHistoryFiles(files)) yield* Console.error(`warning: run history file ${printable(s.file, LINE_MAX)} left out: ${printable(s.reason)}`)
+    for (const s of skippedHistoryFiles(files))
+      yield* Console.error(`warning: run history file ${printable(s.file, LINE_MAX)} left out: ${printable(s.reason)}`)
     return historyEntries(files)
   })
 
@@ -32,7 +33,10 @@ export const runsCommand = Command.make(
     cacheDir: cacheDirOpt,
     json: Options.boolean("json").pipe(Options.withDescription("print as JSON (compared: one object per run, with its params and metrics)")),
     sweep: Options.text("sweep").pipe(Options.optional, Options.withDescription("compare the variants of this sweep: last, or its id")),
-    baseline: Options.text("baseline").pipe(Options.optional, Options.withDescription("the run the others are compared with (default: the first variant or run given)")),
+    baseline: Options.text("baseline").pipe(
+      Options.optional,
+      Options.withDescription("the run the others are compared with (default: the first variant or run given)"),
+    ),
     csv: Options.boolean("csv").pipe(Options.withDescription("print the comparison as CSV")),
     html: Options.text("html").pipe(Options.optional, Options.withDescription("write the comparison, with charts, as an HTML page to this file")),
   },
@@ -65,16 +69,13 @@ export const runsCommand = Command.make(
     }),
 ).pipe(Command.withDescription("list past runs, or compare runs (a sweep's variants, or run ids) in one table"))
 
-export const diffCommand = Command.make(
-  "diff",
-  { a: Args.text({ name: "run-a" }), b: Args.text({ name: "run-b" }), cacheDir: cacheDirOpt },
-  (o) =>
-    Effect.gen(function* () {
-      const entries = yield* entriesOf(projectRootOf(process.cwd()), o.cacheDir)
-      const a = findRun(entries, o.a)
-      const b = findRun(entries, o.b)
-      if (typeof a === "string") return yield* new UsageError({ detail: a })
-      if (typeof b === "string") return yield* new UsageError({ detail: b })
-      yield* Console.log(renderDiff(a, b))
-    }),
+export const diffCommand = Command.make("diff", { a: Args.text({ name: "run-a" }), b: Args.text({ name: "run-b" }), cacheDir: cacheDirOpt }, (o) =>
+  Effect.gen(function* () {
+    const entries = yield* entriesOf(projectRootOf(process.cwd()), o.cacheDir)
+    const a = findRun(entries, o.a)
+    const b = findRun(entries, o.b)
+    if (typeof a === "string") return yield* new UsageError({ detail: a })
+    if (typeof b === "string") return yield* new UsageError({ detail: b })
+    yield* Console.log(renderDiff(a, b))
+  }),
 ).pipe(Command.withDescription("params and metrics of two runs side by side"))

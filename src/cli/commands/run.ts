@@ -34,14 +34,25 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
       cacheDir: cacheDirOpt,
       force: runOption("force", Options.text).pipe(Options.repeated, Options.withDescription("rerun this stage even if cached; repeatable")),
       json: runOption("json", Options.text).pipe(Options.optional, Options.withDescription("write the run report as JSON to this file")),
-      out: runOption("out", Options.text).pipe(Options.optional, Options.withDescription("folder for published outputs and reports (default: the project root)")),
+      out: runOption("out", Options.text).pipe(
+        Options.optional,
+        Options.withDescription("folder for published outputs and reports (default: the project root)"),
+      ),
       verbose: runOption("verbose", Options.boolean).pipe(Options.withDescription("print each failure's full cause (stack traces)")),
       remoteCache: remoteCacheOpt,
       remoteCacheReadonly: remoteCacheReadonlyOpt,
       queue: queueOpt,
-      sweep: runOption("sweep", Options.text).pipe(Options.repeated, Options.withDescription("name=v1,v2,... (or stage.name=...): run every combination as one DAG; repeatable")),
-      sweepFile: runOption("sweep-file", Options.text).pipe(Options.optional, Options.withDescription("a JSON file or module (default export) listing param sets to sweep over")),
-      noResume: runOption("no-resume", Options.boolean).pipe(Options.withDescription("start stages that work in steps (training epochs) over instead of continuing from their saved progress")),
+      sweep: runOption("sweep", Options.text).pipe(
+        Options.repeated,
+        Options.withDescription("name=v1,v2,... (or stage.name=...): run every combination as one DAG; repeatable"),
+      ),
+      sweepFile: runOption("sweep-file", Options.text).pipe(
+        Options.optional,
+        Options.withDescription("a JSON file or module (default export) listing param sets to sweep over"),
+      ),
+      noResume: runOption("no-resume", Options.boolean).pipe(
+        Options.withDescription("start stages that work in steps (training epochs) over instead of continuing from their saved progress"),
+      ),
     },
     (o) =>
       Effect.gen(function* () {
@@ -68,7 +79,15 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
         const store = storeLayer(l, remoteUrl ? { url: remoteUrl, readonly: o.remoteCacheReadonly } : undefined)
         const reporter = Reporter.layerAuto(process.stdout)
         const queue = Option.isSome(o.queue)
-          ? yield* queueRunSetting({ url: o.queue.value, remoteUrl, root: l.root, pipelineFile: plan.pipeline.file, params: o.params, remoteReadonly: o.remoteCacheReadonly, env: process.env })
+          ? yield* queueRunSetting({
+              url: o.queue.value,
+              remoteUrl,
+              root: l.root,
+              pipelineFile: plan.pipeline.file,
+              params: o.params,
+              remoteReadonly: o.remoteCacheReadonly,
+              env: process.env,
+            })
           : undefined
         if (queue) yield* Console.log(`queue ${queue.shown}`)
         const services = queue ? Layer.provide(queue.layer, reporter) : reporter
@@ -86,7 +105,8 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
             const done = yield* copyOut(art.dir, abs, { by: "publish", what: inst.id, key: art.key }, PUBLISH_POLICY)
             published.push([inst.id, abs])
             yield* Console.log(`published ${inst.id} -> ${showFolder(abs)}`)
-            for (const file of done.kept) yield* Console.error(`note: kept ${path.join(abs, file)}: changed since cairn published it (no longer part of the output)`)
+            for (const file of done.kept)
+              yield* Console.error(`note: kept ${path.join(abs, file)}: changed since cairn published it (no longer part of the output)`)
           }
         }
         if (report.ok && o.target.length === 0 && plan.pipeline.afterRun) {
@@ -96,7 +116,9 @@ export const runCommand = (argv: () => ReadonlyArray<string>) =>
         }
         if (!report.ok && o.target.length === 0) {
           // What an earlier run published is still there: say it is not this run's.
-          const dirs = [...Object.keys(plan.pipeline.publish ?? {}), ...(plan.pipeline.afterRun ? [plan.pipeline.afterRun.outDir] : [])].map((d) => path.resolve(outRoot, d))
+          const dirs = [...Object.keys(plan.pipeline.publish ?? {}), ...(plan.pipeline.afterRun ? [plan.pipeline.afterRun.outDir] : [])].map((d) =>
+            path.resolve(outRoot, d),
+          )
           const marked = yield* Effect.either(markStaleFolders(dirs, { run: `of ${plan.pipeline.name}`, at: report.startedAt }))
           if (Either.isLeft(marked)) yield* Console.error(`warning: ${marked.left.message}`)
           else for (const dir of marked.right) yield* Console.log(`${folderName(dir)} is from an earlier run: marked stale (this run failed)`)

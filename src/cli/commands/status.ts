@@ -15,7 +15,13 @@ export const statusCommand = Command.make(
       const l = yield* load(o.pipeline, o.params, o.cacheDir)
       const status = yield* pipelineStatus(l.plan).pipe(Effect.provide(storeLayer(l)))
       if (o.json) {
-        yield* Console.log(JSON.stringify(status.map(({ changes: _c, ...s }) => s), null, 2))
+        yield* Console.log(
+          JSON.stringify(
+            status.map(({ changes: _c, ...s }) => s),
+            null,
+            2,
+          ),
+        )
         return
       }
       const width = Math.max(...status.map((s) => s.id.length))

@@ -30,15 +30,23 @@ export const gcCommand = Command.make(
   "gc",
   {
     cacheDir: cacheDirOpt,
-    maxSize: Options.text("max-size").pipe(Options.optional, Options.withDescription("evict least recently used results until the store is this small (e.g. 5G)")),
-    keepLast: Options.integer("keep-last").pipe(Options.optional, Options.withDescription("keep only results used by the last N runs of each pipeline and the current state")),
+    maxSize: Options.text("max-size").pipe(
+      Options.optional,
+      Options.withDescription("evict least recently used results until the store is this small (e.g. 5G)"),
+    ),
+    keepLast: Options.integer("keep-last").pipe(
+      Options.optional,
+      Options.withDescription("keep only results used by the last N runs of each pipeline and the current state"),
+    ),
   },
   (o) =>
     Effect.gen(function* () {
       const maxBytes = Option.isSome(o.maxSize) ? parseSize(o.maxSize.value) : undefined
       if (Option.isSome(o.maxSize) && maxBytes === undefined) return yield* new UsageError({ detail: `--max-size: cannot read "${o.maxSize.value}"` })
       if (Option.isSome(o.keepLast) && o.keepLast.value < 1) {
-        return yield* new UsageError({ detail: `--keep-last must be at least 1 (got ${o.keepLast.value}): it is how many of each pipeline's last runs keep their results` })
+        return yield* new UsageError({
+          detail: `--keep-last must be at least 1 (got ${o.keepLast.value}): it is how many of each pipeline's last runs keep their results`,
+        })
       }
       const s = yield* existingStore(o.cacheDir, "gc")
       if (!s.exists) return yield* Console.log(`no cache at ${s.dir}`)
@@ -70,7 +78,8 @@ export const verifyCommand = Command.make("verify", { cacheDir: cacheDirOpt }, (
     yield* Console.log(`verify: ${r.objects} objects (${formatBytes(r.bytes)}) rehashed`)
     for (const h of r.corruptObjects) yield* Console.log(`  corrupt object ${h}: quarantined`)
     for (const t of r.damagedTrees) yield* Console.log(`  damaged tree ${t}: removed`)
-    if (r.removedRecords + r.removedItems > 0) yield* Console.log(`  ${r.removedRecords} results and ${r.removedItems} memo items without their files: removed (they rerun)`)
+    if (r.removedRecords + r.removedItems > 0)
+      yield* Console.log(`  ${r.removedRecords} results and ${r.removedItems} memo items without their files: removed (they rerun)`)
     if (r.corruptObjects.length + r.damagedTrees.length === 0) {
       yield* Console.log("store is consistent")
       return

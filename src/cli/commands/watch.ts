@@ -80,4 +80,3 @@ export const watchCommand = Command.make(
       })
     }),
 ).pipe(Command.withDescription("rerun the pipeline whenever its code or input data changes"))
-

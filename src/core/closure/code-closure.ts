@@ -68,7 +68,10 @@ const sortedRecord = (entries: Iterable<readonly [string, string]>): Record<stri
   Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
 const exportsKey = (stageExports: StageExports) =>
-  [...stageExports].map(([f, names]) => `${f}:${[...names].sort().join(",")}`).sort().join("|")
+  [...stageExports]
+    .map(([f, names]) => `${f}:${[...names].sort().join(",")}`)
+    .sort()
+    .join("|")
 
 /**
  * Computes code closures, memoised on disk by the stamps of every path a closure depends on: when
@@ -96,9 +99,10 @@ export class ClosureResolver {
       const roots = [...new Set(entries.map((e) => path.resolve(e)))].sort()
       const memoKey = sha256(`${roots.join("|")}#${exportsKey(stageExports)}`)
       const known = this.memo[memoKey]
-      const graph = known && Object.entries(known.stamps).every(([f, s]) => (s === null ? statStamp(f) === undefined : sameStamp(statStamp(f), s)))
-        ? known
-        : yield* this.walk(roots, stageExports, memoKey)
+      const graph =
+        known && Object.entries(known.stamps).every(([f, s]) => (s === null ? statStamp(f) === undefined : sameStamp(statStamp(f), s)))
+          ? known
+          : yield* this.walk(roots, stageExports, memoKey)
       return {
         files: graph.files,
         packages: installedVersions(this.root, graph.externals),

@@ -48,7 +48,10 @@ export const importedNames = (statement: string): ReadonlyArray<string> | "*" =>
     for (const raw of inner.split(",")) {
       const item = raw.trim().replace(/^type\s+/, "")
       if (!item) continue
-      const name = item.split(/\s+as\s+/)[0]!.trim().replace(/^["']|["']$/g, "")
+      const name = item
+        .split(/\s+as\s+/)[0]!
+        .trim()
+        .replace(/^["']|["']$/g, "")
       names.push(name)
     }
   }

@@ -75,7 +75,12 @@ export const packageOfFile = (file: string): string | undefined => {
   const marker = `${path.sep}node_modules${path.sep}`
   const i = file.lastIndexOf(marker)
   if (i < 0) return undefined
-  return packageNameOf(file.slice(i + marker.length).split(path.sep).join("/"))
+  return packageNameOf(
+    file
+      .slice(i + marker.length)
+      .split(path.sep)
+      .join("/"),
+  )
 }
 
 const inNodeModules = (file: string) => file.split(path.sep).includes("node_modules")
@@ -130,7 +135,17 @@ const readTsconfig = (file: string, seen: Array<string>): Record<string, unknown
 }
 
 /** The compiler options esbuild honours when it decides which imports a TypeScript file keeps. */
-const ESBUILD_TS_OPTIONS = ["verbatimModuleSyntax", "preserveValueImports", "importsNotUsedAsValues", "jsx", "jsxFactory", "jsxFragmentFactory", "jsxImportSource", "experimentalDecorators", "useDefineForClassFields"]
+const ESBUILD_TS_OPTIONS = [
+  "verbatimModuleSyntax",
+  "preserveValueImports",
+  "importsNotUsedAsValues",
+  "jsx",
+  "jsxFactory",
+  "jsxFragmentFactory",
+  "jsxImportSource",
+  "experimentalDecorators",
+  "useDefineForClassFields",
+]
 
 /** Resolution settings of the project at `root` (tsconfig.json and package.json there). */
 export const loadResolveConfig = (root: string): ResolveConfig => {

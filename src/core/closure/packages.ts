@@ -53,7 +53,9 @@ const lookupFrom = (packages: Readonly<Record<string, LockEntry>>, from: string,
 
 /** Package name → installed version for `names` and their dependencies, sorted by name. */
 export const installedVersions = (root: string, names: Iterable<string>): Record<string, string> => {
-  const lock = lockfilesOf(root).map(readLockfile).find((l) => l !== undefined)
+  const lock = lockfilesOf(root)
+    .map(readLockfile)
+    .find((l) => l !== undefined)
   const out: Record<string, string> = {}
   const queue: Array<[string, string]> = [...names].map((n) => ["", n])
   while (queue.length > 0) {

@@ -87,13 +87,23 @@ export const executeStage = (
       const memo: StageContext<unknown, {}>["memo"] = <A extends Json, E, R>(spec: MemoSpec, compute: (dir: string) => Effect.Effect<A, E, R>) =>
         Effect.gen(function* () {
           const itemKeyE = Either.map(
-            canonicalJson({ format: KEY_FORMAT, stage: inst.stage.name, code: key.record.code, engine: key.record.engine, env: key.record.env, item: spec.name, key: spec.key }),
+            canonicalJson({
+              format: KEY_FORMAT,
+              stage: inst.stage.name,
+              code: key.record.code,
+              engine: key.record.engine,
+              env: key.record.env,
+              item: spec.name,
+              key: spec.key,
+            }),
             (json) => StageKey(sha256(json)),
           )
-          if (Either.isLeft(itemKeyE)) return yield* new FileError({ file: spec.name, operation: "memo key", detail: itemKeyE.left.message, cause: itemKeyE.left })
+          if (Either.isLeft(itemKeyE))
+            return yield* new FileError({ file: spec.name, operation: "memo key", detail: itemKeyE.left.message, cause: itemKeyE.left })
           const itemKey = itemKeyE.right
           items.push(itemKey)
-          const toFileError = (e: { path: string; operation: string; detail: string }) => new FileError({ file: e.path, operation: e.operation, detail: e.detail, cause: e })
+          const toFileError = (e: { path: string; operation: string; detail: string }) =>
+            new FileError({ file: e.path, operation: e.operation, detail: e.detail, cause: e })
           const hit = yield* Effect.mapError(store.lookupItem(itemKey), toFileError)
           if (hit) {
             seals.push({ input: `memo item ${spec.name}`, seal: hit.files.seal })
@@ -122,7 +132,8 @@ export const executeStage = (
             metrics = { ...metrics, ...values }
           }),
         memo,
-        linkFile: (file, rel) => Effect.mapError(staging.place(file, rel), (e) => new FileError({ file: e.path, operation: e.operation, detail: e.detail, cause: e })),
+        linkFile: (file, rel) =>
+          Effect.mapError(staging.place(file, rel), (e) => new FileError({ file: e.path, operation: e.operation, detail: e.detail, cause: e })),
         hashFile: (file) =>
           Effect.map(store.fileHashes.hashFile(file), (h) => {
             readStamps.push({ file: path.resolve(file), stamp: h.stamp })

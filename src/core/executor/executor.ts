@@ -56,4 +56,7 @@ export const Executor = Object.assign(tag, {
 })
 
 /** The executor of the context, or the local one when none is provided. */
-export const currentExecutor: Effect.Effect<Executor> = Effect.map(Effect.serviceOption(tag), Option.getOrElse(() => local))
+export const currentExecutor: Effect.Effect<Executor> = Effect.map(
+  Effect.serviceOption(tag),
+  Option.getOrElse(() => local),
+)

@@ -65,7 +65,16 @@ export const IntList: Schema.Schema<ReadonlyArray<number>, unknown, never> = Sch
   strict: true,
   decode: (input, _, ast) => {
     const items =
-      typeof input === "number" ? [input] : Array.isArray(input) ? input : typeof input === "string" ? input.split(",").map((x) => x.trim()).filter((x) => x !== "") : undefined
+      typeof input === "number"
+        ? [input]
+        : Array.isArray(input)
+          ? input
+          : typeof input === "string"
+            ? input
+                .split(",")
+                .map((x) => x.trim())
+                .filter((x) => x !== "")
+            : undefined
     // Text items are numbers only when they read as one: `a,b` is no list of integers (Number("a") is NaN).
     const numbers = items?.map((x) => (typeof x === "string" && /^[-+]?\d+$/.test(x) ? Number(x) : x))
     return numbers === undefined || numbers.some((x) => typeof x === "string")

@@ -26,5 +26,15 @@ export {
 export { type ParamOverride, paramNames, parseOverride } from "./params.js"
 export { planPipeline } from "./plan.js"
 export type { FanPoint, InputRef, Instance, InstanceOrigin, Plan } from "./plan-types.js"
-export { type PlannedVariant, paramSets, parseSweepAxis, planSweep, type SweepAxis, type SweepPlan, type SweepVariant, sweepVariants, variantLabel } from "./sweep.js"
+export {
+  type PlannedVariant,
+  paramSets,
+  parseSweepAxis,
+  planSweep,
+  type SweepAxis,
+  type SweepPlan,
+  type SweepVariant,
+  sweepVariants,
+  variantLabel,
+} from "./sweep.js"
 export { downstreamOf, effectiveParams, restrictPlan, unknownStages } from "./queries.js"

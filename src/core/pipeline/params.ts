@@ -69,8 +69,7 @@ const takesNumbers = (ast: SchemaAST.AST): boolean => {
 }
 
 /** The names of the params a stage declares. */
-export const paramNames = (stage: AnyStage): ReadonlyArray<string> =>
-  SchemaAST.getPropertySignatures(stage.params.ast).map((p) => String(p.name))
+export const paramNames = (stage: AnyStage): ReadonlyArray<string> => SchemaAST.getPropertySignatures(stage.params.ast).map((p) => String(p.name))
 
 /** Where a param's value came from: the `--param` that set it, or the pipeline file's entry (`params.lr`). */
 type ValueOrigin = { readonly override: ParamOverride } | { readonly entry: string }
@@ -114,7 +113,13 @@ const rawParams = (
 }
 
 /** The error for a bad value of param `name` (`subject` names the value: `train.epochs`, `train.seeds[0]`). */
-const badParam = (pipeline: Pipeline, origin: ReadonlyMap<string, ValueOrigin>, name: string | undefined, subject: string, text: string): ConfigError | ParamError => {
+const badParam = (
+  pipeline: Pipeline,
+  origin: ReadonlyMap<string, ValueOrigin>,
+  name: string | undefined,
+  subject: string,
+  text: string,
+): ConfigError | ParamError => {
   const from = name === undefined ? undefined : origin.get(name)
   if (from && "override" in from) return new ParamError({ param: writtenName(from.override), value: from.override.raw, detail: `${subject} ${text}` })
   if (from) return new ConfigError({ file: pipeline.file, detail: `${from.entry}: ${subject} ${text}` })

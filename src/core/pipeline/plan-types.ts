@@ -4,9 +4,7 @@ import type { AnyStage } from "../stage.js"
 import type { FanValue, Pipeline } from "./dsl.js"
 
 /** One stage instance's wiring: a single upstream instance, or every instance of a fanned-out stage. */
-export type InputRef =
-  | { readonly kind: "one"; readonly id: string }
-  | { readonly kind: "all"; readonly ids: ReadonlyArray<string> }
+export type InputRef = { readonly kind: "one"; readonly id: string } | { readonly kind: "all"; readonly ids: ReadonlyArray<string> }
 
 export interface Instance {
   readonly id: string

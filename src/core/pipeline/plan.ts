@@ -143,8 +143,7 @@ type FanValuesOf = (f: FanOut) => Effect.Effect<ReadonlyArray<FanValue> | undefi
 /** Each fan-out's values, decoded once (the override check and the expansion both need them). */
 const fanValuesOnce = (pipeline: Pipeline, overrides: ReadonlyArray<ParamOverride>): FanValuesOf => {
   const decoded = new Map<FanOut, ReadonlyArray<FanValue> | undefined>()
-  return (f) =>
-    decoded.has(f) ? Effect.succeed(decoded.get(f)) : Effect.tap(fanValues(pipeline, f, overrides), (v) => Effect.sync(() => decoded.set(f, v)))
+  return (f) => (decoded.has(f) ? Effect.succeed(decoded.get(f)) : Effect.tap(fanValues(pipeline, f, overrides), (v) => Effect.sync(() => decoded.set(f, v))))
 }
 
 /** A `--param` may not set a fan-out's param: the pipeline sets it per instance. */

@@ -41,12 +41,7 @@ export const effectiveParams = (plan: Plan): Record<string, Json> => {
  * The error for stage names (or instance ids) that name nothing in the plan, or undefined when all
  * do: `flag` (`--target`, `--force`) says which option named them, `where` what the plan is.
  */
-export const unknownStages = (
-  plan: Plan,
-  names: ReadonlyArray<string>,
-  flag?: string,
-  where = `pipeline ${plan.pipeline.name}`,
-): ConfigError | undefined => {
+export const unknownStages = (plan: Plan, names: ReadonlyArray<string>, flag?: string, where = `pipeline ${plan.pipeline.name}`): ConfigError | undefined => {
   const unknown = names.find((t) => !plan.instances.some((i) => i.id === t || i.stage.name === t))
   if (unknown === undefined) return undefined
   return new ConfigError({

@@ -86,14 +86,16 @@ const asRaw = (v: unknown): string => (typeof v === "string" ? v : JSON.stringif
  */
 export const paramSets = (file: string, list: unknown): Either.Either<Array<Record<string, string>>, ConfigError> => {
   if (!Array.isArray(list) || list.length === 0) {
-    return Either.left(new ConfigError({ file, detail: "must hold a non-empty list of param sets (objects like {\"lr\": 0.001})" }))
+    return Either.left(new ConfigError({ file, detail: 'must hold a non-empty list of param sets (objects like {"lr": 0.001})' }))
   }
   const sets: Array<Record<string, string>> = []
   for (const [i, set] of list.entries()) {
-    if (typeof set !== "object" || set === null || Array.isArray(set)) return Either.left(new ConfigError({ file, detail: `entry ${i} is not an object of params` }))
+    if (typeof set !== "object" || set === null || Array.isArray(set))
+      return Either.left(new ConfigError({ file, detail: `entry ${i} is not an object of params` }))
     const out: Record<string, string> = {}
     for (const [name, value] of Object.entries(set as Record<string, unknown>)) {
-      if (value === undefined || typeof value === "function") return Either.left(new ConfigError({ file, detail: `entry ${i}: ${name} has no value a param can take` }))
+      if (value === undefined || typeof value === "function")
+        return Either.left(new ConfigError({ file, detail: `entry ${i}: ${name} has no value a param can take` }))
       out[name] = asRaw(value)
     }
     sets.push(out)
@@ -122,7 +124,11 @@ const overrideText = (o: ParamOverride) => `${writtenName(o)}=${o.raw}`
  * plan: an instance whose stage, params, coordinates and inputs are those of one already planned is
  * that one (its key will be the same), so the data stages are planned, and run, once.
  */
-export const planSweep = (pipeline: Pipeline, base: ReadonlyArray<ParamOverride>, variants: ReadonlyArray<SweepVariant>): Effect.Effect<SweepPlan, ConfigError> =>
+export const planSweep = (
+  pipeline: Pipeline,
+  base: ReadonlyArray<ParamOverride>,
+  variants: ReadonlyArray<SweepVariant>,
+): Effect.Effect<SweepPlan, ConfigError> =>
   Effect.gen(function* () {
     const planned: Array<{ variant: SweepVariant; plan: Plan; params: Array<string> }> = []
     for (const variant of variants) {
@@ -134,7 +140,9 @@ export const planSweep = (pipeline: Pipeline, base: ReadonlyArray<ParamOverride>
       }
       const overrides = [...base, ...own]
       const plan = yield* Effect.catchTag(planPipeline(pipeline, overrides), "ParamError", (e: ParamError) =>
-        Effect.fail(new ConfigError({ file: "--sweep", detail: `variant ${variant.name} (${variantLabel(variant)}): ${e.param}=${e.value ?? ""}: ${e.detail}` })),
+        Effect.fail(
+          new ConfigError({ file: "--sweep", detail: `variant ${variant.name} (${variantLabel(variant)}): ${e.param}=${e.value ?? ""}: ${e.detail}` }),
+        ),
       )
       planned.push({ variant, plan, params: overrides.map(overrideText) })
     }
@@ -145,7 +153,8 @@ export const planSweep = (pipeline: Pipeline, base: ReadonlyArray<ParamOverride>
 const signature = (inst: Instance, inputs: Readonly<Record<string, InputRef>>): string =>
   JSON.stringify([inst.stage.name, inst.fan, Either.getOrElse(canonicalJson(inst.encodedParams), () => JSON.stringify(inst.encodedParams)), inputs])
 
-const mapRef = (ref: InputRef, to: (id: string) => string): InputRef => (ref.kind === "one" ? { kind: "one", id: to(ref.id) } : { kind: "all", ids: ref.ids.map(to) })
+const mapRef = (ref: InputRef, to: (id: string) => string): InputRef =>
+  ref.kind === "one" ? { kind: "one", id: to(ref.id) } : { kind: "all", ids: ref.ids.map(to) }
 
 /** Merges the variants' plans (see planSweep): shared instances keep their id, the others get `v<k>/` of the first variant that has them. */
 const mergePlans = (planned: ReadonlyArray<{ variant: SweepVariant; plan: Plan; params: ReadonlyArray<string> }>): SweepPlan => {

@@ -26,8 +26,8 @@ import { FIELD_MAX, LINE_MAX, printable } from "../printable.js"
 import { Reporter } from "../reporter.js"
 import type { StageKey } from "../hashes.js"
 import type { RemoteTier } from "../store/cache.js"
-import { answeredWithin, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./connection.js"
-import { QueueUnavailable } from "./errors.js"
+import { answeredWithin, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./redis-connection.js"
+import { QueueUnavailable } from "./queue-errors.js"
 import { decodeJobProgress, decodeJobResult, JOB_FORMAT, jobIdOf, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import type { QueueSettings } from "./settings.js"
 import { signJob } from "./job-signature.js"
@@ -123,7 +123,9 @@ const makeExecutor = (
       const since = Date.now()
       for (;;) {
         const got = yield* Effect.either(
-          Effect.tryPromise({ try: f, catch: (e) => e }).pipe(Effect.timeoutFail({ duration: settings.connectMs, onTimeout: () => new Error(`no answer within ${settings.connectMs} ms`) })),
+          Effect.tryPromise({ try: f, catch: (e) => e }).pipe(
+            Effect.timeoutFail({ duration: settings.connectMs, onTimeout: () => new Error(`no answer within ${settings.connectMs} ms`) }),
+          ),
         )
         if (Either.isRight(got)) {
           lastAnswer = Date.now()
@@ -131,7 +133,11 @@ const makeExecutor = (
         }
         const silent = Date.now() - Math.max(lastAnswer, since)
         if (silent >= settings.lostMs) {
-          return yield* new QueueUnavailable({ url: target.url, detail: `${what}: no answer for ${(silent / 1000).toFixed(1)} s (${describeError(got.left)}); is Redis running?`, cause: got.left })
+          return yield* new QueueUnavailable({
+            url: target.url,
+            detail: `${what}: no answer for ${(silent / 1000).toFixed(1)} s (${describeError(got.left)}); is Redis running?`,
+            cause: got.left,
+          })
         }
         yield* Effect.sleep(Math.min(settings.pollMs, settings.lostMs))
       }
@@ -221,7 +227,11 @@ const makeExecutor = (
             const job: Job | undefined = yield* call(`job of ${r.inst.id}`, () => queue.getJob(jobId))
             if (job && state === "completed") {
               const result = decodeJobResult(job.returnvalue)
-              if (!result) return yield* failed(r, `job ${jobId.slice(0, 12)} completed with a result cairn cannot read: ${printable(String(JSON.stringify(job.returnvalue)), FIELD_MAX)}`)
+              if (!result)
+                return yield* failed(
+                  r,
+                  `job ${jobId.slice(0, 12)} completed with a result cairn cannot read: ${printable(String(JSON.stringify(job.returnvalue)), FIELD_MAX)}`,
+                )
               return { ...result, worker: printable(result.worker, FIELD_MAX) }
             }
             if (job) return yield* failed(r, job.failedReason ? printable(job.failedReason, LINE_MAX) : `job ${jobId.slice(0, 12)} failed without a reason`)
@@ -253,7 +263,8 @@ const makeExecutor = (
             upstream[r.plan.byId.get(id)?.origin?.id ?? id] = up.key
             if (!up.record) continue
             if (yield* remote.holds(up.key)) continue
-            if (options.remoteReadonly) return yield* failed(r, `its input ${id} is only in the local cache, and the remote cache ${remote.url} is read-only here: no worker can get it`)
+            if (options.remoteReadonly)
+              return yield* failed(r, `its input ${id} is only in the local cache, and the remote cache ${remote.url} is read-only here: no worker can get it`)
             yield* Effect.mapError(remote.share(up.record), (e) => failed(r, `its input ${id}: ${e.message}`, e))
           }
         }
@@ -275,7 +286,8 @@ const makeExecutor = (
         const result: StageJobResult = yield* Effect.catchTag(runJob(r, remote, data), "QueueUnavailable", (e) => Effect.fail(failed(r, e.message, e)))
         yield* taken(r.inst.id, result.worker)
         const record = yield* Effect.mapError(store.lookup(r.key.key), (e) => failed(r, e.message, e))
-        if (!record) return yield* failed(r, `worker ${result.worker} finished it, but its result ${r.key.key.slice(0, 12)} is not on the remote cache ${remote.url}`)
+        if (!record)
+          return yield* failed(r, `worker ${result.worker} finished it, but its result ${r.key.key.slice(0, 12)} is not on the remote cache ${remote.url}`)
         return { record, ranBy: result.worker, ...(result.resumedFrom === undefined ? {} : { resumedFrom: result.resumedFrom }) }
       }),
   }

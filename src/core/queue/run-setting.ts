@@ -3,9 +3,9 @@ import * as path from "node:path"
 import { Effect, type Layer } from "effect"
 import { ConfigError } from "../errors.js"
 import type { Reporter } from "../reporter.js"
-import { type QueueTarget, queueTargetFrom } from "./connection.js"
-import type { QueueUnavailable } from "./errors.js"
-import { QueueUrlError } from "./errors.js"
+import { type QueueTarget, queueTargetFrom } from "./redis-connection.js"
+import type { QueueUnavailable } from "./queue-errors.js"
+import { QueueUrlError } from "./queue-errors.js"
 import { queueRunLayer } from "./queue-executor.js"
 import { type QueueSettings, queueSettingsFrom } from "./settings.js"
 import { QUEUE_SECRET_ENV, queueSecretFrom } from "./job-signature.js"
@@ -48,10 +48,17 @@ export const queueRunSetting = (options: {
 }): Effect.Effect<QueueRunSetting, ConfigError> =>
   Effect.gen(function* () {
     const { target, settings, secret } = yield* queueConfigFrom(options.url, options.env)
-    if (!options.remoteUrl) return yield* new ConfigError({ file: "--queue", detail: "needs --remote-cache URL (or $CAIRN_REMOTE_CACHE): results travel from the workers through it" })
+    if (!options.remoteUrl)
+      return yield* new ConfigError({
+        file: "--queue",
+        detail: "needs --remote-cache URL (or $CAIRN_REMOTE_CACHE): results travel from the workers through it",
+      })
     const pipelineFile = path.relative(options.root, options.pipelineFile).split(path.sep).join("/")
     if (pipelineFile.startsWith("../") || path.isAbsolute(pipelineFile)) {
-      return yield* new ConfigError({ file: "--queue", detail: `the pipeline file ${options.pipelineFile} is outside the project ${options.root}: a worker could not find it in its checkout` })
+      return yield* new ConfigError({
+        file: "--queue",
+        detail: `the pipeline file ${options.pipelineFile} is outside the project ${options.root}: a worker could not find it in its checkout`,
+      })
     }
     return {
       shown: `${target.url} (${target.name})${secret === undefined ? "" : ", jobs signed"}`,

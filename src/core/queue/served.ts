@@ -60,10 +60,13 @@ export const servedFoldersFrom = (root: string, cwd: string, dirs: ReadonlyArray
     try {
       real = fs.realpathSync(dir)
     } catch (error) {
-      return Either.left(`pipeline folder ${name}: ${describeError(error)}${dirs.length ? "" : ": a worker serves the pipelines/ folder of its checkout; name others with --pipelines DIR"}`)
+      return Either.left(
+        `pipeline folder ${name}: ${describeError(error)}${dirs.length ? "" : ": a worker serves the pipelines/ folder of its checkout; name others with --pipelines DIR"}`,
+      )
     }
     if (!fs.statSync(real).isDirectory()) return Either.left(`pipeline folder ${name} is not a folder`)
-    if (real === cache || inside(cache, real)) return Either.left(`pipeline folder ${name} lies in the cache ${cacheDir}: results pulled from the remote cache lie there, and are never imported`)
+    if (real === cache || inside(cache, real))
+      return Either.left(`pipeline folder ${name} lies in the cache ${cacheDir}: results pulled from the remote cache lie there, and are never imported`)
     if (hasNodeModules(real)) return Either.left(`pipeline folder ${name} lies in a node_modules folder: its modules are never imported as pipelines`)
     folders.push(real)
     shown.push(name)
@@ -77,7 +80,8 @@ export const servedFoldersFrom = (root: string, cwd: string, dirs: ReadonlyArray
  */
 export const servedPipelineFile = (served: ServedFolders, rel: string): Either.Either<string, string> => {
   const named = printable(rel, FIELD_MAX)
-  const refuse = (why: string) => Either.left(`its pipeline file ${named} ${why}; this worker serves ${served.shown.join(", ")} (cairn worker --pipelines DIR serves another folder)`)
+  const refuse = (why: string) =>
+    Either.left(`its pipeline file ${named} ${why}; this worker serves ${served.shown.join(", ")} (cairn worker --pipelines DIR serves another folder)`)
   if (rel === "" || rel.includes("\0") || path.isAbsolute(rel)) return refuse("is not a path relative to the checkout")
   if (!PIPELINE_EXTENSIONS.some((e) => rel.endsWith(e))) return refuse(`is not a ${PIPELINE_EXTENSIONS.join("/")} file`)
   const file = path.resolve(served.root, rel)

@@ -32,8 +32,8 @@ import { redactUrl } from "../store/remote/from-url.js"
 import type { RemoteCache } from "../store/remote/remote-cache.js"
 import { RemoteStore } from "../store/remote/remote-store.js"
 import type { ResultNotShared } from "../store/remote/share-result.js"
-import { answeredWithin, CLOSE_MS, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./connection.js"
-import { JobMalformed, JobNotSigned, JobRefused, type QueueUnavailable } from "./errors.js"
+import { answeredWithin, CLOSE_MS, closeWithin, NOT_READY, type QueueTarget, redisClient } from "./redis-connection.js"
+import { JobMalformed, JobNotSigned, JobRefused, type QueueUnavailable } from "./queue-errors.js"
 import { decodeJobData, type StageJobData, type StageJobProgress, type StageJobResult } from "./job.js"
 import { type ServedFolders, servedPipelineFile } from "./served.js"
 import type { QueueSettings } from "./settings.js"
@@ -88,7 +88,11 @@ const jobReporter = (print: Reporter, forward: (p: StageJobProgress) => void): R
   const last = new Map<string, number>()
   return {
     ...print,
-    log: (id, message) => Effect.zipRight(print.log(id, message), Effect.sync(() => forward({ kind: "log", message }))),
+    log: (id, message) =>
+      Effect.zipRight(
+        print.log(id, message),
+        Effect.sync(() => forward({ kind: "log", message })),
+      ),
     progress: (id, event) =>
       Effect.zipRight(
         print.progress(id, event),
@@ -97,14 +101,28 @@ const jobReporter = (print: Reporter, forward: (p: StageJobProgress) => void): R
           const now = Date.now()
           if (now - (last.get(tag) ?? 0) < PROGRESS_EVERY_MS && event.fraction !== 1) return
           last.set(tag, now)
-          forward({ kind: "progress", text: event.text, ...(event.fraction === undefined ? {} : { fraction: event.fraction }), ...(event.task === undefined ? {} : { task: event.task }) })
+          forward({
+            kind: "progress",
+            text: event.text,
+            ...(event.fraction === undefined ? {} : { fraction: event.fraction }),
+            ...(event.task === undefined ? {} : { task: event.task }),
+          })
         }),
       ),
-    waiting: (id, detail) => Effect.zipRight(print.waiting(id, detail), Effect.sync(() => forward({ kind: "log", message: `waiting: ${detail}` }))),
+    waiting: (id, detail) =>
+      Effect.zipRight(
+        print.waiting(id, detail),
+        Effect.sync(() => forward({ kind: "log", message: `waiting: ${detail}` })),
+      ),
   }
 }
 
-const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, loadedCode: Map<string, string>): Effect.Effect<StageJobResult, JobError, Reporter> =>
+const processJob = (
+  o: StageWorkerOptions,
+  worker: string,
+  data: StageJobData,
+  loadedCode: Map<string, string>,
+): Effect.Effect<StageJobResult, JobError, Reporter> =>
   Effect.scoped(
     Effect.gen(function* () {
       const { remote, local } = o
@@ -116,10 +134,17 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
       const file = servedPipelineFile(o.served, data.pipeline)
       if (Either.isLeft(file)) return yield* refuse(file.left)
       // A cache of its own per job: a remote that fails is not used for the rest of this job only.
-      const store = yield* RemoteStore.make(local, remote, { readonly: true, pushProgress: true, transfers: TRANSFERS, warn: (m) => Effect.sync(() => o.write(`warning: ${m}`)) })
+      const store = yield* RemoteStore.make(local, remote, {
+        readonly: true,
+        pushProgress: true,
+        transfers: TRANSFERS,
+        warn: (m) => Effect.sync(() => o.write(`warning: ${m}`)),
+      })
       yield* Effect.mapError(store.lease(), (e) => failed(e.message, e))
       const plan = yield* Effect.mapError(
-        Effect.tapError(o.loadPlan(file.right, data.params), (e) => Effect.sync(() => o.write(`${stage}: its pipeline ${pipeline} does not load here: ${describeError(e)}`))),
+        Effect.tapError(o.loadPlan(file.right, data.params), (e) =>
+          Effect.sync(() => o.write(`${stage}: its pipeline ${pipeline} does not load here: ${describeError(e)}`)),
+        ),
         // The reason stays in this worker's log: it may name this machine's paths and values.
         (e) => refuse(`its pipeline ${pipeline} does not load here (${errorTag(e)}): see the worker's log`),
       )
@@ -144,7 +169,9 @@ const processJob = (o: StageWorkerOptions, worker: string, data: StageJobData, l
       const k = yield* instanceKey(store, inst, resolved, exports)
       if (k.key !== data.key) {
         // Names only: the values (env, params, versions) are this machine's, and the reason is stored in Redis.
-        const differences = diffKeys({ record: data.record, codeFiles: data.codeFiles }, { record: k.record, codeFiles: k.codeFiles }).map((c) => printable(nameChange(c), LINE_MAX))
+        const differences = diffKeys({ record: data.record, codeFiles: data.codeFiles }, { record: k.record, codeFiles: k.codeFiles }).map((c) =>
+          printable(nameChange(c), LINE_MAX),
+        )
         return yield* new JobRefused({ worker, stage, pipeline, differences })
       }
       // The stage's module was imported by an earlier job: if its code changed on disk since, what
@@ -193,9 +220,12 @@ export const runStageWorker = (o: StageWorkerOptions): Effect.Effect<void, Queue
       if (Either.isLeft(decoded)) throw refused(new JobMalformed({ worker: name, job: jobName, detail: decoded.left }))
       const data = decoded.right
       const stage = printable(data.instance, FIELD_MAX)
-      const forward = (p: StageJobProgress) => void job.updateProgress(p).catch((e: unknown) => o.write(`warning: progress of ${stage} not sent: ${describeError(e)}`))
+      const forward = (p: StageJobProgress) =>
+        void job.updateProgress(p).catch((e: unknown) => o.write(`warning: progress of ${stage} not sent: ${describeError(e)}`))
       forward({ kind: "taken", worker: name })
-      o.write(`took ${stage} (${data.key.slice(0, 12)}${job.attemptsStarted > 1 ? `, try ${job.attemptsStarted}` : ""}) from ${printable(data.coordinator, FIELD_MAX)}`)
+      o.write(
+        `took ${stage} (${data.key.slice(0, 12)}${job.attemptsStarted > 1 ? `, try ${job.attemptsStarted}` : ""}) from ${printable(data.coordinator, FIELD_MAX)}`,
+      )
       const effect = Effect.provideService(processJob(o, name, data, loadedCode), Reporter, jobReporter(print, forward))
       const fiber = Runtime.runFork(runtime)(effect)
       const cancel = () => Runtime.runFork(runtime)(Fiber.interrupt(fiber))

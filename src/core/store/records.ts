@@ -174,7 +174,11 @@ export interface Staging {
    * Commits the pending items, the output files and the run record, in that order: the record is
    * the commit point, written only when everything it names is stored.
    */
-  readonly commit: (record: Omit<RunRecord, "format" | "output">, value: Json, metrics: Readonly<Record<string, Json>>) => Effect.Effect<RunRecord, StoreError | UnsafeOutputLink>
+  readonly commit: (
+    record: Omit<RunRecord, "format" | "output">,
+    value: Json,
+    metrics: Readonly<Record<string, Json>>,
+  ) => Effect.Effect<RunRecord, StoreError | UnsafeOutputLink>
 }
 
 /** A store operation failed: `reason` says how, `path` names the file at fault. */

@@ -74,7 +74,8 @@ export const writeParquetWith = (instance: DuckDBInstance, file: string, table: 
     Effect.tryPromise({
       try: async () => {
         const { rows, data, columns } = table
-        if (data.length !== columns.length * rows) throw new RangeError(`${columns.length} columns of ${rows} rows need ${columns.length * rows} values, data has ${data.length}`)
+        if (data.length !== columns.length * rows)
+          throw new RangeError(`${columns.length} columns of ${rows} rows need ${columns.length * rows} values, data has ${data.length}`)
         let integral = true
         for (let i = 0; i < rows; i++) if (!Number.isSafeInteger(table.index[i])) integral = false
         const name = `cairn_write_${++tempTableCounter}`

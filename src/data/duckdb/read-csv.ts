@@ -2,7 +2,17 @@
 import { open } from "node:fs/promises"
 import type { DuckDBInstance } from "@duckdb/node-api"
 import { Effect } from "effect"
-import { ColumnOutOfOrder, CsvMalformed, describeError, type DuckDbFailed, EmptyFile, FileReadFailed, InvalidValue, MissingColumn, UnexpectedColumn } from "../data-errors.js"
+import {
+  ColumnOutOfOrder,
+  CsvMalformed,
+  describeError,
+  type DuckDbFailed,
+  EmptyFile,
+  FileReadFailed,
+  InvalidValue,
+  MissingColumn,
+  UnexpectedColumn,
+} from "../data-errors.js"
 import { runQuery, sqlIdent, sqlString, withConnection } from "./duckdb-connection.js"
 
 /** `float64`: any number DuckDB parses (NaN and inf included); `integer`: a whole number below 2^53; `string`: as is (empty cells are ""). */
@@ -82,7 +92,11 @@ const readCsvHeader = (file: string): Effect.Effect<Array<string>, FileReadFaile
     }),
   )
 
-const checkHeader = (file: string, header: ReadonlyArray<string>, schema: CsvSchema): Effect.Effect<void, MissingColumn | UnexpectedColumn | ColumnOutOfOrder> => {
+const checkHeader = (
+  file: string,
+  header: ReadonlyArray<string>,
+  schema: CsvSchema,
+): Effect.Effect<void, MissingColumn | UnexpectedColumn | ColumnOutOfOrder> => {
   const expected = new Set(schema.map((c) => c.name))
   const seen = new Set<string>()
   for (let i = 0; i < header.length; i++) {
@@ -114,7 +128,8 @@ export const readCsvWith = <const S extends CsvSchema>(instance: DuckDBInstance,
         const col = sqlIdent(c.name)
         if (c.type === "string") return `${col} AS c${i}`
         // DuckDB's VARCHAR -> BIGINT cast rounds "2.5" to 3: integers must be digits only.
-        const value = c.type === "integer" ? `CASE WHEN regexp_full_match(${col}, '\\s*[+-]?[0-9]+\\s*') THEN TRY_CAST(${col} AS BIGINT) END` : `TRY_CAST(${col} AS DOUBLE)`
+        const value =
+          c.type === "integer" ? `CASE WHEN regexp_full_match(${col}, '\\s*[+-]?[0-9]+\\s*') THEN TRY_CAST(${col} AS BIGINT) END` : `TRY_CAST(${col} AS DOUBLE)`
         return `${value} AS c${i}, ${col} IS NULL AS e${i}`
       })
       .join(", ")

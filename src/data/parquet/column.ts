@@ -95,7 +95,8 @@ export const decodeColumn = (bytes: Uint8Array, layout: ParquetLayout, j: number
         defEnd = 0
         valuesStart = 0
         if (column.optional) {
-          if (num(dh, F.DataPageHeader.defEncoding, "definition_level_encoding") !== Encoding.RLE) throw new Unsupported(column.name, "BIT_PACKED definition levels")
+          if (num(dh, F.DataPageHeader.defEncoding, "definition_level_encoding") !== Encoding.RLE)
+            throw new Unsupported(column.name, "BIT_PACKED definition levels")
           if (page.length < 4) corrupt(`a page of column "${column.name}" is shorter than its level length`)
           const len = new DataView(page.buffer, page.byteOffset, 4).getUint32(0, true)
           defStart = 4
@@ -158,6 +159,7 @@ export const decodeColumn = (bytes: Uint8Array, layout: ParquetLayout, j: number
       o += numValues
       seen += numValues
     }
-    if (o !== groupEnd) corrupt(`column "${column.name}" holds ${o - (groupEnd - layout.rowGroupRows[g]!)} values in a row group of ${layout.rowGroupRows[g]} rows`)
+    if (o !== groupEnd)
+      corrupt(`column "${column.name}" holds ${o - (groupEnd - layout.rowGroupRows[g]!)} values in a row group of ${layout.rowGroupRows[g]} rows`)
   }
 }

@@ -10,7 +10,10 @@ export class Corrupt {
   constructor(readonly reason: string) {}
 }
 export class Unsupported {
-  constructor(readonly column: string, readonly feature: string) {}
+  constructor(
+    readonly column: string,
+    readonly feature: string,
+  ) {}
 }
 
 export const corrupt = (reason: string): never => {

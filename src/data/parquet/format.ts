@@ -15,8 +15,15 @@ export const BYTE_WIDTH: Record<number, number> = { [PhysicalType.INT32]: 4, [Ph
 export const Repetition = { REQUIRED: 0, OPTIONAL: 1, REPEATED: 2 } as const
 export const Encoding = { PLAIN: 0, PLAIN_DICTIONARY: 2, RLE: 3, BIT_PACKED: 4, RLE_DICTIONARY: 8, BYTE_STREAM_SPLIT: 9 } as const
 export const ENCODING_NAMES: Record<number, string> = {
-  0: "PLAIN", 2: "PLAIN_DICTIONARY", 3: "RLE", 4: "BIT_PACKED", 5: "DELTA_BINARY_PACKED",
-  6: "DELTA_LENGTH_BYTE_ARRAY", 7: "DELTA_BYTE_ARRAY", 8: "RLE_DICTIONARY", 9: "BYTE_STREAM_SPLIT",
+  0: "PLAIN",
+  2: "PLAIN_DICTIONARY",
+  3: "RLE",
+  4: "BIT_PACKED",
+  5: "DELTA_BINARY_PACKED",
+  6: "DELTA_LENGTH_BYTE_ARRAY",
+  7: "DELTA_BYTE_ARRAY",
+  8: "RLE_DICTIONARY",
+  9: "BYTE_STREAM_SPLIT",
 }
 export const Codec = { UNCOMPRESSED: 0, SNAPPY: 1, GZIP: 2, LZO: 3, BROTLI: 4, LZ4: 5, ZSTD: 6, LZ4_RAW: 7 } as const
 export const CODEC_NAMES = ["UNCOMPRESSED", "SNAPPY", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"]
@@ -28,7 +35,17 @@ export const F = {
   SchemaElement: { type: 1, repetition: 3, name: 4, numChildren: 5 },
   RowGroup: { columns: 1, totalByteSize: 2, numRows: 3 },
   ColumnChunk: { fileOffset: 2, metaData: 3 },
-  ColumnMetaData: { type: 1, encodings: 2, path: 3, codec: 4, numValues: 5, uncompressedSize: 6, compressedSize: 7, dataPageOffset: 9, dictionaryPageOffset: 11 },
+  ColumnMetaData: {
+    type: 1,
+    encodings: 2,
+    path: 3,
+    codec: 4,
+    numValues: 5,
+    uncompressedSize: 6,
+    compressedSize: 7,
+    dataPageOffset: 9,
+    dictionaryPageOffset: 11,
+  },
   PageHeader: { type: 1, uncompressedSize: 2, compressedSize: 3, dataPage: 5, dictionaryPage: 7, dataPageV2: 8 },
   DataPageHeader: { numValues: 1, encoding: 2, defEncoding: 3, repEncoding: 4 },
   DictionaryPageHeader: { numValues: 1, encoding: 2 },

@@ -9,7 +9,10 @@ import { PhysicalType } from "./format.js"
 import { parseLayout, type ParquetColumn } from "./layout.js"
 
 /** The columns and row count of a parquet file, from its footer. */
-export const parquetSchema = (bytes: Uint8Array, file: string): Either.Either<{ rows: number; columns: ReadonlyArray<ParquetColumn> }, ParquetCorrupt | ParquetUnsupported> =>
+export const parquetSchema = (
+  bytes: Uint8Array,
+  file: string,
+): Either.Either<{ rows: number; columns: ReadonlyArray<ParquetColumn> }, ParquetCorrupt | ParquetUnsupported> =>
   attempt(file, () => {
     const { rows, columns } = parseLayout(bytes)
     return { rows, columns }

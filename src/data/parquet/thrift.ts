@@ -13,7 +13,11 @@ export type ThriftStruct = Map<number, ThriftValue>
 
 export class CompactReader {
   pos: number
-  constructor(readonly bytes: Uint8Array, start: number, readonly end: number) {
+  constructor(
+    readonly bytes: Uint8Array,
+    start: number,
+    readonly end: number,
+  ) {
     this.pos = start
   }
   byte(): number {

@@ -7,7 +7,21 @@ import { Effect } from "effect"
 import { writeFile } from "node:fs/promises"
 import { describeError, FileWriteFailed } from "../data-errors.js"
 import type { ColumnMajorWrite } from "./column-major.js"
-import { BYTE_WIDTH, Codec, Encoding, F, FOOTER_LENGTH_BYTES, isLittleEndianHost, MAGIC, MAGIC_BYTES, PageType, PhysicalType, Repetition, TWO_32, type NumericPhysicalType } from "./format.js"
+import {
+  BYTE_WIDTH,
+  Codec,
+  Encoding,
+  F,
+  FOOTER_LENGTH_BYTES,
+  isLittleEndianHost,
+  MAGIC,
+  MAGIC_BYTES,
+  PageType,
+  PhysicalType,
+  Repetition,
+  TWO_32,
+  type NumericPhysicalType,
+} from "./format.js"
 import { encodeDefinitionLevels } from "./rle.js"
 import { CompactWriter } from "./thrift.js"
 
@@ -114,19 +128,24 @@ export const encodeParquet = (columns: ReadonlyArray<ParquetColumnData>, options
     .structList(F.FileMetaData.rowGroups, [metas], (w, ms) =>
       w
         .structList(F.RowGroup.columns, ms, (cw, m) =>
-          cw.long(F.ColumnChunk.fileOffset, m.dataOffset).struct(F.ColumnChunk.metaData, (mw) =>
-            mw
-              .int(F.ColumnMetaData.type, m.type)
-              .intList(F.ColumnMetaData.encodings, [Encoding.PLAIN, Encoding.RLE])
-              .stringList(F.ColumnMetaData.path, [m.name])
-              .int(F.ColumnMetaData.codec, Codec.UNCOMPRESSED)
-              .long(F.ColumnMetaData.numValues, rows)
-              .long(F.ColumnMetaData.uncompressedSize, m.size)
-              .long(F.ColumnMetaData.compressedSize, m.size)
-              .long(F.ColumnMetaData.dataPageOffset, m.dataOffset),
-          ),
+          cw
+            .long(F.ColumnChunk.fileOffset, m.dataOffset)
+            .struct(F.ColumnChunk.metaData, (mw) =>
+              mw
+                .int(F.ColumnMetaData.type, m.type)
+                .intList(F.ColumnMetaData.encodings, [Encoding.PLAIN, Encoding.RLE])
+                .stringList(F.ColumnMetaData.path, [m.name])
+                .int(F.ColumnMetaData.codec, Codec.UNCOMPRESSED)
+                .long(F.ColumnMetaData.numValues, rows)
+                .long(F.ColumnMetaData.uncompressedSize, m.size)
+                .long(F.ColumnMetaData.compressedSize, m.size)
+                .long(F.ColumnMetaData.dataPageOffset, m.dataOffset),
+            ),
         )
-        .long(F.RowGroup.totalByteSize, ms.reduce((a, m) => a + m.size, 0))
+        .long(
+          F.RowGroup.totalByteSize,
+          ms.reduce((a, m) => a + m.size, 0),
+        )
         .long(F.RowGroup.numRows, rows),
     )
     .binary(F.FileMetaData.createdBy, CREATED_BY)
@@ -142,7 +161,8 @@ export const encodeParquet = (columns: ReadonlyArray<ParquetColumnData>, options
 /** The parquet bytes of an index column followed by float32 value columns taken from column-major data. */
 export const encodeParquetColumnMajor = (table: ColumnMajorWrite, options: ParquetWriteOptions): Uint8Array => {
   const { rows, data } = table
-  if (data.length !== table.columns.length * rows) throw new RangeError(`${table.columns.length} columns of ${rows} rows need ${table.columns.length * rows} values, data has ${data.length}`)
+  if (data.length !== table.columns.length * rows)
+    throw new RangeError(`${table.columns.length} columns of ${rows} rows need ${table.columns.length * rows} values, data has ${data.length}`)
   let integral = true
   for (let i = 0; i < rows; i++) if (!Number.isSafeInteger(table.index[i])) integral = false
   return encodeParquet(

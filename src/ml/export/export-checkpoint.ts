@@ -9,7 +9,7 @@ import { loadCheckpoint } from "../model/checkpoint.js"
 import { FileWriteFailed } from "../../data/data-errors.js"
 import { buildResNet, type ResNetConfig, readStateValues } from "../model/resnet.js"
 import { checkModelConfig, type ModelConfig, resNetConfigOf, type TrainableModel } from "../model/model-config.js"
-import { OnnxExportError } from "../errors.js"
+import { OnnxExportError } from "../ml-errors.js"
 import { resnetToOnnx } from "./export-resnet.js"
 
 export interface ExportHooks {

@@ -15,7 +15,7 @@
  * Node and value names follow timm's module paths (`conv1.0`, `layer2.0.downsample.0`, ...), so a
  * graph viewer reads like the PyTorch model.
  */
-import { OnnxExportError } from "../errors.js"
+import { OnnxExportError } from "../ml-errors.js"
 import type { ImgSize } from "../model/model-config.js"
 import { BATCH_NORM_EPS } from "../model/ops.js"
 import { type NamedTensor, RESNET_STAGE_DEPTHS, type ResNet, toTorchLayout } from "../model/resnet.js"
@@ -45,7 +45,6 @@ export interface ResNetOnnxOptions {
   /** ModelProto.producer_name; default "cairn". */
   readonly producer?: string
 }
-
 
 const intsAttr = (name: string, ints: ReadonlyArray<number>): OnnxAttribute => ({ name, type: OnnxAttributeType.INTS, ints })
 const intAttr = (name: string, i: number): OnnxAttribute => ({ name, type: OnnxAttributeType.INT, i })
@@ -101,13 +100,18 @@ class GraphWriter {
       throw new OnnxExportError({ model: this.modelName, detail: `${weight.name} is not a convolution weight (torch shape [${weight.torchShape.join(", ")}])` })
     }
     const [ph, pw] = [Math.floor(kh / 2), Math.floor(kw / 2)]
-    return this.node("Conv", module, [x, weight.name], [
-      intsAttr("kernel_shape", [kh, kw]),
-      intsAttr("strides", [stride, stride]),
-      intsAttr("pads", [ph, pw, ph, pw]),
-      intsAttr("dilations", [1, 1]),
-      intAttr("group", 1),
-    ])
+    return this.node(
+      "Conv",
+      module,
+      [x, weight.name],
+      [
+        intsAttr("kernel_shape", [kh, kw]),
+        intsAttr("strides", [stride, stride]),
+        intsAttr("pads", [ph, pw, ph, pw]),
+        intsAttr("dilations", [1, 1]),
+        intAttr("group", 1),
+      ],
+    )
   }
 
   /** Eval-mode BatchNorm2d: running stats, eps 1e-5 (opset 15+: one output unless training_mode). */
@@ -126,19 +130,23 @@ class GraphWriter {
 
   maxPool(x: string, module: string): string {
     const { kernel: k, stride: s, padding: p } = MAX_POOL
-    return this.node("MaxPool", module, [x], [intsAttr("kernel_shape", [k, k]), intsAttr("strides", [s, s]), intsAttr("pads", [p, p, p, p]), intAttr("ceil_mode", 0)])
+    return this.node(
+      "MaxPool",
+      module,
+      [x],
+      [intsAttr("kernel_shape", [k, k]), intsAttr("strides", [s, s]), intsAttr("pads", [p, p, p, p]), intAttr("ceil_mode", 0)],
+    )
   }
 
   /** `AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)`: a trailing odd row/column is averaged alone. */
   shortcutPool(x: string, module: string): string {
     const { kernel: k, stride: s } = SHORTCUT_POOL
-    return this.node("AveragePool", module, [x], [
-      intsAttr("kernel_shape", [k, k]),
-      intsAttr("strides", [s, s]),
-      intsAttr("pads", [0, 0, 0, 0]),
-      intAttr("ceil_mode", 1),
-      intAttr("count_include_pad", 0),
-    ])
+    return this.node(
+      "AveragePool",
+      module,
+      [x],
+      [intsAttr("kernel_shape", [k, k]), intsAttr("strides", [s, s]), intsAttr("pads", [0, 0, 0, 0]), intAttr("ceil_mode", 1), intAttr("count_include_pad", 0)],
+    )
   }
 
   /** Global average pool, flatten to [N, C], then `fc`: Gemm(x, fc.weight [out, in], fc.bias, transB=1). */
@@ -189,7 +197,6 @@ function resnetNodes(model: ResNet, graph: GraphWriter): void {
   })
   graph.head(h, ONNX_OUTPUT_NAME)
 }
-
 
 /**
  * Writes `model` (its current weights, eval mode) as the bytes of an `.onnx` file; `values` are its

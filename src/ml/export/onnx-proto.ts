@@ -127,7 +127,21 @@ const ONNX_SCHEMA: protobuf.INamespace = {
           {
             nested: {
               AttributeType: {
-                values: { UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10, SPARSE_TENSOR: 11, SPARSE_TENSORS: 12 },
+                values: {
+                  UNDEFINED: 0,
+                  FLOAT: 1,
+                  INT: 2,
+                  STRING: 3,
+                  TENSOR: 4,
+                  GRAPH: 5,
+                  FLOATS: 6,
+                  INTS: 7,
+                  STRINGS: 8,
+                  TENSORS: 9,
+                  GRAPHS: 10,
+                  SPARSE_TENSOR: 11,
+                  SPARSE_TENSORS: 12,
+                },
               },
             },
           },

@@ -19,7 +19,7 @@ import { Effect } from "effect"
 import type { FileReadFailed, NpyInvalid } from "../../data/data-errors.js"
 import { readNpy } from "../../data/npy.js"
 import { RandomState } from "../../data/random-state.js"
-import { DatasetError } from "../errors.js"
+import { DatasetError } from "../ml-errors.js"
 import { type Image2D, type ImageTransform, preprocessWindow } from "./preprocess.js"
 
 /** A window: an .npy file, or an image already in memory (`name` only labels errors). */
@@ -154,7 +154,9 @@ export class BatchLoader {
   }
 
   /** An NHWC batch (`x`: rows x imgSize x imgSize x channels) and its row-major targets. */
-  batch(rows: ArrayLike<number>): Effect.Effect<{ readonly x: Float32Array; readonly y: Float32Array; readonly size: number }, FileReadFailed | NpyInvalid | DatasetError> {
+  batch(
+    rows: ArrayLike<number>,
+  ): Effect.Effect<{ readonly x: Float32Array; readonly y: Float32Array; readonly size: number }, FileReadFailed | NpyInvalid | DatasetError> {
     const n = rows.length
     const list = Array.from({ length: n }, (_, i) => rows[i]!)
     return Effect.map(
@@ -179,11 +181,7 @@ export class BatchLoader {
 }
 
 /** Checks a dataset's shape and (for training) that every target row is a finite, non-negative vector. */
-export const validateDataset = (
-  dataset: WindowDataset,
-  classNames?: ReadonlyArray<string>,
-  requireTargets = true,
-): Effect.Effect<void, DatasetError> =>
+export const validateDataset = (dataset: WindowDataset, classNames?: ReadonlyArray<string>, requireTargets = true): Effect.Effect<void, DatasetError> =>
   Effect.suspend(() => {
     const { windows, labels, classes } = dataset
     if (labels.length !== windows.length * classes) {
@@ -222,8 +220,7 @@ export const epochSeed = (seed: number, epoch: number): number => {
 }
 
 /** Epoch `epoch`'s training order: `np.random.RandomState(epochSeed(seed, epoch)).permutation(n)`. */
-export const epochOrder = (n: number, seed: number, epoch: number): Int32Array =>
-  new RandomState(epochSeed(seed, epoch)).permutation(n)
+export const epochOrder = (n: number, seed: number, epoch: number): Int32Array => new RandomState(epochSeed(seed, epoch)).permutation(n)
 
 /**
  * How each epoch's training batches are ordered: `numpy` (the default) is `epochOrder` above;

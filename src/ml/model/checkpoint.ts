@@ -16,17 +16,10 @@
  *   otherwise) and the classifier is dropped when the class counts differ (it keeps its init).
  */
 import { Effect, Either } from "effect"
-import { CheckpointMismatch, ModelIoMismatch, type PthError, type SafetensorsError } from "../errors.js"
+import { CheckpointMismatch, ModelIoMismatch, type PthError, type SafetensorsError } from "../ml-errors.js"
 import { readStateDict, TORCH_METADATA } from "./state-dict.js"
 import { assignFromTorchLayout, type NamedTensor, readStateValues, toTorchLayout } from "./resnet.js"
-import {
-  type SafetensorsFile,
-  type SafetensorsInput,
-  type SafetensorsTensor,
-  tensorToBigInt64,
-  tensorToFloat32,
-  writeSafetensors,
-} from "./safetensors.js"
+import { type SafetensorsFile, type SafetensorsInput, type SafetensorsTensor, tensorToBigInt64, tensorToFloat32, writeSafetensors } from "./safetensors.js"
 
 /** What a checkpoint needs of a model: its state_dict entries. */
 export interface StatefulModel {
@@ -61,17 +54,12 @@ export const saveCheckpoint = (
     (values) => writeSafetensors(file, stateDictTensors(model, values), metadata),
   )
 
-const sameShape = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): boolean =>
-  a.length === b.length && a.every((d, i) => d === b[i])
+const sameShape = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): boolean => a.length === b.length && a.every((d, i) => d === b[i])
 
 const shapeText = (s: ReadonlyArray<number>): string => `[${s.join(", ")}]`
 
 /** Values for one model tensor from a stored one, or the reason they cannot be used. */
-const storedValues = (
-  t: NamedTensor,
-  stored: SafetensorsTensor,
-  file: string,
-): Either.Either<Float32Array, CheckpointMismatch> => {
+const storedValues = (t: NamedTensor, stored: SafetensorsTensor, file: string): Either.Either<Float32Array, CheckpointMismatch> => {
   if (t.kind === "counter") {
     const ints = tensorToBigInt64(stored)
     if (ints === undefined || ints.length !== 1) {
@@ -97,9 +85,7 @@ const storedValues = (
     )
   }
   if (!["F32", "F16", "BF16", "F64"].includes(stored.dtype)) {
-    return Either.left(
-      new CheckpointMismatch({ file, tensor: t.name, kind: "dtype", detail: `expected a float tensor, the file has ${stored.dtype}` }),
-    )
+    return Either.left(new CheckpointMismatch({ file, tensor: t.name, kind: "dtype", detail: `expected a float tensor, the file has ${stored.dtype}` }))
   }
   const values = tensorToFloat32(stored)
   let nonFinite = 0
@@ -131,19 +117,12 @@ export interface LoadOptions {
  * (unless allowed missing), every file tensor must be in the model (unless ignored), shapes must
  * match. Nothing is assigned unless everything fits.
  */
-export const loadStateDict = (
-  model: StatefulModel,
-  state: SafetensorsFile,
-  file: string,
-  options: LoadOptions = {},
-): Either.Either<void, CheckpointMismatch> =>
+export const loadStateDict = (model: StatefulModel, state: SafetensorsFile, file: string, options: LoadOptions = {}): Either.Either<void, CheckpointMismatch> =>
   Either.gen(function* () {
     const known = new Set(model.tensors.map((t) => t.name))
     for (const name of state.tensors.keys()) {
       if (!known.has(name) && !(options.ignore?.has(name) ?? false)) {
-        return yield* Either.left(
-          new CheckpointMismatch({ file, tensor: name, kind: "unexpected", detail: "not a tensor of the model" }),
-        )
+        return yield* Either.left(new CheckpointMismatch({ file, tensor: name, kind: "unexpected", detail: "not a tensor of the model" }))
       }
     }
     const assignments: Array<readonly [NamedTensor, Float32Array]> = []
@@ -253,7 +232,7 @@ export const adaptInputConv = (
         for (let g = 0; g < groups; g++)
           for (let p = 0; p < hw; p++) {
             let s = 0
-            for (let c = 0; c < RGB; c++) s = Math.fround(s + weight[((o * I + g * RGB + c) * hw) + p]!)
+            for (let c = 0; c < RGB; c++) s = Math.fround(s + weight[(o * I + g * RGB + c) * hw + p]!)
             out[(o * groups + g) * hw + p] = s
           }
       return { values: out, shape: [O, groups, J, K] }
@@ -271,8 +250,7 @@ export const adaptInputConv = (
   const scale = Math.fround(RGB / inChans)
   const out = new Float32Array(O * inChans * hw)
   for (let o = 0; o < O; o++)
-    for (let c = 0; c < inChans; c++)
-      for (let p = 0; p < hw; p++) out[(o * inChans + c) * hw + p] = weight[(o * I + (c % RGB)) * hw + p]! * scale
+    for (let c = 0; c < inChans; c++) for (let p = 0; p < hw; p++) out[(o * inChans + c) * hw + p] = weight[(o * I + (c % RGB)) * hw + p]! * scale
   return { values: out, shape: [O, inChans, J, K] }
 }
 

@@ -4,7 +4,7 @@
  * prediction, ONNX export and the ONNX Runtime engine.
  */
 import { Either, Schema } from "effect"
-import { TrainConfigError } from "../errors.js"
+import { TrainConfigError } from "../ml-errors.js"
 import type { ImageTransform } from "../input/preprocess.js"
 import type { ResNet, ResNetConfig, ResNetVariant } from "./resnet.js"
 

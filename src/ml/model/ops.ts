@@ -76,7 +76,14 @@ export class OpShapeError extends Data.TaggedError("OpShapeError")<{
 /** PyTorch `F.conv2d(x, w, stride=stride, padding=padding)` with x NHWC and w HWIO. */
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: number): tf.Tensor4D {
   const pad: "valid" | [[number, number], [number, number], [number, number], [number, number]] =
-    padding === 0 ? "valid" : [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+    padding === 0
+      ? "valid"
+      : [
+          [0, 0],
+          [padding, padding],
+          [padding, padding],
+          [0, 0],
+        ]
   return tf.conv2d(x, w, stride, pad)
 }
 

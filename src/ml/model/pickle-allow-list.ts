@@ -48,7 +48,8 @@ const intsOf = (v: PickleValue, what: string): ReadonlyArray<number> => {
 
 /** The storage a persistent id names (`persistent_load` of torch's zip format). */
 export const storageFromPid = (pid: PickleValue): StorageRef => {
-  if (typeof pid !== "object" || pid === null || !("kind" in pid) || pid.kind !== "tuple") return refuse(`a persistent id is ${describe(pid)}, expected a tuple`)
+  if (typeof pid !== "object" || pid === null || !("kind" in pid) || pid.kind !== "tuple")
+    return refuse(`a persistent id is ${describe(pid)}, expected a tuple`)
   const [tag, type, key, , numel] = pid.items
   if (tag !== "storage" || pid.items.length !== 5) return refuse(`a persistent id is not ('storage', type, key, location, numel)`)
   if (typeof type !== "object" || type === null || !("kind" in type) || type.kind !== "global") return refuse(`a storage's type is ${describe(type ?? null)}`)

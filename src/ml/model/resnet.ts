@@ -135,36 +135,42 @@ class Builder {
 
 /** OIHW -> HWIO. */
 export function convTorchToTf(torch: Float32Array, [o, i, h, w]: ReadonlyArray<number>): Float32Array {
-  const O = o!, I = i!, H = h!, W = w!
+  const O = o!,
+    I = i!,
+    H = h!,
+    W = w!
   const out = new Float32Array(torch.length)
   for (let a = 0; a < O; a++)
     for (let b = 0; b < I; b++)
-      for (let y = 0; y < H; y++)
-        for (let x = 0; x < W; x++) out[((y * W + x) * I + b) * O + a] = torch[((a * I + b) * H + y) * W + x]!
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[((y * W + x) * I + b) * O + a] = torch[((a * I + b) * H + y) * W + x]!
   return out
 }
 
 /** HWIO -> OIHW. */
 export function convTfToTorch(tfValues: Float32Array, [o, i, h, w]: ReadonlyArray<number>): Float32Array {
-  const O = o!, I = i!, H = h!, W = w!
+  const O = o!,
+    I = i!,
+    H = h!,
+    W = w!
   const out = new Float32Array(tfValues.length)
   for (let a = 0; a < O; a++)
     for (let b = 0; b < I; b++)
-      for (let y = 0; y < H; y++)
-        for (let x = 0; x < W; x++) out[((a * I + b) * H + y) * W + x] = tfValues[((y * W + x) * I + b) * O + a]!
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[((a * I + b) * H + y) * W + x] = tfValues[((y * W + x) * I + b) * O + a]!
   return out
 }
 
 /** [out, in] -> [in, out] (and back: the same transpose with the shape swapped). */
 export function linearTorchToTf(torch: Float32Array, [o, i]: ReadonlyArray<number>): Float32Array {
-  const O = o!, I = i!
+  const O = o!,
+    I = i!
   const out = new Float32Array(torch.length)
   for (let a = 0; a < O; a++) for (let b = 0; b < I; b++) out[b * O + a] = torch[a * I + b]!
   return out
 }
 
 export function linearTfToTorch(tfValues: Float32Array, [o, i]: ReadonlyArray<number>): Float32Array {
-  const O = o!, I = i!
+  const O = o!,
+    I = i!
   const out = new Float32Array(tfValues.length)
   for (let a = 0; a < O; a++) for (let b = 0; b < I; b++) out[a * I + b] = tfValues[b * O + a]!
   return out
@@ -218,9 +224,7 @@ export function buildResNet(config: ResNetConfig, seed: number): ResNet {
   const scaled = (channels: number) => scaledWidth(channels, config.width)
 
   const [s0, s1, s2] = DEEP_STEM_WIDTHS.map(scaled) as [number, number, number]
-  const stemConvs = [
-    b.conv("conv1.0", config.inChans, s0, CONV_KERNEL, STEM_STRIDE),
-  ]
+  const stemConvs = [b.conv("conv1.0", config.inChans, s0, CONV_KERNEL, STEM_STRIDE)]
   const stemBns = [b.bn("conv1.1", s0, 1)]
   stemConvs.push(b.conv("conv1.3", s0, s1, CONV_KERNEL, 1))
   stemBns.push(b.bn("conv1.4", s1, 1))

@@ -15,24 +15,10 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { describeError } from "../../core/errors.js"
-import { SafetensorsError } from "../errors.js"
+import { SafetensorsError } from "../ml-errors.js"
 
 /** Dtypes in the reference's enum order (the writer sorts by this, descending). */
-export const SAFETENSORS_DTYPES = [
-  "BOOL",
-  "U8",
-  "I8",
-  "I16",
-  "U16",
-  "F16",
-  "BF16",
-  "I32",
-  "U32",
-  "F32",
-  "F64",
-  "I64",
-  "U64",
-] as const
+export const SAFETENSORS_DTYPES = ["BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"] as const
 export type SafetensorsDtype = (typeof SAFETENSORS_DTYPES)[number]
 
 const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
@@ -59,8 +45,7 @@ const HEADER_ALIGN = 8
 const MAX_HEADER_BYTES = 100_000_000
 const METADATA_KEY = "__metadata__"
 
-const isDtype = (value: unknown): value is SafetensorsDtype =>
-  typeof value === "string" && (SAFETENSORS_DTYPES as ReadonlyArray<string>).includes(value)
+const isDtype = (value: unknown): value is SafetensorsDtype => typeof value === "string" && (SAFETENSORS_DTYPES as ReadonlyArray<string>).includes(value)
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
@@ -90,8 +75,7 @@ const numel = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => a
 
 /** Parses a whole safetensors file image; `file` only names it in errors. */
 export const parseSafetensors = (bytes: Uint8Array, file: string): Either.Either<SafetensorsFile, SafetensorsError> => {
-  const fail = (detail: string, tensor = ""): Either.Either<never, SafetensorsError> =>
-    Either.left(new SafetensorsError({ file, tensor, detail }))
+  const fail = (detail: string, tensor = ""): Either.Either<never, SafetensorsError> => Either.left(new SafetensorsError({ file, tensor, detail }))
   if (bytes.length < PREFIX_BYTES) return fail(`${bytes.length} bytes: too short for the header length`)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const n = view.getBigUint64(0, true)
@@ -188,9 +172,7 @@ export const serializeSafetensors = (
   let offset = 0
   for (const t of ordered) {
     const end = offset + t.data.byteLength
-    parts.push(
-      `${JSON.stringify(t.name)}:{"dtype":${JSON.stringify(t.dtype)},"shape":[${t.shape.join(",")}],"data_offsets":[${offset},${end}]}`,
-    )
+    parts.push(`${JSON.stringify(t.name)}:{"dtype":${JSON.stringify(t.dtype)},"shape":[${t.shape.join(",")}],"data_offsets":[${offset},${end}]}`)
     offset = end
   }
   const json = Buffer.from(`{${parts.join(",")}}`, "utf8")

@@ -4,7 +4,7 @@
  * No TF.js here: stages use it on the main thread.
  */
 import { Effect } from "effect"
-import type { PthError, SafetensorsError } from "../errors.js"
+import type { PthError, SafetensorsError } from "../ml-errors.js"
 import { isTorchCheckpoint, readPth } from "./pth.js"
 import { readSafetensors, type SafetensorsFile, writeSafetensors } from "./safetensors.js"
 

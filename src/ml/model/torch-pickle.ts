@@ -70,7 +70,13 @@ export const readTorchPickle = (bytes: Uint8Array): Either.Either<PickleValue, P
 const run = (bytes: Uint8Array): PickleValue => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const strict = new TextDecoder("utf-8", { fatal: true })
-  const utf8 = { decode: (b: Uint8Array): string => Either.getOrElse(Either.try(() => strict.decode(b)), () => refuse(`a str at byte ${pos - b.length} is not UTF-8`)) }
+  const utf8 = {
+    decode: (b: Uint8Array): string =>
+      Either.getOrElse(
+        Either.try(() => strict.decode(b)),
+        () => refuse(`a str at byte ${pos - b.length} is not UTF-8`),
+      ),
+  }
   const latin1 = new TextDecoder("latin1")
   let pos = 0
   let stack: Array<StackItem> = []
@@ -336,8 +342,10 @@ const run = (bytes: Uint8Array): PickleValue => {
         // NEWOBJ: cls.__new__(cls, *args), for OrderedDict only (torch's weights-only unpickler allows its allowed classes).
         const args = pop()
         const cls = pop()
-        if (typeof cls !== "object" || cls === null || !("kind" in cls) || cls.kind !== "global" || cls.name !== ORDERED_DICT) return refuse(`NEWOBJ of ${describe(cls)}`)
-        if (typeof args !== "object" || args === null || !("kind" in args) || args.kind !== "tuple" || args.items.length > 0) return refuse(`NEWOBJ of OrderedDict with arguments`)
+        if (typeof cls !== "object" || cls === null || !("kind" in cls) || cls.kind !== "global" || cls.name !== ORDERED_DICT)
+          return refuse(`NEWOBJ of ${describe(cls)}`)
+        if (typeof args !== "object" || args === null || !("kind" in args) || args.kind !== "tuple" || args.items.length > 0)
+          return refuse(`NEWOBJ of OrderedDict with arguments`)
         stack.push({ kind: "dict", ordered: true, entries: new Map() })
         break
       }

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Duration, Effect } from "effect"
 import type { FileReadFailed, NpyInvalid } from "../../data/data-errors.js"
-import type { DatasetError } from "../errors.js"
+import type { DatasetError } from "../ml-errors.js"
 import { type BatchLoader, batches, sequentialOrder } from "../input/window-dataset.js"
 import type { TrainableModel } from "../model/model-config.js"
 

@@ -10,7 +10,7 @@
  * Sums use numpy's pairwise summation so the value matches Python to the last bit or two.
  */
 import { Either } from "effect"
-import { MetricInputError } from "../errors.js"
+import { MetricInputError } from "../ml-errors.js"
 import { numpySum } from "../input/preprocess.js"
 
 /** The metric's default epsilon (10**-15). */
@@ -79,22 +79,16 @@ const verifyProbabilities = (
     }
   }
   if (min < 0) {
-    return Either.left(
-      new MetricInputError({ source, ...minAt, detail: `All target values in ${source} must be at least zero (${min})` }),
-    )
+    return Either.left(new MetricInputError({ source, ...minAt, detail: `All target values in ${source} must be at least zero (${min})` }))
   }
   if (max > 1) {
-    return Either.left(
-      new MetricInputError({ source, ...maxAt, detail: `All target values in ${source} must be no greater than one (${max})` }),
-    )
+    return Either.left(new MetricInputError({ source, ...maxAt, detail: `All target values in ${source} must be no greater than one (${max})` }))
   }
   for (let r = 0; r < rows; r++) {
     let s = 0
     for (const c of columnIndex) s += table.values[r * stride + c]!
     if (!(Math.abs(s - 1) <= ALLCLOSE_ATOL + ALLCLOSE_RTOL)) {
-      return Either.left(
-        new MetricInputError({ source, row: r, column: "", detail: `Target values in ${source} do not add to one (sum ${s})` }),
-      )
+      return Either.left(new MetricInputError({ source, row: r, column: "", detail: `Target values in ${source} do not add to one (sum ${s})` }))
     }
   }
   return Either.right(undefined)
@@ -110,17 +104,13 @@ const klCells = (
     const rows = yield* rowCount(solution, "solution")
     const subRows = yield* rowCount(submission, "submission")
     if (rows !== subRows) {
-      return yield* Either.left(
-        new MetricInputError({ source: "submission", row: -1, column: "", detail: `${subRows} rows for ${rows} solution rows` }),
-      )
+      return yield* Either.left(new MetricInputError({ source: "submission", row: -1, column: "", detail: `${subRows} rows for ${rows} solution rows` }))
     }
     const subIndex: Array<number> = []
     for (const col of solution.columns) {
       const j = submission.columns.indexOf(col)
       if (j < 0) {
-        return yield* Either.left(
-          new MetricInputError({ source: "submission", row: -1, column: col, detail: `Missing submission column ${col}` }),
-        )
+        return yield* Either.left(new MetricInputError({ source: "submission", row: -1, column: col, detail: `Missing submission column ${col}` }))
       }
       subIndex.push(j)
     }
@@ -139,7 +129,12 @@ const klCells = (
       }
     }
     const cols = solution.columns.length
-    yield* verifyProbabilities(solution, "solution", solution.columns.map((_, i) => i), rows)
+    yield* verifyProbabilities(
+      solution,
+      "solution",
+      solution.columns.map((_, i) => i),
+      rows,
+    )
     yield* verifyProbabilities(submission, "submission", subIndex, rows)
     const hi = 1 - epsilon
     const subStride = submission.columns.length
@@ -185,9 +180,7 @@ export const klDivergenceScore = (
       const w = options.sampleWeights
       if (w === undefined) return numpySum(rowSums, 0, rows, false) / rows
       if (w.length !== rows) {
-        return yield* Either.left(
-          new MetricInputError({ source: "solution", row: -1, column: "", detail: `${w.length} sample weights for ${rows} rows` }),
-        )
+        return yield* Either.left(new MetricInputError({ source: "solution", row: -1, column: "", detail: `${w.length} sample weights for ${rows} rows` }))
       }
       const weighted = rowSums.map((v, i) => v * w[i]!)
       return numpySum(weighted, 0, rows, false) / numpySum(w, 0, rows, false)

@@ -8,7 +8,15 @@ import { Effect } from "effect"
 import type { FileReadFailed, NpyInvalid } from "../../data/data-errors.js"
 import { loadCheckpoint } from "../model/checkpoint.js"
 import { BatchLoader, validateDataset, type WindowDataset, type WindowSource } from "../input/window-dataset.js"
-import { type CheckpointMismatch, type DatasetError, LossNotFinite, type ModelIoMismatch, type PthError, type SafetensorsError, type TrainConfigError } from "../errors.js"
+import {
+  type CheckpointMismatch,
+  type DatasetError,
+  LossNotFinite,
+  type ModelIoMismatch,
+  type PthError,
+  type SafetensorsError,
+  type TrainConfigError,
+} from "../ml-errors.js"
 import { type LossName, softmaxRows, ValidationLoss } from "../train/loss.js"
 import { buildResNet, type ResNetConfig } from "../model/resnet.js"
 import { evalLogits } from "./eval-logits.js"

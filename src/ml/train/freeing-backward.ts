@@ -93,8 +93,12 @@ const backpropFreeing = (engine: EngineInternals, nodes: ReadonlyArray<TapeNode>
       const of = inputGradients[name]
       if (of === undefined) throw new Error(`Cannot backprop through input ${name}. Available gradients found: ${Object.keys(inputGradients)}.`)
       const dx = engine.tidy(of)
-      if (dx.dtype !== "float32") throw new Error(`Error in gradient for op ${node.kernelName}. The gradient of input ${name} must have 'float32' dtype, but has '${dx.dtype}'`)
-      if (!tf.util.arraysEqual(dx.shape, x.shape)) throw new Error(`Error in gradient for op ${node.kernelName}. The gradient of input '${name}' has shape '${dx.shape}', which does not match the shape of the input '${x.shape}'`)
+      if (dx.dtype !== "float32")
+        throw new Error(`Error in gradient for op ${node.kernelName}. The gradient of input ${name} must have 'float32' dtype, but has '${dx.dtype}'`)
+      if (!tf.util.arraysEqual(dx.shape, x.shape))
+        throw new Error(
+          `Error in gradient for op ${node.kernelName}. The gradient of input '${name}' has shape '${dx.shape}', which does not match the shape of the input '${x.shape}'`,
+        )
       if (!grads.has(x.id)) {
         set(x.id, dx)
         continue

@@ -16,7 +16,7 @@
  * - Stepping beyond `total_steps` is an error (`ValueError` in torch).
  */
 import { Either } from "effect"
-import { TrainConfigError } from "../errors.js"
+import { TrainConfigError } from "../ml-errors.js"
 
 export type AnnealStrategy = "cos" | "linear"
 
@@ -114,16 +114,12 @@ export class OneCycleSchedule {
       yield* positiveInteger("epochs", config.epochs)
       yield* positiveInteger("stepsPerEpoch", config.stepsPerEpoch)
       if (!(config.pctStart >= 0 && config.pctStart <= 1)) {
-        return yield* Either.left(
-          new TrainConfigError({ field: "pctStart", value: String(config.pctStart), detail: "must be in [0, 1]" }),
-        )
+        return yield* Either.left(new TrainConfigError({ field: "pctStart", value: String(config.pctStart), detail: "must be in [0, 1]" }))
       }
       for (const field of ["maxLr", "divFactor", "finalDivFactor"] as const) {
         const value = config[field]
         if (!(Number.isFinite(value) && value > 0)) {
-          return yield* Either.left(
-            new TrainConfigError({ field, value: String(value), detail: "must be a positive finite number" }),
-          )
+          return yield* Either.left(new TrainConfigError({ field, value: String(value), detail: "must be a positive finite number" }))
         }
       }
       return new OneCycleSchedule(config)
@@ -155,9 +151,7 @@ export class OneCycleSchedule {
       if (step <= endStep || i === last) {
         const pct = (step - startStep) / (endStep - startStep)
         const lr = this.anneal(this.lrOf(phase.startLr), this.lrOf(phase.endLr), pct)
-        const beta1 = this.config.cycleMomentum
-          ? this.anneal(this.momentumOf(phase.startMomentum), this.momentumOf(phase.endMomentum), pct)
-          : undefined
+        const beta1 = this.config.cycleMomentum ? this.anneal(this.momentumOf(phase.startMomentum), this.momentumOf(phase.endMomentum), pct) : undefined
         return { lr, beta1 }
       }
       startStep = phase.endStep
@@ -182,9 +176,7 @@ export class OneCycleSchedule {
  *   whatever is not given (cycles AdamW's beta1 unless `cycleMomentum: false`);
  * - "constant": the lr throughout; the optimizer keeps its own beta1.
  */
-export type LrSchedule =
-  | ({ readonly kind: "one-cycle" } & Partial<Omit<OneCycleConfig, "maxLr" | "epochs" | "stepsPerEpoch">>)
-  | { readonly kind: "constant" }
+export type LrSchedule = ({ readonly kind: "one-cycle" } & Partial<Omit<OneCycleConfig, "maxLr" | "epochs" | "stepsPerEpoch">>) | { readonly kind: "constant" }
 
 /** What the training loop asks of a schedule: the values of each optimizer update. */
 export interface Schedule {

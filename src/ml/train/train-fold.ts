@@ -28,7 +28,7 @@ import type { FileReadFailed, NpyInvalid } from "../../data/data-errors.js"
 import { AdamW } from "./adamw.js"
 import { checkpointFileName, loadPretrained, saveCheckpoint } from "../model/checkpoint.js"
 import { type BatchOrder, BatchLoader, batches, trainingOrder, validateDataset, type WindowDataset } from "../input/window-dataset.js"
-import { type CheckpointMismatch, type DatasetError, LossNotFinite, type PthError, type SafetensorsError, TrainConfigError, TrainError } from "../errors.js"
+import { type CheckpointMismatch, type DatasetError, LossNotFinite, type PthError, type SafetensorsError, TrainConfigError, TrainError } from "../ml-errors.js"
 import { LOSS_NAMES, type LossName, softmaxRows, TRAINING_LOSSES, ValidationLoss } from "./loss.js"
 import { checkModelConfig, loaderOptions, type ModelConfig, resNetConfigOf, type TrainableModel } from "../model/model-config.js"
 import { buildResNet, type ResNetConfig } from "../model/resnet.js"
@@ -189,11 +189,7 @@ const checkConfig = (config: TrainConfig): Either.Either<void, TrainConfigError>
 }
 
 /** Trains one fold; see the module comment. */
-export const trainFold = (
-  config: TrainConfig,
-  data: FoldData,
-  hooks: TrainHooks = {},
-): Effect.Effect<TrainFoldResult, TrainFoldError> =>
+export const trainFold = (config: TrainConfig, data: FoldData, hooks: TrainHooks = {}): Effect.Effect<TrainFoldResult, TrainFoldError> =>
   Effect.gen(function* () {
     yield* checkConfig(config)
     // On webgpu a tensor over the adapter's buffer limits computes garbage instead of failing (engines/webgpu/limits.ts).
@@ -242,131 +238,128 @@ export const trainFold = (
         model.dispose()
       })
 
-    return yield* Effect.acquireUseRelease(acquire, ({ model, optimizer }) =>
-      Effect.gen(function* () {
-        if (config.pretrained !== undefined && data.resume === undefined) yield* loadPretrained(model, config.pretrained)
-        emit({
-          type: "start",
-          fold: data.fold,
-          epochs: config.epochs,
-          stepsPerEpoch,
-          trainSize: data.train.windows.length,
-          valSize: data.val.windows.length,
-        })
-        const history: Array<EpochRecord> = []
-        let bestValLoss = INITIAL_BEST_VAL_LOSS
-        let bestEpoch = 0
-        let valPredictions: Float32Array = new Float32Array(0)
-        let stoppedEarly = false
-        let globalStep = 0
-        const size = config.imgSize
-        const trainable = model.trainable
-        let firstEpoch = 1
-        if (data.resume !== undefined) {
-          // Everything the remaining epochs read, as the run that saved it had it after its epoch.
-          const restored = yield* restoreTrainState(data.resume, model, optimizer, checkpoint, data.fold)
-          history.push(...restored.history)
-          ;({ bestValLoss, bestEpoch, valPredictions, globalStep } = restored)
-          firstEpoch = restored.epoch + 1
-        }
-
-        for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
-          const epochStart = performance.now()
-          let trainLoss = 0
-          let lr = schedule.at(globalStep).lr
-          const order = trainingOrder(config.order ?? { kind: "numpy" }, data.train.windows.length, config.seed, epoch)
-          if (typeof order === "string") {
-            return yield* Effect.fail(new TrainConfigError({ field: "order", value: config.order?.kind ?? "numpy", detail: order }))
+    return yield* Effect.acquireUseRelease(
+      acquire,
+      ({ model, optimizer }) =>
+        Effect.gen(function* () {
+          if (config.pretrained !== undefined && data.resume === undefined) yield* loadPretrained(model, config.pretrained)
+          emit({
+            type: "start",
+            fold: data.fold,
+            epochs: config.epochs,
+            stepsPerEpoch,
+            trainSize: data.train.windows.length,
+            valSize: data.val.windows.length,
+          })
+          const history: Array<EpochRecord> = []
+          let bestValLoss = INITIAL_BEST_VAL_LOSS
+          let bestEpoch = 0
+          let valPredictions: Float32Array = new Float32Array(0)
+          let stoppedEarly = false
+          let globalStep = 0
+          const size = config.imgSize
+          const trainable = model.trainable
+          let firstEpoch = 1
+          if (data.resume !== undefined) {
+            // Everything the remaining epochs read, as the run that saved it had it after its epoch.
+            const restored = yield* restoreTrainState(data.resume, model, optimizer, checkpoint, data.fold)
+            history.push(...restored.history)
+            ;({ bestValLoss, bestEpoch, valPredictions, globalStep } = restored)
+            firstEpoch = restored.epoch + 1
           }
-          const epochBatches = batches(order, config.batchSize, true)
-          for (let step = 0; step < epochBatches.length; step++) {
-            const { x, y } = yield* trainLoader.batch(epochBatches[step]!)
-            const scheduled = schedule.at(globalStep)
-            lr = scheduled.lr
-            optimizer.lr = scheduled.lr
-            if (scheduled.beta1 !== undefined) optimizer.beta1 = scheduled.beta1
-            const batch = config.batchSize
-            const lossTensor = tf.tidy(() => {
-              const input = tf.tensor4d(x, [batch, size, size, config.inChans])
-              const target = tf.tensor2d(y, [batch, config.numClasses])
-              const { value, grads } = tf.variableGrads(
-                () => trainingLoss(model.forward(input, true), target),
-                trainable as Array<tf.Variable>,
-              )
-              optimizer.step(trainable.map((v) => grads[v.name]))
-              return value
-            })
-            // Read asynchronously: a GPU backend (webgpu) cannot read a tensor synchronously in Node.
-            const loss = (yield* readTensor(lossTensor))[0]!
-            globalStep += 1
-            if (!Number.isFinite(loss)) {
-              return yield* Effect.fail(
-                new LossNotFinite({ fold: data.fold, checkpoint: "", phase: "training", value: loss, epoch, step: step + 1, lr }),
-              )
+
+          for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
+            const epochStart = performance.now()
+            let trainLoss = 0
+            let lr = schedule.at(globalStep).lr
+            const order = trainingOrder(config.order ?? { kind: "numpy" }, data.train.windows.length, config.seed, epoch)
+            if (typeof order === "string") {
+              return yield* Effect.fail(new TrainConfigError({ field: "order", value: config.order?.kind ?? "numpy", detail: order }))
             }
-            trainLoss += loss
-            const elapsed = (performance.now() - epochStart) / MS_PER_SECOND
-            emit({
-              type: "step",
-              fold: data.fold,
-              epoch,
-              step: step + 1,
-              stepsPerEpoch,
-              loss,
-              lr,
-              imagesPerSecond: ((step + 1) * config.batchSize) / Math.max(elapsed, Number.EPSILON),
-            })
-            yield* yieldToThread
-          }
-          trainLoss /= epochBatches.length
-          const trainSeconds = (performance.now() - epochStart) / MS_PER_SECOND
+            const epochBatches = batches(order, config.batchSize, true)
+            for (let step = 0; step < epochBatches.length; step++) {
+              const { x, y } = yield* trainLoader.batch(epochBatches[step]!)
+              const scheduled = schedule.at(globalStep)
+              lr = scheduled.lr
+              optimizer.lr = scheduled.lr
+              if (scheduled.beta1 !== undefined) optimizer.beta1 = scheduled.beta1
+              const batch = config.batchSize
+              const lossTensor = tf.tidy(() => {
+                const input = tf.tensor4d(x, [batch, size, size, config.inChans])
+                const target = tf.tensor2d(y, [batch, config.numClasses])
+                const { value, grads } = tf.variableGrads(() => trainingLoss(model.forward(input, true), target), trainable as Array<tf.Variable>)
+                optimizer.step(trainable.map((v) => grads[v.name]))
+                return value
+              })
+              // Read asynchronously: a GPU backend (webgpu) cannot read a tensor synchronously in Node.
+              const loss = (yield* readTensor(lossTensor))[0]!
+              globalStep += 1
+              if (!Number.isFinite(loss)) {
+                return yield* Effect.fail(new LossNotFinite({ fold: data.fold, checkpoint: "", phase: "training", value: loss, epoch, step: step + 1, lr }))
+              }
+              trainLoss += loss
+              const elapsed = (performance.now() - epochStart) / MS_PER_SECOND
+              emit({
+                type: "step",
+                fold: data.fold,
+                epoch,
+                step: step + 1,
+                stepsPerEpoch,
+                loss,
+                lr,
+                imagesPerSecond: ((step + 1) * config.batchSize) / Math.max(elapsed, Number.EPSILON),
+              })
+              yield* yieldToThread
+            }
+            trainLoss /= epochBatches.length
+            const trainSeconds = (performance.now() - epochStart) / MS_PER_SECOND
 
-          emit({ type: "validate", fold: data.fold, epoch })
-          const logits = yield* evalLogits(model, valLoader, config.batchSize)
-          const valLossFn = new ValidationLoss(config.loss, config.numClasses)
-          valLossFn.add(logits, data.val.labels)
-          const valLoss = valLossFn.compute()
-          if (!Number.isFinite(valLoss)) {
-            return yield* Effect.fail(new LossNotFinite({ fold: data.fold, checkpoint: "", phase: "validation", value: valLoss, epoch, step: 0, lr }))
+            emit({ type: "validate", fold: data.fold, epoch })
+            const logits = yield* evalLogits(model, valLoader, config.batchSize)
+            const valLossFn = new ValidationLoss(config.loss, config.numClasses)
+            valLossFn.add(logits, data.val.labels)
+            const valLoss = valLossFn.compute()
+            if (!Number.isFinite(valLoss)) {
+              return yield* Effect.fail(new LossNotFinite({ fold: data.fold, checkpoint: "", phase: "validation", value: valLoss, epoch, step: 0, lr }))
+            }
+            const improved = valLoss < bestValLoss
+            if (improved) {
+              bestEpoch = epoch
+              bestValLoss = valLoss
+              valPredictions = softmaxRows(logits, config.numClasses)
+              yield* saveCheckpoint(model, checkpoint)
+            }
+            const record: EpochRecord = {
+              epoch,
+              trainLoss,
+              valLoss,
+              lr,
+              seconds: (performance.now() - epochStart) / MS_PER_SECOND,
+              imagesPerSecond: (epochBatches.length * config.batchSize) / Math.max(trainSeconds, Number.EPSILON),
+              improved,
+            }
+            history.push(record)
+            emit({ type: "epoch", fold: data.fold, record, bestEpoch, bestValLoss })
+            const last = epoch === config.epochs || epoch - bestEpoch > config.patience
+            if (data.progressDir !== undefined && !last) {
+              const dir = path.join(data.progressDir, `epoch-${epoch}`)
+              const adamSteps = trainable.map((_, i) => optimizer.state(i).step)
+              yield* saveTrainState(dir, model, optimizer, { valPredictions, checkpoint: bestEpoch > 0 ? checkpoint : undefined }, { fold: data.fold, epoch })
+              emit({ type: "saved", fold: data.fold, epoch, dir, value: { epoch, globalStep, adamSteps, bestEpoch, bestValLoss, history: [...history] } })
+            }
+            if (epoch - bestEpoch > config.patience) {
+              stoppedEarly = epoch < config.epochs
+              break
+            }
           }
-          const improved = valLoss < bestValLoss
-          if (improved) {
-            bestEpoch = epoch
-            bestValLoss = valLoss
-            valPredictions = softmaxRows(logits, config.numClasses)
-            yield* saveCheckpoint(model, checkpoint)
+          if (bestEpoch === 0) {
+            return yield* Effect.fail(
+              new TrainError({ fold: data.fold, epoch: history.length, step: 0, detail: `the validation loss never went below ${INITIAL_BEST_VAL_LOSS}` }),
+            )
           }
-          const record: EpochRecord = {
-            epoch,
-            trainLoss,
-            valLoss,
-            lr,
-            seconds: (performance.now() - epochStart) / MS_PER_SECOND,
-            imagesPerSecond: (epochBatches.length * config.batchSize) / Math.max(trainSeconds, Number.EPSILON),
-            improved,
-          }
-          history.push(record)
-          emit({ type: "epoch", fold: data.fold, record, bestEpoch, bestValLoss })
-          const last = epoch === config.epochs || epoch - bestEpoch > config.patience
-          if (data.progressDir !== undefined && !last) {
-            const dir = path.join(data.progressDir, `epoch-${epoch}`)
-            const adamSteps = trainable.map((_, i) => optimizer.state(i).step)
-            yield* saveTrainState(dir, model, optimizer, { valPredictions, checkpoint: bestEpoch > 0 ? checkpoint : undefined }, { fold: data.fold, epoch })
-            emit({ type: "saved", fold: data.fold, epoch, dir, value: { epoch, globalStep, adamSteps, bestEpoch, bestValLoss, history: [...history] } })
-          }
-          if (epoch - bestEpoch > config.patience) {
-            stoppedEarly = epoch < config.epochs
-            break
-          }
-        }
-        if (bestEpoch === 0) {
-          return yield* Effect.fail(
-            new TrainError({ fold: data.fold, epoch: history.length, step: 0, detail: `the validation loss never went below ${INITIAL_BEST_VAL_LOSS}` }),
-          )
-        }
-        emit({ type: "done", fold: data.fold, bestEpoch, bestValLoss, stoppedEarly })
-        return { fold: data.fold, bestEpoch, bestValLoss, history, valPredictions, checkpoint, stoppedEarly }
-      }),
+          emit({ type: "done", fold: data.fold, bestEpoch, bestValLoss, stoppedEarly })
+          return { fold: data.fold, bestEpoch, bestValLoss, history, valPredictions, checkpoint, stoppedEarly }
+        }),
       release,
     )
   })

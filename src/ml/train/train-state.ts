@@ -14,7 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import { type SafetensorsError, TrainError } from "../errors.js"
+import { type SafetensorsError, TrainError } from "../ml-errors.js"
 import type { TrainableModel } from "../model/model-config.js"
 import { readSafetensors, type SafetensorsInput, type SafetensorsTensor, writeSafetensors } from "../model/safetensors.js"
 import type { AdamW } from "./adamw.js"
@@ -106,7 +106,8 @@ export const restoreTrainState = (
 ): Effect.Effect<TrainStateValue & { readonly valPredictions: Float32Array }, SafetensorsError | TrainError> =>
   Effect.gen(function* () {
     const value = decodeValue(saved.value)
-    const refuse = (detail: string) => new TrainError({ fold, epoch: value?.epoch ?? 0, step: 0, detail: `saved progress does not fit this training: ${detail}` })
+    const refuse = (detail: string) =>
+      new TrainError({ fold, epoch: value?.epoch ?? 0, step: 0, detail: `saved progress does not fit this training: ${detail}` })
     if (value === undefined) return yield* refuse("its record's value is not a training state")
     const stateFile = saved.files[TRAIN_STATE_FILE]
     if (stateFile === undefined) return yield* refuse(`it has no ${TRAIN_STATE_FILE}`)
@@ -115,11 +116,13 @@ export const restoreTrainState = (
       const t: SafetensorsTensor | undefined = state.tensors.get(name)
       const dtype = like.dtype === "int32" ? "I32" : "F32"
       if (t === undefined) return { error: `${name} is missing` }
-      if (t.dtype !== dtype || t.shape.join(",") !== like.shape.join(",")) return { error: `${name} is ${t.dtype} [${t.shape}], expected ${dtype} [${like.shape}]` }
+      if (t.dtype !== dtype || t.shape.join(",") !== like.shape.join(","))
+        return { error: `${name} is ${t.dtype} [${t.shape}], expected ${dtype} [${like.shape}]` }
       const bytes = t.bytes.slice()
       return { values: dtype === "I32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer) }
     }
-    if (value.adamSteps.length !== model.trainable.length) return yield* refuse(`${value.adamSteps.length} optimizer states for ${model.trainable.length} parameters`)
+    if (value.adamSteps.length !== model.trainable.length)
+      return yield* refuse(`${value.adamSteps.length} optimizer states for ${model.trainable.length} parameters`)
     const assignments: Array<readonly [tf.Variable, tf.TypedArray]> = []
     for (const t of model.tensors) {
       const got = take(`${MODEL_PREFIX}${t.name}`, t.variable)

@@ -66,7 +66,11 @@ const categoryEncoding = (
     yield* uniqueLabels(chart, "categories.domain", categories.domain)
     if (categories.colors.length !== categories.domain.length) {
       return yield* Either.left(
-        new ChartInputInvalid({ chart, field: "categories.colors", reason: `has ${categories.colors.length} colours for ${categories.domain.length} categories` }),
+        new ChartInputInvalid({
+          chart,
+          field: "categories.colors",
+          reason: `has ${categories.colors.length} colours for ${categories.domain.length} categories`,
+        }),
       )
     }
     yield* inDomain(
@@ -198,20 +202,26 @@ export const barChart = (input: BarChartInput): Either.Either<TopLevelSpec, Char
     }
     const format = input.format ?? DEFAULT_FORMAT
     const x: Channel<"x"> = { field: "label", type: "nominal", title: input.xTitle ?? null, sort: labels, axis: { labelAngle: 0 } }
-    const y: Channel<"y"> = { field: "value", type: "quantitative", title: input.yTitle, scale: { domain: barDomain(input.bars.map((b) => b.value)), nice: false } }
+    const y: Channel<"y"> = {
+      field: "value",
+      type: "quantitative",
+      title: input.yTitle,
+      scale: { domain: barDomain(input.bars.map((b) => b.value)), nice: false },
+    }
     // Grouped: bars of one label side by side (xOffset), coloured by group; the value labels follow the offset.
-    const offset: Pick<Encoding<Field>, "xOffset"> = groups === undefined ? {} : { xOffset: { field: "group", type: "nominal", sort: [...groups.domain], scale: { domain: [...groups.domain] } } }
-    const color: Pick<Encoding<Field>, "color"> =
-      groups === undefined
-        ? {}
-        : {
-            color: {
-              field: "group",
-              type: "nominal",
-              title: groups.title ?? null,
-              scale: { domain: [...groups.domain], range: groups.domain.map((_, i) => SERIES_PALETTE[i % SERIES_PALETTE.length]!) },
-            },
-          }
+    const offset: Pick<Encoding<Field>, "xOffset"> = groups === undefined
+      ? {}
+      : { xOffset: { field: "group", type: "nominal", sort: [...groups.domain], scale: { domain: [...groups.domain] } } }
+    const color: Pick<Encoding<Field>, "color"> = groups === undefined
+      ? {}
+      : {
+          color: {
+            field: "group",
+            type: "nominal",
+            title: groups.title ?? null,
+            scale: { domain: [...groups.domain], range: groups.domain.map((_, i) => SERIES_PALETTE[i % SERIES_PALETTE.length]!) },
+          },
+        }
     const values = input.bars.map((b) => ({ label: b.label, value: b.value, group: b.group ?? "" }))
     const layers: Array<Layer> = [
       { name: MARK_NAMES.bars, mark: { type: "bar", ...(groups === undefined ? { color: SERIES_PALETTE[0] } : {}) }, encoding: { x, y, ...offset, ...color } },

@@ -95,7 +95,8 @@ export const firstAppearance = (labels: Iterable<string>): Array<string> => [...
 export const inDomain = (chart: string, field: string, labels: ReadonlyArray<string>, order: ReadonlyArray<string>, orderField: string) => {
   const known = new Set(order)
   for (const [i, l] of labels.entries()) {
-    if (!known.has(l)) return Either.left(new ChartInputInvalid({ chart, field: `${field}[${i}]`, reason: `"${l}" is not in ${orderField} (${order.join(", ")})` }))
+    if (!known.has(l))
+      return Either.left(new ChartInputInvalid({ chart, field: `${field}[${i}]`, reason: `"${l}" is not in ${orderField} (${order.join(", ")})` }))
   }
   return Either.right(undefined)
 }

@@ -2,7 +2,19 @@
 import { Either } from "effect"
 import { ChartInputInvalid } from "../report-errors.js"
 import { FONT_SIZE, HEATMAP_DARK_FRACTION, HEATMAP_SCHEME, INK } from "../theme.js"
-import { type Channel, type ChartTitle, COUNT_FORMAT, chartConfig, finite, HEATMAP_CELL, MARK_NAMES, nonEmpty, type TopLevelSpec, titleOf, uniqueLabels } from "./common.js"
+import {
+  type Channel,
+  type ChartTitle,
+  COUNT_FORMAT,
+  chartConfig,
+  finite,
+  HEATMAP_CELL,
+  MARK_NAMES,
+  nonEmpty,
+  type TopLevelSpec,
+  titleOf,
+  uniqueLabels,
+} from "./common.js"
 
 export interface HeatmapInput extends ChartTitle {
   /** Row labels, top to bottom. */

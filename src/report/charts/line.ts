@@ -108,17 +108,16 @@ export const lineChart = (input: LineChartInput): Either.Either<TopLevelSpec, Ch
       title: input.seriesTitle ?? null,
       scale: { domain: [...series], range: series.map((_, i) => SERIES_PALETTE[i % SERIES_PALETTE.length]!) },
     }
-    const strokeDash: Pick<Encoding<Field>, "strokeDash"> =
-      input.styles === undefined
-        ? {}
-        : {
-            strokeDash: {
-              field: "style",
-              type: "nominal",
-              title: input.styleTitle ?? null,
-              scale: { domain: [...input.styles], range: [[...SOLID_PATTERN], [...DASH_PATTERN]] },
-            },
-          }
+    const strokeDash: Pick<Encoding<Field>, "strokeDash"> = input.styles === undefined
+      ? {}
+      : {
+          strokeDash: {
+            field: "style",
+            type: "nominal",
+            title: input.styleTitle ?? null,
+            scale: { domain: [...input.styles], range: [[...SOLID_PATTERN], [...DASH_PATTERN]] },
+          },
+        }
     const detail: Pick<Encoding<Field>, "detail"> = input.styles === undefined ? {} : { detail: { field: "style", type: "nominal" } }
     const layers: Array<Layer> = [
       { name: MARK_NAMES.lines, mark: { type: "line", strokeWidth: LINE_WIDTH }, encoding: { x, y, color, ...strokeDash } },

@@ -2,7 +2,19 @@
 import { Either } from "effect"
 import type { ChartInputInvalid } from "../report-errors.js"
 import { BAND_STEP, CHART_WIDTH, INK_MUTED, SERIES_PALETTE } from "../theme.js"
-import { type Channel, type ChartTitle, chartConfig, finite, type Layer, MARK_NAMES, nonEmpty, POINT_SIZE, type TopLevelSpec, titleOf, uniqueLabels } from "./common.js"
+import {
+  type Channel,
+  type ChartTitle,
+  chartConfig,
+  finite,
+  type Layer,
+  MARK_NAMES,
+  nonEmpty,
+  POINT_SIZE,
+  type TopLevelSpec,
+  titleOf,
+  uniqueLabels,
+} from "./common.js"
 
 export interface SpreadRow {
   readonly label: string
@@ -56,7 +68,11 @@ export const spreadChart = (input: SpreadChartInput): Either.Either<TopLevelSpec
         name: SPREAD_MARKS.spread,
         data: { values: ranges },
         mark: { type: "rule", color: SERIES_PALETTE[0], strokeWidth: RANGE_STROKE, opacity: 0.45 },
-        encoding: { x: { field: "low", type: "quantitative", scale: { domain: [lo - pad, hi + pad], nice: false, zero: false }, title: input.xTitle }, x2: { field: "high" }, y },
+        encoding: {
+          x: { field: "low", type: "quantitative", scale: { domain: [lo - pad, hi + pad], nice: false, zero: false }, title: input.xTitle },
+          x2: { field: "high" },
+          y,
+        },
       })
     }
     if (samples.length > 0) {
@@ -71,7 +87,14 @@ export const spreadChart = (input: SpreadChartInput): Either.Either<TopLevelSpec
       name: SPREAD_MARKS.points,
       data: { values: input.rows.map((r) => ({ label: r.label, value: r.value })) },
       mark: { type: "point", filled: true, color: SERIES_PALETTE[0], size: POINT_AREA },
-      encoding: { x, y, tooltip: [{ field: "label", type: "nominal" }, { field: "value", type: "quantitative", format: ".4f" }] },
+      encoding: {
+        x,
+        y,
+        tooltip: [
+          { field: "label", type: "nominal" },
+          { field: "value", type: "quantitative", format: ".4f" },
+        ],
+      },
     })
     return {
       $schema: "https://vega.github.io/schema/vega-lite/v6.json",

@@ -5,7 +5,22 @@
 import { Either } from "effect"
 import type { DagInvalid } from "../report-errors.js"
 import { type StageStatus, FONT_SIZE, FONT_SIZE_SMALL, STAGE_STATUSES } from "../theme.js"
-import { BOX_HEIGHT, BOX_HEIGHT_DETAIL, BOX_MIN_WIDTH, BOX_PAD_X, BOX_RADIUS, DUMMY_WIDTH, label, LAYER_GAP, LEGEND_GAP, LEGEND_HEIGHT, LEGEND_SWATCH, MARGIN, PORT_SPACING, textWidth } from "./geometry.js"
+import {
+  BOX_HEIGHT,
+  BOX_HEIGHT_DETAIL,
+  BOX_MIN_WIDTH,
+  BOX_PAD_X,
+  BOX_RADIUS,
+  DUMMY_WIDTH,
+  label,
+  LAYER_GAP,
+  LEGEND_GAP,
+  LEGEND_HEIGHT,
+  LEGEND_SWATCH,
+  MARGIN,
+  PORT_SPACING,
+  textWidth,
+} from "./geometry.js"
 import { checkGraph, topologicalOrder } from "./graph.js"
 import { type Item, orderLayers } from "./ordering.js"
 import { placeX } from "./placement.js"

@@ -11,7 +11,9 @@ export const checkGraph = (input: DagInput): Either.Either<ReadonlyArray<readonl
     for (const [i, n] of input.nodes.entries()) {
       if (n.id === "") return yield* Either.left(new DagInvalid({ field: `nodes[${i}].id`, reason: "is empty" }))
       if (!STAGE_STATUSES.includes(n.status)) {
-        return yield* Either.left(new DagInvalid({ field: `nodes[${i}].status`, reason: `${JSON.stringify(n.status)} is not one of ${STAGE_STATUSES.join(", ")}` }))
+        return yield* Either.left(
+          new DagInvalid({ field: `nodes[${i}].status`, reason: `${JSON.stringify(n.status)} is not one of ${STAGE_STATUSES.join(", ")}` }),
+        )
       }
       const before = index.get(n.id)
       if (before !== undefined) return yield* Either.left(new DagInvalid({ field: `nodes[${i}].id`, reason: `"${n.id}" repeats nodes[${before}].id` }))

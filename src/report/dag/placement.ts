@@ -40,7 +40,12 @@ export const placeX = (items: ReadonlyArray<Item>, layers: ReadonlyArray<Readonl
   }
   for (let iter = 0; iter < PLACE_ITERATIONS; iter++) {
     const down = iter % 2 === 0
-    const range = down ? layers.map((_, l) => l).slice(1) : layers.map((_, l) => l).slice(0, -1).reverse()
+    const range = down
+      ? layers.map((_, l) => l).slice(1)
+      : layers
+          .map((_, l) => l)
+          .slice(0, -1)
+          .reverse()
     for (const l of range) {
       const layer = layers[l]!
       const desired = layer.map((it) => {

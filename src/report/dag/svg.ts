@@ -3,7 +3,20 @@ import { Either } from "effect"
 import type { DagInvalid } from "../report-errors.js"
 import { escapeXml } from "../escape.js"
 import { FONT_MONO, FONT_SANS, FONT_SIZE, FONT_SIZE_SMALL, INK, INK_MUTED, STAGE_STATUSES, STATUS_STYLES } from "../theme.js"
-import { ARROW_HALF_WIDTH, ARROW_LENGTH, BOX_RADIUS, EDGE_COLOR, EDGE_WIDTH, fmt, label, LEGEND_GAP, LEGEND_HEIGHT, LEGEND_SWATCH, MARGIN, textWidth } from "./geometry.js"
+import {
+  ARROW_HALF_WIDTH,
+  ARROW_LENGTH,
+  BOX_RADIUS,
+  EDGE_COLOR,
+  EDGE_WIDTH,
+  fmt,
+  label,
+  LEGEND_GAP,
+  LEGEND_HEIGHT,
+  LEGEND_SWATCH,
+  MARGIN,
+  textWidth,
+} from "./geometry.js"
 import { type DagInput, type DagLayout, dagLayout } from "./dag-layout.js"
 
 /** The edge's curve (ending an arrow's length before the box) and its arrowhead. */

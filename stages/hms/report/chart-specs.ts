@@ -1,7 +1,25 @@
 /** The report's chart specs, one builder per chart, from the report's record. */
 import { spread } from "cairn/data"
 import { barChart, heatmap, horizontalBarChart, lineChart, SERIES_PALETTE, STAGE_STATUSES, STATUS_STYLES } from "cairn/report"
-import { BEST_EPOCH, distinctFolds, FOLD_CATEGORY, foldName, formatDuration, kl, KL_FORMAT, modelName, OVERALL_BAR, OVERALL_CATEGORY, PERCENT, RATIO_DECIMALS, SECONDS_FORMAT, shortClassName, spreadSeeds, TRAIN_STYLE, VALIDATION_STYLE } from "./report-format.js"
+import {
+  BEST_EPOCH,
+  distinctFolds,
+  FOLD_CATEGORY,
+  foldName,
+  formatDuration,
+  kl,
+  KL_FORMAT,
+  modelName,
+  OVERALL_BAR,
+  OVERALL_CATEGORY,
+  PERCENT,
+  RATIO_DECIMALS,
+  SECONDS_FORMAT,
+  shortClassName,
+  spreadSeeds,
+  TRAIN_STYLE,
+  VALIDATION_STYLE,
+} from "./report-format.js"
 import type { HmsReportData } from "./data.js"
 
 export const lossSpec = (data: HmsReportData) => {

@@ -74,7 +74,8 @@ export const validateHmsReportData = (data: HmsReportData): Either.Either<void, 
     if (data.stages.length === 0) return yield* invalid("stages", "is empty")
     for (const [i, s] of data.stages.entries()) {
       yield* finiteAt(`stages[${i}].seconds`, s.seconds, 0)
-      if (!STAGE_STATUSES.includes(s.status)) return yield* invalid(`stages[${i}].status`, `${JSON.stringify(s.status)} is not one of ${STAGE_STATUSES.join(", ")}`)
+      if (!STAGE_STATUSES.includes(s.status))
+        return yield* invalid(`stages[${i}].status`, `${JSON.stringify(s.status)} is not one of ${STAGE_STATUSES.join(", ")}`)
     }
     const n = data.classes.length
     if (n === 0) return yield* invalid("classes", "is empty")

@@ -8,6 +8,6 @@
  *
  * Files: data.ts (the record, its files, its validation), format.ts (text formatting),
  * chart-specs.ts (one spec per chart), page.ts (the page, and writing it all).
- */export { type BuiltHmsReport, HMS_REPORT_FILES, type HmsReportData, type HmsReportError, type HmsStageStatus, validateHmsReportData } from "./data.js"
+ */ export { type BuiltHmsReport, HMS_REPORT_FILES, type HmsReportData, type HmsReportError, type HmsStageStatus, validateHmsReportData } from "./data.js"
 export { formatDuration, formatParam, shortClassName } from "./report-format.js"
 export { buildHmsReport, writeHmsReport, writeHmsReportEffect } from "./page.js"

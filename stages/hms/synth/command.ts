@@ -22,7 +22,13 @@ export default async (argv: ReadonlyArray<string>): Promise<number> => {
   try {
     values = parseArgs({
       args: [...argv],
-      options: { out: { type: "string" }, spectrograms: { type: "string" }, "test-spectrograms": { type: "string" }, seed: { type: "string" }, help: { type: "boolean" } },
+      options: {
+        out: { type: "string" },
+        spectrograms: { type: "string" },
+        "test-spectrograms": { type: "string" },
+        seed: { type: "string" },
+        help: { type: "boolean" },
+      },
       strict: true,
     }).values
   } catch (error) {
@@ -37,7 +43,10 @@ export default async (argv: ReadonlyArray<string>): Promise<number> => {
   const spectrograms = positiveInt("spectrograms", values.spectrograms as string | undefined, DEFAULTS.spectrograms, 1)
   const testSpectrograms = positiveInt("test-spectrograms", values["test-spectrograms"] as string | undefined, DEFAULTS.testSpectrograms, 1)
   const seed = positiveInt("seed", values.seed as string | undefined, SEED, 0)
-  const problem = [typeof out === "string" ? undefined : "--out is required", ...[spectrograms, testSpectrograms, seed].filter((v) => typeof v === "string")].find(Boolean)
+  const problem = [
+    typeof out === "string" ? undefined : "--out is required",
+    ...[spectrograms, testSpectrograms, seed].filter((v) => typeof v === "string"),
+  ].find(Boolean)
   if (problem) {
     console.error(`cairn synth: ${problem}\n${USAGE}`)
     return 2

@@ -4,7 +4,19 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { type CsvOutColumn, encodeParquetColumnMajor, FileWriteFailed, formatCsv } from "cairn/data"
 import { describeError } from "cairn"
-import { N_CLASSES, PARQUET_EXTENSION, SAMPLE_SUBMISSION_CSV, SUBMISSION_COLUMNS, TEST_COLUMNS, TEST_CSV, TEST_SPECTROGRAMS_DIR, TRAIN_COLUMNS, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR, VOTE_COLUMNS } from "../constants.js"
+import {
+  N_CLASSES,
+  PARQUET_EXTENSION,
+  SAMPLE_SUBMISSION_CSV,
+  SUBMISSION_COLUMNS,
+  TEST_COLUMNS,
+  TEST_CSV,
+  TEST_SPECTROGRAMS_DIR,
+  TRAIN_COLUMNS,
+  TRAIN_CSV,
+  TRAIN_SPECTROGRAMS_DIR,
+  VOTE_COLUMNS,
+} from "../constants.js"
 import { synthSpectrogram } from "./synth-spectrogram.js"
 import { drawSynthPlan, type SynthOptions, type SynthPlan, type TrainRows } from "./synth-tables.js"
 
@@ -84,7 +96,9 @@ export const writeSynthDataset = (dir: string, options: SynthOptions): Effect.Ef
     yield* Effect.forEach(
       jobs,
       ([where, spec]) =>
-        Effect.suspend(() => write(join(where, `${spec.spectrogramId}${PARQUET_EXTENSION}`), encodeParquetColumnMajor(synthSpectrogram(spec), { nanAsNull: true }))),
+        Effect.suspend(() =>
+          write(join(where, `${spec.spectrogramId}${PARQUET_EXTENSION}`), encodeParquetColumnMajor(synthSpectrogram(spec), { nanAsNull: true })),
+        ),
       { concurrency: WRITE_CONCURRENCY, discard: true },
     )
     return {

@@ -32,4 +32,12 @@
  */
 export { sampleSubmissionCsv, type SynthSummary, testCsv, trainCsv, writeSynthDataset } from "./files.js"
 export { synthSpectrogram } from "./synth-spectrogram.js"
-export { drawSynthPlan, type SpectrogramSpec, SYNTH_CLASS_PRIORS, type SynthOptions, type SynthPlan, TARGET_CLASS_PRIORS, type TrainRows } from "./synth-tables.js"
+export {
+  drawSynthPlan,
+  type SpectrogramSpec,
+  SYNTH_CLASS_PRIORS,
+  type SynthOptions,
+  type SynthPlan,
+  TARGET_CLASS_PRIORS,
+  type TrainRows,
+} from "./synth-tables.js"

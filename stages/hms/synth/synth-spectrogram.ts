@@ -3,7 +3,17 @@
  * noise, artifacts, dropouts and NULLs, drawn from the spectrogram's own `RandomState`.
  */
 import { type ColumnMajorWrite, RandomState } from "cairn/data"
-import { BINS_PER_REGION, FFT_SIZE, FIRST_BIN, FIRST_TIME_SECONDS, REGIONS, SAMPLE_RATE_HZ, SECONDS_PER_STEP, SPECTROGRAM_COLUMNS, SPECTROGRAM_TIME_COLUMN } from "../constants.js"
+import {
+  BINS_PER_REGION,
+  FFT_SIZE,
+  FIRST_BIN,
+  FIRST_TIME_SECONDS,
+  REGIONS,
+  SAMPLE_RATE_HZ,
+  SECONDS_PER_STEP,
+  SPECTROGRAM_COLUMNS,
+  SPECTROGRAM_TIME_COLUMN,
+} from "../constants.js"
 import type { SpectrogramSpec } from "./synth-tables.js"
 
 // Parameters of the signals (one place). Class indices in CONSENSUS_LABELS order.
@@ -96,7 +106,9 @@ const normalQuantile = (p: number): number => {
   }
   const q = p - 0.5
   const r = q * q
-  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  return (
+    ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  )
 }
 
 /** exp(NOISE_SIGMA * z) at the 2^12 mid-quantiles of z ~ N(0, 1), built on first use. */
@@ -128,7 +140,8 @@ export const synthSpectrogram = (spec: SpectrogramSpec): ColumnMajorWrite => {
   const background = new Float64Array(N_REGIONS * BINS_PER_REGION)
   for (let r = 0; r < N_REGIONS; r++) {
     const regionGain = REGION_SIGMA * rs.standardNormal()
-    for (let b = 0; b < BINS_PER_REGION; b++) background[r * BINS_PER_REGION + b] = Math.exp(BG_LEVEL + gain + regionGain - BG_SLOPE * Math.log(1 + FREQ_HZ[b]!))
+    for (let b = 0; b < BINS_PER_REGION; b++)
+      background[r * BINS_PER_REGION + b] = Math.exp(BG_LEVEL + gain + regionGain - BG_SLOPE * Math.log(1 + FREQ_HZ[b]!))
   }
   // Per-step gain: slow drift, artifacts, dropouts.
   const stepGain = new Float64Array(T)
@@ -209,7 +222,11 @@ export const synthSpectrogram = (spec: SpectrogramSpec): ColumnMajorWrite => {
   if (rs.randomSample() < P_ALPHA) {
     const profile = new Float64Array(BINS_PER_REGION)
     addBump(profile, ALPHA_HZ_MIN + ALPHA_HZ_SPAN * rs.randomSample(), ALPHA_WIDTH_HZ, ALPHA_AMPLITUDE)
-    addTerm(POSTERIOR.map((p) => (p ? 1 : 0)), profile, new Float64Array(T).fill(1))
+    addTerm(
+      POSTERIOR.map((p) => (p ? 1 : 0)),
+      profile,
+      new Float64Array(T).fill(1),
+    )
   }
 
   // Values: background x step gain x (1 + signal) x noise; two noise draws per 32 random bits.

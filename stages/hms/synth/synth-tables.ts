@@ -176,7 +176,17 @@ export const drawSynthPlan = (options: SynthOptions): SynthPlan => {
         const k = rs.randomSample() < accuracy ? trueClass : drawCategorical(rs, CONFUSION[trueClass]!)
         votes[k]!++
       }
-      rows.push({ eegId: eegIds[eeg]!, eegSub: eegSub++, eegOffset: offset - eegBase, spectrogramId, spectrogramSub: i, spectrogramOffset: offset, labelId: labelIds[i]!, patientId, votes })
+      rows.push({
+        eegId: eegIds[eeg]!,
+        eegSub: eegSub++,
+        eegOffset: offset - eegBase,
+        spectrogramId,
+        spectrogramSub: i,
+        spectrogramOffset: offset,
+        labelId: labelIds[i]!,
+        patientId,
+        votes,
+      })
       maxStart = Math.max(maxStart, offset / SECONDS_PER_STEP)
     }
     const nRows = maxStart + WINDOW_WIDTH + rs.randint(0, MAX_SLACK_ROWS + 1)
@@ -186,8 +196,16 @@ export const drawSynthPlan = (options: SynthOptions): SynthPlan => {
   rows.sort((a, b) => a.eegId - b.eegId || a.eegSub - b.eegSub)
 
   const train: TrainRows = {
-    eegId: [], eegSubId: [], eegLabelOffsetSeconds: [], spectrogramId: [], spectrogramSubId: [], spectrogramLabelOffsetSeconds: [],
-    labelId: [], patientId: [], expertConsensus: [], votes: [],
+    eegId: [],
+    eegSubId: [],
+    eegLabelOffsetSeconds: [],
+    spectrogramId: [],
+    spectrogramSubId: [],
+    spectrogramLabelOffsetSeconds: [],
+    labelId: [],
+    patientId: [],
+    expertConsensus: [],
+    votes: [],
   }
   for (const r of rows) {
     train.eegId.push(r.eegId)
@@ -208,7 +226,12 @@ export const drawSynthPlan = (options: SynthOptions): SynthPlan => {
   const testEegs = distinctIds(rs, options.testSpectrograms, 0, EEG_ID_HIGH, eegTaken)
   const testSpecs: Array<SpectrogramSpec> = []
   for (let s = 0; s < options.testSpectrograms; s++) {
-    testSpecs.push({ spectrogramId: spectrogramIds[nTrain + s]!, trueClass: drawCategorical(rs, SYNTH_CLASS_PRIORS), rows: WINDOW_WIDTH, seed: rs.nextUint32() })
+    testSpecs.push({
+      spectrogramId: spectrogramIds[nTrain + s]!,
+      trueClass: drawCategorical(rs, SYNTH_CLASS_PRIORS),
+      rows: WINDOW_WIDTH,
+      seed: rs.nextUint32(),
+    })
   }
   return {
     train,
@@ -217,4 +240,3 @@ export const drawSynthPlan = (options: SynthOptions): SynthPlan => {
     testSpectrograms: testSpecs,
   }
 }
-

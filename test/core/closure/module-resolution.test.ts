@@ -55,8 +55,20 @@ const project = () => {
     fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true })
     fs.writeFileSync(path.join(root, rel), text)
   }
-  write("package.json", JSON.stringify({ name: "resolve-matrix", type: "module", private: true, imports: { "#lib/*": "./lib/*" }, exports: { ".": "./lib/plain.ts", "./sub": "./lib/sub.ts", "./lib/*": "./lib/*.tsx" } }))
-  write("tsconfig.json", JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", allowJs: false, baseUrl: ".", paths: { "@app/*": ["src/app/*"] } } }))
+  write(
+    "package.json",
+    JSON.stringify({
+      name: "resolve-matrix",
+      type: "module",
+      private: true,
+      imports: { "#lib/*": "./lib/*" },
+      exports: { ".": "./lib/plain.ts", "./sub": "./lib/sub.ts", "./lib/*": "./lib/*.tsx" },
+    }),
+  )
+  write(
+    "tsconfig.json",
+    JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", allowJs: false, baseUrl: ".", paths: { "@app/*": ["src/app/*"] } } }),
+  )
   fs.symlinkSync(path.join(REPO, "node_modules"), path.join(root, "node_modules"))
   for (const rel of Object.keys(FILES)) write(rel, `export const who = ${JSON.stringify(rel)}\n`)
   CASES.forEach(([parent, spec], i) => {

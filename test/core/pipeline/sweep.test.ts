@@ -18,7 +18,11 @@ const sweepOf = (dir: string, file: string, sweeps: Array<string>, params: Array
   Effect.runPromise(
     Effect.gen(function* () {
       const pipeline = yield* loadPipeline(path.join(dir, file))
-      return yield* planSweep(pipeline, params.map((p) => Either.getOrThrow(parseOverride(p))), sweepVariants([], axes(...sweeps)))
+      return yield* planSweep(
+        pipeline,
+        params.map((p) => Either.getOrThrow(parseOverride(p))),
+        sweepVariants([], axes(...sweeps)),
+      )
     }),
   )
 
@@ -73,7 +77,8 @@ describe("a sweep's plan", () => {
     // Inputs are wired to the merged ids, in a topological order.
     const seen = new Set<string>()
     for (const inst of sweep.plan.instances) {
-      for (const ref of Object.values(inst.inputs)) for (const id of ref.kind === "one" ? [ref.id] : ref.ids) expect(seen.has(id), `${inst.id} <- ${id}`).toBe(true)
+      for (const ref of Object.values(inst.inputs))
+        for (const id of ref.kind === "one" ? [ref.id] : ref.ids) expect(seen.has(id), `${inst.id} <- ${id}`).toBe(true)
       seen.add(inst.id)
     }
     expect(sweep.plan.byId.get("v3/merge")!.inputs.parts).toEqual({ kind: "all", ids: ["v3/split/part-0", "v3/split/part-1", "v3/split/part-2"] })
@@ -112,9 +117,20 @@ describe("a sweep's plan", () => {
     expect(status["v3/broken"]).toBe("ran")
     expect(status["v3/after-broken"]).toBe("ran")
     expect(status["v2/count"]).toBe("ran") // min=2 in v2 and v4
-    expect(fs.readFileSync(log, "utf8").split("\n").filter((l) => l === "clean")).toEqual(["clean"])
+    expect(
+      fs
+        .readFileSync(log, "utf8")
+        .split("\n")
+        .filter((l) => l === "clean"),
+    ).toEqual(["clean"])
     expect(result.saved.reports.map((r) => r.ok)).toEqual([false, false, true, true])
-    expect(result.saved.reports[2]!.stages.map((s) => `${s.id}:${s.status}`).sort()).toEqual(["after-broken:ran", "broken:ran", "clean:ran", "count:ran", "data:ran"])
+    expect(result.saved.reports[2]!.stages.map((s) => `${s.id}:${s.status}`).sort()).toEqual([
+      "after-broken:ran",
+      "broken:ran",
+      "clean:ran",
+      "count:ran",
+      "data:ran",
+    ])
     expect(result.saved.reports[3]!.metrics).toEqual({ words: 4 })
     // Only the variants' runs are in the history, each tagged with the sweep and its values.
     const bodies = result.listed.map((f) => f.body as { sweep: { id: string; variant: string; values: Record<string, string> }; ok: boolean })

@@ -6,8 +6,8 @@
 import * as net from "node:net"
 import { Effect, Either, Exit, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { queueTargetFrom, redisClient } from "../../../src/core/queue/connection.js"
-import { QueueUrlError } from "../../../src/core/queue/errors.js"
+import { queueTargetFrom, redisClient } from "../../../src/core/queue/redis-connection.js"
+import { QueueUrlError } from "../../../src/core/queue/queue-errors.js"
 import { decodeJobData, JOB_FORMAT } from "../../../src/core/queue/job.js"
 import { queueRunLayer } from "../../../src/core/queue/queue-executor.js"
 import { DEFAULT_QUEUE_SETTINGS, queueSettingsFrom } from "../../../src/core/queue/settings.js"
@@ -39,7 +39,18 @@ describe("queue URLs, settings and jobs", () => {
   })
 
   it("checks a job's data: another format or a malformed key is no stage job", () => {
-    const data = { format: JOB_FORMAT, pipeline: "p.ts", params: [], instance: "a", key: "a".repeat(64), record: plainKeyRecord("a"), codeFiles: {}, upstream: {}, force: false, coordinator: "h:1" }
+    const data = {
+      format: JOB_FORMAT,
+      pipeline: "p.ts",
+      params: [],
+      instance: "a",
+      key: "a".repeat(64),
+      record: plainKeyRecord("a"),
+      codeFiles: {},
+      upstream: {},
+      force: false,
+      coordinator: "h:1",
+    }
     expect(Either.isRight(decodeJobData(data))).toBe(true)
     expect(Either.isLeft(decodeJobData({ ...data, format: JOB_FORMAT + 1 }))).toBe(true)
     expect(Either.isLeft(decodeJobData({ ...data, key: "../etc" }))).toBe(true)

@@ -94,37 +94,41 @@ describe.skipIf(missing !== undefined)("resume through the queue", () => {
   afterAll(() => nginx?.stop())
   afterEach(() => redis?.stop())
 
-  it("a worker killed with -9 after step 2 of 4: another worker continues from step 2, computes only steps 3-4, same result as a local run", async () => {
-    redis = await startRedis()
-    const url = `${nginx.url}/queue-resume`
-    const [local, a, b, c] = [makeProject(files()), makeProject(files()), makeProject(files()), makeProject(files())]
-    const ref = await cliAsync(local, ["run", "pipelines/steps.ts", "--json", "r.json"], { CAIRN_TEST_LOG: path.join(local, "runs.log") }).done
-    expect(ref.code, ref.stdout + ref.stderr).toBe(0)
-    expect(logged(path.join(local, "runs.log")).filter((l) => /^stepper:\d$/.test(l))).toEqual(["stepper:1", "stepper:2", "stepper:3", "stepper:4"])
+  it(
+    "a worker killed with -9 after step 2 of 4: another worker continues from step 2, computes only steps 3-4, same result as a local run",
+    async () => {
+      redis = await startRedis()
+      const url = `${nginx.url}/queue-resume`
+      const [local, a, b, c] = [makeProject(files()), makeProject(files()), makeProject(files()), makeProject(files())]
+      const ref = await cliAsync(local, ["run", "pipelines/steps.ts", "--json", "r.json"], { CAIRN_TEST_LOG: path.join(local, "runs.log") }).done
+      expect(ref.code, ref.stdout + ref.stderr).toBe(0)
+      expect(logged(path.join(local, "runs.log")).filter((l) => /^stepper:\d$/.test(l))).toEqual(["stepper:1", "stepper:2", "stepper:3", "stepper:4"])
 
-    const env = (dir: string) => ({ CAIRN_TEST_LOG: path.join(dir, "runs.log"), ...QUICK, ...SHORT_LOCK })
-    const wa = started(cliAsync(a, ["worker", "--queue", redis.url, "--remote-cache", url], { ...env(a), CAIRN_TEST_HOLD_AFTER: "2" }))
-    await waitFor(() => wa.output().includes("cairn worker "), EVENT_MS, `worker A to start: ${wa.output()}`)
-    const run = started(cliAsync(c, ["run", "pipelines/steps.ts", "--queue", redis.url, "--remote-cache", url, "--json", "r.json"], { ...env(c) }))
-    // Step 2 saved (locally and on the remote cache: a save returns once pushed), then A is killed.
-    await waitFor(() => logged(path.join(a, "runs.log")).includes("stepper:saved:2"), EVENT_MS, `A to save step 2: ${wa.output()}`)
-    if (process.env.CAIRN_TEST_SHOW) console.log("A:", wa.output())
-    wa.child.kill("SIGKILL")
-    await wa.done
-    const wb = started(cliAsync(b, ["worker", "--queue", redis.url, "--remote-cache", url], env(b)))
-    const done = await run.done
-    if (process.env.CAIRN_TEST_SHOW) console.log("B:", wb.output(), "C:", done.stdout, done.stderr)
-    expect(done.code, done.stdout + done.stderr + wb.output()).toBe(0)
-    expect(done.stdout).toMatch(new RegExp(`^ran +[0-9.]+s  stepper \\(worker [^ ]+:${wb.child.pid}\\)$`, "m"))
-    // The stage's lines reach the coordinator through the job.
-    expect(done.stdout).toMatch(/^\[stepper\] resumed from step 2 of 4 \(saved /m)
-    expect(logged(path.join(a, "runs.log")).filter((l) => /^stepper:\d$/.test(l))).toEqual(["stepper:1", "stepper:2"])
-    expect(logged(path.join(b, "runs.log")).filter((l) => /^stepper:\d$/.test(l))).toEqual(["stepper:3", "stepper:4"])
-    const stepperOf = (dir: string) => report(dir).stages.find((s) => s.id === "stepper")
-    expect(stepperOf(c)).toMatchObject({ status: "ran", resumedFromEpoch: 2 })
-    // The chain of four steps, to the bit as the local run computed it (the same output hash: files, value and metrics).
-    const output = (dir: string) => JSON.parse(fs.readFileSync(localLayout(path.join(dir, "cache")).record(stepperOf(dir)!.key), "utf8")).output
-    expect(output(c).hash).toBe(output(local).hash)
-    expect(output(c).value).toEqual(output(local).value)
-  }, TEST_MS)
+      const env = (dir: string) => ({ CAIRN_TEST_LOG: path.join(dir, "runs.log"), ...QUICK, ...SHORT_LOCK })
+      const wa = started(cliAsync(a, ["worker", "--queue", redis.url, "--remote-cache", url], { ...env(a), CAIRN_TEST_HOLD_AFTER: "2" }))
+      await waitFor(() => wa.output().includes("cairn worker "), EVENT_MS, `worker A to start: ${wa.output()}`)
+      const run = started(cliAsync(c, ["run", "pipelines/steps.ts", "--queue", redis.url, "--remote-cache", url, "--json", "r.json"], { ...env(c) }))
+      // Step 2 saved (locally and on the remote cache: a save returns once pushed), then A is killed.
+      await waitFor(() => logged(path.join(a, "runs.log")).includes("stepper:saved:2"), EVENT_MS, `A to save step 2: ${wa.output()}`)
+      if (process.env.CAIRN_TEST_SHOW) console.log("A:", wa.output())
+      wa.child.kill("SIGKILL")
+      await wa.done
+      const wb = started(cliAsync(b, ["worker", "--queue", redis.url, "--remote-cache", url], env(b)))
+      const done = await run.done
+      if (process.env.CAIRN_TEST_SHOW) console.log("B:", wb.output(), "C:", done.stdout, done.stderr)
+      expect(done.code, done.stdout + done.stderr + wb.output()).toBe(0)
+      expect(done.stdout).toMatch(new RegExp(`^ran +[0-9.]+s  stepper \\(worker [^ ]+:${wb.child.pid}\\)$`, "m"))
+      // The stage's lines reach the coordinator through the job.
+      expect(done.stdout).toMatch(/^\[stepper\] resumed from step 2 of 4 \(saved /m)
+      expect(logged(path.join(a, "runs.log")).filter((l) => /^stepper:\d$/.test(l))).toEqual(["stepper:1", "stepper:2"])
+      expect(logged(path.join(b, "runs.log")).filter((l) => /^stepper:\d$/.test(l))).toEqual(["stepper:3", "stepper:4"])
+      const stepperOf = (dir: string) => report(dir).stages.find((s) => s.id === "stepper")
+      expect(stepperOf(c)).toMatchObject({ status: "ran", resumedFromEpoch: 2 })
+      // The chain of four steps, to the bit as the local run computed it (the same output hash: files, value and metrics).
+      const output = (dir: string) => JSON.parse(fs.readFileSync(localLayout(path.join(dir, "cache")).record(stepperOf(dir)!.key), "utf8")).output
+      expect(output(c).hash).toBe(output(local).hash)
+      expect(output(c).value).toEqual(output(local).value)
+    },
+    TEST_MS,
+  )
 })

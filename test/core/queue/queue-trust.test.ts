@@ -14,8 +14,8 @@ import { Effect, Either, Exit } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { diffKeys, type KeyRecord, nameChange } from "../../../src/core/key.js"
 import { FIELD_MAX, printable } from "../../../src/core/printable.js"
-import { queueTargetFrom, redisClient } from "../../../src/core/queue/connection.js"
-import { QueueUrlError } from "../../../src/core/queue/errors.js"
+import { queueTargetFrom, redisClient } from "../../../src/core/queue/redis-connection.js"
+import { QueueUrlError } from "../../../src/core/queue/queue-errors.js"
 import { decodeJobData, JOB_FORMAT, type StageJobData } from "../../../src/core/queue/job.js"
 import { servedFoldersFrom, servedPipelineFile } from "../../../src/core/queue/served.js"
 import { jobSignatureProblem, QUEUE_SECRET_ENV, signJob } from "../../../src/core/queue/job-signature.js"
@@ -116,14 +116,25 @@ describe("what the queue prints and accepts, checked without Redis", () => {
   })
 
   it("a key difference is described by names, never values", () => {
-    const a: KeyRecord = { ...plainKeyRecord("envy"), env: { HF_ENDPOINT: "https://alice:coord-pw@hub.example.org" }, params: { lr: 0.1 }, engine: { node: "20", packages: { effect: "3.1.0" } } }
-    const b: KeyRecord = { ...plainKeyRecord("envy"), env: { HF_ENDPOINT: "https://alice:worker-pw@hub.example.org" }, params: { lr: 0.2 }, engine: { node: "22", packages: { effect: "3.2.0" } } }
+    const a: KeyRecord = {
+      ...plainKeyRecord("envy"),
+      env: { HF_ENDPOINT: "https://alice:coord-pw@hub.example.org" },
+      params: { lr: 0.1 },
+      engine: { node: "20", packages: { effect: "3.1.0" } },
+    }
+    const b: KeyRecord = {
+      ...plainKeyRecord("envy"),
+      env: { HF_ENDPOINT: "https://alice:worker-pw@hub.example.org" },
+      params: { lr: 0.2 },
+      engine: { node: "22", packages: { effect: "3.2.0" } },
+    }
     const lines = diffKeys({ record: a, codeFiles: {} }, { record: b, codeFiles: {} }).map(nameChange)
     expect(lines.sort()).toEqual(["engine node differs", "engine package effect differs", "env HF_ENDPOINT differs", "param lr differs"])
   })
 
   it("forged fields are named: an upstream key that is no hash, a key record without its fields", () => {
-    const bad = (over: Partial<Record<keyof StageJobData, unknown>>) => Either.match(decodeJobData(jobData(over)), { onLeft: (l) => l, onRight: () => "accepted" })
+    const bad = (over: Partial<Record<keyof StageJobData, unknown>>) =>
+      Either.match(decodeJobData(jobData(over)), { onLeft: (l) => l, onRight: () => "accepted" })
     expect(bad({ upstream: { clean: "../../etc/passwd" } })).toContain("upstream.clean: not a cache key")
     expect(bad({ record: { format: 2, stage: "clean", code: "c" } })).toContain("record.version: is missing")
     expect(bad({ record: { ...plainKeyRecord("clean"), inputs: null } })).toContain("record.inputs")
@@ -149,7 +160,17 @@ describe("what the queue prints and accepts, checked without Redis", () => {
     const served = Either.getOrThrow(servedFoldersFrom(dir, dir, [], path.join(dir, "cache")))
     const check = (rel: string) => Either.match(servedPipelineFile(served, rel), { onLeft: (l) => l, onRight: (f) => path.relative(dir, f) })
     expect(check("pipelines/chain.ts")).toBe("pipelines/chain.ts")
-    for (const rel of ["bench/split.ts", "pipelines/link.ts", "cache/trees/abc/evil.ts", "cache/trees/abc/evil.mjs", "pipelines/node_modules/evil.ts", "../x/pipelines/a.ts", "/etc/passwd.ts", "more/p.ts", "pipelines/none.ts"]) {
+    for (const rel of [
+      "bench/split.ts",
+      "pipelines/link.ts",
+      "cache/trees/abc/evil.ts",
+      "cache/trees/abc/evil.mjs",
+      "pipelines/node_modules/evil.ts",
+      "../x/pipelines/a.ts",
+      "/etc/passwd.ts",
+      "more/p.ts",
+      "pipelines/none.ts",
+    ]) {
       expect(check(rel), rel).toContain(`its pipeline file ${rel} `)
       expect(check(rel), rel).toContain("this worker serves pipelines/")
     }
@@ -244,7 +265,9 @@ describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real
     const { push } = await attacker()
     expect(await push(jobData({ pipeline: "cache/trees/abc/evil.ts" }))).toContain("lies in this worker's cache")
     // What that folder serves is imported (bench/split.ts is no pipeline: refused once imported).
-    expect(await push(jobData({ pipeline: "bench/split.ts", instance: "nope" }))).toContain("its pipeline bench/split.ts does not load here (ConfigError): see the worker's log")
+    expect(await push(jobData({ pipeline: "bench/split.ts", instance: "nope" }))).toContain(
+      "its pipeline bench/split.ts does not load here (ConfigError): see the worker's log",
+    )
     expect(imported(dir)).toEqual(["bench/split.ts"])
   })
 
@@ -269,14 +292,18 @@ describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real
     const refused = await cliAsync(c, ["run", "pipelines/chain.ts", "--queue", redis.url, "--remote-cache", url], FAST).done
     expect(refused.code).toBe(1)
     expect(refused.stdout).toMatch(/^FAILED .*clean.*it is not signed/m)
-    const run = await cliAsync(c, ["run", "pipelines/chain.ts", "--queue", redis.url, "--remote-cache", url, "--json", "r.json"], { ...FAST, [QUEUE_SECRET_ENV]: secret }).done
+    const run = await cliAsync(c, ["run", "pipelines/chain.ts", "--queue", redis.url, "--remote-cache", url, "--json", "r.json"], {
+      ...FAST,
+      [QUEUE_SECRET_ENV]: secret,
+    }).done
     expect(run.code, `${run.stdout}${run.stderr}\nworker:\n${p.output()}`).toBe(0)
     expect(run.stdout).toContain("jobs signed")
     expect(run.stdout).toMatch(/^ran +[0-9.]+s {2}merge \(worker /m)
     // The secret is never printed nor stored in a job.
     const jobs = await queue.getJobs(["completed", "failed"])
     expect(jobs.length).toBeGreaterThan(2)
-    for (const text of [p.output(), run.stdout + run.stderr, refused.stdout + refused.stderr, JSON.stringify(jobs.map((j) => j.data))]) expect(text).not.toContain(secret)
+    for (const text of [p.output(), run.stdout + run.stderr, refused.stdout + refused.stderr, JSON.stringify(jobs.map((j) => j.data))])
+      expect(text).not.toContain(secret)
   })
 
   it("a refusal stored in Redis names the env variable that differs, never its values", async () => {
@@ -285,7 +312,10 @@ describe.skipIf(missing !== undefined)("forged jobs and a rogue worker on a real
     const [dir, c] = [trustProject(), trustProject()]
     const w = worker(dir, [], { HF_ENDPOINT: "https://alice:worker-pw@hub.example.org" })
     await w.ready()
-    const run = await cliAsync(c, ["run", "pipelines/envy.ts", "--queue", redis.url, "--remote-cache", url], { ...FAST, HF_ENDPOINT: "https://alice:coord-pw@hub.example.org" }).done
+    const run = await cliAsync(c, ["run", "pipelines/envy.ts", "--queue", redis.url, "--remote-cache", url], {
+      ...FAST,
+      HF_ENDPOINT: "https://alice:coord-pw@hub.example.org",
+    }).done
     expect(run.code).toBe(1)
     expect(run.stdout).toMatch(/^FAILED .*envy.*env HF_ENDPOINT differs/m)
     const { queue } = await attacker()

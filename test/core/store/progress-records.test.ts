@@ -43,7 +43,9 @@ const save = (store: Cache, step: number, files: Record<string, string>) =>
   })
 
 const run = <A>(layer: Layer.Layer<Cache | StoreAdmin, unknown>, body: (store: Cache, admin: StoreAdmin) => Effect.Effect<A, unknown>) =>
-  Effect.runPromise(Effect.scoped(Effect.flatMap(Effect.all([Cache, StoreAdmin]), ([s, a]) => body(s, a)).pipe(Effect.provide(layer))) as Effect.Effect<A, unknown, never>)
+  Effect.runPromise(
+    Effect.scoped(Effect.flatMap(Effect.all([Cache, StoreAdmin]), ([s, a]) => body(s, a)).pipe(Effect.provide(layer))) as Effect.Effect<A, unknown, never>,
+  )
 
 describe("progress records in the local store", () => {
   const root = tempRoot()
@@ -59,7 +61,9 @@ describe("progress records in the local store", () => {
         yield* save(store, 1, { "state.bin": "state-1", "best.bin": "best" })
         const second = yield* save(store, 2, { "state.bin": "state-2", "best.bin": "best" })
         expect(records()).toEqual(["000002.json"])
-        expect(fs.readdirSync(path.join(layout.progress(KEY), "blobs")).sort()).toEqual([second.files["best.bin"]!.hash, second.files["state.bin"]!.hash].sort())
+        expect(fs.readdirSync(path.join(layout.progress(KEY), "blobs")).sort()).toEqual(
+          [second.files["best.bin"]!.hash, second.files["state.bin"]!.hash].sort(),
+        )
         const loaded = yield* store.progress.load(KEY)
         expect(loaded.skipped).toEqual([])
         expect(loaded.found?.record.step).toBe(2)
@@ -109,7 +113,17 @@ describe("progress records in the local store", () => {
             const staging = yield* store.staging("k")
             fs.writeFileSync(path.join(staging.outDir, "x.txt"), "done")
             yield* staging.commit(
-              { key: KEY, id: "train/fold-1", pipeline: "p", fields: plainKeyRecord("s"), codeFiles: {}, parents: {}, items: [], startedAt: new Date().toISOString(), seconds: 0 },
+              {
+                key: KEY,
+                id: "train/fold-1",
+                pipeline: "p",
+                fields: plainKeyRecord("s"),
+                codeFiles: {},
+                parents: {},
+                items: [],
+                startedAt: new Date().toISOString(),
+                seconds: 0,
+              },
               null,
               {},
             )
@@ -124,7 +138,9 @@ describe("progress records in the local store", () => {
 describe("progress records on a remote cache (validating, as bazel-remote)", () => {
   let server: BazelRemoteLikeServer
   const remoteLayer = (root: string) =>
-    storeLayer(path.join(root, "cache"), root, Cache.layerRemote({ warn: (m) => Effect.sync(() => warnings.push(m)) })).pipe(Layer.provide(layerFromUrl(`${server.url}/progress`)))
+    storeLayer(path.join(root, "cache"), root, Cache.layerRemote({ warn: (m) => Effect.sync(() => warnings.push(m)) })).pipe(
+      Layer.provide(layerFromUrl(`${server.url}/progress`)),
+    )
   const warnings: Array<string> = []
   afterAll(() => server?.stop())
 

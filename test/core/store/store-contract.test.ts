@@ -36,25 +36,50 @@ const tempRoot = () => {
 
 /** Each layer: a fresh, empty store for one test. */
 const LAYERS: ReadonlyArray<readonly [string, () => Layer.Layer<Cache | StoreAdmin | RunHistory, unknown>]> = [
-  ["local", () => {
-    const root = tempRoot()
-    return storeLayer(path.join(root, "cache"), root)
-  }],
+  [
+    "local",
+    () => {
+      const root = tempRoot()
+      return storeLayer(path.join(root, "cache"), root)
+    },
+  ],
   // The remote layer over a fresh nginx WebDAV server per test (skipped, saying why, without nginx).
-  ...(nginxMissing("the remote store contract") ? [] : [["remote (nginx WebDAV)", () => withNginx((server) => {
-    const root = tempRoot()
-    return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl(`${server.url}/contract`)))
-  })] as const]),
+  ...(nginxMissing("the remote store contract")
+    ? []
+    : [
+        [
+          "remote (nginx WebDAV)",
+          () =>
+            withNginx((server) => {
+              const root = tempRoot()
+              return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl(`${server.url}/contract`)))
+            }),
+        ] as const,
+      ]),
   // The remote layer over a fresh s3rver per test (skipped, saying why, without the package).
-  ...(s3rverMissing("the remote store contract over S3") ? [] : [["remote (s3rver)", () => withS3rver(["contract"], (server) => {
-    const root = tempRoot()
-    return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl("s3://contract/store", { env: server.env })))
-  })] as const]),
+  ...(s3rverMissing("the remote store contract over S3")
+    ? []
+    : [
+        [
+          "remote (s3rver)",
+          () =>
+            withS3rver(["contract"], (server) => {
+              const root = tempRoot()
+              return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(
+                Layer.provide(layerFromUrl("s3://contract/store", { env: server.env })),
+              )
+            }),
+        ] as const,
+      ]),
   // The remote layer over a fresh cache that validates entries as bazel-remote does (a node process: always runs).
-  ["remote (bazel-remote-like, validating)", () => withBazelRemoteLike((server) => {
-    const root = tempRoot()
-    return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl(`${server.url}/contract`)))
-  })],
+  [
+    "remote (bazel-remote-like, validating)",
+    () =>
+      withBazelRemoteLike((server) => {
+        const root = tempRoot()
+        return storeLayer(path.join(root, "cache"), root, Cache.layerRemote()).pipe(Layer.provide(layerFromUrl(`${server.url}/contract`)))
+      }),
+  ],
 ]
 
 const fields = plainKeyRecord
@@ -69,7 +94,17 @@ const commit = (store: Cache, key: StageKey, files: Record<string, string>, valu
         fs.writeFileSync(path.join(staging.outDir, rel), text)
       }
       return yield* staging.commit(
-        { key, id: key.slice(0, 4), pipeline: "contract", fields: fields("s"), codeFiles: {}, parents: {}, items: [], startedAt: new Date().toISOString(), seconds: 0 },
+        {
+          key,
+          id: key.slice(0, 4),
+          pipeline: "contract",
+          fields: fields("s"),
+          codeFiles: {},
+          parents: {},
+          items: [],
+          startedAt: new Date().toISOString(),
+          seconds: 0,
+        },
         value as never,
         {},
       )
@@ -82,7 +117,11 @@ const KEY_B = StageKey("b".repeat(64))
 describe.each(LAYERS)("store contract: %s", (name, makeLayer) => {
   const withStore = <A>(body: (store: Cache, admin: StoreAdmin) => Effect.Effect<A, unknown, Scope.Scope>): Promise<A> =>
     Effect.runPromise(
-      Effect.scoped(Effect.flatMap(Effect.all([Cache, StoreAdmin]), ([store, admin]) => body(store, admin))).pipe(Effect.provide(makeLayer())) as Effect.Effect<A, unknown, never>,
+      Effect.scoped(Effect.flatMap(Effect.all([Cache, StoreAdmin]), ([store, admin]) => body(store, admin))).pipe(Effect.provide(makeLayer())) as Effect.Effect<
+        A,
+        unknown,
+        never
+      >,
     )
 
   it("the cache says whether a remote tier is behind it (what the queue asks)", () =>

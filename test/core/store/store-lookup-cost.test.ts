@@ -28,7 +28,16 @@ const newStore = () => {
 }
 
 const key = (c: string) => c.repeat(64)
-const meta = (k: string) => ({ key: StageKey(k), id: k.slice(0, 4), pipeline: "cost", fields: plainKeyRecord("s"), codeFiles: {}, parents: {}, startedAt: new Date().toISOString(), seconds: 0 })
+const meta = (k: string) => ({
+  key: StageKey(k),
+  id: k.slice(0, 4),
+  pipeline: "cost",
+  fields: plainKeyRecord("s"),
+  codeFiles: {},
+  parents: {},
+  startedAt: new Date().toISOString(),
+  seconds: 0,
+})
 
 /**
  * Commits a result under `k`: `files` written by the stage, `placed` (rel → a stored file) linked

@@ -17,7 +17,12 @@ export interface ConvCase {
   readonly pad: Pad
 }
 
-const explicit = (t: number, b: number, l: number, r: number): Pad => [[0, 0], [t, b], [l, r], [0, 0]]
+const explicit = (t: number, b: number, l: number, r: number): Pad => [
+  [0, 0],
+  [t, b],
+  [l, r],
+  [0, 0],
+]
 
 export const CONV_CASES: ReadonlyArray<ConvCase> = [
   { x: [2, 9, 7, 5], k: 3, cout: 6, stride: 1, pad: "same" },
@@ -54,7 +59,13 @@ export function runConv(c: ConvCase, op: Op, seed: number): Float32Array {
     const x = tf.tensor4d(normal(seed, n * h * w * cin), c.x)
     const filter = tf.tensor4d(normal(seed + 1, c.k * c.k * cin * c.cout), [c.k, c.k, cin, c.cout])
     const yShape = tf.conv2d(x, filter, c.stride, c.pad).shape
-    const dy = tf.tensor4d(normal(seed + 2, yShape.reduce((a, b) => a * b, 1)), yShape)
+    const dy = tf.tensor4d(
+      normal(
+        seed + 2,
+        yShape.reduce((a, b) => a * b, 1),
+      ),
+      yShape,
+    )
     let out: tf.Tensor
     if (op === "forward") out = tf.conv2d(x, filter, c.stride, c.pad)
     else if (op === "backpropInput") out = tf.conv2dTranspose(dy, filter, c.x, c.stride, c.pad)

@@ -17,7 +17,7 @@ import { Either, Schema } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import { RandomState } from "../../../src/data/random-state.js"
 import { ImgSize } from "../../../src/ml/model/model-config.js"
-import { OnnxRuntimeError } from "../../../src/ml/errors.js"
+import { OnnxRuntimeError } from "../../../src/ml/ml-errors.js"
 import { ONNX_IR_VERSION, ONNX_OPSET, resnetToOnnx } from "../../../src/ml/export/export-resnet.js"
 import { decodeOnnxModel, encodeOnnxModel, type OnnxModel, type OnnxNode } from "../../../src/ml/export/onnx-proto.js"
 import { loadOnnxSession, onnxRuntimeVersion, runOnnx } from "../../../src/ml/engines/onnxruntime/onnx-runtime.js"
@@ -170,7 +170,12 @@ describe("resnetToOnnx: the written model", () => {
   })
 
   // The reference implementation's checker (Debian: python3-onnx) where python3 imports onnx.
-  const onnxPython = spawnSync("python3", ["-c", "import onnx"]).status === 0 ? "python3" : spawnSync("/usr/bin/python3", ["-c", "import onnx"]).status === 0 ? "/usr/bin/python3" : undefined
+  const onnxPython =
+    spawnSync("python3", ["-c", "import onnx"]).status === 0
+      ? "python3"
+      : spawnSync("/usr/bin/python3", ["-c", "import onnx"]).status === 0
+        ? "/usr/bin/python3"
+        : undefined
   it.skipIf(onnxPython === undefined)("passes the onnx package's full checker and strict shape inference (logits [N, 6])", () => {
     const model = buildPerturbed(CASES[1]!, 4)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-onnx-check-"))
@@ -215,7 +220,9 @@ describe("resnetToOnnx in ONNX Runtime", () => {
         const actual = await onnxLogits(resnetToOnnx(model, { imgSize: IMG_SIZE }), images)
         expect(actual.length).toBe(BATCH * NUM_CLASSES)
         const { maxDiff, maxAbs, rel } = relMaxDiff(actual, expected)
-        console.log(`${config.variant} w${config.width}: max |diff| ${maxDiff.toExponential(3)}, max |logit| ${maxAbs.toFixed(4)}, relative ${rel.toExponential(3)}`)
+        console.log(
+          `${config.variant} w${config.width}: max |diff| ${maxDiff.toExponential(3)}, max |logit| ${maxAbs.toFixed(4)}, relative ${rel.toExponential(3)}`,
+        )
         expect(rel, `max |diff| ${maxDiff} / max |logit| ${maxAbs} = ${rel}`).toBeLessThanOrEqual(LOGITS_TOL)
       } finally {
         model.dispose()

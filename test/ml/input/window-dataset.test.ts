@@ -4,15 +4,7 @@ import * as path from "node:path"
 import { Effect, Exit } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { writeNpy } from "../../../src/data/npy.js"
-import {
-  BatchLoader,
-  batches,
-  epochOrder,
-  epochSeed,
-  memoryWindow,
-  npyWindow,
-  validateDataset,
-} from "../../../src/ml/input/window-dataset.js"
+import { BatchLoader, batches, epochOrder, epochSeed, memoryWindow, npyWindow, validateDataset } from "../../../src/ml/input/window-dataset.js"
 import { preprocessWindow } from "../../../src/ml/input/preprocess.js"
 import { GOLDEN_TRANSFORM } from "./golden-transform.js"
 
@@ -33,8 +25,7 @@ beforeAll(() => {
 })
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-const image = (h: number, w: number, shift: number): Float32Array =>
-  Float32Array.from({ length: h * w }, (_, i) => ((i * 37 + shift) % 101) / 7 + 0.01)
+const image = (h: number, w: number, shift: number): Float32Array => Float32Array.from({ length: h * w }, (_, i) => ((i * 37 + shift) % 101) / 7 + 0.01)
 
 describe("epoch shuffles", () => {
   for (const [key, { seed, order }] of Object.entries(GOLDEN)) {
@@ -108,7 +99,10 @@ describe("BatchLoader", () => {
     planes.forEach((p, c) => cube.set(p, c * 30))
     const file = path.join(dir, "rgb.npy")
     await Effect.runPromise(writeNpy(file, cube, [3, 6, 5]))
-    const inMemory = memoryWindow("rgb", planes.map((data) => ({ data, height: 6, width: 5, order: "C" as const })))
+    const inMemory = memoryWindow(
+      "rgb",
+      planes.map((data) => ({ data, height: 6, width: 5, order: "C" as const })),
+    )
     const loader = new BatchLoader(
       { windows: [npyWindow(file), inMemory], labels: new Float32Array(4), classes: 2 },
       { imgSize: 4, channels: 3, windowShape: [6, 5], transform: { kind: "resize" } },

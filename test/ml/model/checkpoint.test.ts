@@ -5,14 +5,7 @@ import * as path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Either, Exit } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import {
-  adaptInputConv,
-  checkpointFileName,
-  loadCheckpoint,
-  loadPretrained,
-  saveCheckpoint,
-  stateDictTensors,
-} from "../../../src/ml/model/checkpoint.js"
+import { adaptInputConv, checkpointFileName, loadCheckpoint, loadPretrained, saveCheckpoint, stateDictTensors } from "../../../src/ml/model/checkpoint.js"
 import { buildResNet, type ResNet, toTorchLayout } from "../../../src/ml/model/resnet.js"
 import { readSafetensors, serializeSafetensors, writeSafetensors } from "../../../src/ml/model/safetensors.js"
 
@@ -78,15 +71,18 @@ describe("checkpoints (timm state dicts in safetensors)", () => {
     const model = buildResNet({ variant: "resnet18d", inChans: 1, numClasses: 6 }, 1)
     const full = stateDictTensors(model)
     const missingFile = path.join(dir, "missing.safetensors")
-    await Effect.runPromise(writeSafetensors(missingFile, full.filter((t) => t.name !== "layer2.0.bn1.running_var")))
+    await Effect.runPromise(
+      writeSafetensors(
+        missingFile,
+        full.filter((t) => t.name !== "layer2.0.bn1.running_var"),
+      ),
+    )
     const e1 = failure(await Effect.runPromiseExit(loadCheckpoint(model, missingFile)))
     expect(e1._tag).toBe("CheckpointMismatch")
     expect(e1.message).toContain(`checkpoint ${missingFile}, tensor layer2.0.bn1.running_var (missing)`)
 
     const extraFile = path.join(dir, "extra.safetensors")
-    await Effect.runPromise(
-      writeSafetensors(extraFile, [...full, { name: "head.extra", dtype: "F32", shape: [1], data: new Float32Array(1) }]),
-    )
+    await Effect.runPromise(writeSafetensors(extraFile, [...full, { name: "head.extra", dtype: "F32", shape: [1], data: new Float32Array(1) }]))
     expect(failure(await Effect.runPromiseExit(loadCheckpoint(model, extraFile))).message).toContain("tensor head.extra (unexpected)")
 
     const five = buildResNet({ variant: "resnet18d", inChans: 1, numClasses: 5 }, 1)
@@ -197,7 +193,8 @@ describe.runIf(process.env["CAIRN_TORCH"] === "1")("loadPretrained against timm'
     for (const t of model.tensors) {
       if (t.name.startsWith("fc.")) continue
       const stored = want.tensors.get(t.name)!
-      const expected = t.kind === "counter" ? Float32Array.of(Number(new BigInt64Array(stored.bytes.slice().buffer)[0])) : new Float32Array(stored.bytes.slice().buffer)
+      const expected =
+        t.kind === "counter" ? Float32Array.of(Number(new BigInt64Array(stored.bytes.slice().buffer)[0])) : new Float32Array(stored.bytes.slice().buffer)
       expect(sameBits(toTorchLayout(t), expected), t.name).toBe(true)
     }
     model.dispose()

@@ -14,7 +14,7 @@ import { unzipSync, zipSync } from "fflate"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadCheckpoint } from "../../../src/ml/model/checkpoint.js"
 import { readStateDict, unwrapStateDict } from "../../../src/ml/model/state-dict.js"
-import type { PthError } from "../../../src/ml/errors.js"
+import type { PthError } from "../../../src/ml/ml-errors.js"
 import { parsePth, readPth } from "../../../src/ml/model/pth.js"
 import { buildResNet } from "../../../src/ml/model/resnet.js"
 import { tensorToBigInt64, tensorToFloat32 } from "../../../src/ml/model/safetensors.js"
@@ -63,7 +63,18 @@ describe("reading torch.save's zip archives (torch 1.13)", () => {
     const state = await Effect.runPromise(readPth(fixture("dtypes.pth")))
     expect([...state.tensors.keys()]).toEqual(Object.keys(expected))
     const dtypes = Object.fromEntries([...state.tensors].map(([k, t]) => [k, t.dtype]))
-    expect(dtypes).toEqual({ half: "F16", bf16: "BF16", f64: "F64", i64: "I64", i32: "I32", scalar: "F32", transposed: "F32", view_a: "F32", view_b: "F32", param: "F32" })
+    expect(dtypes).toEqual({
+      half: "F16",
+      bf16: "BF16",
+      f64: "F64",
+      i64: "I64",
+      i32: "I32",
+      scalar: "F32",
+      transposed: "F32",
+      view_a: "F32",
+      view_b: "F32",
+      param: "F32",
+    })
     for (const [name, t] of state.tensors) {
       expect(t.shape, name).toEqual(expected[name]!.shape)
       if (name === "i64") expect([...tensorToBigInt64(t)!]).toEqual([-5n, 0n, 1234567890123n])

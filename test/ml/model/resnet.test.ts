@@ -94,9 +94,7 @@ describe("initialisation (timm ResNet.init_weights, drawn from RandomState(seed)
     a.tensors.forEach((t, i) => {
       expect(Buffer.from(t.variable.dataSync().buffer).equals(Buffer.from(b.tensors[i]!.variable.dataSync().buffer)), t.name).toBe(true)
     })
-    expect(Array.from(byName(a, "layer1.0.conv1.weight").variable.dataSync())).not.toEqual(
-      Array.from(byName(c, "layer1.0.conv1.weight").variable.dataSync()),
-    )
+    expect(Array.from(byName(a, "layer1.0.conv1.weight").variable.dataSync())).not.toEqual(Array.from(byName(c, "layer1.0.conv1.weight").variable.dataSync()))
   })
 
   it("convolutions are kaiming_normal_(fan_out, relu), drawn in PyTorch (OIHW) order", () => {
@@ -121,10 +119,17 @@ describe("initialisation (timm ResNet.init_weights, drawn from RandomState(seed)
       if (t.kind === "counter") expect(v).toEqual([0])
       else if (t.name.endsWith("running_mean")) expect(v.every((x) => x === 0)).toBe(true)
       else if (t.name.endsWith("running_var")) expect(v.every((x) => x === 1)).toBe(true)
-      else if (t.layout === "vector" && t.name.endsWith(".bias") && t.name !== "fc.bias") expect(v.every((x) => x === 0), t.name).toBe(true)
+      else if (t.layout === "vector" && t.name.endsWith(".bias") && t.name !== "fc.bias")
+        expect(
+          v.every((x) => x === 0),
+          t.name,
+        ).toBe(true)
       else if (t.layout === "vector" && t.name.endsWith(".weight")) {
         const zero = /^layer\d\.\d+\.bn2\.weight$/.test(t.name)
-        expect(v.every((x) => x === (zero ? 0 : 1)), t.name).toBe(true)
+        expect(
+          v.every((x) => x === (zero ? 0 : 1)),
+          t.name,
+        ).toBe(true)
       }
     }
   })
@@ -169,7 +174,10 @@ describe("forward and backward match timm (resnet18d, 3x1x64x64, fixed weights)"
 
   it("train mode inside tf.variableGrads: logits, running stats, counters and gradients", () => {
     const rs = new RandomState(g.cotangentSeed)
-    const r = tf.tensor2d(Float32Array.from({ length: 18 }, () => rs.standardNormal()), [3, 6])
+    const r = tf.tensor2d(
+      Float32Array.from({ length: 18 }, () => rs.standardNormal()),
+      [3, 6],
+    )
     let logits: tf.Tensor | undefined
     const trainable = model.trainable as Array<tf.Variable>
     const { value, grads } = tf.variableGrads(() => {

@@ -14,9 +14,7 @@ interface Golden {
   readonly rand_weights: ReadonlyArray<number>
   readonly rand_per_class: ReadonlyArray<number>
 }
-const golden = JSON.parse(
-  fs.readFileSync(new URL("../../fixtures/ml/metric-golden.json", import.meta.url), "utf8"),
-) as Golden
+const golden = JSON.parse(fs.readFileSync(new URL("../../fixtures/ml/metric-golden.json", import.meta.url), "utf8")) as Golden
 
 const CLASSES = ["seizure_vote", "lpd_vote", "gpd_vote", "lrda_vote", "grda_vote", "other_vote"]
 
@@ -58,12 +56,42 @@ const randomCase = (): { solution: ProbabilityTable; submission: ProbabilityTabl
 
 describe("klDivergenceScore (kaggle_kl_div.score)", () => {
   it("gives the docstring's values", () => {
-    const sol = table(["ham", "spam"], [[0, 1], [1, 0], [1, 0], [0, 1]])
-    const sub = table(["ham", "spam"], [[0.1, 0.9], [0.9, 0.1], [0.8, 0.2], [0.35, 0.65]])
+    const sol = table(
+      ["ham", "spam"],
+      [
+        [0, 1],
+        [1, 0],
+        [1, 0],
+        [0, 1],
+      ],
+    )
+    const sub = table(
+      ["ham", "spam"],
+      [
+        [0.1, 0.9],
+        [0.9, 0.1],
+        [0.8, 0.2],
+        [0.35, 0.65],
+      ],
+    )
     expect(ok(klDivergenceScore(sol, sub))).toBe(0.21616187468057918)
-    const sol3 = table(["ham", "spam", "other"], [[0, 0.1, 0.9], [0.5, 0.5, 0], [0.5, 0.5, 0]])
+    const sol3 = table(
+      ["ham", "spam", "other"],
+      [
+        [0, 0.1, 0.9],
+        [0.5, 0.5, 0],
+        [0.5, 0.5, 0],
+      ],
+    )
     expect(ok(klDivergenceScore(sol3, sol3))).toBe(0)
-    const sub3 = table(["ham", "spam", "other"], [[0.2, 0.1, 0.7], [0.3, 0.5, 0.2], [0.5, 0.5, 0]])
+    const sub3 = table(
+      ["ham", "spam", "other"],
+      [
+        [0.2, 0.1, 0.7],
+        [0.3, 0.5, 0.2],
+        [0.5, 0.5, 0],
+      ],
+    )
     expect(ok(klDivergenceScore(sol3, sub3))).toBe(0.1605319324452703)
     expect(ok(klDivergenceScore(sol3, sub3, { epsilon: 1e-15, microAverage: false }))).toBe(0.053510644148423436)
   })
@@ -73,10 +101,7 @@ describe("klDivergenceScore (kaggle_kl_div.score)", () => {
     closeUlp(ok(klDivergenceScore(solution, submission)), golden.rand_micro)
     closeUlp(ok(klDivergenceScore(solution, submission, { epsilon: 1e-15, microAverage: false })), golden.rand_macro)
     const weights = Float64Array.from(golden.rand_weights)
-    closeUlp(
-      ok(klDivergenceScore(solution, submission, { epsilon: 1e-15, microAverage: true, sampleWeights: weights })),
-      golden.rand_weighted,
-    )
+    closeUlp(ok(klDivergenceScore(solution, submission, { epsilon: 1e-15, microAverage: true, sampleWeights: weights })), golden.rand_weighted)
     const perClass = ok(perClassKl(solution, submission))
     expect(perClass.map((c) => c.column)).toEqual(CLASSES)
     perClass.forEach((c, i) => closeUlp(c.kl, golden.rand_per_class[i]!))
@@ -93,22 +118,76 @@ describe("klDivergenceScore (kaggle_kl_div.score)", () => {
   })
 
   it("rejects what the metric rejects, naming the table, row and column", () => {
-    const sol = table(["a", "b"], [[0.5, 0.5], [1, 0]])
+    const sol = table(
+      ["a", "b"],
+      [
+        [0.5, 0.5],
+        [1, 0],
+      ],
+    )
     const bad = (sub: ProbabilityTable): string => {
       const r = klDivergenceScore(sol, sub)
       if (Either.isRight(r)) throw new Error("expected a Left")
       expect(r.left._tag).toBe("MetricInputError")
       return r.left.message
     }
-    expect(bad(table(["a", "b"], [[0.5, 0.5], [1.2, -0.2]]))).toMatch(/submission row 1, column b: .*at least zero/)
-    expect(bad(table(["a", "b"], [[0.5, 0.4], [1, 0]]))).toMatch(/submission row 0: .*do not add to one/)
-    expect(bad(table(["a", "c"], [[0.5, 0.5], [1, 0]]))).toMatch(/Missing submission column b/)
+    expect(
+      bad(
+        table(
+          ["a", "b"],
+          [
+            [0.5, 0.5],
+            [1.2, -0.2],
+          ],
+        ),
+      ),
+    ).toMatch(/submission row 1, column b: .*at least zero/)
+    expect(
+      bad(
+        table(
+          ["a", "b"],
+          [
+            [0.5, 0.4],
+            [1, 0],
+          ],
+        ),
+      ),
+    ).toMatch(/submission row 0: .*do not add to one/)
+    expect(
+      bad(
+        table(
+          ["a", "c"],
+          [
+            [0.5, 0.5],
+            [1, 0],
+          ],
+        ),
+      ),
+    ).toMatch(/Missing submission column b/)
     expect(bad(table(["a", "b"], [[0.5, 0.5]]))).toMatch(/1 rows for 2 solution rows/)
   })
 
   it("checks row ids when both tables carry them", () => {
-    const sol = { ...table(["a", "b"], [[0.5, 0.5], [1, 0]]), rowIds: [10, 11] }
-    const sub = { ...table(["a", "b"], [[0.5, 0.5], [1, 0]]), rowIds: [10, 12] }
+    const sol = {
+      ...table(
+        ["a", "b"],
+        [
+          [0.5, 0.5],
+          [1, 0],
+        ],
+      ),
+      rowIds: [10, 11],
+    }
+    const sub = {
+      ...table(
+        ["a", "b"],
+        [
+          [0.5, 0.5],
+          [1, 0],
+        ],
+      ),
+      rowIds: [10, 12],
+    }
     const r = klDivergenceScore(sol, sub)
     expect(Either.isLeft(r) && r.left.message).toMatch(/submission row 1: row id 12 where the solution has 11/)
   })

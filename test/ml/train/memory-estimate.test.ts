@@ -3,8 +3,15 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { formatBytes } from "../../../src/core/fs-util.js"
 import { GIB } from "../../../src/core/resources.js"
-import { WorkerFailed } from "../../../src/ml/errors.js"
-import { ENGINE_OVERHEAD_BYTES, EngineMemoryExceeded, EngineOutOfMemory, estimateTrainStep, largestBatchWithin, WASM_HEAP_LIMIT_BYTES } from "../../../src/ml/train/memory-estimate.js"
+import { WorkerFailed } from "../../../src/ml/ml-errors.js"
+import {
+  ENGINE_OVERHEAD_BYTES,
+  EngineMemoryExceeded,
+  EngineOutOfMemory,
+  estimateTrainStep,
+  largestBatchWithin,
+  WASM_HEAP_LIMIT_BYTES,
+} from "../../../src/ml/train/memory-estimate.js"
 import { explainWasmTrap, trainResources } from "../../../stages/hms/train-resources.js"
 
 const gib = (bytes: number) => bytes / GIB
@@ -62,7 +69,9 @@ describe("the train stage's resources hook", () => {
   it("refuses the seed's step on the wasm engine, naming the need, the limit and the way out", () => {
     const refused = Effect.runSync(Effect.flip(trainResources({ ...SEED, backend: "wasm+onednn" })))
     expect(refused).toBeInstanceOf(EngineMemoryExceeded)
-    expect(refused.message).toMatch(/^resnet34d 512px batch 32 needs ~9\.8 GiB; the wasm engine holds at most 4 GiB: (install oneDNN \(apt-get install libdnnl-dev\) for the native CPU engine|use backend=auto \(the native CPU engine: oneDNN is installed\)),? or (use )?backend=webgpu \(or batch_size 12 or less on wasm\)$/)
+    expect(refused.message).toMatch(
+      /^resnet34d 512px batch 32 needs ~9\.8 GiB; the wasm engine holds at most 4 GiB: (install oneDNN \(apt-get install libdnnl-dev\) for the native CPU engine|use backend=auto \(the native CPU engine: oneDNN is installed\)),? or (use )?backend=webgpu \(or batch_size 12 or less on wasm\)$/,
+    )
   })
 
   it("declares a fold's memory where it fits, and nothing for a fold that only evaluates given checkpoints", () => {

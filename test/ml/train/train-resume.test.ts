@@ -49,41 +49,67 @@ describe("trainFold resumed from a saved epoch", () => {
   const train = syntheticDataset(26, 1)
   const val = syntheticDataset(10, 2, 3)
 
-  it("trains only the remaining epochs and ends bit for bit as the uninterrupted training", async () => {
-    const saves: Array<Saved> = []
-    const whole = await Effect.runPromise(
-      trainFold(CONFIG, { fold: 1, train, val, outputDir: path.join(dir, "whole"), progressDir: path.join(dir, "progress") }, { onProgress: (e) => e.type === "saved" && saves.push(e) }),
-    )
-    // Saved after every epoch but the last, each a state file, and the best checkpoint once there is one.
-    expect(saves.map((s) => s.epoch)).toEqual([1, 2, 3])
-    expect(Object.keys(filesOf(saves[1]!)).sort()).toEqual([BEST_CHECKPOINT_FILE, TRAIN_STATE_FILE])
+  it(
+    "trains only the remaining epochs and ends bit for bit as the uninterrupted training",
+    async () => {
+      const saves: Array<Saved> = []
+      const whole = await Effect.runPromise(
+        trainFold(
+          CONFIG,
+          { fold: 1, train, val, outputDir: path.join(dir, "whole"), progressDir: path.join(dir, "progress") },
+          { onProgress: (e) => e.type === "saved" && saves.push(e) },
+        ),
+      )
+      // Saved after every epoch but the last, each a state file, and the best checkpoint once there is one.
+      expect(saves.map((s) => s.epoch)).toEqual([1, 2, 3])
+      expect(Object.keys(filesOf(saves[1]!)).sort()).toEqual([BEST_CHECKPOINT_FILE, TRAIN_STATE_FILE])
 
-    const epochs: Array<number> = []
-    const resumed = await Effect.runPromise(
-      trainFold(CONFIG, { fold: 1, train, val, outputDir: path.join(dir, "resumed"), resume: { files: filesOf(saves[1]!), value: saves[1]!.value } }, {
-        onProgress: (e) => e.type === "epoch" && epochs.push(e.record.epoch),
-      }),
-    )
-    expect(epochs).toEqual([3, 4])
-    const losses = (r: typeof whole) => r.history.map((h) => [h.epoch, h.trainLoss, h.valLoss, h.lr, h.improved])
-    expect(losses(resumed)).toEqual(losses(whole))
-    expect(resumed.bestEpoch).toBe(whole.bestEpoch)
-    expect(resumed.bestValLoss).toBe(whole.bestValLoss)
-    expect(Buffer.from(resumed.valPredictions.buffer).equals(Buffer.from(whole.valPredictions.buffer))).toBe(true)
-    expect(fs.readFileSync(resumed.checkpoint).equals(fs.readFileSync(whole.checkpoint))).toBe(true)
-  }, HEAVY_TIMEOUT_MS)
+      const epochs: Array<number> = []
+      const resumed = await Effect.runPromise(
+        trainFold(
+          CONFIG,
+          { fold: 1, train, val, outputDir: path.join(dir, "resumed"), resume: { files: filesOf(saves[1]!), value: saves[1]!.value } },
+          {
+            onProgress: (e) => e.type === "epoch" && epochs.push(e.record.epoch),
+          },
+        ),
+      )
+      expect(epochs).toEqual([3, 4])
+      const losses = (r: typeof whole) => r.history.map((h) => [h.epoch, h.trainLoss, h.valLoss, h.lr, h.improved])
+      expect(losses(resumed)).toEqual(losses(whole))
+      expect(resumed.bestEpoch).toBe(whole.bestEpoch)
+      expect(resumed.bestValLoss).toBe(whole.bestValLoss)
+      expect(Buffer.from(resumed.valPredictions.buffer).equals(Buffer.from(whole.valPredictions.buffer))).toBe(true)
+      expect(fs.readFileSync(resumed.checkpoint).equals(fs.readFileSync(whole.checkpoint))).toBe(true)
+    },
+    HEAVY_TIMEOUT_MS,
+  )
 
-  it("refuses a state that does not fit the model and optimizer, naming what", async () => {
-    const saves: Array<Saved> = []
-    const small = { ...CONFIG, epochs: 2 }
-    await Effect.runPromise(
-      trainFold(small, { fold: 1, train, val, outputDir: path.join(dir, "small"), progressDir: path.join(dir, "small-progress") }, { onProgress: (e) => e.type === "saved" && saves.push(e) }),
-    )
-    // A record whose value names one optimizer state: it is no state of this model's optimizer.
-    const exit = await Effect.runPromiseExit(
-      trainFold(small, { fold: 1, train, val, outputDir: path.join(dir, "other"), resume: { files: filesOf(saves[0]!), value: { ...saves[0]!.value, adamSteps: [1] } } }),
-    )
-    expect(Exit.isFailure(exit)).toBe(true)
-    expect(String(exit)).toMatch(/saved progress does not fit this training: 1 optimizer states for \d+ parameters/)
-  }, HEAVY_TIMEOUT_MS)
+  it(
+    "refuses a state that does not fit the model and optimizer, naming what",
+    async () => {
+      const saves: Array<Saved> = []
+      const small = { ...CONFIG, epochs: 2 }
+      await Effect.runPromise(
+        trainFold(
+          small,
+          { fold: 1, train, val, outputDir: path.join(dir, "small"), progressDir: path.join(dir, "small-progress") },
+          { onProgress: (e) => e.type === "saved" && saves.push(e) },
+        ),
+      )
+      // A record whose value names one optimizer state: it is no state of this model's optimizer.
+      const exit = await Effect.runPromiseExit(
+        trainFold(small, {
+          fold: 1,
+          train,
+          val,
+          outputDir: path.join(dir, "other"),
+          resume: { files: filesOf(saves[0]!), value: { ...saves[0]!.value, adamSteps: [1] } },
+        }),
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(String(exit)).toMatch(/saved progress does not fit this training: 1 optimizer states for \d+ parameters/)
+    },
+    HEAVY_TIMEOUT_MS,
+  )
 })

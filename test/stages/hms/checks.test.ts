@@ -63,7 +63,12 @@ const run = (data: string, params: ReadonlyArray<string> = []) =>
 
 /** test.csv's data rows, split. */
 const testRows = (dir: string): Array<Array<string>> =>
-  fs.readFileSync(path.join(dir, TEST_CSV), "utf8").trimEnd().split("\n").slice(1).map((l) => l.split(","))
+  fs
+    .readFileSync(path.join(dir, TEST_CSV), "utf8")
+    .trimEnd()
+    .split("\n")
+    .slice(1)
+    .map((l) => l.split(","))
 
 describe("the test folder is checked before any fold trains", () => {
   it("a test.csv row naming a missing spectrogram fails check-testset, naming the row and the file; no fold starts", async () => {
@@ -74,7 +79,9 @@ describe("the test folder is checked before any fold trains", () => {
     })
     const r = await run(data)
     expect(r.stage("check-testset")?.status).toBe("failed")
-    expect(r.stage("check-testset")?.error).toContain(`${path.join(data, TEST_CSV)}: data row 2 (line 3) names spectrogram_id ${testRows(data)[1]![0]}, but ${missing} does not exist`)
+    expect(r.stage("check-testset")?.error).toContain(
+      `${path.join(data, TEST_CSV)}: data row 2 (line 3) names spectrogram_id ${testRows(data)[1]![0]}, but ${missing} does not exist`,
+    )
     expect(r.stage("train/fold-0")?.status).toBe("skipped")
   })
 
@@ -84,7 +91,9 @@ describe("the test folder is checked before any fold trains", () => {
       fs.truncateSync(f, Math.floor(fs.statSync(f).size / 2))
     })
     const a = await run(truncated)
-    expect(a.stage("check-testset")?.error).toMatch(/data row 1 \(line 2\) names spectrogram_id \d+, but .*\.parquet does not end as a parquet file does \(PAR1\): truncated\?/)
+    expect(a.stage("check-testset")?.error).toMatch(
+      /data row 1 \(line 2\) names spectrogram_id \d+, but .*\.parquet does not end as a parquet file does \(PAR1\): truncated\?/,
+    )
     expect(a.stage("train/fold-0")?.status).toBe("skipped")
 
     const unknownEeg = variant("unknown-eeg", (d) => fs.appendFileSync(path.join(d, SAMPLE_SUBMISSION_CSV), "4242,0.1,0.1,0.1,0.1,0.1,0.5\n"))
@@ -117,7 +126,12 @@ describe("given checkpoints are checked before use, and named as the user knows 
   it("all-NaN weights fail naming the file and tensor, not `cannot hash the value at metrics.best_val_loss: NaN`", async () => {
     const w = weights("nan-weights")
     const model = buildResNet({ variant: "resnet18d", inChans: 1, numClasses: 6 }, 1)
-    await Effect.runPromise(writeSafetensors(w.file, stateDictTensors(model).map((t) => (t.dtype === "F32" ? { ...t, data: new Float32Array(t.data.length).fill(Number.NaN) } : t))))
+    await Effect.runPromise(
+      writeSafetensors(
+        w.file,
+        stateDictTensors(model).map((t) => (t.dtype === "F32" ? { ...t, data: new Float32Array(t.data.length).fill(Number.NaN) } : t)),
+      ),
+    )
     model.dispose()
     const r = await run(clean, [`checkpoints=${w.dir}`])
     const error = r.stage("train/fold-0")?.error ?? ""
@@ -130,7 +144,9 @@ describe("training that diverges", () => {
   it("fails its fold with where the loss became NaN and the way out", async () => {
     const r = await run(clean, ["lr=1e30"])
     expect(r.stage("train/fold-0")?.status).toBe("failed")
-    expect(r.stage("train/fold-0")?.error).toMatch(/fold 0: the training loss became (NaN|Infinity|-Infinity) at epoch 1 step \d+ \(lr [\d.e+]+\): training diverged; lower lr/)
+    expect(r.stage("train/fold-0")?.error).toMatch(
+      /fold 0: the training loss became (NaN|Infinity|-Infinity) at epoch 1 step \d+ \(lr [\d.e+]+\): training diverged; lower lr/,
+    )
   })
 })
 
@@ -139,7 +155,10 @@ describe("OOF scoring checks each fold's predictions before use", () => {
   const table = (name: string, columns: ReadonlyArray<string>, value = 1 / 6) => {
     const file = path.join(root, name)
     return Effect.runPromise(
-      Effect.as(writeArrowTable(file, { label_id: Float64Array.of(7, 8), ...Object.fromEntries(columns.map((c) => [c, Float64Array.of(1 / 6, value)])) }), file),
+      Effect.as(
+        writeArrowTable(file, { label_id: Float64Array.of(7, 8), ...Object.fromEntries(columns.map((c) => [c, Float64Array.of(1 / 6, value)])) }),
+        file,
+      ),
     )
   }
   const read = async (file: string) => Effect.runPromise(Effect.either(readValPredictions(file, NAME)))

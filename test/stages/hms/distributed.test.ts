@@ -52,57 +52,83 @@ const report = (file: string): RunReport => JSON.parse(fs.readFileSync(file, "ut
 const cacheOf = (who: string) => ["--cache-dir", path.join(tmp, who, "cache")]
 
 describe.skipIf(missing !== undefined)("hms-quick on two workers", () => {
-  it("gives the local run's cv_score with a worker killed -9 mid-fold; a fresh machine then takes everything from the remote cache", async () => {
-    nginx = await startNginx()
-    redis = await startRedis()
-    const remote = ["--remote-cache", `${nginx.url}/hms`]
-    const queue = ["--queue", redis.url]
+  it(
+    "gives the local run's cv_score with a worker killed -9 mid-fold; a fresh machine then takes everything from the remote cache",
+    async () => {
+      nginx = await startNginx()
+      redis = await startRedis()
+      const remote = ["--remote-cache", `${nginx.url}/hms`]
+      const queue = ["--queue", redis.url]
 
-    const local = start(["run", "pipelines/hms-quick.ts", ...SMALL, ...cacheOf("local"), "--out", path.join(tmp, "local"), "--json", path.join(tmp, "local.json")])
-    const localDone = await local.done
-    expect(localDone.code, localDone.stdout + localDone.stderr).toBe(0)
+      const local = start([
+        "run",
+        "pipelines/hms-quick.ts",
+        ...SMALL,
+        ...cacheOf("local"),
+        "--out",
+        path.join(tmp, "local"),
+        "--json",
+        path.join(tmp, "local.json"),
+      ])
+      const localDone = await local.done
+      expect(localDone.code, localDone.stdout + localDone.stderr).toBe(0)
 
-    // One fold at a time per worker: a fold's job is in flight on A when A dies.
-    const worker = (who: string) => {
-      const p = start(["worker", ...queue, ...remote, ...cacheOf(who), "--jobs", "1"], FAST)
-      return { ...p, ready: () => waitFor(() => p.output().includes("cairn worker "), START_MS, `worker ${who} to start: ${p.output()}`) }
-    }
-    const a = worker("a")
-    const b = worker("b")
-    await Promise.all([a.ready(), b.ready()])
-    const json = path.join(tmp, "queued.json")
-    const run = start(["run", "pipelines/hms-quick.ts", ...SMALL, ...queue, ...remote, ...cacheOf("coordinator"), "--out", path.join(tmp, "queued"), "--json", json], FAST)
+      // One fold at a time per worker: a fold's job is in flight on A when A dies.
+      const worker = (who: string) => {
+        const p = start(["worker", ...queue, ...remote, ...cacheOf(who), "--jobs", "1"], FAST)
+        return { ...p, ready: () => waitFor(() => p.output().includes("cairn worker "), START_MS, `worker ${who} to start: ${p.output()}`) }
+      }
+      const a = worker("a")
+      const b = worker("b")
+      await Promise.all([a.ready(), b.ready()])
+      const json = path.join(tmp, "queued.json")
+      const run = start(
+        ["run", "pipelines/hms-quick.ts", ...SMALL, ...queue, ...remote, ...cacheOf("coordinator"), "--out", path.join(tmp, "queued"), "--json", json],
+        FAST,
+      )
 
-    // A is one training step into a fold: killed there.
-    const midFold = /^\[(train\/fold-\d)\] epoch 1\/1 step 1\//m
-    await waitFor(() => midFold.test(a.output()), FOLD_MS, `a fold to start training on A: ${a.output()}`)
-    const fold = midFold.exec(a.output())![1]!
-    a.child.kill("SIGKILL")
-    await a.done
-    expect(a.output()).not.toMatch(new RegExp(`^ran .*  ${fold.replace("/", "\\/")}$`, "m"))
+      // A is one training step into a fold: killed there.
+      const midFold = /^\[(train\/fold-\d)\] epoch 1\/1 step 1\//m
+      await waitFor(() => midFold.test(a.output()), FOLD_MS, `a fold to start training on A: ${a.output()}`)
+      const fold = midFold.exec(a.output())![1]!
+      a.child.kill("SIGKILL")
+      await a.done
+      expect(a.output()).not.toMatch(new RegExp(`^ran .*  ${fold.replace("/", "\\/")}$`, "m"))
 
-    const done = await run.done
-    expect(done.code, done.stdout + done.stderr + b.output()).toBe(0)
-    // The fold A died in was run again, whole, on B; the coordinator ran nothing itself.
-    expect(b.output()).toMatch(new RegExp(`^took ${fold.replace("/", "\\/")} .*try 2`, "m"))
-    expect(done.stdout).toMatch(new RegExp(`^ran +[0-9.]+s  ${fold.replace("/", "\\/")} \\(worker [^ ]+:${b.child.pid}\\)$`, "m"))
-    const queued = report(json)
-    expect(queued.stages.filter((s) => s.status === "ran").map((s) => s.id)).toContain(fold)
-    expect(queued.stages.find((s) => s.id === fold)?.ranBy).toMatch(new RegExp(`:${b.child.pid}$`))
-    // Bit for bit: the same engine on every "machine" gives the same models and scores.
-    const expected = report(path.join(tmp, "local.json")).metrics
-    expect(queued.metrics.cv_score).toBe(expected.cv_score)
-    expect(queued.metrics).toEqual(expected)
-    expect(fs.readFileSync(path.join(tmp, "queued/out/hms-quick/submission/submission.csv"), "utf8")).toBe(
-      fs.readFileSync(path.join(tmp, "local/out/hms-quick/submission/submission.csv"), "utf8"),
-    )
+      const done = await run.done
+      expect(done.code, done.stdout + done.stderr + b.output()).toBe(0)
+      // The fold A died in was run again, whole, on B; the coordinator ran nothing itself.
+      expect(b.output()).toMatch(new RegExp(`^took ${fold.replace("/", "\\/")} .*try 2`, "m"))
+      expect(done.stdout).toMatch(new RegExp(`^ran +[0-9.]+s  ${fold.replace("/", "\\/")} \\(worker [^ ]+:${b.child.pid}\\)$`, "m"))
+      const queued = report(json)
+      expect(queued.stages.filter((s) => s.status === "ran").map((s) => s.id)).toContain(fold)
+      expect(queued.stages.find((s) => s.id === fold)?.ranBy).toMatch(new RegExp(`:${b.child.pid}$`))
+      // Bit for bit: the same engine on every "machine" gives the same models and scores.
+      const expected = report(path.join(tmp, "local.json")).metrics
+      expect(queued.metrics.cv_score).toBe(expected.cv_score)
+      expect(queued.metrics).toEqual(expected)
+      expect(fs.readFileSync(path.join(tmp, "queued/out/hms-quick/submission/submission.csv"), "utf8")).toBe(
+        fs.readFileSync(path.join(tmp, "local/out/hms-quick/submission/submission.csv"), "utf8"),
+      )
 
-    // A fresh machine with an empty local cache, no queue: all hits from the remote cache.
-    const freshJson = path.join(tmp, "fresh.json")
-    const fresh = await start(["run", "pipelines/hms-quick.ts", ...SMALL, ...remote, ...cacheOf("fresh"), "--out", path.join(tmp, "fresh"), "--json", freshJson]).done
-    expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0)
-    const stages = report(path.join(tmp, "local.json")).stages.length
-    expect(fresh.stdout).toMatch(new RegExp(`^ok: 0 ran, ${stages} cached`, "m"))
-    expect(report(freshJson).metrics.cv_score).toBe(expected.cv_score)
-  }, TEST_MS)
+      // A fresh machine with an empty local cache, no queue: all hits from the remote cache.
+      const freshJson = path.join(tmp, "fresh.json")
+      const fresh = await start([
+        "run",
+        "pipelines/hms-quick.ts",
+        ...SMALL,
+        ...remote,
+        ...cacheOf("fresh"),
+        "--out",
+        path.join(tmp, "fresh"),
+        "--json",
+        freshJson,
+      ]).done
+      expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0)
+      const stages = report(path.join(tmp, "local.json")).stages.length
+      expect(fresh.stdout).toMatch(new RegExp(`^ok: 0 ran, ${stages} cached`, "m"))
+      expect(report(freshJson).metrics.cv_score).toBe(expected.cv_score)
+    },
+    TEST_MS,
+  )
 })

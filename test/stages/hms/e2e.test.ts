@@ -99,62 +99,76 @@ describe("hms-quick end to end", () => {
     return readJson(BASE_JSON)
   }
 
-  it("synthetic data -> submission.csv, report and CV through `cairn run`", async () => {
-    const report = baseReport()
-    expect(report.stages.map((s) => s.id)).toContain("train/fold-4")
-    expect(report.stages.every((s) => s.status === "ran")).toBe(true)
-    expect(report.metrics.cv_score).toBeGreaterThan(0)
-    expect(report.metrics.prior_baseline).toBeGreaterThan(0)
-    expect(base.out).toMatch(/cv_score = [\d.]+/)
-    expect(base.out).toMatch(/prior_baseline = [\d.]+/)
+  it(
+    "synthetic data -> submission.csv, report and CV through `cairn run`",
+    async () => {
+      const report = baseReport()
+      expect(report.stages.map((s) => s.id)).toContain("train/fold-4")
+      expect(report.stages.every((s) => s.status === "ran")).toBe(true)
+      expect(report.metrics.cv_score).toBeGreaterThan(0)
+      expect(report.metrics.prior_baseline).toBeGreaterThan(0)
+      expect(base.out).toMatch(/cv_score = [\d.]+/)
+      expect(base.out).toMatch(/prior_baseline = [\d.]+/)
 
-    // The dataset the run generated, for sample_submission's eeg_id order.
-    const data = path.join(fs.mkdtempSync(path.join(tmp, "synth-")), "data")
-    expect((await cairn(["export", "pipelines/hms-quick.ts", "synth-data", data, ...SMALL])).code).toBe(0)
-    checkSubmission(path.join(BASE_OUT, "out/hms-quick/submission/submission.csv"), path.join(data, "sample_submission.csv"))
-    const oof = readCsv(path.join(BASE_OUT, "out/hms-quick/oof/oof.csv"))
-    expect(oof.header).toEqual(["label_id", ...SUBMISSION_COLUMNS.slice(1)])
-    expect(oof.rows).toHaveLength(25)
-    const page = fs.readFileSync(path.join(BASE_OUT, "out/hms-quick/report/report.html"), "utf8")
-    expect(page).toContain("hms-quick")
-    for (const chart of ["dag", "loss-curves", "confusion", "per-class-kl", "cv-vs-baseline", "stage-times"]) {
-      expect(fs.existsSync(path.join(BASE_OUT, "out/hms-quick/report/charts", `${chart}.svg`))).toBe(true)
-    }
-  }, RUN_MS)
+      // The dataset the run generated, for sample_submission's eeg_id order.
+      const data = path.join(fs.mkdtempSync(path.join(tmp, "synth-")), "data")
+      expect((await cairn(["export", "pipelines/hms-quick.ts", "synth-data", data, ...SMALL])).code).toBe(0)
+      checkSubmission(path.join(BASE_OUT, "out/hms-quick/submission/submission.csv"), path.join(data, "sample_submission.csv"))
+      const oof = readCsv(path.join(BASE_OUT, "out/hms-quick/oof/oof.csv"))
+      expect(oof.header).toEqual(["label_id", ...SUBMISSION_COLUMNS.slice(1)])
+      expect(oof.rows).toHaveLength(25)
+      const page = fs.readFileSync(path.join(BASE_OUT, "out/hms-quick/report/report.html"), "utf8")
+      expect(page).toContain("hms-quick")
+      for (const chart of ["dag", "loss-curves", "confusion", "per-class-kl", "cv-vs-baseline", "stage-times"]) {
+        expect(fs.existsSync(path.join(BASE_OUT, "out/hms-quick/report/charts", `${chart}.svg`))).toBe(true)
+      }
+    },
+    RUN_MS,
+  )
 
-  it("--param checkpoints=DIR uses given fold weights instead of training, and scores them identically", async () => {
-    const trained = baseReport()
-    const dir = fs.mkdtempSync(path.join(tmp, "ckpt-"))
-    const exported = path.join(dir, "models")
-    expect((await cairn(["export", "pipelines/hms-quick.ts", "train", exported, ...SMALL])).code).toBe(0)
-    const weights = path.join(dir, "weights")
-    fs.mkdirSync(weights)
-    for (let k = 0; k < 5; k++) {
-      const file = `best_model_fold${k}.safetensors`
-      fs.copyFileSync(path.join(exported, "train", `fold-${k}`, file), path.join(weights, file))
-    }
-    const out = path.join(dir, "out")
-    const json = path.join(dir, "run.json")
-    const r = await cairn(["run", "pipelines/hms-quick.ts", ...SMALL, "--param", `checkpoints=${weights}`, "--out", out, "--json", json])
-    expect(r.code, r.out).toBe(0)
-    const given = readJson(json)
-    expect(given.stages.find((s) => s.id === "train/fold-0")?.status).toBe("ran")
-    // Same weights, same backend: the out-of-fold predictions and the CV are the same, bit for bit.
-    expect(given.metrics.cv_score).toBe(trained.metrics.cv_score)
-    expect(fs.readFileSync(path.join(out, "out/hms-quick/oof/oof.csv"), "utf8")).toBe(fs.readFileSync(path.join(BASE_OUT, "out/hms-quick/oof/oof.csv"), "utf8"))
-  }, RUN_MS)
+  it(
+    "--param checkpoints=DIR uses given fold weights instead of training, and scores them identically",
+    async () => {
+      const trained = baseReport()
+      const dir = fs.mkdtempSync(path.join(tmp, "ckpt-"))
+      const exported = path.join(dir, "models")
+      expect((await cairn(["export", "pipelines/hms-quick.ts", "train", exported, ...SMALL])).code).toBe(0)
+      const weights = path.join(dir, "weights")
+      fs.mkdirSync(weights)
+      for (let k = 0; k < 5; k++) {
+        const file = `best_model_fold${k}.safetensors`
+        fs.copyFileSync(path.join(exported, "train", `fold-${k}`, file), path.join(weights, file))
+      }
+      const out = path.join(dir, "out")
+      const json = path.join(dir, "run.json")
+      const r = await cairn(["run", "pipelines/hms-quick.ts", ...SMALL, "--param", `checkpoints=${weights}`, "--out", out, "--json", json])
+      expect(r.code, r.out).toBe(0)
+      const given = readJson(json)
+      expect(given.stages.find((s) => s.id === "train/fold-0")?.status).toBe("ran")
+      // Same weights, same backend: the out-of-fold predictions and the CV are the same, bit for bit.
+      expect(given.metrics.cv_score).toBe(trained.metrics.cv_score)
+      expect(fs.readFileSync(path.join(out, "out/hms-quick/oof/oof.csv"), "utf8")).toBe(
+        fs.readFileSync(path.join(BASE_OUT, "out/hms-quick/oof/oof.csv"), "utf8"),
+      )
+    },
+    RUN_MS,
+  )
 
-  it.skipIf(!fs.existsSync(path.join(REAL, "test.csv")))("the same models score the real competition test sample", async () => {
-    baseReport()
-    const dir = fs.mkdtempSync(path.join(tmp, "real-"))
-    const out = path.join(dir, "out")
-    const json = path.join(dir, "run.json")
-    const r = await cairn(["run", "pipelines/hms-quick-real-test.ts", ...SMALL, "--param", `test_data=${REAL}`, "--out", out, "--json", json])
-    expect(r.code, r.out).toBe(0)
-    const statuses = Object.fromEntries(readJson(json).stages.map((s) => [s.id, s.status]))
-    // The base run trained the folds; this pipeline reuses them from the cache.
-    expect(statuses["train/fold-0"]).toBe("cached")
-    expect(statuses.infer).toBe("ran")
-    checkSubmission(path.join(out, "out/hms-quick-real-test/submission/submission.csv"), path.join(REAL, "sample_submission.csv"))
-  }, RUN_MS)
+  it.skipIf(!fs.existsSync(path.join(REAL, "test.csv")))(
+    "the same models score the real competition test sample",
+    async () => {
+      baseReport()
+      const dir = fs.mkdtempSync(path.join(tmp, "real-"))
+      const out = path.join(dir, "out")
+      const json = path.join(dir, "run.json")
+      const r = await cairn(["run", "pipelines/hms-quick-real-test.ts", ...SMALL, "--param", `test_data=${REAL}`, "--out", out, "--json", json])
+      expect(r.code, r.out).toBe(0)
+      const statuses = Object.fromEntries(readJson(json).stages.map((s) => [s.id, s.status]))
+      // The base run trained the folds; this pipeline reuses them from the cache.
+      expect(statuses["train/fold-0"]).toBe("cached")
+      expect(statuses.infer).toBe("ran")
+      checkSubmission(path.join(out, "out/hms-quick-real-test/submission/submission.csv"), path.join(REAL, "sample_submission.csv"))
+    },
+    RUN_MS,
+  )
 })

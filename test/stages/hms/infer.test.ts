@@ -111,7 +111,16 @@ describe("hms-infer: the inference notebook from the seed's fold models, offline
       const sample = fs.readFileSync(path.join(testOnly, SAMPLE_SUBMISSION_CSV), "utf8").trim().split("\n")
       const rows = fromPth.trim().split("\n")
       expect(rows.map((l) => l.split(",")[0])).toEqual(sample.map((l) => l.split(",")[0]))
-      for (const row of rows.slice(1)) expect(Math.abs(row.split(",").slice(1).map(Number).reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-6)
+      for (const row of rows.slice(1))
+        expect(
+          Math.abs(
+            row
+              .split(",")
+              .slice(1)
+              .map(Number)
+              .reduce((a, b) => a + b, 0) - 1,
+          ),
+        ).toBeLessThan(1e-6)
 
       // The same weights as safetensors: each fold's kept model is the same file, so infer is reused.
       const s = await infer(safetensorsDir, "from-safetensors")
@@ -191,10 +200,9 @@ describe("with checkpoints given, hms-quick and hms-baseline plan no ImageNet we
         "pipelines/hms-quick.ts",
         "infer",
         out,
-        ...["spectrograms=20", "test_spectrograms=3", "max_rows=12", "n_folds=2", "pretrained=timm/resnet18d.ra2_in1k", `checkpoints=${pthDir}`].flatMap((p) => [
-          "--param",
-          p,
-        ]),
+        ...["spectrograms=20", "test_spectrograms=3", "max_rows=12", "n_folds=2", "pretrained=timm/resnet18d.ra2_in1k", `checkpoints=${pthDir}`].flatMap(
+          (p) => ["--param", p],
+        ),
         ...SMALL,
         "--cache-dir",
         cache,

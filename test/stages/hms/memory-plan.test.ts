@@ -41,7 +41,10 @@ describe("memory planning of hms-baseline", () => {
     const r = await cairn(["run", "pipelines/hms-baseline.ts", "--param", `data=${data}`, "--param", "backend=wasm", "--cache-dir", cache])
     expect(r.code, r.stdout + r.stderr).toBe(2)
     expect(r.stderr).toMatch(
-      new RegExp(`^cairn: train: resnet34d 512px batch 32 needs ~16\\.9 GiB; the wasm engine holds at most 4 GiB: ${literal(wasmWayOut(loadOnednn().available))} \\(or batch_size 6 or less on wasm\\)$`, "m"),
+      new RegExp(
+        `^cairn: train: resnet34d 512px batch 32 needs ~16\\.9 GiB; the wasm engine holds at most 4 GiB: ${literal(wasmWayOut(loadOnednn().available))} \\(or batch_size 6 or less on wasm\\)$`,
+        "m",
+      ),
     )
     expect(r.stdout).not.toMatch(/^(ran|FAILED|cached) /m)
     expect(fs.existsSync(cache)).toBe(false)
@@ -49,8 +52,32 @@ describe("memory planning of hms-baseline", () => {
 
   it("wraps a fold's wasm trap with the step's estimate and the way out", async () => {
     const cache = path.join(root, "cache-trap")
-    const args = ["run", "pipelines/hms-baseline.ts", "--param", `data=${data}`, "--param", "pretrained=", "--param", "backend=wasm", "--param", "model=resnet18d"]
-    const small = ["--param", "img_size=32", "--param", "batch_size=2", "--param", "epochs=1", "--param", "n_folds=2", "--target", "train/fold-0", "--cache-dir", cache]
+    const args = [
+      "run",
+      "pipelines/hms-baseline.ts",
+      "--param",
+      `data=${data}`,
+      "--param",
+      "pretrained=",
+      "--param",
+      "backend=wasm",
+      "--param",
+      "model=resnet18d",
+    ]
+    const small = [
+      "--param",
+      "img_size=32",
+      "--param",
+      "batch_size=2",
+      "--param",
+      "epochs=1",
+      "--param",
+      "n_folds=2",
+      "--target",
+      "train/fold-0",
+      "--cache-dir",
+      cache,
+    ]
     // A 75 MiB wasm heap: too small for resnet18d's weights and AdamW's moments.
     const r = await cairn([...args, ...small], ["--wasm-max-mem-pages=1200"])
     expect(r.code, r.stdout + r.stderr).toBe(1)

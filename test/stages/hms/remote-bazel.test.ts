@@ -43,34 +43,50 @@ type RunReport = { stages: Array<{ id: string; key: string; status: string }>; m
 const report = (file: string): RunReport => JSON.parse(fs.readFileSync(file, "utf8"))
 
 describe("hms-quick through a validating Bazel cache (bazel-remote-like)", () => {
-  it("a push has no refused upload; a fresh machine pulls every stage (0 ran) with the same scores", async () => {
-    server = await startBazelRemoteLike()
-    const run = (who: string) => {
-      const json = path.join(tmp, `${who}.json`)
-      const args = ["run", "pipelines/hms-quick.ts", ...SMALL, "--remote-cache", `${server?.url}/hms`, "--cache-dir", path.join(tmp, who, "cache"), "--out", path.join(tmp, who), "--json", json]
-      return { json, done: start(args).done }
-    }
+  it(
+    "a push has no refused upload; a fresh machine pulls every stage (0 ran) with the same scores",
+    async () => {
+      server = await startBazelRemoteLike()
+      const run = (who: string) => {
+        const json = path.join(tmp, `${who}.json`)
+        const args = [
+          "run",
+          "pipelines/hms-quick.ts",
+          ...SMALL,
+          "--remote-cache",
+          `${server?.url}/hms`,
+          "--cache-dir",
+          path.join(tmp, who, "cache"),
+          "--out",
+          path.join(tmp, who),
+          "--json",
+          json,
+        ]
+        return { json, done: start(args).done }
+      }
 
-    const first = run("pusher")
-    const pushed = await first.done
-    expect(pushed.code, pushed.stdout + pushed.stderr).toBe(0)
-    expect(pushed.stderr, "no push was refused or stopped").not.toContain("warning:")
-    expect(await server.rejected()).toEqual([])
-    const stages = report(first.json).stages
-    expect(stages.every((s) => s.status === "ran")).toBe(true)
-    // Every stage's entry is on the server (an ActionResult: the server refused none).
-    const entries = new Set(fs.readdirSync(path.join(server.root, "hms", "ac")))
-    expect(stages.filter((s) => !entries.has(s.key)).map((s) => s.id)).toEqual([])
+      const first = run("pusher")
+      const pushed = await first.done
+      expect(pushed.code, pushed.stdout + pushed.stderr).toBe(0)
+      expect(pushed.stderr, "no push was refused or stopped").not.toContain("warning:")
+      expect(await server.rejected()).toEqual([])
+      const stages = report(first.json).stages
+      expect(stages.every((s) => s.status === "ran")).toBe(true)
+      // Every stage's entry is on the server (an ActionResult: the server refused none).
+      const entries = new Set(fs.readdirSync(path.join(server.root, "hms", "ac")))
+      expect(stages.filter((s) => !entries.has(s.key)).map((s) => s.id)).toEqual([])
 
-    const fresh = run("fresh")
-    const pulled = await fresh.done
-    expect(pulled.code, pulled.stdout + pulled.stderr).toBe(0)
-    expect(pulled.stdout).toMatch(new RegExp(`^ok: 0 ran, ${stages.length} cached`, "m"))
-    expect(pulled.stderr).not.toContain("warning:")
-    expect(report(fresh.json).metrics).toEqual(report(first.json).metrics)
-    expect(fs.readFileSync(path.join(tmp, "fresh/out/hms-quick/submission/submission.csv"), "utf8")).toBe(
-      fs.readFileSync(path.join(tmp, "pusher/out/hms-quick/submission/submission.csv"), "utf8"),
-    )
-    expect(await server.rejected()).toEqual([])
-  }, TEST_MS)
+      const fresh = run("fresh")
+      const pulled = await fresh.done
+      expect(pulled.code, pulled.stdout + pulled.stderr).toBe(0)
+      expect(pulled.stdout).toMatch(new RegExp(`^ok: 0 ran, ${stages.length} cached`, "m"))
+      expect(pulled.stderr).not.toContain("warning:")
+      expect(report(fresh.json).metrics).toEqual(report(first.json).metrics)
+      expect(fs.readFileSync(path.join(tmp, "fresh/out/hms-quick/submission/submission.csv"), "utf8")).toBe(
+        fs.readFileSync(path.join(tmp, "pusher/out/hms-quick/submission/submission.csv"), "utf8"),
+      )
+      expect(await server.rejected()).toEqual([])
+    },
+    TEST_MS,
+  )
 })

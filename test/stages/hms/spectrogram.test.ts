@@ -9,7 +9,15 @@ import { DuckDb, DuckDbLive } from "../../../src/data/duckdb/index.js"
 import { readNpy } from "../../../src/data/npy.js"
 import { encodeParquetColumnMajor } from "../../../src/data/parquet/index.js"
 import { SPECTROGRAM_COLUMNS, TRAIN_CSV, TRAIN_SPECTROGRAMS_DIR, WINDOW_WIDTH } from "../../../stages/hms/constants.js"
-import { convertTestSpectrogram, readSpectrogram, sliceWindow, splitRequests, splitSpectrogram, splitSpectrograms, windowStart } from "../../../stages/hms/spectrogram.js"
+import {
+  convertTestSpectrogram,
+  readSpectrogram,
+  sliceWindow,
+  splitRequests,
+  splitSpectrogram,
+  splitSpectrograms,
+  windowStart,
+} from "../../../stages/hms/spectrogram.js"
 import { writeSynthDataset } from "../../../stages/hms/synth/index.js"
 import { buildFoldTable, loadTrainTable } from "../../../stages/hms/train-table.js"
 import { REAL_SPECTROGRAM } from "../../data/real-fixture-golden.js"
@@ -45,7 +53,15 @@ describe("spectrogram windows", () => {
 
         const out = join(dir, "ramp-out")
         mkdirSync(out)
-        const written = yield* splitSpectrogram({ file, spectrogramId: 42, windows: [{ labelId: 7, offsetSeconds: 7 }, { labelId: 8, offsetSeconds: 40 }], outDir: out })
+        const written = yield* splitSpectrogram({
+          file,
+          spectrogramId: 42,
+          windows: [
+            { labelId: 7, offsetSeconds: 7 },
+            { labelId: 8, offsetSeconds: 40 },
+          ],
+          outDir: out,
+        })
         expect(written).toEqual([join(out, "7.npy"), join(out, "8.npy")])
         const npy = yield* readNpy(join(out, "8.npy"))
         expect(npy.shape).toEqual([400, 300])
@@ -62,9 +78,21 @@ describe("spectrogram windows", () => {
         writeFileSync(file, encodeParquetColumnMajor(ramp(310), { nanAsNull: true }))
         const out = join(dir, "short-out")
         mkdirSync(out)
-        const e = yield* Effect.flip(splitSpectrogram({ file, spectrogramId: 99, windows: [{ labelId: 1, offsetSeconds: 0 }, { labelId: 2, offsetSeconds: 22 }], outDir: out }))
+        const e = yield* Effect.flip(
+          splitSpectrogram({
+            file,
+            spectrogramId: 99,
+            windows: [
+              { labelId: 1, offsetSeconds: 0 },
+              { labelId: 2, offsetSeconds: 22 },
+            ],
+            outDir: out,
+          }),
+        )
         expect(e._tag).toBe("WindowOutOfRange")
-        expect(e.message).toMatch(/short\.parquet: spectrogram 99, label 2: offset 22 s starts the window at row 11, so it needs rows 11\.\.310, but the spectrogram has 310 rows/)
+        expect(e.message).toMatch(
+          /short\.parquet: spectrogram 99, label 2: offset 22 s starts the window at row 11, so it needs rows 11\.\.310, but the spectrogram has 310 rows/,
+        )
         expect(readdirSync(out)).toEqual([])
         const negative = yield* Effect.flip(splitSpectrogram({ file, spectrogramId: 99, windows: [{ labelId: 3, offsetSeconds: -4 }], outDir: out }))
         expect(negative._tag).toBe("WindowOutOfRange")

@@ -39,7 +39,11 @@ const variant = (name: string, edit: (dir: string) => void): string => {
 
 const editCsv = (dir: string, f: (lines: Array<Array<string>>) => void) => {
   const file = path.join(dir, TRAIN_CSV)
-  const rows = fs.readFileSync(file, "utf8").trimEnd().split("\n").map((l) => l.split(","))
+  const rows = fs
+    .readFileSync(file, "utf8")
+    .trimEnd()
+    .split("\n")
+    .map((l) => l.split(","))
   f(rows)
   fs.writeFileSync(file, `${rows.map((r) => r.join(",")).join("\n")}\n`)
 }
@@ -123,12 +127,7 @@ describe("HMS data stages", () => {
       "normalize-votes",
       /train\.csv: data row 4 \(label_id \d+\) has no votes/,
     ],
-    [
-      "window past the end",
-      (d) => editCsv(d, (rows) => (rows[1]![5] = "100000.0")),
-      "split-spectrograms",
-      /spectrogram \d+, label \d+: offset 100000 s/,
-    ],
+    ["window past the end", (d) => editCsv(d, (rows) => (rows[1]![5] = "100000.0")), "split-spectrograms", /spectrogram \d+, label \d+: offset 100000 s/],
     // Two rows that normalize-votes both keeps (first rows of two spectrograms): split-spectrograms
     // used to fail with an internal `EEXIST ... link`.
     [
@@ -154,7 +153,12 @@ describe("HMS data stages", () => {
       "load-csv",
       /train\.csv: data rows \d+ and \d+ \(lines \d+ and \d+\): label_id \d+ appears twice/,
     ],
-    ["missing parquet", (d) => fs.rmSync(path.join(d, TRAIN_SPECTROGRAMS_DIR, fs.readdirSync(path.join(d, TRAIN_SPECTROGRAMS_DIR)).sort()[3]!)), "split-spectrograms", /train_spectrograms\/\d+\.parquet/],
+    [
+      "missing parquet",
+      (d) => fs.rmSync(path.join(d, TRAIN_SPECTROGRAMS_DIR, fs.readdirSync(path.join(d, TRAIN_SPECTROGRAMS_DIR)).sort()[3]!)),
+      "split-spectrograms",
+      /train_spectrograms\/\d+\.parquet/,
+    ],
     [
       "truncated parquet",
       (d) => {

@@ -220,7 +220,8 @@ describe("synthetic labels", () => {
     }
     const [SZ, LPD, GPD, LRDA, GRDA, OTHER] = [0, 1, 2, 3, 4, 5]
     if (process.env.CAIRN_SYNTH_STATS) {
-      for (const k of stats.keys()) console.log(CONSENSUS_LABELS[k], (["lateral", "lateralDelta", "delta", "mid", "burst"] as const).map((key) => m(k, key).toFixed(3)).join(" "))
+      for (const k of stats.keys())
+        console.log(CONSENSUS_LABELS[k], (["lateral", "lateralDelta", "delta", "mid", "burst"] as const).map((key) => m(k, key).toFixed(3)).join(" "))
     }
     expect(m(LPD!, "lateral")).toBeGreaterThan(2 * m(GPD!, "lateral"))
     expect(m(LRDA!, "lateralDelta")).toBeGreaterThan(2 * m(GRDA!, "lateralDelta"))

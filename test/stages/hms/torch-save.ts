@@ -50,7 +50,8 @@ export const torchSave = (tensors: ReadonlyArray<SafetensorsTensor>, file: strin
   const named = tensors.map((t) => ({ ...t, name: `${prefix}${t.name}` }))
   const records: Record<string, Uint8Array> = { [`${stem}/data.pkl`]: statePickle(named), [`${stem}/version`]: Buffer.from("3\n") }
   named.forEach((t, i) => {
-    if (t.bytes.length !== t.shape.reduce((a, b) => a * b, 1) * (ELEMENT_BYTES[t.dtype] ?? 0)) throw new Error(`torch-save: ${t.name} has ${t.bytes.length} bytes`)
+    if (t.bytes.length !== t.shape.reduce((a, b) => a * b, 1) * (ELEMENT_BYTES[t.dtype] ?? 0))
+      throw new Error(`torch-save: ${t.name} has ${t.bytes.length} bytes`)
     records[`${stem}/data/${i}`] = t.bytes
   })
   fs.writeFileSync(file, zipSync(records, { level: 0 }))

@@ -9,7 +9,15 @@ import { formatCsv } from "../../../src/data/csv.js"
 import { DuckDbLive } from "../../../src/data/duckdb/index.js"
 import { FOLD_TABLE_COLUMNS, TRAIN_COLUMNS } from "../../../stages/hms/constants.js"
 import { drawSynthPlan, trainCsv } from "../../../stages/hms/synth/index.js"
-import { buildFoldTable, firstRowPerKey, foldTableColumns, loadTestTable, loadTrainTable, normalizeVotes, writeFoldTable } from "../../../stages/hms/train-table.js"
+import {
+  buildFoldTable,
+  firstRowPerKey,
+  foldTableColumns,
+  loadTestTable,
+  loadTrainTable,
+  normalizeVotes,
+  writeFoldTable,
+} from "../../../stages/hms/train-table.js"
 import { HMS_REAL_DIR } from "../../data/real-fixture-golden.js"
 
 const dir = mkdtempSync(join(tmpdir(), "cairn-train-"))
@@ -32,7 +40,16 @@ const GOOD_ROWS = [
 ]
 const goodCsv = (rows: ReadonlyArray<string> = GOOD_ROWS) => `${[HEADER, ...rows].join("\n")}\n`
 const withCell = (row: number, column: string, value: string) =>
-  goodCsv(GOOD_ROWS.map((line, i) => (i === row ? line.split(",").map((v, k) => (TRAIN_COLUMNS[k] === column ? value : v)).join(",") : line)))
+  goodCsv(
+    GOOD_ROWS.map((line, i) =>
+      i === row
+        ? line
+            .split(",")
+            .map((v, k) => (TRAIN_COLUMNS[k] === column ? value : v))
+            .join(",")
+        : line,
+    ),
+  )
 
 const load = (text: string) => loadTrainTable(csvFile(text)).pipe(Effect.provide(DuckDbLive))
 const loadError = (text: string) => Effect.flip(load(text))
@@ -54,15 +71,37 @@ describe("train table", () => {
   )
 
   const cases: ReadonlyArray<[string, string, RegExp]> = [
-    ["missing column", goodCsv().replace(",patient_id", "").replace(/,42516|,30539|,56885/g, ""), /header row is missing column "patient_id"/],
-    ["extra column", goodCsv().replace("other_vote", "other_vote,extra").replace(/\n(?=.)/g, "\n").replace(/,0\n/g, ",0,1\n").replace(/,2\n/g, ",2,1\n"), /unexpected column "extra" at position 16/],
+    [
+      "missing column",
+      goodCsv()
+        .replace(",patient_id", "")
+        .replace(/,42516|,30539|,56885/g, ""),
+      /header row is missing column "patient_id"/,
+    ],
+    [
+      "extra column",
+      goodCsv()
+        .replace("other_vote", "other_vote,extra")
+        .replace(/\n(?=.)/g, "\n")
+        .replace(/,0\n/g, ",0,1\n")
+        .replace(/,2\n/g, ",2,1\n"),
+      /unexpected column "extra" at position 16/,
+    ],
     ["non-numeric id", withCell(2, "label_id", "abc"), /data row 3 \(line 4\), column "label_id": "abc" is not an integer/],
     ["fractional id", withCell(0, "spectrogram_id", "353733.5"), /data row 1 \(line 2\), column "spectrogram_id": "353733.5" is not an integer/],
     ["negative vote", withCell(3, "gpd_vote", "-1"), /data row 4 \(line 5\), column "gpd_vote": "-1" is not a finite, non-negative vote count/],
     ["NaN vote", withCell(1, "lrda_vote", "nan"), /data row 2 \(line 3\), column "lrda_vote": "NaN" is not a finite, non-negative vote count/],
     ["empty vote", withCell(4, "other_vote", ""), /data row 5 \(line 6\), column "other_vote": an empty cell is not a number/],
-    ["unknown label", withCell(0, "expert_consensus", "Spike"), /data row 1 \(line 2\), column "expert_consensus": "Spike" is not one of Seizure, LPD, GPD, LRDA, GRDA, Other/],
-    ["negative offset", withCell(2, "spectrogram_label_offset_seconds", "-2.0"), /data row 3 .*"spectrogram_label_offset_seconds": "-2" is not a finite, non-negative offset/],
+    [
+      "unknown label",
+      withCell(0, "expert_consensus", "Spike"),
+      /data row 1 \(line 2\), column "expert_consensus": "Spike" is not one of Seizure, LPD, GPD, LRDA, GRDA, Other/,
+    ],
+    [
+      "negative offset",
+      withCell(2, "spectrogram_label_offset_seconds", "-2.0"),
+      /data row 3 .*"spectrogram_label_offset_seconds": "-2" is not a finite, non-negative offset/,
+    ],
     ["empty file", "", /train\d+\.csv: empty file \(no header row\)/],
     ["header only", `${HEADER}\n`, /train\d+\.csv: empty file \(a header but no data row\)/],
   ]

@@ -23,8 +23,7 @@ export const toyModel = (width: number): ModelConfig => ({
 const Labels = Schema.parseJson(Schema.Array(Schema.Int))
 
 /** A split's labels. */
-export const readLabels = (dir: string, split: Split) =>
-  Schema.decodeUnknown(Labels)(fs.readFileSync(path.join(dir, split, LABELS_FILE), "utf8"))
+export const readLabels = (dir: string, split: Split) => Schema.decodeUnknown(Labels)(fs.readFileSync(path.join(dir, split, LABELS_FILE), "utf8"))
 
 /** Rows `rows` of a split as a dataset with one-hot targets. */
 export const splitDataset = (dir: string, split: Split, labels: ReadonlyArray<number>, rows: ReadonlyArray<number>): WindowDataset => ({
@@ -34,4 +33,3 @@ export const splitDataset = (dir: string, split: Split, labels: ReadonlyArray<nu
 })
 
 export const allRows = (n: number): ReadonlyArray<number> => Array.from({ length: n }, (_, i) => i)
-

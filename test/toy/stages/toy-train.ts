@@ -34,11 +34,40 @@ export const toyTrain = defineStage({
       const valRows = rows.filter((i) => i % VAL_EVERY === 0)
       const val = splitDataset(dir, "train", labels, valRows)
       const result = yield* trainer.train(
-        { ...toyModel(p.width), batchSize: p.batch_size, epochs: p.epochs, lr: p.lr, weightDecay: 1e-4, patience: p.epochs, seed: p.seed, loss: "cross-entropy", schedule: { kind: "constant" } },
-        { fold: 0, train: splitDataset(dir, "train", labels, rows.filter((i) => i % VAL_EVERY !== 0)), val, outputDir: ctx.outDir, classNames: TOY_CLASSES },
-        { onProgress: (e) => (e.type === "epoch" ? Effect.runSync(ctx.log(`epoch ${e.record.epoch}: train ${e.record.trainLoss.toFixed(4)}, val ${e.record.valLoss.toFixed(4)}`)) : undefined) },
+        {
+          ...toyModel(p.width),
+          batchSize: p.batch_size,
+          epochs: p.epochs,
+          lr: p.lr,
+          weightDecay: 1e-4,
+          patience: p.epochs,
+          seed: p.seed,
+          loss: "cross-entropy",
+          schedule: { kind: "constant" },
+        },
+        {
+          fold: 0,
+          train: splitDataset(
+            dir,
+            "train",
+            labels,
+            rows.filter((i) => i % VAL_EVERY !== 0),
+          ),
+          val,
+          outputDir: ctx.outDir,
+          classNames: TOY_CLASSES,
+        },
+        {
+          onProgress: (e) =>
+            e.type === "epoch"
+              ? Effect.runSync(ctx.log(`epoch ${e.record.epoch}: train ${e.record.trainLoss.toFixed(4)}, val ${e.record.valLoss.toFixed(4)}`))
+              : undefined,
+        },
       )
-      const valAccuracy = accuracy(result.valPredictions, valRows.map((i) => labels[i]!))
+      const valAccuracy = accuracy(
+        result.valPredictions,
+        valRows.map((i) => labels[i]!),
+      )
       const history = result.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, valLoss: h.valLoss }))
       yield* ctx.metrics({
         val_loss: result.bestValLoss,
@@ -46,6 +75,13 @@ export const toyTrain = defineStage({
         first_train_loss: history[0]?.trainLoss ?? Number.NaN,
         last_train_loss: history[history.length - 1]?.trainLoss ?? Number.NaN,
       })
-      return { checkpoint: path.basename(result.checkpoint), bestEpoch: result.bestEpoch, bestValLoss: result.bestValLoss, valAccuracy, history, engine: trainer.identity }
+      return {
+        checkpoint: path.basename(result.checkpoint),
+        bestEpoch: result.bestEpoch,
+        bestValLoss: result.bestValLoss,
+        valAccuracy,
+        history,
+        engine: trainer.identity,
+      }
     }).pipe(Effect.provide(toyEngine(ctx.params.backend))),
 })

@@ -249,11 +249,12 @@ const commitTree = (ctx: CommitContext, dir: string, known: KnownFiles, expected
 
 /** A fetched folder never holds links (the remote store writes plain files); one that does is an I/O error of the store. */
 const linkAsStoreError = (dir: string) => (e: StoreError | UnsafeOutputLink) =>
-  e instanceof UnsafeOutputLink ? new StoreError({ reason: "io", path: path.join(dir, e.file), operation: "store fetched files", detail: e.message, cause: e }) : e
+  e instanceof UnsafeOutputLink
+    ? new StoreError({ reason: "io", path: path.join(dir, e.file), operation: "store fetched files", detail: e.message, cause: e })
+    : e
 
 /** The content hash of a result (what consumers' keys see): its tree, value and metrics. */
-export const outputHashOf = (tree: string, value: Json, metrics: Readonly<Record<string, Json>>) =>
-  Either.map(canonicalJson({ tree, value, metrics }), sha256)
+export const outputHashOf = (tree: string, value: Json, metrics: Readonly<Record<string, Json>>) => Either.map(canonicalJson({ tree, value, metrics }), sha256)
 
 /** Writes a run record: the commit point of a result. */
 const writeRecord = (ctx: CommitContext, record: RunRecord) =>

@@ -20,13 +20,16 @@ import { requireStoreMarker } from "./store-marker.js"
 import { listRelative, readdirOrEmpty, removeTree, storeTry } from "./trees.js"
 import { progressKeys } from "./progress.js"
 
-
 /** A file written by `writeFileAtomicSync` that is not yet renamed into place. */
 const isTemp = (name: string) => name.includes(".tmp-")
 
 /** Every `<shard>/<name>.json` under a folder of shards. */
 const shardedFiles = (dir: string): Array<{ file: string; name: string }> =>
-  readdirOrEmpty(dir).flatMap((s) => readdirOrEmpty(path.join(dir, s)).filter((f) => !isTemp(f)).map((f) => ({ file: path.join(dir, s, f), name: f.replace(/\.json$/, "") })))
+  readdirOrEmpty(dir).flatMap((s) =>
+    readdirOrEmpty(path.join(dir, s))
+      .filter((f) => !isTemp(f))
+      .map((f) => ({ file: path.join(dir, s, f), name: f.replace(/\.json$/, "") })),
+  )
 
 /** Total bytes of objects (trees are hard links to them). */
 export const storeSize = (layout: LocalLayout): number => {
@@ -160,7 +163,9 @@ export const gc = (layout: LocalLayout, leases: Leases, options: { readonly keep
         }
         const keepLast = options.keepLast
         for (const p of readdirOrEmpty(layout.historyRoot)) {
-          const files = readdirOrEmpty(path.join(layout.historyRoot, p)).filter((f) => !isTemp(f)).sort()
+          const files = readdirOrEmpty(path.join(layout.historyRoot, p))
+            .filter((f) => !isTemp(f))
+            .sort()
           const kept = keepLast === undefined ? files : files.slice(Math.max(0, files.length - keepLast))
           for (const f of files) if (!kept.includes(f)) fs.rmSync(path.join(layout.historyRoot, p, f), { force: true })
           for (const f of kept) {

@@ -143,7 +143,10 @@ class FolderStore implements LocalStore {
     return Effect.gen(this, function* () {
       const record = readJsonFileSync<MemoItemRecord>(this.layout.item(key))
       if (!record || record.format !== STORE_FORMAT || record.key !== key) return undefined
-      yield* this.leases.register([["i", key], ["t", record.tree]])
+      yield* this.leases.register([
+        ["i", key],
+        ["t", record.tree],
+      ])
       if (!fs.existsSync(this.layout.item(key))) return undefined
       const check = yield* checkTree(this.layout, record.tree, this.noteRehash)
       if (!check.ok) {
@@ -214,7 +217,9 @@ class FolderStore implements LocalStore {
     return Effect.sync(() => {
       const out: Array<HistoryFile> = []
       for (const p of pipeline ? [pipeline] : readdirOrEmpty(this.layout.historyRoot)) {
-        for (const f of readdirOrEmpty(this.layout.history(p)).filter((n) => n.endsWith(".json")).sort()) {
+        for (const f of readdirOrEmpty(this.layout.history(p))
+          .filter((n) => n.endsWith(".json"))
+          .sort()) {
           const file = path.join(this.layout.history(p), f)
           const runId = f.replace(/\.json$/, "")
           try {
@@ -230,8 +235,9 @@ class FolderStore implements LocalStore {
   }
 
   saveMemos() {
-    return Effect.mapError(Effect.zipRight(this.fileHashes.save(), this.closures.save()), (e) =>
-      new StoreError({ reason: "io", path: e.file, operation: e.operation, detail: e.detail, cause: e }),
+    return Effect.mapError(
+      Effect.zipRight(this.fileHashes.save(), this.closures.save()),
+      (e) => new StoreError({ reason: "io", path: e.file, operation: e.operation, detail: e.detail, cause: e }),
     )
   }
 

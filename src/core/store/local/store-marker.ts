@@ -27,8 +27,7 @@ interface Marker {
   readonly created: string
 }
 
-const isMarker = (value: unknown): value is Marker =>
-  typeof value === "object" && value !== null && (value as { store?: unknown }).store === "cairn"
+const isMarker = (value: unknown): value is Marker => typeof value === "object" && value !== null && (value as { store?: unknown }).store === "cairn"
 
 /** What the folder of `layout` holds: a store (marked or of an older cairn), nothing, or other files. */
 export const inspectStoreFolder = (layout: LocalLayout): StoreFolder => {
@@ -57,7 +56,10 @@ export const showEntries = (entries: ReadonlyArray<string>): string =>
 
 const writeMarker = (layout: LocalLayout) =>
   storeTry(layout.storeMarker, "mark the cache folder", () =>
-    writeFileAtomicSync(layout.storeMarker, `${JSON.stringify({ store: "cairn", format: STORE_FORMAT, created: new Date().toISOString() } satisfies Marker)}\n`),
+    writeFileAtomicSync(
+      layout.storeMarker,
+      `${JSON.stringify({ store: "cairn", format: STORE_FORMAT, created: new Date().toISOString() } satisfies Marker)}\n`,
+    ),
   )
 
 /**

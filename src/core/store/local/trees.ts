@@ -28,7 +28,8 @@ export type TreeEntry = readonly [rel: string, hash: string, size: number, mtime
 export const entryOf = (rel: string, hash: string, st: fs.Stats): TreeEntry => [rel, hash, st.size, st.mtimeMs, st.ctimeMs, st.ino]
 
 /** Whether `st` is the stamp `entry` recorded (the file was not touched since). */
-export const sameEntryStamp = (entry: TreeEntry, st: fs.Stats) => st.size === entry[2] && st.mtimeMs === entry[3] && st.ctimeMs === entry[4] && st.ino === entry[5]
+export const sameEntryStamp = (entry: TreeEntry, st: fs.Stats) =>
+  st.size === entry[2] && st.mtimeMs === entry[3] && st.ctimeMs === entry[4] && st.ino === entry[5]
 
 export const ioError = (file: string, operation: string) => (error: unknown) =>
   new StoreError({ reason: "io", path: file, operation, detail: describeError(error), cause: error })

@@ -20,7 +20,6 @@ import { withMarkedStore } from "./gc.js"
 import type { Leases } from "./leases.js"
 import { ioError, listRelative, quarantineObject, readdirOrEmpty, readManifest, removeTree, storeTry } from "./trees.js"
 
-
 const statOrUndefined = (file: string) => {
   try {
     return fs.statSync(file)

@@ -63,7 +63,8 @@ export interface EntryIndex {
 export const remoteFiles = (entries: ReadonlyArray<TreeEntry>): ReadonlyArray<RemoteFile> => entries.map(([rel, hash, size]) => [rel, hash, size] as const)
 
 /** The record blob of `entry` (its files are in the ActionResult, not here). */
-export const encodeRecord = (entry: RemoteEntry): Uint8Array => Buffer.from(JSON.stringify({ format: REMOTE_FORMAT, store: STORE_FORMAT, kind: entry.kind, record: entry.record }))
+export const encodeRecord = (entry: RemoteEntry): Uint8Array =>
+  Buffer.from(JSON.stringify({ format: REMOTE_FORMAT, store: STORE_FORMAT, kind: entry.kind, record: entry.record }))
 
 /** `bytes` as a blob reference. */
 export const blobOf = (bytes: Uint8Array): BlobRef => ({ hash: sha256(bytes), size: bytes.length })
@@ -195,7 +196,8 @@ export const checkEntryFiles = (files: unknown): string | undefined => {
 const checkRun = (record: Record<string, unknown>, key: string, files: ReadonlyArray<RemoteFile>): string | undefined => {
   const output = record["output"]
   if (!isObject(output) || typeof output["tree"] !== "string" || !isObject(output["metrics"])) return "no output"
-  if (!Array.isArray(record["items"]) || !(record["items"] as Array<unknown>).every((i) => typeof i === "string" && isEntryName(i))) return "malformed memo item keys"
+  if (!Array.isArray(record["items"]) || !(record["items"] as Array<unknown>).every((i) => typeof i === "string" && isEntryName(i)))
+    return "malformed memo item keys"
   const fieldsKey = computeKey(record["fields"] as RunRecord["fields"])
   if (Either.isLeft(fieldsKey) || fieldsKey.right !== key) return "its key fields do not hash to its key"
   const hash = outputHashOf(output["tree"], output["value"] as RunRecord["output"]["value"], output["metrics"] as RunRecord["output"]["metrics"])
@@ -205,7 +207,12 @@ const checkRun = (record: Record<string, unknown>, key: string, files: ReadonlyA
 }
 
 /** The record blob of an entry whose files are `files`, checked for `key`; Left with why it cannot be used. */
-export const decodeRecord = (bytes: Uint8Array, key: string, kind: RemoteEntry["kind"], files: ReadonlyArray<RemoteFile>): Either.Either<RemoteEntry, string> => {
+export const decodeRecord = (
+  bytes: Uint8Array,
+  key: string,
+  kind: RemoteEntry["kind"],
+  files: ReadonlyArray<RemoteFile>,
+): Either.Either<RemoteEntry, string> => {
   let parsed: unknown
   try {
     parsed = JSON.parse(Buffer.from(bytes).toString("utf8"))
@@ -214,7 +221,8 @@ export const decodeRecord = (bytes: Uint8Array, key: string, kind: RemoteEntry["
     return Either.left(`its ${RECORD_PATH} is not JSON`)
   }
   if (!isObject(parsed)) return Either.left(`its ${RECORD_PATH} is not a record`)
-  if (parsed["format"] !== REMOTE_FORMAT || parsed["store"] !== STORE_FORMAT) return Either.left(`entry format ${String(parsed["format"])}/${String(parsed["store"])}, not ${REMOTE_FORMAT}/${STORE_FORMAT}`)
+  if (parsed["format"] !== REMOTE_FORMAT || parsed["store"] !== STORE_FORMAT)
+    return Either.left(`entry format ${String(parsed["format"])}/${String(parsed["store"])}, not ${REMOTE_FORMAT}/${STORE_FORMAT}`)
   if (parsed["kind"] !== kind) return Either.left(`a ${String(parsed["kind"])} entry, not a ${kind} entry`)
   const record = parsed["record"]
   if (!isObject(record) || record["key"] !== key || record["format"] !== STORE_FORMAT) return Either.left("not a record for this key")

@@ -31,7 +31,11 @@ const ENTRY_DOMAIN = "cairn remote entry v2\0"
  */
 export const signEntry = (secret: Uint8Array, key: string, index: EntryIndex): Uint8Array => {
   const files = [...index.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return domainHmac(secret, ENTRY_DOMAIN, [`${key}\0`, `${JSON.stringify([index.record.hash, index.record.size])}\n`, ...files.map((file) => `${JSON.stringify(file)}\n`)])
+  return domainHmac(secret, ENTRY_DOMAIN, [
+    `${key}\0`,
+    `${JSON.stringify([index.record.hash, index.record.size])}\n`,
+    ...files.map((file) => `${JSON.stringify(file)}\n`),
+  ])
 }
 
 /** Whether `signature` is the entry's, compared in constant time. */

@@ -72,7 +72,12 @@ const headerFrom = (text: string, url: string): Effect.Effect<Record<string, str
   const value = text.slice(colon + 1).trim()
   // Node refuses such a header at the first request (mid-run); the value itself (a token) is not shown.
   if ([...value].some((c) => c !== "\t" && (c < " " || c === "\x7f"))) {
-    return Effect.fail(new RemoteCacheUrlError({ url, detail: `${REMOTE_CACHE_HEADER_ENV} holds a line break or another control character: set one header, "Name: value", on one line` }))
+    return Effect.fail(
+      new RemoteCacheUrlError({
+        url,
+        detail: `${REMOTE_CACHE_HEADER_ENV} holds a line break or another control character: set one header, "Name: value", on one line`,
+      }),
+    )
   }
   return Effect.succeed({ [name.toLowerCase()]: value })
 }

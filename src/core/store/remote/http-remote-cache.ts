@@ -26,7 +26,9 @@ type Operation = RemoteCacheError["operation"]
 export const httpRemoteCache = (base: URL, options: HttpRemoteCacheOptions = {}): Effect.Effect<RemoteCache, never, Scope.Scope> =>
   Effect.map(
     Effect.acquireRelease(
-      Effect.sync(() => (base.protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 16 }) : new http.Agent({ keepAlive: true, maxSockets: 16 }))),
+      Effect.sync(() =>
+        base.protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 16 }) : new http.Agent({ keepAlive: true, maxSockets: 16 }),
+      ),
       (agent) => Effect.sync(() => agent.destroy()),
     ),
     (agent) => makeRemoteCache(httpTransport(base, agent, options), options),
@@ -68,7 +70,13 @@ const httpTransport = (base: URL, agent: http.Agent, options: HttpRemoteCacheOpt
   /** An answer that is not a result: its body is dropped so the connection can be reused. */
   const unexpected = (operation: Operation, path: string, res: http.IncomingMessage) => {
     res.resume()
-    return new RemoteCacheError({ operation, url: `${url}/${path}`, reason: "server", status: res.statusCode, detail: res.statusMessage || "unexpected answer" })
+    return new RemoteCacheError({
+      operation,
+      url: `${url}/${path}`,
+      reason: "server",
+      status: res.statusCode,
+      detail: res.statusMessage || "unexpected answer",
+    })
   }
 
   return {

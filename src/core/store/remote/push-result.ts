@@ -38,7 +38,8 @@ export const pushResult = <E>(local: LocalStore, remote: RemoteCache, record: Ru
     Effect.gen(function* () {
       if (!steps.suspect?.(hash) && (yield* steps.remote(remote.has("cas", hash, size)))) return
       yield* steps.remote(remote.put("cas", hash, body))
-      if (!(yield* steps.remote(remote.has("cas", hash, size)))) return yield* Effect.fail(steps.stop(`cas/${hash} is not on the server (at ${size} bytes) after its upload`))
+      if (!(yield* steps.remote(remote.has("cas", hash, size))))
+        return yield* Effect.fail(steps.stop(`cas/${hash} is not on the server (at ${size} bytes) after its upload`))
       steps.uploaded?.(hash)
     })
 

@@ -37,21 +37,32 @@ const decodeProgress = (bytes: Uint8Array, key: string, files: ReadonlyArray<Rem
     if (!(error instanceof SyntaxError)) throw error
     return Either.left("its record is not JSON")
   }
-  if (!isObject(parsed) || parsed["format"] !== REMOTE_FORMAT || parsed["store"] !== STORE_FORMAT || parsed["kind"] !== "progress") return Either.left("not a progress entry of this format")
+  if (!isObject(parsed) || parsed["format"] !== REMOTE_FORMAT || parsed["store"] !== STORE_FORMAT || parsed["kind"] !== "progress")
+    return Either.left("not a progress entry of this format")
   const r = parsed["record"]
   if (!isObject(r) || r["key"] !== key || r["format"] !== STORE_FORMAT) return Either.left("not a progress record of this key")
-  if (!Number.isSafeInteger(r["step"]) || !Number.isSafeInteger(r["total"]) || typeof r["unit"] !== "string" || typeof r["id"] !== "string" || !isObject(r["files"])) {
+  if (
+    !Number.isSafeInteger(r["step"]) ||
+    !Number.isSafeInteger(r["total"]) ||
+    typeof r["unit"] !== "string" ||
+    typeof r["id"] !== "string" ||
+    !isObject(r["files"])
+  ) {
     return Either.left("a malformed progress record")
   }
   const named = Object.entries(r["files"] as ProgressRecord["files"])
-  const same = named.length === files.length && named.every(([name, f]) => files.some(([rel, hash, size]) => rel === name && hash === f.hash && size === f.size))
+  const same =
+    named.length === files.length && named.every(([name, f]) => files.some(([rel, hash, size]) => rel === name && hash === f.hash && size === f.size))
   if (!same) return Either.left("its record names other files than the entry")
   return Either.right(r as unknown as ProgressRecord)
 }
 
 /** The local progress records of `local`, pushed to and pulled from `remote` (see the module comment). */
 export const remoteProgress = (local: LocalStore, remote: RemoteCache, options: { readonly push: boolean; readonly warn: RemoteWarn }): ProgressRecords => {
-  const warned = <A>(what: string, fallback: A) => (e: RemoteCacheError | FileError) => Effect.as(options.warn(`${what}: ${e.message}`), fallback)
+  const warned =
+    <A>(what: string, fallback: A) =>
+    (e: RemoteCacheError | FileError) =>
+      Effect.as(options.warn(`${what}: ${e.message}`), fallback)
 
   const pushBlob = (hash: string, body: Uint8Array | { readonly file: string }, size: number) =>
     Effect.gen(function* () {
@@ -65,12 +76,15 @@ export const remoteProgress = (local: LocalStore, remote: RemoteCache, options: 
       const files: Array<RemoteFile> = Object.entries(record.files).map(([name, f]) => [name, f.hash, f.size] as const)
       for (const [, hash, size] of files) {
         if (!(yield* pushBlob(hash, { file: local.layout.progressBlob(record.key, hash) }, size))) {
-          return yield* options.warn(`progress of ${record.id} (${record.unit} ${record.step}) not pushed to ${remote.url}: cas/${hash} is not there after its upload`)
+          return yield* options.warn(
+            `progress of ${record.id} (${record.unit} ${record.step}) not pushed to ${remote.url}: cas/${hash} is not there after its upload`,
+          )
         }
       }
       const bytes = Buffer.from(JSON.stringify({ format: REMOTE_FORMAT, store: STORE_FORMAT, kind: "progress", record }))
       const blob = blobOf(bytes)
-      if (!(yield* pushBlob(blob.hash, bytes, blob.size))) return yield* options.warn(`progress of ${record.id} not pushed to ${remote.url}: its record is not there after its upload`)
+      if (!(yield* pushBlob(blob.hash, bytes, blob.size)))
+        return yield* options.warn(`progress of ${record.id} not pushed to ${remote.url}: its record is not there after its upload`)
       // Last: an entry never names a blob the server lacks.
       yield* remote.put("ac", progressEntryName(record.key), encodeIndex({ record: blob, files }))
     }).pipe(Effect.catchAll(warned(`progress of ${record.id} (${record.unit} ${record.step}) not pushed to ${remote.url}`, undefined)))
@@ -94,14 +108,13 @@ export const remoteProgress = (local: LocalStore, remote: RemoteCache, options: 
       if (record.right.step <= localStep) return
       const dir = yield* local.progress.newFolder(`remote-${key.slice(0, 12)}`)
       for (const [name, hash, size] of index.files) {
-        if (!(yield* remote.download(hash, path.join(dir, name), size))) return yield* options.warn(`${where}: its file cas/${hash} is not on the server (intact): not used`)
+        if (!(yield* remote.download(hash, path.join(dir, name), size)))
+          return yield* options.warn(`${where}: its file cas/${hash} is not on the server (intact): not used`)
       }
       const { format: _f, files: _files, ...fields } = record.right
       // Hashed again as it is stored: the local record names only what was checked here.
       yield* local.progress.save({ ...fields, savedAt: typeof fields.savedAt === "string" ? fields.savedAt : new Date().toISOString() }, dir)
-    }).pipe(
-      Effect.catchAll((e) => options.warn(`progress of ${key} not fetched from ${remote.url}: ${e.message}`)),
-    )
+    }).pipe(Effect.catchAll((e) => options.warn(`progress of ${key} not fetched from ${remote.url}: ${e.message}`)))
 
   return {
     newFolder: local.progress.newFolder,

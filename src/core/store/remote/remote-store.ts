@@ -108,7 +108,6 @@ export class RemoteStore implements Cache {
       return store
     })
 
-
   get location(): string {
     return this.local.location
   }
@@ -227,13 +226,16 @@ export class RemoteStore implements Cache {
         this.refused.add(digest)
         if (this.warnedEarlier) return undefined
         this.warnedEarlier = true
-        yield* this.warn(`remote cache ${this.server.url}/ac/${key}: an entry of an earlier cairn (format 1, not an ActionResult): a miss, as is every such entry in this run`)
+        yield* this.warn(
+          `remote cache ${this.server.url}/ac/${key}: an entry of an earlier cairn (format 1, not an ActionResult): a miss, as is every such entry in this run`,
+        )
         return undefined
       }
       const decoded = decodeIndex(bytes)
       if (Either.isLeft(decoded)) return yield* refuse(decoded.left)
       const { index } = decoded.right
-      if (index.record.size > MAX_ENTRY_BYTES) return yield* refuse(`its record ${RECORD_PATH} is ${index.record.size} bytes, more than the ${MAX_ENTRY_BYTES} cairn reads into memory`)
+      if (index.record.size > MAX_ENTRY_BYTES)
+        return yield* refuse(`its record ${RECORD_PATH} is ${index.record.size} bytes, more than the ${MAX_ENTRY_BYTES} cairn reads into memory`)
       const record = yield* this.reading(this.server.get("cas", index.record.hash, index.record.size), undefined)
       if (record === undefined || record.length !== index.record.size) {
         if (this.readDown) return undefined
@@ -252,9 +254,21 @@ export class RemoteStore implements Cache {
    * files cannot be written here, or when they do not make the entry's tree. Each distinct blob is
    * fetched once: the entry's other paths to it are linked to the first.
    */
-  private install(key: StageKey, digest: string, files: ReadonlyArray<RemoteFile>, commit: (dir: string, known: KnownFiles) => Effect.Effect<boolean, StoreError>) {
+  private install(
+    key: StageKey,
+    digest: string,
+    files: ReadonlyArray<RemoteFile>,
+    commit: (dir: string, known: KnownFiles) => Effect.Effect<boolean, StoreError>,
+  ) {
     const where = `remote cache ${this.server.url}/ac/${key}`
-    const refuse = (why: string) => Effect.as(Effect.zipRight(Effect.sync(() => this.refused.add(digest)), this.warn(`${where}: ${why}: a miss`)), false)
+    const refuse = (why: string) =>
+      Effect.as(
+        Effect.zipRight(
+          Effect.sync(() => this.refused.add(digest)),
+          this.warn(`${where}: ${why}: a miss`),
+        ),
+        false,
+      )
     return Effect.scoped(
       Effect.gen(this, function* () {
         const staging = yield* this.local.staging(`remote-${key.slice(0, 12)}`)
@@ -365,7 +379,11 @@ export class RemoteStore implements Cache {
       suspect: (hash) => this.suspect.has(hash),
       uploaded: (hash) => void this.suspect.delete(hash),
     }).pipe(
-      Effect.catchAll((e) => (this.writeDown ? Effect.void : this.warn(`result ${record.key} not pushed to ${this.server.url}: ${e instanceof PushStopped ? e.detail : describeError(e)}`))),
+      Effect.catchAll((e) =>
+        this.writeDown
+          ? Effect.void
+          : this.warn(`result ${record.key} not pushed to ${this.server.url}: ${e instanceof PushStopped ? e.detail : describeError(e)}`),
+      ),
     )
   }
 

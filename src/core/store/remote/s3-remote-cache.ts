@@ -61,8 +61,7 @@ export const MULTIPART_PART_BYTES = 5 * 1024 * 1024
 const MAX_PARTS = 10_000
 
 /** What the SDK says about a failed request: the status when the server answered. */
-const statusOf = (error: unknown): number | undefined =>
-  (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode
+const statusOf = (error: unknown): number | undefined => (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode
 
 /** The S3 error code (`NoSuchKey`, `SignatureDoesNotMatch`...), or the SDK's own error name. */
 const codeOf = (error: unknown): string | undefined => {
@@ -120,7 +119,13 @@ export const s3RemoteCache = (bucket: string, prefix: string, options: S3RemoteC
           ...(region ? { region } : endpoint ? { region: "us-east-1" } : {}),
           // From `env` when it has them, else the SDK's chain (config files, SSO, instance roles...).
           ...(env["AWS_ACCESS_KEY_ID"] && env["AWS_SECRET_ACCESS_KEY"]
-            ? { credentials: { accessKeyId: env["AWS_ACCESS_KEY_ID"], secretAccessKey: env["AWS_SECRET_ACCESS_KEY"], ...(env["AWS_SESSION_TOKEN"] ? { sessionToken: env["AWS_SESSION_TOKEN"] } : {}) } }
+            ? {
+                credentials: {
+                  accessKeyId: env["AWS_ACCESS_KEY_ID"],
+                  secretAccessKey: env["AWS_SECRET_ACCESS_KEY"],
+                  ...(env["AWS_SESSION_TOKEN"] ? { sessionToken: env["AWS_SESSION_TOKEN"] } : {}),
+                },
+              }
             : {}),
           // Retries are the RemoteCache's, the same for every server kind; so are the warnings.
           maxAttempts: 1,
@@ -144,7 +149,14 @@ const s3Transport = (client: S3Client, bucket: string, prefix: string): RemoteTr
     const denied = denial(error, bucket)
     if (denied !== undefined) return new RemoteCacheError({ operation, url: `${url}/${path}`, reason: "denied", status, detail: denied, cause: error })
     if (status === undefined && !/timeout/i.test(`${codeOf(error)} ${describeError(error)}`)) return requestFailed(operation, `${url}/${path}`, error)
-    return new RemoteCacheError({ operation, url: `${url}/${path}`, reason: status === undefined ? "timeout" : "server", status, detail: describeError(error), cause: error })
+    return new RemoteCacheError({
+      operation,
+      url: `${url}/${path}`,
+      reason: status === undefined ? "timeout" : "server",
+      status,
+      detail: describeError(error),
+      cause: error,
+    })
   }
   /** A request whose "no such key" answer is `absent`, not a failure. */
   const send = <A>(operation: Operation, path: string, run: (signal: AbortSignal) => Promise<A>, absent: A) =>
@@ -159,7 +171,12 @@ const s3Transport = (client: S3Client, bucket: string, prefix: string): RemoteTr
   return {
     url,
     get: (path) =>
-      send("get", path, async (abortSignal) => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: keyOf(path) }), { abortSignal })).Body as Readable | undefined, undefined),
+      send(
+        "get",
+        path,
+        async (abortSignal) => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: keyOf(path) }), { abortSignal })).Body as Readable | undefined,
+        undefined,
+      ),
     put: (path, body) =>
       Effect.asVoid(
         send(
@@ -180,11 +197,18 @@ const s3Transport = (client: S3Client, bucket: string, prefix: string): RemoteTr
             try {
               // Read whole (and so hash-checked) before one request: a server that keeps a body cut
               // short (s3rver does) never gets part of one. The request ends when it is given up.
-              if (body.size <= MULTIPART_PART_BYTES) await client.send(new PutObjectCommand({ ...params, Body: await buffer(stream) }), { abortSignal: abort.signal })
+              if (body.size <= MULTIPART_PART_BYTES)
+                await client.send(new PutObjectCommand({ ...params, Body: await buffer(stream) }), { abortSignal: abort.signal })
               // In parts, each read whole before it is sent, a few at a time: the upload is completed
               // only after the last part, which is read only once every byte was hash-checked; given
               // up, no part is started after.
-              else await new Upload({ client, params: { ...params, Body: stream }, partSize: Math.max(MULTIPART_PART_BYTES, Math.ceil(body.size / MAX_PARTS)), abortController: abort }).done()
+              else
+                await new Upload({
+                  client,
+                  params: { ...params, Body: stream },
+                  partSize: Math.max(MULTIPART_PART_BYTES, Math.ceil(body.size / MAX_PARTS)),
+                  abortController: abort,
+                }).done()
             } catch (error) {
               throw bodyError ?? error
             }

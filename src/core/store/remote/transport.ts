@@ -11,7 +11,17 @@ import { Data, Duration, Effect, Schedule } from "effect"
 import { sha256 } from "../../canonical.js"
 import { describeError, FileError } from "../../errors.js"
 import { isNotFound } from "../../fs-primitives.js"
-import { isEntryName, MAX_ENTRY_BYTES, type Namespace, type RemoteBody, type RemoteCache, RemoteCacheError, type RemoteWarn, onceEach, warnOnStderr } from "./remote-cache.js"
+import {
+  isEntryName,
+  MAX_ENTRY_BYTES,
+  type Namespace,
+  type RemoteBody,
+  type RemoteCache,
+  RemoteCacheError,
+  type RemoteWarn,
+  onceEach,
+  warnOnStderr,
+} from "./remote-cache.js"
 
 /** A body to send: its size, and a fresh stream of it for each try. */
 export interface Upload {
@@ -173,9 +183,11 @@ export const makeRemoteCache = (transport: RemoteTransport, options: RemoteCache
       const path = pathOf(ns, name)
       const limit = size === undefined ? MAX_ENTRY_BYTES : Math.min(size, MAX_ENTRY_BYTES)
       const bytes = yield* retrying(
-        within("get", path, deadlineMs)(
-          Effect.flatMap(transport.get(path), (stream) => (stream === undefined ? Effect.succeed(undefined) : readAtMost(stream, limit, where(path)))),
-        ),
+        within(
+          "get",
+          path,
+          deadlineMs,
+        )(Effect.flatMap(transport.get(path), (stream) => (stream === undefined ? Effect.succeed(undefined) : readAtMost(stream, limit, where(path))))),
       )
       if (bytes === OVERSIZE) {
         yield* oversize(path, limit, limit === size ? "the size its entry states" : "the most cairn reads into memory")
@@ -192,9 +204,11 @@ export const makeRemoteCache = (transport: RemoteTransport, options: RemoteCache
     Effect.gen(function* () {
       const path = pathOf("cas", hash)
       const got = yield* retrying(
-        within("get", path, deadlineFor(deadlineMs, size))(
-          Effect.flatMap(transport.get(path), (stream) => (stream === undefined ? Effect.succeed(undefined) : streamToFile(stream, file, size, where(path)))),
-        ),
+        within(
+          "get",
+          path,
+          deadlineFor(deadlineMs, size),
+        )(Effect.flatMap(transport.get(path), (stream) => (stream === undefined ? Effect.succeed(undefined) : streamToFile(stream, file, size, where(path))))),
       )
       if (got === undefined) return false
       if (got === OVERSIZE) {
@@ -217,7 +231,10 @@ export const makeRemoteCache = (transport: RemoteTransport, options: RemoteCache
   const has: RemoteCache["has"] = (ns, name, size) =>
     Effect.suspend(() => {
       const path = pathOf(ns, name)
-      return Effect.map(retrying(within("has", path, deadlineMs)(transport.head(path))), (r) => r !== undefined && (size === undefined || r.size === undefined || r.size === size))
+      return Effect.map(
+        retrying(within("has", path, deadlineMs)(transport.head(path))),
+        (r) => r !== undefined && (size === undefined || r.size === undefined || r.size === size),
+      )
     })
 
   return { url: transport.url, get, download, put, has }

@@ -80,8 +80,7 @@ export function useNativeKernels(host: NativeHost, addon: OnednnAddon | undefine
   if (addon !== undefined) addon.setThreads(threads)
   if (addon === state.addon) return
   state.addon = addon
-  state.kernels =
-    addon === undefined ? undefined : new Map([...onednnKernels(addon), ...(host === "cpu" ? cpuElementwiseKernels(addon) : [])])
+  state.kernels = addon === undefined ? undefined : new Map([...onednnKernels(addon), ...(host === "cpu" ? cpuElementwiseKernels(addon) : [])])
   for (const name of NATIVE_ONLY_KERNEL_NAMES) {
     if (tf.getKernel(name, host) !== undefined) tf.unregisterKernel(name, host)
   }

@@ -55,9 +55,23 @@ function packConv(kernel: string, xShape: ReadonlyArray<number>, filterShape: Re
   )
   const p = c.padInfo
   const geometry = Int32Array.from([
-    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
-    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, p.top, p.left, p.bottom, p.right,
-    c.dilationHeight, c.dilationWidth,
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.outChannels,
+    c.filterHeight,
+    c.filterWidth,
+    c.strideHeight,
+    c.strideWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
+    c.dilationHeight,
+    c.dilationWidth,
   ])
   return {
     geometry,
@@ -69,8 +83,18 @@ function packConv(kernel: string, xShape: ReadonlyArray<number>, filterShape: Re
 /** The addon's pooling geometry: [B, H, W, C, Ho, Wo, sh, sw, kh, kw, pt, pl]. */
 export const poolGeometry = (c: tf.backend_util.Conv2DInfo): Int32Array =>
   Int32Array.from([
-    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth,
-    c.strideHeight, c.strideWidth, c.filterHeight, c.filterWidth, c.padInfo.top, c.padInfo.left,
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.filterHeight,
+    c.filterWidth,
+    c.padInfo.top,
+    c.padInfo.left,
   ])
 
 const isEmpty = (shape: ReadonlyArray<number>): boolean => shape.some((d) => d === 0)
@@ -161,7 +185,6 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
     })
   }
 
-
   const channelMoments: NativeKernel = ({ inputs, backend }) => {
     const x = inputs["x"]!
     const C = channels(CHANNEL_MOMENTS, x)
@@ -174,9 +197,7 @@ export function onednnKernels(addon: OnednnAddon): ReadonlyMap<string, NativeKer
     const mean = inputs["mean"]!
     const y = inputs["y"]
     const C = channels(BATCH_NORM_GRAD_SUMS, x)
-    return produce(backend, [2, C], (view, out) =>
-      addon.batchNormGradSums(view(g), view(x), view(mean), y === undefined ? null : view(y), C, view(out)),
-    )
+    return produce(backend, [2, C], (view, out) => addon.batchNormGradSums(view(g), view(x), view(mean), y === undefined ? null : view(y), C, view(out)))
   }
 
   const maxPoolGrad: NativeKernel = ({ inputs, backend, attrs = {} }) => {

@@ -7,7 +7,7 @@
  */
 import { Either } from "effect"
 import type { InferenceSession } from "onnxruntime-node"
-import { ModelIoMismatch } from "../../errors.js"
+import { ModelIoMismatch } from "../../ml-errors.js"
 import { ONNX_BATCH_DIM, ONNX_INPUT_NAME } from "../../export/export-resnet.js"
 
 /** What the caller feeds and reads. */
@@ -28,8 +28,7 @@ const isFree = (d: Dim): boolean => typeof d === "string" || d < 0
 
 const dimsText = (dims: ReadonlyArray<Dim>): string => `[${dims.join(", ")}]`
 
-const describeValue = (v: InferenceSession.ValueMetadata): string =>
-  v.isTensor ? `"${v.name}" ${v.type} ${dimsText(v.shape)}` : `"${v.name}" (not a tensor)`
+const describeValue = (v: InferenceSession.ValueMetadata): string => (v.isTensor ? `"${v.name}" ${v.type} ${dimsText(v.shape)}` : `"${v.name}" (not a tensor)`)
 
 const describeAll = (values: ReadonlyArray<InferenceSession.ValueMetadata>): string =>
   values.length === 1 ? describeValue(values[0]!) : `${values.length} values: ${values.length === 0 ? "none" : values.map(describeValue).join(", ")}`
@@ -53,15 +52,15 @@ export const checkOnnxClassifierIo = (session: OnnxSessionIo, model: string, io:
     fits(input.shape, ["free", io.inChans, io.imgSize, io.imgSize])
   if (!inputFits) return Either.left(new ModelIoMismatch({ model, side: "input", expected: expectedInput, found: describeAll(inputs) }))
   const output = outputs[0]
-  const outputFits =
-    outputs.length === 1 &&
-    output !== undefined &&
-    output.isTensor &&
-    output.type === "float32" &&
-    fits(output.shape, ["free", io.numClasses])
+  const outputFits = outputs.length === 1 && output !== undefined && output.isTensor && output.type === "float32" && fits(output.shape, ["free", io.numClasses])
   if (!outputFits) {
     return Either.left(
-      new ModelIoMismatch({ model, side: "output", expected: `one float32 tensor [batch, ${io.numClasses}] (one logit per class)`, found: describeAll(outputs) }),
+      new ModelIoMismatch({
+        model,
+        side: "output",
+        expected: `one float32 tensor [batch, ${io.numClasses}] (one logit per class)`,
+        found: describeAll(outputs),
+      }),
     )
   }
   return Either.void

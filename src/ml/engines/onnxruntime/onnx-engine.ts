@@ -14,7 +14,7 @@ import { Effect, Layer } from "effect"
 import { packageVersion, resolvable } from "../tfjs/backend-probe.js"
 import { BatchLoader, batches, sequentialOrder } from "../../input/window-dataset.js"
 import { type EngineIdentity, Predictor } from "../../engine.js"
-import { OnnxRuntimeError } from "../../errors.js"
+import { OnnxRuntimeError } from "../../ml-errors.js"
 import { softmaxRows } from "../../train/loss.js"
 import { averagePredictions } from "../../predict/predict.js"
 import { checkModelConfig, loaderOptions } from "../../model/model-config.js"
@@ -37,9 +37,7 @@ export const onnxRuntimeIdentity = (threads: number): EngineIdentity => ({
 export const nhwcToNchw = (x: Float32Array, n: number, h: number, w: number, c: number): Float32Array => {
   if (c === 1) return x
   const out = new Float32Array(x.length)
-  for (let b = 0; b < n; b++)
-    for (let i = 0; i < h * w; i++)
-      for (let k = 0; k < c; k++) out[((b * c + k) * h * w) + i] = x[(b * h * w + i) * c + k]!
+  for (let b = 0; b < n; b++) for (let i = 0; i < h * w; i++) for (let k = 0; k < c; k++) out[(b * c + k) * h * w + i] = x[(b * h * w + i) * c + k]!
   return out
 }
 
@@ -73,7 +71,10 @@ export const onnxRuntimePredictor = (options: { readonly threads: number }): Lay
                 for (let b = 0; b < all.length; b++) {
                   const { x, size } = yield* loader.batch(all[b]!)
                   const images = nhwcToNchw(x, size, config.imgSize, config.imgSize, loader.channels)
-                  const batchLogits = yield* Effect.tryPromise({ try: () => runOnnx(session, images, [size, loader.channels, config.imgSize, config.imgSize]), catch: asOnnxError(file) })
+                  const batchLogits = yield* Effect.tryPromise({
+                    try: () => runOnnx(session, images, [size, loader.channels, config.imgSize, config.imgSize]),
+                    catch: asOnnxError(file),
+                  })
                   yield* checkOnnxBatchOutput(batchLogits, size, file, config.numClasses)
                   out.set(batchLogits, row * config.numClasses)
                   row += size

@@ -7,7 +7,7 @@
  */
 import type { InferenceSession } from "onnxruntime-node"
 import { describeError } from "../../../core/errors.js"
-import { OnnxRuntimeError } from "../../errors.js"
+import { OnnxRuntimeError } from "../../ml-errors.js"
 
 export type OnnxSession = InferenceSession
 
@@ -18,7 +18,6 @@ export interface OnnxSessionOptions {
   /** ONNX Runtime's intra-op threads (the threads one operator uses). */
   readonly threads: number
 }
-
 
 const runtime = () => import("onnxruntime-node")
 
@@ -45,9 +44,7 @@ export async function loadOnnxSession(source: string | Uint8Array, options: Onnx
   }
   try {
     // Two calls, not one: `create` is overloaded on the source type.
-    return typeof source === "string"
-      ? await ort.InferenceSession.create(source, sessionOptions)
-      : await ort.InferenceSession.create(source, sessionOptions)
+    return typeof source === "string" ? await ort.InferenceSession.create(source, sessionOptions) : await ort.InferenceSession.create(source, sessionOptions)
   } catch (e) {
     throw new OnnxRuntimeError({ operation: "load", model, detail: describeError(e) })
   }
@@ -62,7 +59,11 @@ export async function runOnnx(session: OnnxSession, images: Float32Array, shape:
   const [inputName, ...moreInputs] = session.inputNames
   const [outputName, ...moreOutputs] = session.outputNames
   if (inputName === undefined || outputName === undefined || moreInputs.length > 0 || moreOutputs.length > 0) {
-    throw new OnnxRuntimeError({ operation: "run", model, detail: `expected one input and one output, the model has inputs [${session.inputNames.join(", ")}] and outputs [${session.outputNames.join(", ")}]` })
+    throw new OnnxRuntimeError({
+      operation: "run",
+      model,
+      detail: `expected one input and one output, the model has inputs [${session.inputNames.join(", ")}] and outputs [${session.outputNames.join(", ")}]`,
+    })
   }
   const size = shape.reduce((a, b) => a * b, 1)
   if (!shape.every((d) => Number.isInteger(d) && d > 0) || size !== images.length) {

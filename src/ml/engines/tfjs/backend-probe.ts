@@ -116,7 +116,6 @@ export function probeBackend(): BackendName {
   return "cpu"
 }
 
-
 /** One backend as `cairn doctor` shows it. */
 export interface BackendStatus {
   readonly backend: BackendName
@@ -133,12 +132,15 @@ export function backendStatuses(): ReadonlyArray<BackendStatus> {
     const { pkg } = BACKEND_PACKAGES[backend]
     switch (backend) {
       case "tensorflow-gpu":
-        if (!resolvable(pkg)) return { backend, available: false, detail: `${pkg} not installed (optional: needs CUDA 11.2, cuDNN 8.1 and a pre-Hopper NVIDIA GPU)` }
+        if (!resolvable(pkg))
+          return { backend, available: false, detail: `${pkg} not installed (optional: needs CUDA 11.2, cuDNN 8.1 and a pre-Hopper NVIDIA GPU)` }
         if (!tensorflowBindingPresent(pkg)) return { backend, available: false, detail: tensorflowMissing(pkg) }
         if (!nvidiaGpuPresent()) return { backend, available: false, detail: `no NVIDIA GPU answers (${NVIDIA_GPUS_DIR} empty or absent)` }
         return { backend, available: true, detail: installed(pkg) }
       case "tensorflow":
-        return tensorflowBindingPresent(pkg) ? { backend, available: true, detail: installed(pkg) } : { backend, available: false, detail: tensorflowMissing(pkg) }
+        return tensorflowBindingPresent(pkg)
+          ? { backend, available: true, detail: installed(pkg) }
+          : { backend, available: false, detail: tensorflowMissing(pkg) }
       case "webgpu": {
         if (!resolvable(pkg)) return { backend, available: false, detail: `${pkg} not installed` }
         if (!resolvable(DAWN_PACKAGE)) return { backend, available: false, detail: `${DAWN_PACKAGE} (Dawn) not installed` }

@@ -23,7 +23,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import { BackendUnavailable } from "../../errors.js"
+import { BackendUnavailable } from "../../ml-errors.js"
 import { registerHostKernels } from "../../model/ops.js"
 import { loadOnednn } from "../onednn/onednn-addon.js"
 import { registerWasmTrainingKernels, useOnednnKernels } from "../wasm/wasm-kernels.js"
@@ -48,7 +48,7 @@ import {
 } from "./backend-probe.js"
 
 export { AUTO_ORDER, BACKEND_ORDER, type BackendName, type BackendRequest, nvidiaGpuPresent, probeBackend } from "./backend-probe.js"
-export { BackendUnavailable } from "../../errors.js"
+export { BackendUnavailable } from "../../ml-errors.js"
 
 export interface ResolvedBackend {
   readonly name: BackendName
@@ -56,8 +56,7 @@ export interface ResolvedBackend {
   readonly detail: string
 }
 
-const fail = (requested: BackendRequest, backend: BackendName, reason: string) =>
-  Effect.fail(new BackendUnavailable({ requested, backend, reason }))
+const fail = (requested: BackendRequest, backend: BackendName, reason: string) => Effect.fail(new BackendUnavailable({ requested, backend, reason }))
 
 /**
  * Imports a backend's package. The specifiers are literal (typed as strings: the optional packages
@@ -111,10 +110,12 @@ const tryWebgpu = (requested: BackendRequest): Effect.Effect<ResolvedBackend, Ba
   const { pkg } = PACKAGES.webgpu
   return initWebgpuBackend({ allowSoftware: webgpuSoftwareAllowed(requested) }).pipe(
     Effect.mapError((error) => new BackendUnavailable({ requested, backend: "webgpu", reason: error.message })),
-    Effect.map(({ dawn }): ResolvedBackend => ({
-      name: "webgpu",
-      detail: `${pkg}@${packageVersion(pkg)} on ${DAWN_PACKAGE}@${dawn.dawnVersion}, ${describeAdapter(dawn.adapter)}`,
-    })),
+    Effect.map(
+      ({ dawn }): ResolvedBackend => ({
+        name: "webgpu",
+        detail: `${pkg}@${packageVersion(pkg)} on ${DAWN_PACKAGE}@${dawn.dawnVersion}, ${describeAdapter(dawn.adapter)}`,
+      }),
+    ),
   )
 }
 

@@ -21,7 +21,7 @@ import {
   usesOnednn,
 } from "./backend-probe.js"
 import { type EngineHooks, type EngineIdentity, type EngineLayer, Predictor, Trainer } from "../../engine.js"
-import { type MlError, reviveMlError, WorkerFailed } from "../../errors.js"
+import { type MlError, reviveMlError, WorkerFailed } from "../../ml-errors.js"
 import type { PredictProgress } from "../../predict/predict.js"
 import { loadOnednn, onednnSourceHash } from "../onednn/onednn-addon.js"
 import { DAWN_PACKAGE, describeAdapter } from "../webgpu/adapter.js"
@@ -72,8 +72,9 @@ export const resolveTfjsBackend = (request: BackendRequest): BackendName => (req
 const versionOf = (pkg: string): string => `${pkg}@${resolvable(pkg) ? packageVersion(pkg) : "not installed"}`
 
 /** The packages a backend runs on: TF.js, its backend package, and for "wasm+onednn" the wasm one too ("cpu+onednn": TF.js and the addon). */
-const packagesOf = (backend: BackendName): ReadonlyArray<string> =>
-  [...new Set([TFJS_PACKAGE, ...(backend === "wasm+onednn" ? [BACKEND_PACKAGES.wasm.pkg] : []), BACKEND_PACKAGES[backend].pkg])]
+const packagesOf = (backend: BackendName): ReadonlyArray<string> => [
+  ...new Set([TFJS_PACKAGE, ...(backend === "wasm+onednn" ? [BACKEND_PACKAGES.wasm.pkg] : []), BACKEND_PACKAGES[backend].pkg]),
+]
 
 /**
  * The engine's identity on `backend`. With the oneDNN kernels: the library's version in the backend

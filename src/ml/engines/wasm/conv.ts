@@ -72,8 +72,14 @@ export interface ConvGeometry {
 }
 
 const isPointwise = (g: ConvGeometry): boolean =>
-  g.filterHeight === 1 && g.filterWidth === 1 && g.strideHeight === 1 && g.strideWidth === 1 &&
-  g.padTop === 0 && g.padLeft === 0 && g.outHeight === g.inHeight && g.outWidth === g.inWidth
+  g.filterHeight === 1 &&
+  g.filterWidth === 1 &&
+  g.strideHeight === 1 &&
+  g.strideWidth === 1 &&
+  g.padTop === 0 &&
+  g.padLeft === 0 &&
+  g.outHeight === g.inHeight &&
+  g.outWidth === g.inWidth
 
 /** Which path `op` takes for geometry `g` under the current strategy. */
 export function planConv(op: ConvOp, g: ConvGeometry): ConvPath {
@@ -534,4 +540,3 @@ export const CONV_KERNELS: ReadonlyArray<{ readonly name: string; readonly func:
   { name: "Conv2DBackpropFilter", func: conv2dBackpropFilter as tf.KernelFunc },
   { name: "Conv2DBackpropInput", func: conv2dBackpropInput as tf.KernelFunc },
 ]
-

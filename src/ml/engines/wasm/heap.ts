@@ -17,8 +17,7 @@ interface GenericBackend {
   disposeData(dataId: object, force?: boolean): boolean
 }
 
-const isWasm = (backend: object): backend is BackendWasm =>
-  typeof (backend as Partial<BackendWasm>).typedArrayFromHeap === "function"
+const isWasm = (backend: object): backend is BackendWasm => typeof (backend as Partial<BackendWasm>).typedArrayFromHeap === "function"
 
 /**
  * The tensors one kernel invocation reads and makes. Outputs are allocated first (`alloc`), then

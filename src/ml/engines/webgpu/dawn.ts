@@ -158,7 +158,10 @@ export const initDawn = (options: DawnOptions): Effect.Effect<Dawn, WebgpuUnavai
       const software = found[0]
       return yield* software === undefined
         ? new WebgpuUnavailable({ reason: "no-adapter", detail: noAdapterDetail(outcomes) })
-        : new WebgpuUnavailable({ reason: "software-only", detail: `${software.info.device || software.info.description} is not taken here (ask for backend=webgpu explicitly)` })
+        : new WebgpuUnavailable({
+            reason: "software-only",
+            detail: `${software.info.device || software.info.description} is not taken here (ask for backend=webgpu explicitly)`,
+          })
     }
     const device = yield* Effect.tryPromise({
       try: () => chosen.adapter.requestDevice({ requiredLimits: adapterLimits(chosen.adapter) }),

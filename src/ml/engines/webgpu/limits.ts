@@ -133,8 +133,7 @@ export class WebgpuTensorTooLarge extends Data.TaggedError("WebgpuTensorTooLarge
 }
 
 /** The largest tensor's bytes of a step at this size and batch. */
-const largestBytes = (config: StepModel, imgSize: number, batch: number): number =>
-  tensorBytes(largestTensor(resnetStepTensors(config, imgSize, batch)).shape)
+const largestBytes = (config: StepModel, imgSize: number, batch: number): number => tensorBytes(largestTensor(resnetStepTensors(config, imgSize, batch)).shape)
 
 /**
  * Whether a training step of `config` at `imgSize` and `batch` fits `limits`: undefined when it

@@ -114,8 +114,9 @@ const askChild = () => {
 /** The adapter `initDawn({ allowSoftware })` would take, or why none. */
 export const probeWebgpu = (options: { readonly allowSoftware: boolean }): Either.Either<WebgpuProbe, WebgpuUnavailable> =>
   Either.flatMap(askChild(), ({ dawnVersion, answers }) => {
-    const seen = answers.flatMap((a): Array<WebgpuAdapterInfo> =>
-      a.info === undefined ? [] : [{ ...a.info, software: isSoftwareAdapter(a.info), backend: a.attempt.backend, featureLevel: a.attempt.featureLevel }],
+    const seen = answers.flatMap(
+      (a): Array<WebgpuAdapterInfo> =>
+        a.info === undefined ? [] : [{ ...a.info, software: isSoftwareAdapter(a.info), backend: a.attempt.backend, featureLevel: a.attempt.featureLevel }],
     )
     const adapter = seen.find((a) => !a.software) ?? (options.allowSoftware ? seen[0] : undefined)
     if (adapter !== undefined) return Either.right({ dawnVersion, seen, adapter })

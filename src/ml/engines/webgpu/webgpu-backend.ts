@@ -123,11 +123,7 @@ export const currentWebgpu = (): WebgpuBackend | undefined => current
  * Refuses a training step whose largest tensor the device cannot hold in one buffer (limits.ts),
  * when "webgpu" is TF.js' current backend; on any other backend every step passes.
  */
-export const ensureWebgpuStepFits = (
-  config: Parameters<typeof stepTooLarge>[0],
-  imgSize: number,
-  batch: number,
-): Effect.Effect<void, WebgpuTensorTooLarge> =>
+export const ensureWebgpuStepFits = (config: Parameters<typeof stepTooLarge>[0], imgSize: number, batch: number): Effect.Effect<void, WebgpuTensorTooLarge> =>
   Effect.suspend(() => {
     if (current === undefined || tf.getBackend() !== WEBGPU_TF_NAME) return Effect.void
     const refusal = stepTooLarge(config, imgSize, batch, current.dawn.limits, describeAdapter(current.dawn.adapter))

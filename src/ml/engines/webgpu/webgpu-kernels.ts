@@ -42,7 +42,12 @@ interface WebgpuProgram {
 }
 
 interface WebgpuBackendLike {
-  runWebGPUProgram(program: WebgpuProgram, inputs: Array<tf.TensorInfo>, outputDtype: tf.DataType, uniforms?: Array<{ type: "int32"; data: Array<number> }>): tf.TensorInfo
+  runWebGPUProgram(
+    program: WebgpuProgram,
+    inputs: Array<tf.TensorInfo>,
+    outputDtype: tf.DataType,
+    uniforms?: Array<{ type: "int32"; data: Array<number> }>,
+  ): tf.TensorInfo
   disposeData(dataId: tf.DataId): boolean
 }
 
@@ -80,9 +85,7 @@ type DerFilterUniform = (typeof DER_FILTER_UNIFORMS)[number]
 
 /** Loads 4 consecutive values of `name` at flat `base`: a vec4 element when aligned, else 4 clamped scalars. */
 const load4 = (name: string, base: string, aligned: boolean, limit: string): string =>
-  aligned
-    ? `${name}[(${base}) / 4]`
-    : `vec4<f32>(${[0, 1, 2, 3].map((j) => `${name}[min(${base} + ${j}, ${limit})]`).join(", ")})`
+  aligned ? `${name}[(${base}) / 4]` : `vec4<f32>(${[0, 1, 2, 3].map((j) => `${name}[min(${base} + ${j}, ${limit})]`).join(", ")})`
 
 /**
  * The GEMM of the module comment. Output [kh, kw, ci, co, split] (the split innermost, so the

@@ -69,7 +69,12 @@ const machine = (): Machine => {
 }
 
 /** Runs `body` against machine `m`'s store with the remote cache at `url`; the layer (and its pushes) is done when it resolves. */
-const onMachine = <A>(m: Machine, url: string, body: (store: Cache) => Effect.Effect<A, unknown, Scope.Scope>, options: RemoteStoreOptions = {}): Promise<A> => {
+const onMachine = <A>(
+  m: Machine,
+  url: string,
+  body: (store: Cache) => Effect.Effect<A, unknown, Scope.Scope>,
+  options: RemoteStoreOptions = {},
+): Promise<A> => {
   const warn = (message: string) => Effect.sync(() => void m.warnings.push(message))
   const layer = storeLayer(m.cache, m.root, Cache.layerRemote({ ...options, warn })).pipe(Layer.provide(layerFromUrl(url, { warn })))
   return Effect.runPromise(Effect.scoped(Effect.flatMap(Cache, body)).pipe(Effect.provide(layer)) as Effect.Effect<A, unknown, never>)
@@ -94,7 +99,17 @@ const commit = (store: Cache, stage: string, files: Record<string, string | Buff
       }
       for (const [rel, content] of Object.entries(files)) write(staging.outDir, rel, content)
       return yield* staging.commit(
-        { key: keyOf(stage), id: stage, pipeline: "remote", fields: fields(stage), codeFiles: {}, parents: {}, items: Object.keys(items).map(StageKey), startedAt: new Date().toISOString(), seconds: 0 },
+        {
+          key: keyOf(stage),
+          id: stage,
+          pipeline: "remote",
+          fields: fields(stage),
+          codeFiles: {},
+          parents: {},
+          items: Object.keys(items).map(StageKey),
+          startedAt: new Date().toISOString(),
+          seconds: 0,
+        },
         { stage },
         { files: Object.keys(files).length },
       )
@@ -102,11 +117,24 @@ const commit = (store: Cache, stage: string, files: Record<string, string | Buff
   )
 
 const readTree = (store: Cache, record: RunRecord) =>
-  Effect.map(store.materialize(record.output.tree), (m) => Object.fromEntries(fs.readdirSync(m.dir, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(m.dir, f)).isFile()).sort().map((f) => [f, fs.readFileSync(path.join(m.dir, f), "utf8")])))
+  Effect.map(store.materialize(record.output.tree), (m) =>
+    Object.fromEntries(
+      fs
+        .readdirSync(m.dir, { recursive: true, encoding: "utf8" })
+        .filter((f) => fs.statSync(path.join(m.dir, f)).isFile())
+        .sort()
+        .map((f) => [f, fs.readFileSync(path.join(m.dir, f), "utf8")]),
+    ),
+  )
 
 /** Every file under a folder, relative. */
 const filesUnder = (dir: string): Array<string> =>
-  fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort() : []
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir, { recursive: true, encoding: "utf8" })
+        .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+        .sort()
+    : []
 
 describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, start }) => {
   let server: CacheServer
@@ -131,7 +159,9 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
     const b = machine()
     const big = Buffer.alloc(300_000, 7)
     const itemKey = StageKey(sha256("item one"))
-    const committed = await onMachine(a, url, (store) => commit(store, "s1", { "x.txt": "hello", "sub/y.txt": "world", "big.bin": big }, { [itemKey]: { "i.txt": "item" } }))
+    const committed = await onMachine(a, url, (store) =>
+      commit(store, "s1", { "x.txt": "hello", "sub/y.txt": "world", "big.bin": big }, { [itemKey]: { "i.txt": "item" } }),
+    )
     // Blobs and entries on the server: ac/<key> for the run and for the item, cas/<sha256> per blob
     // and per record; each entry an ActionResult naming its files under out/ and its record.
     const records = [committed.key, itemKey].map((k) => readEntry(onServer, k).index.record.hash)
@@ -189,7 +219,9 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
     fs.rmSync(path.join(onServer, "cas", sha256("gone")))
     expect(await onMachine(b, url, (store) => store.lookup(committed.key))).toBeUndefined()
     // A validating server no longer serves the entry at all; another one serves it, and cairn finds the hole.
-    expect(b.warnings).toEqual(validates ? [] : [`remote cache ${url}/ac/${committed.key}: its blob cas/${sha256("gone")} is not on the server (intact): a miss`])
+    expect(b.warnings).toEqual(
+      validates ? [] : [`remote cache ${url}/ac/${committed.key}: its blob cas/${sha256("gone")} is not on the server (intact): a miss`],
+    )
     expect(fs.existsSync(localLayout(b.cache).record(committed.key))).toBe(false)
     // Nothing half-installed: no tree was committed from the one blob that was there.
     expect(filesUnder(localLayout(b.cache).treesDir)).toEqual([])
@@ -219,7 +251,8 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
     const committed = await onMachine(a, url, (store) => commit(store, "s-old", { "x.txt": "old" }))
     const old = readEntry(onServer, committed.key)
     // What cairn wrote before entries were ActionResults (format 1), under two keys.
-    const oldEntry = (key: string) => JSON.stringify({ format: 1, store: old.record["store"], kind: "run", record: { ...old.record.record, key }, files: old.index.files })
+    const oldEntry = (key: string) =>
+      JSON.stringify({ format: 1, store: old.record["store"], kind: "run", record: { ...old.record.record, key }, files: old.index.files })
     const other = keyOf("s-old-other")
     fs.writeFileSync(path.join(onServer, "ac", committed.key), oldEntry(committed.key))
     fs.writeFileSync(path.join(onServer, "ac", other), oldEntry(other))
@@ -233,7 +266,9 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
     )
     // A validating server does not serve them; another one does, and cairn says so once.
     expect(b.warnings).toEqual(
-      validates ? [] : [`remote cache ${url}/ac/${committed.key}: an entry of an earlier cairn (format 1, not an ActionResult): a miss, as is every such entry in this run`],
+      validates
+        ? []
+        : [`remote cache ${url}/ac/${committed.key}: an entry of an earlier cairn (format 1, not an ActionResult): a miss, as is every such entry in this run`],
     )
     const c = machine()
     expect((await onMachine(c, url, (store) => store.lookup(committed.key)))?.output.hash).toBe(again.output.hash)
@@ -282,7 +317,11 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
   describe("cairn run --remote-cache", () => {
     const env = (log: string, extra: Record<string, string> = {}) => ({ CAIRN_TEST_LOG: log, ...extra })
     const logged = (log: string) => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : [])
-    const report = (dir: string, file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as { stages: Array<{ id: string; key: string; status: string }>; metrics: Record<string, unknown> }
+    const report = (dir: string, file: string) =>
+      JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as {
+        stages: Array<{ id: string; key: string; status: string }>
+        metrics: Record<string, unknown>
+      }
 
     it("a fresh machine (another project folder, an empty cache) pointed at the remote: every stage is a hit", async () => {
       const [url, onServer] = remote()
@@ -298,7 +337,10 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
       expect(second.stderr).not.toContain("warning")
       const { data, ...rest } = statuses(path.join(b, "r.json"))
       expect(data).toBe("ran") // a source is hashed in place on every machine
-      expect(Object.values(rest).every((s) => s === "cached"), JSON.stringify(rest)).toBe(true)
+      expect(
+        Object.values(rest).every((s) => s === "cached"),
+        JSON.stringify(rest),
+      ).toBe(true)
       expect(logged(path.join(b, "runs.log"))).toEqual([])
       // The keys are the same on both machines: nothing in them names a folder of either.
       expect(report(b, "r.json").stages.map((s) => s.key)).toEqual(report(a, "r.json").stages.map((s) => s.key))
@@ -306,7 +348,11 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
 
       // Memo items too: B forced to rerun the stage finds every item on the server.
       expect((await cli(a, ["run", "pipelines/memo.ts", "--target", "per-file", "--remote-cache", url], env(path.join(a, "runs.log")))).code).toBe(0)
-      const forced = await cli(b, ["run", "pipelines/memo.ts", "--target", "per-file", "--force", "per-file", "--json", "m.json", "--remote-cache", url], env(path.join(b, "runs.log")))
+      const forced = await cli(
+        b,
+        ["run", "pipelines/memo.ts", "--target", "per-file", "--force", "per-file", "--json", "m.json", "--remote-cache", url],
+        env(path.join(b, "runs.log")),
+      )
       expect(forced.code, forced.stderr).toBe(0)
       expect(statuses(path.join(b, "m.json"))["per-file"]).toBe("ran")
       expect(report(b, "m.json").metrics).toEqual({ computed: 0 })
@@ -315,7 +361,11 @@ describe.each(SERVERS)("remote cache (two machines, one $name)", ({ validates, s
       // A read-only machine with a change of its own: it runs, and the server is as it was.
       const before = filesUnder(onServer)
       const c = makeProject(fixtureFiles())
-      const ro = await cli(c, ["run", "pipelines/chain.ts", "--param", "tag=c", "--remote-cache", url, "--remote-cache-readonly", "--json", "r.json"], env(path.join(c, "runs.log")))
+      const ro = await cli(
+        c,
+        ["run", "pipelines/chain.ts", "--param", "tag=c", "--remote-cache", url, "--remote-cache-readonly", "--json", "r.json"],
+        env(path.join(c, "runs.log")),
+      )
       expect(ro.code, ro.stderr).toBe(0)
       expect(ro.stdout).toContain("(read-only)")
       expect(statuses(path.join(c, "r.json"))).toMatchObject({ clean: "cached", other: "ran" })
@@ -361,11 +411,17 @@ describe("HTTP remote cache client", () => {
     try {
       const key = "e".repeat(64)
       const got = await Effect.runPromise(
-        Effect.scoped(Effect.flatMap(remoteCacheFromUrl(`${s.url}/pre/fix/`, { env: { CAIRN_REMOTE_CACHE_HEADER: "Authorization: Bearer t0ken" } }), (rc) => rc.get("ac", key))),
+        Effect.scoped(
+          Effect.flatMap(remoteCacheFromUrl(`${s.url}/pre/fix/`, { env: { CAIRN_REMOTE_CACHE_HEADER: "Authorization: Bearer t0ken" } }), (rc) =>
+            rc.get("ac", key),
+          ),
+        ),
       )
       expect(got).toBeUndefined() // two 503s, then a 404: a miss
       expect(s.seen.map((r) => `${r.method} ${r.url} ${r.headers.authorization}`)).toEqual(Array(3).fill(`GET /pre/fix/ac/${key} Bearer t0ken`))
-      await Effect.runPromise(Effect.scoped(Effect.flatMap(remoteCacheFromUrl(s.url.replace("//", "//us%40er:p%3Ass@"), { env: {} }), (rc) => rc.has("cas", key))))
+      await Effect.runPromise(
+        Effect.scoped(Effect.flatMap(remoteCacheFromUrl(s.url.replace("//", "//us%40er:p%3Ass@"), { env: {} }), (rc) => rc.has("cas", key))),
+      )
       expect(s.seen.at(-1)?.headers.authorization).toBe(`Basic ${Buffer.from("us@er:p:ss").toString("base64")}`)
       const bad = await Effect.runPromise(Effect.either(Effect.scoped(remoteCacheFromUrl(s.url, { env: { CAIRN_REMOTE_CACHE_HEADER: "no colon" } }))))
       expect(Either.isLeft(bad) && bad.left.message).toBe(`remote cache ${s.url}: CAIRN_REMOTE_CACHE_HEADER must be "Name: value"`)

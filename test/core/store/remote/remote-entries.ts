@@ -27,7 +27,11 @@ export const readEntry = (onServer: string, key: string): StoredEntry => {
 }
 
 /** Writes an entry under `key`: its record blob (when given) into the CAS, then its ActionResult. */
-export const writeEntry = (onServer: string, key: string, entry: { readonly files: ReadonlyArray<RemoteFile>; readonly record: unknown; readonly signature?: Uint8Array | undefined }) => {
+export const writeEntry = (
+  onServer: string,
+  key: string,
+  entry: { readonly files: ReadonlyArray<RemoteFile>; readonly record: unknown; readonly signature?: Uint8Array | undefined },
+) => {
   const recordBytes = Buffer.from(JSON.stringify(entry.record))
   fs.writeFileSync(path.join(onServer, "cas", sha256(recordBytes)), recordBytes)
   fs.writeFileSync(acFile(onServer, key), encodeIndex({ record: blobOf(recordBytes), files: entry.files }, entry.signature))

@@ -74,7 +74,17 @@ const roundTrip = (url: string, env: Env) =>
     }),
   )
 
-const fields: KeyRecord = { format: KEY_FORMAT, stage: "s3-stage", version: 1, code: "c".repeat(64), params: { run: randomBytes(4).toString("hex") }, inputs: {}, env: {}, reads: {}, engine: { node: "20", packages: {} } }
+const fields: KeyRecord = {
+  format: KEY_FORMAT,
+  stage: "s3-stage",
+  version: 1,
+  code: "c".repeat(64),
+  params: { run: randomBytes(4).toString("hex") },
+  inputs: {},
+  env: {},
+  reads: {},
+  engine: { node: "20", packages: {} },
+}
 
 /** A result committed on one machine is a hit on another through the bucket. */
 const twoMachines = (url: string, env: Env) =>
@@ -88,7 +98,11 @@ const twoMachines = (url: string, env: Env) =>
           Effect.gen(function* () {
             const staging = yield* store.staging("s3")
             fs.writeFileSync(path.join(staging.outDir, "x.txt"), "through s3")
-            return yield* staging.commit({ key, id: "s3", pipeline: "s3", fields, codeFiles: {}, parents: {}, items: [], startedAt: new Date().toISOString(), seconds: 0 }, null, {})
+            return yield* staging.commit(
+              { key, id: "s3", pipeline: "s3", fields, codeFiles: {}, parents: {}, items: [], startedAt: new Date().toISOString(), seconds: 0 },
+              null,
+              {},
+            )
           }),
         )
       }).pipe(Effect.provide(storeOn(tempRoot()))),
@@ -120,7 +134,10 @@ const withS3rver = async <A>(buckets: ReadonlyArray<string>, body: (server: S3rv
 
 /** Every file under `dir` (symlinks, such as a project's node_modules, not followed). */
 const filesUnder = (dir: string): Array<string> =>
-  fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name))
+  fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name))
 
 /** Whether `text` occurs in what a run printed or in any file under `dirs`. */
 const appearsIn = (text: string, outputs: ReadonlyArray<CliResult>, dirs: ReadonlyArray<string>): ReadonlyArray<string> => [
@@ -134,7 +151,8 @@ const warnings = (r: CliResult) => r.stderr.split("\n").filter((l) => l.startsWi
 const NODE_NOTICE = /NodeVersionSupportWarning|node >=2\d|node v\d+\.\d+/i
 
 describe.skipIf(missing !== undefined)("S3 remote cache against s3rver", () => {
-  it("get, put and has in both namespaces, hash-checked both ways", () => withS3rver(["bucket"], (server) => Effect.runPromise(roundTrip("s3://bucket/some/prefix", server.env))))
+  it("get, put and has in both namespaces, hash-checked both ways", () =>
+    withS3rver(["bucket"], (server) => Effect.runPromise(roundTrip("s3://bucket/some/prefix", server.env))))
 
   it("a result committed on one machine is a hit on another, entries signed ($CAIRN_REMOTE_CACHE_SECRET)", () =>
     withS3rver(["bucket"], (server) => Effect.runPromise(twoMachines("s3://bucket/two", { ...server.env, CAIRN_REMOTE_CACHE_SECRET: "shared team secret" }))))
@@ -178,9 +196,16 @@ describe.skipIf(missing !== undefined)("S3 remote cache against s3rver", () => {
     const silent = net.createServer((socket) => void held.push(socket))
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
     try {
-      const env = { AWS_ENDPOINT_URL: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, AWS_ACCESS_KEY_ID: "id", AWS_SECRET_ACCESS_KEY: "key", CAIRN_REMOTE_TIMEOUT: "1" }
+      const env = {
+        AWS_ENDPOINT_URL: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`,
+        AWS_ACCESS_KEY_ID: "id",
+        AWS_SECRET_ACCESS_KEY: "key",
+        CAIRN_REMOTE_TIMEOUT: "1",
+      }
       // The idle timeout far above the deadline: only the deadline can end the request.
-      const got = await Effect.runPromise(Effect.scoped(Effect.flatMap(remoteCacheFromUrl("s3://bucket/p", { env, timeoutMs: 600_000 }), (rc) => Effect.either(rc.get("ac", "a".repeat(64))))))
+      const got = await Effect.runPromise(
+        Effect.scoped(Effect.flatMap(remoteCacheFromUrl("s3://bucket/p", { env, timeoutMs: 600_000 }), (rc) => Effect.either(rc.get("ac", "a".repeat(64))))),
+      )
       expect(Either.isLeft(got) && got.left._tag === "RemoteCacheError" && got.left.reason).toBe("timeout")
       expect(Either.isLeft(got) && got.left.message).toMatch(/within 1 s \(CAIRN_REMOTE_TIMEOUT/)
     } finally {
@@ -197,7 +222,10 @@ describe.skipIf(missing !== undefined)("S3 remote cache against s3rver", () => {
       withS3rver(["team-cache"], async (server) => {
         const url = "s3://team-cache/toy"
         const home = tempRoot()
-        fs.writeFileSync(path.join(home, "credentials"), `[cairn-test]\naws_access_key_id = ${S3RVER_ACCESS_KEY_ID}\naws_secret_access_key = ${server.secret}\n`)
+        fs.writeFileSync(
+          path.join(home, "credentials"),
+          `[cairn-test]\naws_access_key_id = ${S3RVER_ACCESS_KEY_ID}\naws_secret_access_key = ${server.secret}\n`,
+        )
         fs.writeFileSync(path.join(home, "config"), "[profile cairn-test]\nregion = us-east-1\n")
         const profile = aws({
           AWS_ENDPOINT_URL: server.url,
@@ -217,7 +245,10 @@ describe.skipIf(missing !== undefined)("S3 remote cache against s3rver", () => {
         expect(second.stderr).not.toContain("warning")
         const { data, ...rest } = statuses(path.join(b, "r.json"))
         expect(data).toBe("ran") // a source is hashed in place on every machine
-        expect(Object.values(rest).every((s) => s === "cached"), JSON.stringify(rest)).toBe(true)
+        expect(
+          Object.values(rest).every((s) => s === "cached"),
+          JSON.stringify(rest),
+        ).toBe(true)
         expect(fs.readFileSync(path.join(b, "out/other/tagged.txt"), "utf8")).toBe(fs.readFileSync(path.join(a, "out/other/tagged.txt"), "utf8"))
 
         for (const r of [first, second]) expect(`${r.stdout}${r.stderr}`).not.toMatch(NODE_NOTICE)
@@ -229,18 +260,26 @@ describe.skipIf(missing !== undefined)("S3 remote cache against s3rver", () => {
       withS3rver(["team-cache"], async (server) => {
         const wrongSecret = `wrong-${server.secret}`
         const dir = makeProject(fixtureFiles())
-        const badKey = await cli(dir, ["run", "pipelines/chain.ts", "--remote-cache", "s3://team-cache/toy", "--json", "r.json"], aws({ ...server.env, AWS_SECRET_ACCESS_KEY: wrongSecret }))
+        const badKey = await cli(
+          dir,
+          ["run", "pipelines/chain.ts", "--remote-cache", "s3://team-cache/toy", "--json", "r.json"],
+          aws({ ...server.env, AWS_SECRET_ACCESS_KEY: wrongSecret }),
+        )
         expect(badKey.code, badKey.stderr).toBe(0)
         expect(Object.values(statuses(path.join(dir, "r.json"))).every((s) => s === "ran")).toBe(true)
         expect(warnings(badKey), badKey.stderr).toHaveLength(1)
-        expect(warnings(badKey)[0]).toMatch(/HTTP 403: the secret access key is not the one of its access key ID \(S3 SignatureDoesNotMatch\): set the right AWS_SECRET_ACCESS_KEY .*: remote cache s3:\/\/team-cache\/toy not used for the rest of this run \(the local cache still is\)$/)
+        expect(warnings(badKey)[0]).toMatch(
+          /HTTP 403: the secret access key is not the one of its access key ID \(S3 SignatureDoesNotMatch\): set the right AWS_SECRET_ACCESS_KEY .*: remote cache s3:\/\/team-cache\/toy not used for the rest of this run \(the local cache still is\)$/,
+        )
 
         const other = makeProject(fixtureFiles())
         const noBucket = await cli(other, ["run", "pipelines/chain.ts", "--remote-cache", "s3://no-such-bucket/toy", "--json", "r.json"], aws(server.env))
         expect(noBucket.code, noBucket.stderr).toBe(0)
         expect(Object.values(statuses(path.join(other, "r.json"))).every((s) => s === "ran")).toBe(true)
         expect(warnings(noBucket), noBucket.stderr).toHaveLength(1)
-        expect(warnings(noBucket)[0]).toMatch(/HTTP 404: there is no bucket "no-such-bucket" \(S3 NoSuchBucket\): create it \(aws s3 mb s3:\/\/no-such-bucket\) or name an existing one in --remote-cache: remote cache s3:\/\/no-such-bucket\/toy not used/)
+        expect(warnings(noBucket)[0]).toMatch(
+          /HTTP 404: there is no bucket "no-such-bucket" \(S3 NoSuchBucket\): create it \(aws s3 mb s3:\/\/no-such-bucket\) or name an existing one in --remote-cache: remote cache s3:\/\/no-such-bucket\/toy not used/,
+        )
 
         for (const r of [badKey, noBucket]) expect(`${r.stdout}${r.stderr}`).not.toMatch(NODE_NOTICE)
         expect(appearsIn(server.secret, [badKey, noBucket], [dir, other, server.dir])).toEqual([])
@@ -254,19 +293,34 @@ describe.skipIf(missing !== undefined)("S3 remote cache against s3rver", () => {
     const SMALL = ["spectrograms=40", "test_spectrograms=3", "max_rows=25", "img_size=32", "epochs=1", "batch_size=4"].flatMap((p) => ["--param", p])
     const REPO = path.resolve(__dirname, "../../../..")
 
-    it("hms-quick pushed from one machine: a fresh one (an empty cache) runs 0 stages", () =>
-      withS3rver(["hms"], async (server) => {
-        const tmp = tempRoot()
-        const machine = (who: string) => ["--cache-dir", path.join(tmp, who, "cache"), "--out", path.join(tmp, `${who}-out`), "--json", path.join(tmp, `${who}.json`), "--remote-cache", "s3://hms/quick"]
-        const first = await cliAsync(REPO, ["run", "pipelines/hms-quick.ts", ...SMALL, ...machine("a")], aws(server.env)).done
-        expect(first.code, first.stdout + first.stderr).toBe(0)
-        expect(first.stderr).not.toContain("warning")
-        const stages = (JSON.parse(fs.readFileSync(path.join(tmp, "a.json"), "utf8")) as { stages: Array<unknown> }).stages.length
-        const fresh = await cliAsync(REPO, ["run", "pipelines/hms-quick.ts", ...SMALL, ...machine("b")], aws(server.env)).done
-        expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0)
-        expect(fresh.stderr).not.toContain("warning")
-        expect(fresh.stdout).toMatch(new RegExp(`^ok: 0 ran, ${stages} cached`, "m"))
-        expect(fs.readFileSync(path.join(tmp, "b-out/out/hms-quick/submission/submission.csv"), "utf8")).toBe(fs.readFileSync(path.join(tmp, "a-out/out/hms-quick/submission/submission.csv"), "utf8"))
-      }), 600_000)
+    it(
+      "hms-quick pushed from one machine: a fresh one (an empty cache) runs 0 stages",
+      () =>
+        withS3rver(["hms"], async (server) => {
+          const tmp = tempRoot()
+          const machine = (who: string) => [
+            "--cache-dir",
+            path.join(tmp, who, "cache"),
+            "--out",
+            path.join(tmp, `${who}-out`),
+            "--json",
+            path.join(tmp, `${who}.json`),
+            "--remote-cache",
+            "s3://hms/quick",
+          ]
+          const first = await cliAsync(REPO, ["run", "pipelines/hms-quick.ts", ...SMALL, ...machine("a")], aws(server.env)).done
+          expect(first.code, first.stdout + first.stderr).toBe(0)
+          expect(first.stderr).not.toContain("warning")
+          const stages = (JSON.parse(fs.readFileSync(path.join(tmp, "a.json"), "utf8")) as { stages: Array<unknown> }).stages.length
+          const fresh = await cliAsync(REPO, ["run", "pipelines/hms-quick.ts", ...SMALL, ...machine("b")], aws(server.env)).done
+          expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0)
+          expect(fresh.stderr).not.toContain("warning")
+          expect(fresh.stdout).toMatch(new RegExp(`^ok: 0 ran, ${stages} cached`, "m"))
+          expect(fs.readFileSync(path.join(tmp, "b-out/out/hms-quick/submission/submission.csv"), "utf8")).toBe(
+            fs.readFileSync(path.join(tmp, "a-out/out/hms-quick/submission/submission.csv"), "utf8"),
+          )
+        }),
+      600_000,
+    )
   })
 })

@@ -75,7 +75,17 @@ const commit = (store: Cache, stage: string, files: Record<string, string>) =>
         fs.writeFileSync(path.join(staging.outDir, rel), content)
       }
       return yield* staging.commit(
-        { key: keyOf(stage), id: stage, pipeline: "trust", fields: plainKeyRecord(stage), codeFiles: {}, parents: {}, items: [], startedAt: new Date().toISOString(), seconds: 0 },
+        {
+          key: keyOf(stage),
+          id: stage,
+          pipeline: "trust",
+          fields: plainKeyRecord(stage),
+          codeFiles: {},
+          parents: {},
+          items: [],
+          startedAt: new Date().toISOString(),
+          seconds: 0,
+        },
         { stage },
         {},
       )
@@ -188,7 +198,9 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     expect(stored.signature).toHaveLength(32)
     // Readers with the secret, and without it (as before), use the signed entry.
     for (const reader of [machine(SECRET), machine()]) {
-      const got = await onMachine(reader, url, (store) => Effect.flatMap(store.lookup(genuine.key), (hit) => (hit ? readTree(store, hit) : Effect.succeed(undefined))))
+      const got = await onMachine(reader, url, (store) =>
+        Effect.flatMap(store.lookup(genuine.key), (hit) => (hit ? readTree(store, hit) : Effect.succeed(undefined))),
+      )
       expect(got).toEqual({ "x.txt": "genuine" })
       expect(reader.warnings).toEqual([])
     }
@@ -200,7 +212,10 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     const message = type.toObject(type.decode(fs.readFileSync(acFile)), { longs: String, arrays: true })
     message["output_files"].reverse()
     message["execution_metadata"].worker = ""
-    message["execution_metadata"].auxiliary_metadata.unshift({ type_url: "type.googleapis.com/google.protobuf.StringValue", value: Buffer.from([0x0a, 1, 0x41]) })
+    message["execution_metadata"].auxiliary_metadata.unshift({
+      type_url: "type.googleapis.com/google.protobuf.StringValue",
+      value: Buffer.from([0x0a, 1, 0x41]),
+    })
     const reencoded = type.encode(type.fromObject(message)).finish()
     expect(Buffer.compare(reencoded, fs.readFileSync(acFile))).not.toBe(0)
     fs.writeFileSync(acFile, reencoded)
@@ -260,7 +275,10 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     const committed = await onMachine(a, url, (store) => commit(store, "endless-cas", { "blob.bin": "twelve bytes" }))
     const record = readEntry(onServer, committed.key).index.record
     // The tree's blob, then the record's blob (read into memory): each endless in turn.
-    for (const [blob, size] of [[sha256("twelve bytes"), 12], [record.hash, record.size]] as const) {
+    for (const [blob, size] of [
+      [sha256("twelve bytes"), 12],
+      [record.hash, record.size],
+    ] as const) {
       const sent = { bytes: 0 }
       const hostile = await folderServer(onServer, (req, res) => {
         if (req.url !== `/cas/${blob}`) return false
@@ -271,7 +289,11 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
         const b = machine()
         expect(await onMachine(b, hostile.url, (store) => store.lookup(committed.key))).toBeUndefined()
         expect(b.warnings.join("\n")).toContain(`cas/${blob}: its body is longer than ${size} bytes (the size its entry states): cut off there, a miss`)
-        expect(allFiles(b.cache).filter(([, bytes]) => bytes.length > 12 && bytes.every((x) => x === 1)).map(([f]) => f)).toEqual([])
+        expect(
+          allFiles(b.cache)
+            .filter(([, bytes]) => bytes.length > 12 && bytes.every((x) => x === 1))
+            .map(([f]) => f),
+        ).toEqual([])
         expect(sent.bytes).toBeLessThan(64 * 1024 * 1024)
       } finally {
         await hostile.close()
@@ -290,7 +312,9 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
       const found = await onMachine(m, `${hostile.url}/c`, (store) => Effect.all([store.lookup(keyOf("slow-1")), store.lookup(keyOf("slow-2"))]))
       expect(found).toEqual([undefined, undefined])
       expect(m.warnings).toHaveLength(1)
-      expect(m.warnings[0]).toMatch(/no complete answer within 1 s \(CAIRN_REMOTE_TIMEOUT sets the limit in seconds\): remote cache .* not used for the rest of this run/)
+      expect(m.warnings[0]).toMatch(
+        /no complete answer within 1 s \(CAIRN_REMOTE_TIMEOUT sets the limit in seconds\): remote cache .* not used for the rest of this run/,
+      )
       // The second lookup did not ask the server.
       expect(hostile.requests).toEqual([`GET /c/ac/${keyOf("slow-1")}`])
     } finally {
@@ -307,7 +331,9 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     const counting = await folderServer(onServer)
     try {
       const b = machine()
-      const tree = await onMachine(b, counting.url, (store) => Effect.flatMap(store.lookup(committed.key), (hit) => (hit ? readTree(store, hit) : Effect.succeed(undefined))))
+      const tree = await onMachine(b, counting.url, (store) =>
+        Effect.flatMap(store.lookup(committed.key), (hit) => (hit ? readTree(store, hit) : Effect.succeed(undefined))),
+      )
       expect(tree && Object.keys(tree)).toHaveLength(301)
       expect(tree?.["f/299.txt"]).toBe("same bytes")
       const casGets = counting.requests.filter((r) => r.startsWith("GET /cas/")).sort()
@@ -322,7 +348,9 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     writeEntry(onServer, committed.key, { files: Array.from({ length: MAX_ENTRY_FILES + 1 }, (_, i) => [`f/${i}`, blob, 10] as const), record: entry.record })
     const c = machine()
     expect(await onMachine(c, url, (store) => store.lookup(committed.key))).toBeUndefined()
-    expect(c.warnings).toEqual([`remote cache ${url}/ac/${committed.key}: ${MAX_ENTRY_FILES + 1} files, more than the ${MAX_ENTRY_FILES} an entry may list: a miss`])
+    expect(c.warnings).toEqual([
+      `remote cache ${url}/ac/${committed.key}: ${MAX_ENTRY_FILES + 1} files, more than the ${MAX_ENTRY_FILES} an entry may list: a miss`,
+    ])
   })
 
   it("entries whose paths cannot be written as given are misses with a warning, never a failed run", async () => {
@@ -334,12 +362,30 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     const withFiles = (files: ReadonlyArray<readonly [string, string, number]>) => writeEntry(onServer, committed.key, { files, record: entry.record })
     const blob = sha256("x")
     const cases: Array<[Array<[string, string, number]>, RegExp]> = [
-      [[["x", blob, 1], ["x/y", blob, 1]], /the path x as both a file and a folder/],
-      [[["x/y", blob, 1], ["x", blob, 1]], /the path x as both a file and a folder/],
+      [
+        [
+          ["x", blob, 1],
+          ["x/y", blob, 1],
+        ],
+        /the path x as both a file and a folder/,
+      ],
+      [
+        [
+          ["x/y", blob, 1],
+          ["x", blob, 1],
+        ],
+        /the path x as both a file and a folder/,
+      ],
       [[[`${"n".repeat(300)}.txt`, blob, 1]], /a file or folder name longer than 255 bytes/],
       [[[`${"d/".repeat(2000)}x.txt`, blob, 1]], /a file path longer than 1024 bytes/],
       [[[`${"d/".repeat(200)}x.txt`, blob, 1]], /a file path deeper than 128 folders/],
-      [[["a.txt", blob, 1], ["a.txt", blob, 1]], /the file a\.txt twice/],
+      [
+        [
+          ["a.txt", blob, 1],
+          ["a.txt", blob, 1],
+        ],
+        /the file a\.txt twice/,
+      ],
     ]
     const good = fs.readFileSync(entryFile)
     for (const [files, why] of cases) {
@@ -374,7 +420,8 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
   })
 
   describe("cairn run", () => {
-    const run = (dir: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => cliAsync(dir, ["run", "pipelines/chain.ts", "--json", "r.json", ...args], { CAIRN_NO_FAST_PATH: "1", ...env }).done
+    const run = (dir: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+      cliAsync(dir, ["run", "pipelines/chain.ts", "--json", "r.json", ...args], { CAIRN_NO_FAST_PATH: "1", ...env }).done
 
     it("prints each remote cache warning once", async () => {
       const [url, onServer] = remote()
@@ -392,7 +439,10 @@ describe.skipIf(nginxMissing("the remote cache trust tests") !== undefined)("rem
     it("a $CAIRN_REMOTE_CACHE_HEADER or $CAIRN_REMOTE_TIMEOUT that cannot be used is exit 2 at start, naming the variable", async () => {
       const [url] = remote()
       const dir = makeProject(fixtureFiles())
-      const header = await run(dir, ["--remote-cache", url], { CAIRN_REMOTE_CACHE_HEADER: "Authorization: Bearer abc\ndef", CAIRN_TEST_LOG: path.join(dir, "runs.log") })
+      const header = await run(dir, ["--remote-cache", url], {
+        CAIRN_REMOTE_CACHE_HEADER: "Authorization: Bearer abc\ndef",
+        CAIRN_TEST_LOG: path.join(dir, "runs.log"),
+      })
       expect(header.code, header.stderr).toBe(2)
       expect(header.stderr).toContain("CAIRN_REMOTE_CACHE_HEADER holds a line break or another control character")
       expect(header.stderr).not.toContain("abc")
@@ -436,7 +486,11 @@ export default definePipeline({ name: "secretive", stages: [secretive], params: 
       const dir = makeProject({ "stages/secretive.ts": stage, "pipelines/secretive.ts": pipeline })
       const env = { HF_TOKEN: token, HF_ENDPOINT: `https://user:${password}@hub.example/api`, PLAIN_SETTING: "visible-setting" }
       const go = (extra: Record<string, string> = {}, fast = false) =>
-        cliAsync(dir, ["run", "pipelines/secretive.ts", "--json", "r.json", "--remote-cache", url], { ...env, ...extra, ...(fast ? {} : { CAIRN_NO_FAST_PATH: "1" }) }).done
+        cliAsync(dir, ["run", "pipelines/secretive.ts", "--json", "r.json", "--remote-cache", url], {
+          ...env,
+          ...extra,
+          ...(fast ? {} : { CAIRN_NO_FAST_PATH: "1" }),
+        }).done
       const first = await go({}, true)
       expect(first.code, first.stderr).toBe(0)
       const second = await go({}, true)

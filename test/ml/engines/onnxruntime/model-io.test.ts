@@ -14,7 +14,7 @@ import { RandomState } from "../../../../src/data/random-state.js"
 import { saveCheckpoint, stateDictTensors } from "../../../../src/ml/model/checkpoint.js"
 import { memoryWindow, type WindowSource } from "../../../../src/ml/input/window-dataset.js"
 import { Predictor } from "../../../../src/ml/engine.js"
-import { CheckpointMismatch, LossNotFinite, type MlError, ModelIoMismatch, renameFiles, SafetensorsError } from "../../../../src/ml/errors.js"
+import { CheckpointMismatch, LossNotFinite, type MlError, ModelIoMismatch, renameFiles, SafetensorsError } from "../../../../src/ml/ml-errors.js"
 import { resnetToOnnx } from "../../../../src/ml/export/export-resnet.js"
 import { checkOnnxBatchOutput } from "../../../../src/ml/engines/onnxruntime/model-io.js"
 import { onnxRuntimePredictor } from "../../../../src/ml/engines/onnxruntime/onnx-engine.js"
@@ -30,7 +30,15 @@ import { ImgSize } from "../../../../src/ml/model/model-config.js"
 
 const SIZE = 32
 const WIDTH = 0.25
-const CONFIG: PredictConfig = { variant: "resnet18d", inChans: 1, numClasses: 6, width: WIDTH, imgSize: ImgSize.make(SIZE), batchSize: 2, transform: GOLDEN_TRANSFORM }
+const CONFIG: PredictConfig = {
+  variant: "resnet18d",
+  inChans: 1,
+  numClasses: 6,
+  width: WIDTH,
+  imgSize: ImgSize.make(SIZE),
+  batchSize: 2,
+  transform: GOLDEN_TRANSFORM,
+}
 
 let dir = ""
 beforeAll(async () => {
@@ -95,7 +103,11 @@ describe("ONNX Runtime's predictor checks each model before use", () => {
       const rename = (n: string) => (n === "input" ? "x" : n)
       return encodeOnnxModel({
         ...m,
-        graph: { ...m.graph, input: m.graph.input.map((v) => ({ ...v, name: rename(v.name) })), node: m.graph.node.map((n) => ({ ...n, input: n.input.map(rename) })) },
+        graph: {
+          ...m.graph,
+          input: m.graph.input.map((v) => ({ ...v, name: rename(v.name) })),
+          node: m.graph.node.map((n) => ({ ...n, input: n.input.map(rename) })),
+        },
       })
     })
     expect(failure(await predictOnnx(renamed)).message).toContain(`model ${renamed}: its input is "x" float32 [N, 1, 32, 32]`)
@@ -134,10 +146,14 @@ describe("TF.js checks each checkpoint before use", () => {
     const five = await checkpoint("five.safetensors", { numClasses: 5 })
     const e = failure(await Effect.runPromiseExit(predictCheckpoints(CONFIG, [five], windows())))
     expect(e).toBeInstanceOf(ModelIoMismatch)
-    expect(e.message).toMatch(new RegExp(`^model ${five}: its output is \\[batch, 5\\] \\(fc\\.weight \\[5, \\d+\\]\\), expected \\[batch, 6\\] \\(one logit per class\\)`))
+    expect(e.message).toMatch(
+      new RegExp(`^model ${five}: its output is \\[batch, 5\\] \\(fc\\.weight \\[5, \\d+\\]\\), expected \\[batch, 6\\] \\(one logit per class\\)`),
+    )
     const rgb = await checkpoint("rgb.safetensors", { inChans: 3 })
     const e2 = failure(await Effect.runPromiseExit(predictCheckpoints(CONFIG, [rgb], windows())))
-    expect(e2.message).toMatch(new RegExp(`^model ${rgb}: its input is \\[N, H, W, 3\\] \\(conv1\\.0\\.weight \\[\\d+, 3, 3, 3\\]\\), expected \\[N, H, W, 1\\]`))
+    expect(e2.message).toMatch(
+      new RegExp(`^model ${rgb}: its input is \\[N, H, W, 3\\] \\(conv1\\.0\\.weight \\[\\d+, 3, 3, 3\\]\\), expected \\[N, H, W, 1\\]`),
+    )
   })
 
   it("a checkpoint holding NaN weights is refused naming the file and tensor (not a NaN loss hashed later)", async () => {
@@ -157,7 +173,10 @@ describe("TF.js checks each checkpoint before use", () => {
     const fcWeight = model.tensors.find((t) => t.name === "fc.weight")!
     const fcBias = model.tensors.find((t) => t.name === "fc.bias")!
     assignFromTorchLayout(fcWeight, new Float32Array(fcWeight.torchShape.reduce((a, b) => a * b, 1)))
-    assignFromTorchLayout(fcBias, Float32Array.from({ length: 6 }, (_, k) => (k % 2 === 0 ? 3e38 : -3e38)))
+    assignFromTorchLayout(
+      fcBias,
+      Float32Array.from({ length: 6 }, (_, k) => (k % 2 === 0 ? 3e38 : -3e38)),
+    )
     const file = path.join(dir, "overflow.safetensors")
     await Effect.runPromise(saveCheckpoint(model, file))
     model.dispose()
@@ -191,14 +210,21 @@ describe("a loss that becomes NaN stops the fold saying where and what to do", (
     (mode: "training" | "eval") =>
     (c: ResNetConfig): TrainableModel => {
       const m = frozenModel(c)
-      return { ...m, forward: (x, training) => (training === (mode === "training") ? tf.tidy(() => tf.mul(m.forward(x, training), Number.NaN)) : m.forward(x, training)) }
+      return {
+        ...m,
+        forward: (x, training) => (training === (mode === "training") ? tf.tidy(() => tf.mul(m.forward(x, training), Number.NaN)) : m.forward(x, training)),
+      }
     }
 
   it("a NaN training loss: fold, epoch, step, lr and the way out", async () => {
-    const exit = await Effect.runPromiseExit(trainFold(config, { fold: 0, train, val, outputDir: path.join(dir, "nan-train") }, { buildModel: nanIn("training") }))
+    const exit = await Effect.runPromiseExit(
+      trainFold(config, { fold: 0, train, val, outputDir: path.join(dir, "nan-train") }, { buildModel: nanIn("training") }),
+    )
     const e = failure(exit)
     expect(e).toBeInstanceOf(LossNotFinite)
-    expect(e.message).toBe("fold 0: the training loss became NaN at epoch 1 step 1 (lr 0.001): training diverged; lower lr, or check the inputs and labels for extreme values")
+    expect(e.message).toBe(
+      "fold 0: the training loss became NaN at epoch 1 step 1 (lr 0.001): training diverged; lower lr, or check the inputs and labels for extreme values",
+    )
   })
 
   it("a NaN validation loss says so (it used to pass unseen, or end as 'never improved')", async () => {

@@ -11,21 +11,30 @@ import { engineIdentity } from "../../../../src/ml/engine.js"
 import { loadOnednn } from "../../../../src/ml/engines/onednn/onednn-addon.js"
 import { tfjsEngine, tfjsIdentity } from "../../../../src/ml/engines/tfjs/tfjs-engine.js"
 import { FUSED_ADAMW } from "../../../../src/ml/train/adamw.js"
-import { AUTO_ORDER, BACKEND_ORDER, BackendUnavailable, nvidiaGpuPresent, probeBackend, resolveBackend, resolveBackendPromise } from "../../../../src/ml/engines/tfjs/resolve-backend.js"
+import {
+  AUTO_ORDER,
+  BACKEND_ORDER,
+  BackendUnavailable,
+  nvidiaGpuPresent,
+  probeBackend,
+  resolveBackend,
+  resolveBackendPromise,
+} from "../../../../src/ml/engines/tfjs/resolve-backend.js"
 import { backendStatuses, tensorflowBindingPresent, webgpuForAuto } from "../../../../src/ml/engines/tfjs/backend-probe.js"
 import { CHANNEL_MOMENTS } from "../../../../src/ml/engines/wasm/batch-norm.js"
 
 describe("backend resolution", () => {
   it("the probe follows the documented order from what is installed, without touching TF.js", () => {
-    const expected = tensorflowBindingPresent("@tensorflow/tfjs-node-gpu") && nvidiaGpuPresent()
-      ? "tensorflow-gpu"
-      : webgpuForAuto()
-        ? "webgpu"
-        : tensorflowBindingPresent("@tensorflow/tfjs-node")
-        ? "tensorflow"
-        : loadOnednn().available
-          ? "cpu+onednn"
-          : "wasm"
+    const expected =
+      tensorflowBindingPresent("@tensorflow/tfjs-node-gpu") && nvidiaGpuPresent()
+        ? "tensorflow-gpu"
+        : webgpuForAuto()
+          ? "webgpu"
+          : tensorflowBindingPresent("@tensorflow/tfjs-node")
+            ? "tensorflow"
+            : loadOnednn().available
+              ? "cpu+onednn"
+              : "wasm"
     expect(probeBackend()).toBe(expected)
     expect(BACKEND_ORDER).toEqual(["tensorflow-gpu", "webgpu", "tensorflow", "cpu+onednn", "wasm+onednn", "wasm", "cpu"])
     // wasm+onednn by name only: it loads wherever cpu+onednn does, slower and within 4 GiB.
@@ -55,7 +64,11 @@ describe("backend resolution", () => {
   it("an explicitly requested backend that is not installed fails with BackendUnavailable naming the package", async () => {
     for (const name of ["tensorflow", "tensorflow-gpu"] as const) {
       const result = await Effect.runPromise(Effect.either(resolveBackend(name)))
-      if (tensorflowBindingPresent(name === "tensorflow" ? "@tensorflow/tfjs-node" : "@tensorflow/tfjs-node-gpu") && (name === "tensorflow" || nvidiaGpuPresent())) continue
+      if (
+        tensorflowBindingPresent(name === "tensorflow" ? "@tensorflow/tfjs-node" : "@tensorflow/tfjs-node-gpu") &&
+        (name === "tensorflow" || nvidiaGpuPresent())
+      )
+        continue
       expect(Either.isLeft(result)).toBe(true)
       if (Either.isLeft(result)) {
         expect(result.left).toBeInstanceOf(BackendUnavailable)
@@ -87,7 +100,9 @@ describe("lean gradients (train/lean-gradients.ts)", () => {
     const x = tf.tensor1d([1.5, -2, 0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-30, -1e-30])
     const dy = tf.tensor1d([0.5, 2, 3, -4, 5, 6, 7, 8, -9])
     const viaOwn = tf.mul(dy, tf.cast(tf.step(x), "float32")).dataSync()
-    const grad = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.relu(xi), dy)))(x).dataSync()
+    const grad = tf
+      .grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.relu(xi), dy)))(x)
+      .dataSync()
     expect(Array.from(grad)).toEqual(Array.from(viaOwn))
     const config = tf.getGradient("Relu")!
     expect(config.outputsToSave).toEqual([true])
@@ -101,26 +116,30 @@ describe("cairn doctor's list", () => {
     expect(statuses.map((b) => b.backend)).toEqual([...BACKEND_ORDER])
     const native = statuses.find((b) => b.backend === "cpu+onednn")!
     const onednn = loadOnednn()
-    if (onednn.available) expect(native).toEqual({ backend: "cpu+onednn", available: true, detail: expect.stringContaining(`oneDNN ${onednn.info.version} (${onednn.info.isa}`) })
+    if (onednn.available)
+      expect(native).toEqual({ backend: "cpu+onednn", available: true, detail: expect.stringContaining(`oneDNN ${onednn.info.version} (${onednn.info.isa}`) })
     else expect(native).toEqual({ backend: "cpu+onednn", available: false, detail: `native kernels unavailable: ${onednn.reason}` })
   })
 })
 
 describe("engine identity with the oneDNN kernels", () => {
   const onednn = loadOnednn()
-  it.runIf(onednn.available).each(["cpu+onednn", "wasm+onednn"] as const)("%s names the library's version, its instruction set, threads and platform; threads change it", (backend) => {
-    const one = tfjsIdentity(backend, 1)
-    const two = tfjsIdentity(backend, 2)
-    const version = onednn.available ? onednn.info.version : ""
-    expect(one.backend).toBe(`${backend}-${version}`)
-    expect(one.versions).toMatch(/@cairn\/onednn@\d+\.\d+\.\d+ sources:[0-9a-f]{16} onednn@\S+ isa:\S+ threads:1 /)
-    expect(one.versions).toContain(`${process.platform}-${process.arch}`)
-    expect(two).not.toEqual(one)
-    // The two engines on the same addon are different engines (their results differ in the last bits).
-    expect(tfjsIdentity(backend === "cpu+onednn" ? "wasm+onednn" : "cpu+onednn", 1).backend).not.toBe(one.backend)
-    // Plain wasm is unchanged by threads (its kernels have none).
-    expect(tfjsIdentity("wasm", 2)).toEqual(tfjsIdentity("wasm", 1))
-  })
+  it.runIf(onednn.available).each(["cpu+onednn", "wasm+onednn"] as const)(
+    "%s names the library's version, its instruction set, threads and platform; threads change it",
+    (backend) => {
+      const one = tfjsIdentity(backend, 1)
+      const two = tfjsIdentity(backend, 2)
+      const version = onednn.available ? onednn.info.version : ""
+      expect(one.backend).toBe(`${backend}-${version}`)
+      expect(one.versions).toMatch(/@cairn\/onednn@\d+\.\d+\.\d+ sources:[0-9a-f]{16} onednn@\S+ isa:\S+ threads:1 /)
+      expect(one.versions).toContain(`${process.platform}-${process.arch}`)
+      expect(two).not.toEqual(one)
+      // The two engines on the same addon are different engines (their results differ in the last bits).
+      expect(tfjsIdentity(backend === "cpu+onednn" ? "wasm+onednn" : "cpu+onednn", 1).backend).not.toBe(one.backend)
+      // Plain wasm is unchanged by threads (its kernels have none).
+      expect(tfjsIdentity("wasm", 2)).toEqual(tfjsIdentity("wasm", 1))
+    },
+  )
 
   it("an unavailable addon makes 'auto' say why, outside the key; an explicit backend has no notice", async () => {
     const { Effect } = await import("effect")

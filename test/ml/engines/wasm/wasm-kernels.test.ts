@@ -81,8 +81,21 @@ describe("wasm convolution kernels match the cpu backend", () => {
       const out = Math.ceil(size / stride)
       const p = Math.floor(k / 2)
       return {
-        batch: 8, inHeight: size, inWidth: size, inChannels: cin, outHeight: out, outWidth: out, outChannels: cout,
-        filterHeight: k, filterWidth: k, strideHeight: stride, strideWidth: stride, padTop: p, padLeft: p, padBottom: p, padRight: p,
+        batch: 8,
+        inHeight: size,
+        inWidth: size,
+        inChannels: cin,
+        outHeight: out,
+        outWidth: out,
+        outChannels: cout,
+        filterHeight: k,
+        filterWidth: k,
+        strideHeight: stride,
+        strideWidth: stride,
+        padTop: p,
+        padLeft: p,
+        padBottom: p,
+        padRight: p,
       }
     }
     expect(planConv("forward", g(4, 512, 512, 3, 1))).toBe("gemm")
@@ -120,13 +133,24 @@ describe("MaxPoolGrad host kernel", () => {
   ]
   const run = (c: (typeof cases)[number], seed: number): Float32Array =>
     tf.tidy(() => {
-      let values = normal(seed, c.x.reduce((a, b) => a * b, 1))
+      let values = normal(
+        seed,
+        c.x.reduce((a, b) => a * b, 1),
+      )
       // Ties: few distinct values, so most windows hold several equal maxima.
       if (c.ties) values = values.map((v) => Math.round(v))
       const x = tf.tensor4d(values, c.x)
       const yShape = tf.maxPool(x, c.k, c.s, c.pad).shape
-      const dy = tf.tensor4d(normal(seed + 1, yShape.reduce((a, b) => a * b, 1)), yShape)
-      return tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(xi as tf.Tensor4D, c.k, c.s, c.pad), dy)))(x).dataSync() as Float32Array
+      const dy = tf.tensor4d(
+        normal(
+          seed + 1,
+          yShape.reduce((a, b) => a * b, 1),
+        ),
+        yShape,
+      )
+      return tf
+        .grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(xi as tf.Tensor4D, c.k, c.s, c.pad), dy)))(x)
+        .dataSync() as Float32Array
     })
 
   it("routes dy to the first maximum of each window, as the cpu backend (ties included)", async () => {
@@ -154,12 +178,16 @@ describe("batch-norm host kernels", () => {
       const x = tf.add(tf.tensor4d(normal(1, n), shape), 100)
       const g = tf.tensor4d(normal(2, n), shape)
       const mean = tf.tensor1d(normal(4, C))
-      const run = (name: string, inputs: Record<string, tf.Tensor>) =>
-        tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, {}) as tf.Tensor
+      const run = (name: string, inputs: Record<string, tf.Tensor>) => tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, {}) as tf.Tensor
 
       const moments = run(CHANNEL_MOMENTS, { x }).arraySync() as Array<Array<number>>
       const ref = tf.moments(tf.sub(x, 100), [0, 1, 2])
-      expectRelClose(moments[0]!.map((v) => v - 100), ref.mean.dataSync(), 1e-4, "mean")
+      expectRelClose(
+        moments[0]!.map((v) => v - 100),
+        ref.mean.dataSync(),
+        1e-4,
+        "mean",
+      )
       expectRelClose(moments[1]!, ref.variance.dataSync(), TOL, "variance")
 
       const sums = run(BATCH_NORM_GRAD_SUMS, { g, x, mean }).arraySync() as Array<Array<number>>
@@ -180,4 +208,3 @@ describe("batch-norm host kernels", () => {
     }
   })
 })
-

@@ -56,7 +56,9 @@ describe("webgpu backend", () => {
   it("resolves by name, names the packages and the adapter, and refuses synchronous reads", async (ctx) => {
     await useWebgpu(ctx)
     expect(tf.getBackend()).toBe("webgpu")
-    expect(webgpu?.detail).toMatch(/^@tensorflow\/tfjs-backend-webgpu@4\.22\.0 on webgpu@\d+\.\d+\.\d+, .+ \((.+; )?\w+, (core|compatibility), (hardware|software)\)$/)
+    expect(webgpu?.detail).toMatch(
+      /^@tensorflow\/tfjs-backend-webgpu@4\.22\.0 on webgpu@\d+\.\d+\.\d+, .+ \((.+; )?\w+, (core|compatibility), (hardware|software)\)$/,
+    )
     // Large enough to run on the GPU (TF.js computes small ops of CPU-held values on the CPU).
     const t = tf.tidy(() => tf.add(tf.ones([4096]), tf.ones([4096])))
     expect(() => t.dataSync()).toThrow(WebgpuSyncRead)
@@ -121,8 +123,19 @@ describe("the training engine's fold loop on webgpu", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cairn-webgpu-fold-"))
     try {
       const config: TrainConfig = {
-        variant: "resnet18d", inChans: 1, numClasses: SYN_CLASSES, width: 0.25, imgSize: ImgSize.make(48), transform: GOLDEN_TRANSFORM,
-        batchSize: 2, epochs: 1, lr: 1e-4, weightDecay: 1e-2, patience: 5, seed: 1086, loss: "kl",
+        variant: "resnet18d",
+        inChans: 1,
+        numClasses: SYN_CLASSES,
+        width: 0.25,
+        imgSize: ImgSize.make(48),
+        transform: GOLDEN_TRANSFORM,
+        batchSize: 2,
+        epochs: 1,
+        lr: 1e-4,
+        weightDecay: 1e-2,
+        patience: 5,
+        seed: 1086,
+        loss: "kl",
         schedule: { kind: "one-cycle", pctStart: 0.0, divFactor: 25, finalDivFactor: 0.4 },
       }
       const data = (sub: string) => ({ fold: 0, train: syntheticDataset(6, 1), val: syntheticDataset(4, 2, 3), outputDir: path.join(dir, sub) })
@@ -156,7 +169,9 @@ describe("the webgpu device's buffer limits", () => {
     await useWebgpu(ctx)
     const dawn = currentWebgpu()!.dawn
     const adapter = dawn.gpuAdapter.limits as { readonly maxBufferSize: number; readonly maxStorageBufferBindingSize: number }
-    console.info(`webgpu buffer limits of ${webgpu?.detail}: maxBufferSize ${dawn.limits.maxBufferSize}, maxStorageBufferBindingSize ${dawn.limits.maxStorageBufferBindingSize}`)
+    console.info(
+      `webgpu buffer limits of ${webgpu?.detail}: maxBufferSize ${dawn.limits.maxBufferSize}, maxStorageBufferBindingSize ${dawn.limits.maxStorageBufferBindingSize}`,
+    )
     expect(dawn.limits).toEqual({ maxBufferSize: adapter.maxBufferSize, maxStorageBufferBindingSize: adapter.maxStorageBufferBindingSize })
     expect(dawn.limits.maxBufferSize).toBeGreaterThanOrEqual(WEBGPU_DEFAULT_BUFFER_LIMITS.maxBufferSize)
     // llvmpipe (Mesa 22.3 through OpenGL ES) grants 2 GiB buffers and 128 MiB bindings: the former is
@@ -175,11 +190,21 @@ describe("the webgpu device's buffer limits", () => {
     const limit = bindingLimit(dawn.limits)
     const batch = Math.floor(limit.bytes / tensorBytes(largestTensor(resnetStepTensors(model, 512, 1)).shape)) + 1
     const config: TrainConfig = {
-      ...model, imgSize: ImgSize.make(512), transform: GOLDEN_TRANSFORM,
-      batchSize: batch, epochs: 1, lr: 1e-4, weightDecay: 1e-2, patience: 5, seed: 1086, loss: "kl",
+      ...model,
+      imgSize: ImgSize.make(512),
+      transform: GOLDEN_TRANSFORM,
+      batchSize: batch,
+      epochs: 1,
+      lr: 1e-4,
+      weightDecay: 1e-2,
+      patience: 5,
+      seed: 1086,
+      loss: "kl",
       schedule: { kind: "one-cycle", pctStart: 0.0, divFactor: 25, finalDivFactor: 0.4 },
     }
-    const failed = await Effect.runPromise(Effect.flip(trainFold(config, { fold: 0, train: syntheticDataset(6, 1), val: syntheticDataset(4, 2, 3), outputDir: os.tmpdir() })))
+    const failed = await Effect.runPromise(
+      Effect.flip(trainFold(config, { fold: 0, train: syntheticDataset(6, 1), val: syntheticDataset(4, 2, 3), outputDir: os.tmpdir() })),
+    )
     expect(failed._tag).toBe("TrainConfigError")
     expect(failed.message).toContain(`training config batchSize=${batch}: resnet34d at 512 px batch ${batch} holds conv1.6 output [${batch}, 256, 256, 64]`)
     expect(failed.message).toContain(`(${limit.name} ${limit.bytes}): use batch ${batch - 1} or less at 512 px`)

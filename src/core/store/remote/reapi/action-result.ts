@@ -98,7 +98,8 @@ export const decodeActionResult = (bytes: Uint8Array): Either.Either<DecodedActi
     inlined += byteLengthOf(f["contents"])
     files.push({ path, digest: digest.right, is_executable: f["is_executable"] === true })
   }
-  const optionalDigest = (name: string): Either.Either<Digest | undefined, string> => (raw[name] === undefined ? Either.right(undefined) : digestOf(raw[name], name))
+  const optionalDigest = (name: string): Either.Either<Digest | undefined, string> =>
+    raw[name] === undefined ? Either.right(undefined) : digestOf(raw[name], name)
   const stdout = optionalDigest("stdout_digest")
   if (Either.isLeft(stdout)) return Either.left(stdout.left)
   const stderr = optionalDigest("stderr_digest")

@@ -39,9 +39,7 @@ export class SafetensorsError extends Data.TaggedError("SafetensorsError")<{
   readonly detail: string
 }> {
   override get message(): string {
-    return this.tensor === ""
-      ? `safetensors ${this.file}: ${this.detail}`
-      : `safetensors ${this.file}, tensor ${this.tensor}: ${this.detail}`
+    return this.tensor === "" ? `safetensors ${this.file}: ${this.detail}` : `safetensors ${this.file}, tensor ${this.tensor}: ${this.detail}`
   }
 }
 
@@ -119,7 +117,8 @@ export class LossNotFinite extends Data.TaggedError("LossNotFinite")<{
     if (this.checkpoint !== "") {
       return `checkpoint ${this.checkpoint}: its ${this.phase} loss is ${this.value}: the model's outputs are not finite on these windows; check the weights (from a diverged training?)`
     }
-    const at = this.phase === "training" ? `at epoch ${this.epoch} step ${this.step} (lr ${this.lr})` : `at epoch ${this.epoch} (lr ${this.lr} at its last step)`
+    const at =
+      this.phase === "training" ? `at epoch ${this.epoch} step ${this.step} (lr ${this.lr})` : `at epoch ${this.epoch} (lr ${this.lr} at its last step)`
     return `fold ${this.fold}: the ${this.phase} loss became ${this.value} ${at}: training diverged; lower lr, or check the inputs and labels for extreme values`
   }
 }
@@ -148,9 +147,7 @@ export class MetricInputError extends Data.TaggedError("MetricInputError")<{
   readonly detail: string
 }> {
   override get message(): string {
-    const at = [this.row >= 0 ? `row ${this.row}` : "", this.column === "" ? "" : `column ${this.column}`]
-      .filter((s) => s !== "")
-      .join(", ")
+    const at = [this.row >= 0 ? `row ${this.row}` : "", this.column === "" ? "" : `column ${this.column}`].filter((s) => s !== "").join(", ")
     return `${this.source}${at === "" ? "" : ` ${at}`}: ${this.detail}`
   }
 }

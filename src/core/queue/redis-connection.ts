@@ -9,7 +9,7 @@ import { Effect, type Scope } from "effect"
 import { describeError } from "../errors.js"
 import { LINE_MAX, printable } from "../printable.js"
 import { redactUrl } from "../store/remote/from-url.js"
-import { QueueUnavailable, QueueUrlError } from "./errors.js"
+import { QueueUnavailable, QueueUrlError } from "./queue-errors.js"
 
 /** Where Redis is, as ioredis takes it. */
 export interface RedisTarget {
@@ -52,7 +52,8 @@ export const queueTargetFrom = (url: string): QueueTarget | QueueUrlError => {
   const db = dbText === "" ? 0 : Number(dbText)
   if (!Number.isSafeInteger(db) || db < 0) return new QueueUrlError({ url: shown, detail: `the path must be a database number, not /${dbText}` })
   const name = parsed.searchParams.get("queue") ?? DEFAULT_QUEUE_NAME
-  if (name === "" || name.includes(":")) return new QueueUrlError({ url: shown, detail: `queue name ${JSON.stringify(name)} must be non-empty and without ':'` })
+  if (name === "" || name.includes(":"))
+    return new QueueUrlError({ url: shown, detail: `queue name ${JSON.stringify(name)} must be non-empty and without ':'` })
   const port = parsed.port === "" ? DEFAULT_PORT : Number(parsed.port)
   return {
     url: `${parsed.protocol}//${parsed.host}${db ? `/${db}` : ""}${name === DEFAULT_QUEUE_NAME ? "" : `?queue=${name}`}`,
@@ -72,7 +73,12 @@ export const queueTargetFrom = (url: string): QueueTarget | QueueUrlError => {
  * `step`'s answer within `ms`, else QueueUnavailable naming the queue: `<failed>: <its error>`, or
  * `<late> within <ms> ms` when Redis does not answer in time.
  */
-export const answeredWithin = <A>(target: QueueTarget, ms: number, words: { readonly failed: string; readonly late: string }, step: () => Promise<A>): Effect.Effect<A, QueueUnavailable> =>
+export const answeredWithin = <A>(
+  target: QueueTarget,
+  ms: number,
+  words: { readonly failed: string; readonly late: string },
+  step: () => Promise<A>,
+): Effect.Effect<A, QueueUnavailable> =>
   Effect.tryPromise({
     try: step,
     catch: (error) => new QueueUnavailable({ url: target.url, detail: `${words.failed}: ${describeError(error)}`, cause: error }),
@@ -156,7 +162,12 @@ export const redisClient = (target: QueueTarget, connectMs: number): Effect.Effe
     }).pipe(
       Effect.timeoutFail({
         duration: connectMs,
-        onTimeout: () => new QueueUnavailable({ url: target.url, detail: lastError === undefined ? `no answer within ${connectMs} ms` : connectionTrouble(target, lastError), cause: lastError }),
+        onTimeout: () =>
+          new QueueUnavailable({
+            url: target.url,
+            detail: lastError === undefined ? `no answer within ${connectMs} ms` : connectionTrouble(target, lastError),
+            cause: lastError,
+          }),
       }),
       Effect.tapError(() => Effect.sync(() => client.disconnect())),
     )
