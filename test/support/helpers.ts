@@ -96,6 +96,29 @@ export const cliAsync = (cwd: string, args: ReadonlyArray<string>, env: Record<s
   return { child, done, output: () => stdout + stderr }
 }
 
+/**
+ * The processes a suite starts with `cliAsync`, tracked so that `stopAll` (an `afterEach`) kills
+ * whatever still runs (SIGKILL) and waits for each to exit before its folders are removed.
+ */
+export const startedProcesses = () => {
+  const running: Array<ReturnType<typeof cliAsync>> = []
+  return {
+    started: (p: ReturnType<typeof cliAsync>) => {
+      running.push(p)
+      return p
+    },
+    stopAll: async () => {
+      for (const p of running.splice(0)) {
+        if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
+        await p.done
+      }
+    },
+  }
+}
+
+/** The non-empty lines of a log file a test's stages append to; none when it does not exist yet. */
+export const loggedLines = (file: string): Array<string> => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : [])
+
 /** Polls until `cond` holds or the timeout passes. */
 export const waitFor = async (cond: () => boolean, timeoutMs: number, what: string) => {
   const t0 = Date.now()

@@ -14,7 +14,7 @@ import * as path from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { localLayout } from "../../../src/core/store/layout.js"
 import { fixtureFiles } from "../../support/fixture-project.js"
-import { cliAsync, makeProject, removeProjects, waitFor } from "../../support/helpers.js"
+import { cliAsync, loggedLines as logged, makeProject, removeProjects, startedProcesses, waitFor } from "../../support/helpers.js"
 import { type NginxServer, nginxMissing, startNginx } from "../../servers/nginx.js"
 import { type RedisServer, redisMissing, startRedis } from "../../servers/redis.js"
 
@@ -67,21 +67,10 @@ export default definePipeline({ name: "steps", stages: [stepper], params: { step
 `
 const files = () => ({ ...fixtureFiles(), "stages/stepper.ts": STEPPER, "pipelines/steps.ts": PIPELINE })
 
-type Proc = ReturnType<typeof cliAsync>
-const running: Array<Proc> = []
-const started = (p: Proc) => {
-  running.push(p)
-  return p
-}
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
-    await p.done
-  }
-})
+const { started, stopAll } = startedProcesses()
+afterEach(stopAll)
 afterAll(() => removeProjects())
 
-const logged = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : [])
 const report = (dir: string) =>
   JSON.parse(fs.readFileSync(path.join(dir, "r.json"), "utf8")) as { stages: Array<{ id: string; status: string; key: string; resumedFromEpoch?: number }> }
 

@@ -18,7 +18,8 @@ import * as path from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { DEFAULT_QUEUE_SETTINGS } from "../../../src/core/queue/settings.js"
 import { fixtureFiles } from "../../support/fixture-project.js"
-import { cliAsync, makeProject, removeProjects, statuses, waitFor } from "../../support/helpers.js"
+import { cliAsync, loggedLines as logged, makeProject, removeProjects, startedProcesses, statuses, waitFor } from "../../support/helpers.js"
+type Proc = ReturnType<typeof cliAsync>
 import { type NginxServer, nginxMissing, startNginx } from "../../servers/nginx.js"
 import { type RedisServer, redisMissing, startRedis } from "../../servers/redis.js"
 
@@ -40,22 +41,11 @@ const EVENT_MS = 120_000
 /** Each test: several processes started and waited on, each wait bounded by EVENT_MS. */
 const TEST_MS = 600_000
 
-type Proc = ReturnType<typeof cliAsync>
-const running: Array<Proc> = []
-const started = (p: Proc) => {
-  running.push(p)
-  return p
-}
+const { started, stopAll } = startedProcesses()
 
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
-    await p.done
-  }
-})
+afterEach(stopAll)
 afterAll(() => removeProjects())
 
-const logged = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : [])
 const metricsOf = (file: string) => (JSON.parse(fs.readFileSync(file, "utf8")) as { metrics: Record<string, unknown> }).metrics
 
 describe.skipIf(missing !== undefined)("stage workers on a queue", () => {
